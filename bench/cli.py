@@ -1,0 +1,130 @@
+"""The ``bench`` command: a thin Hydra entry point plus a few plain subcommands.
+
+* ``bench [overrides...]`` / ``bench -m ...`` — compose ``configs/config.yaml`` with Hydra
+  and call :func:`bench.runner.run_experiment`; prints a compact table at the end.
+* ``bench data download NAME`` — fetch an official MovieLens zip into ``BENCH_DATA_DIR``.
+
+Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
+stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from bench.errors import EXIT_USAGE, BenchError
+
+SUBCOMMANDS = ("data",)
+_task_entered = False
+
+
+def config_dir() -> Path:
+    """The folder holding ``config.yaml``: $BENCH_CONFIG_DIR, the installed copy, or the repo's."""
+    env = os.environ.get("BENCH_CONFIG_DIR")
+    candidates = [Path(env)] if env else []
+    here = Path(__file__).resolve().parent
+    candidates += [here / "configs", here.parent / "configs"]
+    for c in candidates:
+        if (c / "config.yaml").is_file():
+            return c
+    raise BenchError(
+        f"configs: no config.yaml in {[str(c) for c in candidates]}; reinstall the package "
+        f"or set BENCH_CONFIG_DIR"
+    )
+
+
+def _fail(message: str) -> int:
+    print(f"bench: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _run_task(cfg) -> None:
+    """Body of the Hydra app: run, then print the table and where things went."""
+    global _task_entered
+    _task_entered = True
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from bench.reporting.summary import compact_table
+    from bench.runner import run_experiment
+
+    hc = HydraConfig.get()
+    invocation = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    try:
+        result = run_experiment(cfg, output_dir=hc.runtime.output_dir, invocation=invocation)
+    except BenchError as exc:
+        raise SystemExit(_fail(str(exc))) from None
+    print()
+    print(compact_table(result))
+    print(f"\nreport:   {result.output_dir / 'summary.md'}")
+    print(f"tracking: {result.tracking}")
+
+
+def _hydra_main(argv: list[str]) -> int:
+    import hydra
+
+    try:
+        cdir = config_dir()
+    except BenchError as exc:
+        return _fail(str(exc))
+    app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
+    saved = sys.argv
+    sys.argv = ["bench", *argv]
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # Hydra reports composition errors (unknown key or option, bad override) itself
+        # and exits 1 before our task starts: those are bad input, so exit 2.
+        if code == 1 and not _task_entered:
+            return EXIT_USAGE
+        return code
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def _data_command(argv: list[str]) -> int:
+    from bench.data.download import DATASETS, download_dataset
+
+    parser = argparse.ArgumentParser(prog="bench data", description="Manage datasets.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    dl = sub.add_parser("download", help="download an official MovieLens zip and unpack it")
+    dl.add_argument("name", help=f"one of: {', '.join(sorted(DATASETS))}")
+    dl.add_argument(
+        "--data-dir",
+        default=os.environ.get("BENCH_DATA_DIR", "datasets"),
+        help="where to unpack (default: $BENCH_DATA_DIR or ./datasets)",
+    )
+    dl.add_argument("--base-url", default=None, help="mirror to download from")
+    dl.add_argument("--force", action="store_true", help="download again if present")
+    args = parser.parse_args(argv)
+    path = download_dataset(args.name, args.data_dir, base_url=args.base_url, force=args.force)
+    print(f"{args.name}: ready in {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point (``bench``)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        if argv and argv[0] == "data":
+            return _data_command(argv[1:])
+        return _hydra_main(argv)
+    except BenchError as exc:
+        return _fail(str(exc))
+    except SystemExit as exc:  # argparse usage errors exit 2 already
+        return exc.code if isinstance(exc.code, int) else 0
+
+
+def entry() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    entry()

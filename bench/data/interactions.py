@@ -1,0 +1,417 @@
+"""The validated, immutable table of user-item interactions every other part works on.
+
+An :class:`Interactions` holds parallel numpy arrays (user codes, item codes, optional
+ratings, optional timestamps) plus the two vocabularies that turn codes back into the
+ids of the source data. Rows are kept in a canonical order (user, timestamp, item), so
+equal content gives equal arrays and an equal :meth:`Interactions.fingerprint`.
+
+The only public way in is :meth:`Interactions.from_frame`, which validates and raises a
+:class:`~bench.errors.DataError` naming the source, column, row and what was expected.
+Parts of a split share the vocabularies of the data they came from (see
+:meth:`Interactions.take`), so a code means the same user or item in train and test and
+matrices from every part have the same shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.errors import DataError
+
+USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
+DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Immutable interactions with dense vocabularies.
+
+    Attributes:
+        user_ids: vocabulary, ``user_ids[code]`` is the source id of user ``code``.
+        item_ids: vocabulary for items, likewise.
+        users, items: int32 codes, one per row.
+        ratings: float64 per row, or ``None`` for implicit data.
+        timestamps: int64 Unix seconds per row, or ``None``.
+        rating_scale: ``(low, high)`` the ratings were checked against, or ``None``.
+        source: where the rows came from (a file path or a name), used in messages.
+        drops: rows removed by documented policies, by reason (e.g. ``duplicates_mean``).
+    """
+
+    user_ids: pd.Index
+    item_ids: pd.Index
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    rating_scale: tuple[float, float] | None = None
+    source: str = "<interactions>"
+    drops: Mapping[str, int] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        source: str = "<frame>",
+        rating_scale: tuple[float, float] | None = None,
+        duplicates: str = "error",
+        user_ids: pd.Index | None = None,
+        item_ids: pd.Index | None = None,
+    ) -> Interactions:
+        """Validate a frame with columns ``user_id, item_id[, rating][, timestamp]``.
+
+        ``timestamp`` may hold integers (Unix seconds), datetimes or date strings.
+        ``duplicates`` says what to do with repeated (user, item) pairs: ``error``,
+        ``keep_last`` / ``keep_first`` (by timestamp, then row order) or ``mean``
+        (mean rating, latest timestamp). Removed rows are counted in ``drops``.
+        ``user_ids`` / ``item_ids`` fix the vocabularies (ids outside them are an error);
+        by default the vocabularies are the sorted distinct ids.
+
+        Raises:
+            DataError: naming ``source``, the column and the first offending data row
+                (1-based, header excluded) with the value found.
+        """
+        if duplicates not in DUPLICATE_POLICIES:
+            raise DataError(
+                f"{source}: duplicates policy: expected one of {list(DUPLICATE_POLICIES)}, "
+                f"got {duplicates!r}"
+            )
+        missing = [c for c in (USER, ITEM) if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{source}: missing required column(s) {missing}; found columns "
+                f"{[str(c) for c in frame.columns]}"
+            )
+        if len(frame) == 0:
+            raise DataError(f"{source}: expected at least one interaction row, found none")
+        frame = frame.reset_index(drop=True)
+        uid = _check_ids(frame[USER], USER, source)
+        iid = _check_ids(frame[ITEM], ITEM, source)
+        ratings = None
+        if RATING in frame.columns:
+            ratings = _check_ratings(frame[RATING], rating_scale, source)
+        timestamps = None
+        if TIMESTAMP in frame.columns:
+            timestamps = _check_timestamps(frame[TIMESTAMP], source)
+
+        users, user_vocab = _encode(uid, user_ids, USER, source)
+        items, item_vocab = _encode(iid, item_ids, ITEM, source)
+        drops: dict[str, int] = {}
+        users, items, ratings, timestamps = _resolve_duplicates(
+            users, items, ratings, timestamps, duplicates, source, uid, iid, drops
+        )
+        order = _canonical_order(users, items, timestamps)
+        return cls(
+            user_ids=user_vocab,
+            item_ids=item_vocab,
+            users=users[order],
+            items=items[order],
+            ratings=None if ratings is None else ratings[order],
+            timestamps=None if timestamps is None else timestamps[order],
+            rating_scale=rating_scale,
+            source=source,
+            drops=MappingProxyType(drops),
+        )
+
+    def take(self, rows: np.ndarray, *, source: str | None = None) -> Interactions:
+        """Return the given rows (indices or boolean mask) with the same vocabularies.
+
+        Rows keep their canonical order; no validation is repeated.
+        """
+        rows = np.asarray(rows)
+        if rows.dtype == bool:
+            rows = np.flatnonzero(rows)
+        else:
+            rows = np.sort(rows)
+        return Interactions(
+            user_ids=self.user_ids,
+            item_ids=self.item_ids,
+            users=self.users[rows],
+            items=self.items[rows],
+            ratings=None if self.ratings is None else self.ratings[rows],
+            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            rating_scale=self.rating_scale,
+            source=source or self.source,
+            drops=self.drops,
+        )
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return int(self.users.shape[0])
+
+    @property
+    def n_users(self) -> int:
+        """Size of the user vocabulary (may exceed the users present in these rows)."""
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        """Size of the item vocabulary (may exceed the items present in these rows)."""
+        return len(self.item_ids)
+
+    @property
+    def has_ratings(self) -> bool:
+        return self.ratings is not None
+
+    @property
+    def has_timestamps(self) -> bool:
+        return self.timestamps is not None
+
+    def user_counts(self) -> np.ndarray:
+        """Interactions per user code (length ``n_users``)."""
+        return np.bincount(self.users, minlength=self.n_users)
+
+    def item_counts(self) -> np.ndarray:
+        """Interactions per item code (length ``n_items``)."""
+        return np.bincount(self.items, minlength=self.n_items)
+
+    def present_users(self) -> np.ndarray:
+        """Sorted codes of users with at least one row."""
+        return np.unique(self.users)
+
+    def to_csr(self, values: str = "ones", dtype: type = np.float32) -> sp.csr_matrix:
+        """Users x items sparse matrix over the full vocabularies.
+
+        ``values``: ``"ones"`` (implicit 1 per interaction), ``"rating"`` or ``"timestamp"``.
+        """
+        if values == "ones":
+            data = np.ones(len(self), dtype=dtype)
+        elif values == "rating":
+            if self.ratings is None:
+                raise DataError(f"{self.source}: values='rating' asked, but there is no rating")
+            data = self.ratings.astype(dtype)
+        elif values == "timestamp":
+            if self.timestamps is None:
+                raise DataError(f"{self.source}: values='timestamp' asked, but no timestamp")
+            data = self.timestamps.astype(dtype)
+        else:
+            raise DataError(
+                f"to_csr values: expected 'ones', 'rating' or 'timestamp', got {values!r}"
+            )
+        # Rows are sorted by user; within a user items may be in time order, so let
+        # scipy sort indices once (duplicates cannot occur: pairs are unique).
+        indptr = np.zeros(self.n_users + 1, dtype=np.int64)
+        np.cumsum(self.user_counts(), out=indptr[1:])
+        m = sp.csr_matrix(
+            (data, self.items.astype(np.int32), indptr), shape=(self.n_users, self.n_items)
+        )
+        m.sort_indices()
+        return m
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows with source ids, in canonical order."""
+        out = {USER: self.user_ids[self.users], ITEM: self.item_ids[self.items]}
+        if self.ratings is not None:
+            out[RATING] = self.ratings
+        if self.timestamps is not None:
+            out[TIMESTAMP] = self.timestamps
+        return pd.DataFrame(out)
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the rows' content (source ids, ratings, timestamps), hex.
+
+        Independent of vocabulary size, so a split part hashes the same whether or not
+        its vocabulary carries ids without rows.
+        """
+        h = hashlib.sha256()
+        uh = pd.util.hash_pandas_object(pd.Index(self.user_ids), index=False).to_numpy()
+        ih = pd.util.hash_pandas_object(pd.Index(self.item_ids), index=False).to_numpy()
+        h.update(np.ascontiguousarray(uh[self.users]).tobytes())
+        h.update(np.ascontiguousarray(ih[self.items]).tobytes())
+        for arr, tag in ((self.ratings, b"r"), (self.timestamps, b"t")):
+            h.update(tag)
+            if arr is not None:
+                h.update(np.ascontiguousarray(arr).tobytes())
+        return h.hexdigest()
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions({len(self)} rows, {len(self.present_users())} users, "
+            f"{len(np.unique(self.items))} items, source={self.source!r})"
+        )
+
+
+# ---------------------------------------------------------------------- validation helpers
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _show(value: object) -> str:
+    """Render a cell for a message: plain Python repr, never ``np.float64(...)``."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return repr(value)
+
+
+def _check_ids(col: pd.Series, name: str, source: str) -> pd.Series:
+    """Reject NaN/empty ids; turn integral floats (an artefact of NaN in CSV) into int64."""
+    bad = col.isna().to_numpy()
+    if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
+        stripped = col.astype("string").str.strip()
+        bad = bad | (stripped == "").fillna(False).to_numpy(dtype=bool)
+    if bad.any():
+        i = _first_bad(bad)
+        raise DataError(
+            f"{source}: column '{name}' has {int(bad.sum())} missing/empty id(s); "
+            f"first at data row {i + 1}: expected a non-empty id, got {_show(col.iloc[i])}"
+        )
+    if pd.api.types.is_float_dtype(col.dtype):
+        vals = col.to_numpy()
+        frac = vals != np.floor(vals)
+        if frac.any():
+            i = _first_bad(frac)
+            raise DataError(
+                f"{source}: column '{name}' data row {i + 1}: expected an integer or string "
+                f"id, got {_show(vals[i])}"
+            )
+        col = col.astype(np.int64)
+    elif pd.api.types.is_bool_dtype(col.dtype):
+        raise DataError(f"{source}: column '{name}': expected integer or string ids, got bool")
+    return col
+
+
+def _check_ratings(
+    col: pd.Series, scale: tuple[float, float] | None, source: str
+) -> np.ndarray:
+    num = pd.to_numeric(col, errors="coerce")
+    bad = num.isna().to_numpy()
+    if bad.any():
+        i = _first_bad(bad)
+        what = "missing" if pd.isna(col.iloc[i]) else "non-numeric"
+        raise DataError(
+            f"{source}: column 'rating' has {int(bad.sum())} {what} value(s); first at data "
+            f"row {i + 1}: expected a number, got {_show(col.iloc[i])}"
+        )
+    vals = num.to_numpy(dtype=np.float64)
+    if not np.isfinite(vals).all():
+        i = _first_bad(~np.isfinite(vals))
+        raise DataError(
+            f"{source}: column 'rating' data row {i + 1}: expected a finite number, "
+            f"got {_show(vals[i])}"
+        )
+    if scale is not None:
+        lo, hi = float(scale[0]), float(scale[1])
+        off = (vals < lo) | (vals > hi)
+        if off.any():
+            i = _first_bad(off)
+            raise DataError(
+                f"{source}: column 'rating' has {int(off.sum())} value(s) outside the declared "
+                f"scale [{lo:g}, {hi:g}]; first at data row {i + 1}: got {vals[i]:g}"
+            )
+    return vals
+
+
+def _check_timestamps(col: pd.Series, source: str) -> np.ndarray:
+    if pd.api.types.is_datetime64_any_dtype(col.dtype):
+        parsed = col
+    elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
+        vals = col.to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(vals) | (vals != np.floor(vals))
+        if bad.any():
+            i = _first_bad(bad)
+            raise DataError(
+                f"{source}: column 'timestamp' data row {i + 1}: expected integer Unix "
+                f"seconds or a date, got {_show(col.iloc[i])}"
+            )
+        if (vals < 0).any():
+            i = _first_bad(vals < 0)
+            raise DataError(
+                f"{source}: column 'timestamp' data row {i + 1}: expected a non-negative "
+                f"Unix time, got {_show(col.iloc[i])}"
+            )
+        return vals.astype(np.int64)
+    else:
+        num = pd.to_numeric(col, errors="coerce")
+        if not num.isna().any():
+            return _check_timestamps(num, source)
+        parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = _first_bad(bad)
+        raise DataError(
+            f"{source}: column 'timestamp' has {int(bad.sum())} unparseable value(s); first at "
+            f"data row {i + 1}: expected Unix seconds or a date, got {_show(col.iloc[i])}"
+        )
+    if parsed.dt.tz is None:
+        parsed = parsed.dt.tz_localize("UTC")
+    secs = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
+    out = secs.to_numpy(dtype=np.int64)
+    if (out < 0).any():
+        i = _first_bad(out < 0)
+        raise DataError(
+            f"{source}: column 'timestamp' data row {i + 1}: expected a time after 1970, "
+            f"got {_show(col.iloc[i])}"
+        )
+    return out
+
+
+def _encode(
+    ids: pd.Series, vocab: pd.Index | None, name: str, source: str
+) -> tuple[np.ndarray, pd.Index]:
+    if vocab is None:
+        try:
+            codes, uniques = pd.factorize(ids, sort=True)
+        except TypeError as exc:  # mixed int/str ids cannot be ordered
+            raise DataError(
+                f"{source}: column '{name}': expected ids of one type, got a mix ({exc})"
+            ) from None
+        return codes.astype(np.int32), pd.Index(uniques, name=name)
+    codes = vocab.get_indexer(ids)
+    unknown = codes < 0
+    if unknown.any():
+        i = _first_bad(unknown)
+        raise DataError(
+            f"{source}: column '{name}' data row {i + 1}: id {_show(ids.iloc[i])} is not in the "
+            f"vocabulary of the data this part belongs to"
+        )
+    return codes.astype(np.int32), vocab
+
+
+def _resolve_duplicates(users, items, ratings, timestamps, policy, source, uid, iid, drops):
+    n_items = int(items.max()) + 1 if len(items) else 1
+    key = users.astype(np.int64) * n_items + items
+    # order rows by pair, then by time (ties: original row order) so "last" is well defined
+    order = np.lexsort(
+        (np.arange(len(key)), timestamps if timestamps is not None else np.zeros(len(key)), key)
+    )
+    k_sorted = key[order]
+    dup_next = k_sorted[1:] == k_sorted[:-1]
+    if not dup_next.any():
+        return users, items, ratings, timestamps
+    n_dup = int(dup_next.sum())
+    if policy == "error":
+        first = order[1:][dup_next]
+        i = int(first.min())
+        raise DataError(
+            f"{source}: {n_dup} duplicate (user_id, item_id) row(s) under duplicates='error'; "
+            f"first at data row {i + 1}: ({_show(uid.iloc[i])}, {_show(iid.iloc[i])}). Expected unique "
+            f"pairs; set the dataset's `duplicates` to keep_last, keep_first or mean to resolve"
+        )
+    group_start = np.r_[True, ~dup_next]
+    group_end = np.r_[~dup_next, True]
+    if policy == "keep_first":
+        keep = order[group_start]
+    else:
+        keep = order[group_end]
+    out_r = None if ratings is None else ratings[keep]
+    if policy == "mean" and ratings is not None:
+        gid = np.cumsum(group_start) - 1
+        sums = np.bincount(gid, weights=ratings[order])
+        cnts = np.bincount(gid)
+        out_r = sums / cnts
+    keep_ts = None if timestamps is None else timestamps[keep]
+    drops[f"duplicates_{policy}"] = n_dup
+    return users[keep], items[keep], out_r, keep_ts
+
+
+def _canonical_order(users, items, timestamps) -> np.ndarray:
+    ts = timestamps if timestamps is not None else np.zeros(len(users), dtype=np.int64)
+    return np.lexsort((items, ts, users))

@@ -1,0 +1,60 @@
+"""Narrow exception and warning classes for recspectrum.
+
+Every error a user can cause (bad data, bad config, a split that leaves nothing to
+evaluate) derives from :class:`BenchError`. The command line turns a ``BenchError``
+into one line on stderr and exit code 2; anything else is a bug and keeps its
+traceback.
+
+Messages follow one shape: *what* (file, column, key or component), *expected*,
+*received*. Build them with :func:`describe` where that helps.
+"""
+
+from __future__ import annotations
+
+EXIT_USAGE = 2
+"""Exit code for bad input (data, config, command line)."""
+
+
+class BenchError(Exception):
+    """Base class for errors caused by input the user controls (exit code 2)."""
+
+
+class DataError(BenchError):
+    """A data file or table is missing, malformed or violates a declared policy."""
+
+
+class DatasetMissingError(DataError):
+    """A dataset's files are not where the config says; the message says how to get them."""
+
+
+class ConfigError(BenchError):
+    """A config key, value or combination is invalid."""
+
+
+class SplitError(BenchError):
+    """A split cannot be made or breaks a post-condition (e.g. no test users)."""
+
+
+class EvaluationError(BenchError):
+    """Evaluation is impossible as configured (e.g. a test set with no relevant item)."""
+
+
+class TrackingError(BenchError):
+    """The experiment tracker cannot be reached or refused a write."""
+
+
+class DownloadError(BenchError):
+    """A dataset download failed or its checksum did not match."""
+
+
+class NotFittedError(BenchError, RuntimeError):
+    """A model was asked to recommend before ``fit`` was called."""
+
+
+class DataWarning(UserWarning):
+    """Rows were removed or changed by a documented policy; the count is in the message."""
+
+
+def describe(what: str, expected: str, received: object) -> str:
+    """Return ``"<what>: expected <expected>, got <received>"`` (the house message shape)."""
+    return f"{what}: expected {expected}, got {received}"

@@ -1,0 +1,5 @@
+"""Collaborative filtering models."""
+
+from bench.models.collaborative.als import ImplicitALS
+
+__all__ = ["ImplicitALS"]

@@ -1,0 +1,52 @@
+"""Uniformly random ranking: the floor every model must clear."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+from bench.models.base import Recommender
+
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: a bijective, well-mixed hash of uint64 values."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * _M1
+    x = x ^ (x >> np.uint64(27))
+    x = x * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+class RandomRecommender(Recommender):
+    """Random scores over the training catalogue, seeded and reproducible.
+
+    Each (user, item) score is a hash of ``(seed, user code, item code)``, so a user's
+    list depends only on the seed — not on batch size, batch order or which other users
+    are scored. Items never seen in training score NaN, like every other model that
+    knows only the training catalogue.
+
+    Args:
+        seed: the random seed (``${seed}`` in configs).
+    """
+
+    family = "rule"
+
+    def __init__(self, *, seed: int = 0):
+        self.seed = seed
+
+    def _fit(self, train, item_features, user_features) -> None:
+        self.item_mask_ = self.known_items()
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        n_items = self.item_mask_.shape[0]
+        with np.errstate(over="ignore"):
+            base = _mix64(np.uint64(self.seed) * _GOLDEN + np.uint64(1))
+            u = users.astype(np.int64).astype(np.uint64)[:, None] * np.uint64(n_items)
+            x = _mix64(base ^ (u + np.arange(n_items, dtype=np.uint64)[None, :]))
+        scores = (x >> np.uint64(40)).astype(np.float32) / np.float32(1 << 24)
+        scores[:, ~self.item_mask_] = np.nan
+        return scores

@@ -1,0 +1,1 @@
+"""Reports built from a RunResult: markdown tables (and, later, figures)."""

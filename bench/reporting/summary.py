@@ -1,0 +1,103 @@
+"""``summary.md`` and ``results.json`` for a run, from the :class:`~bench.runner.RunResult`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.runner import RunResult, _write_json
+
+
+def table_columns(result: RunResult, k: int | None = None) -> list[str]:
+    """Metric columns for the compact table: every metric at ``k`` (10 when evaluated)."""
+    cutoffs = result.eval.cutoffs
+    k = k or (10 if 10 in cutoffs else cutoffs[-1])
+    return [f"{m}@{k}" for m in result.eval.metrics]
+
+
+def compact_table(result: RunResult, k: int | None = None) -> str:
+    """Plain-text table: model, family, metrics at k, users, fit and recommend seconds."""
+    frame = result.summary_frame()
+    cols = ["model", "family", *table_columns(result, k), "users", "fit_s", "recommend_s"]
+    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
+def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
+    head = "| " + " | ".join(cols) + " |"
+    rule = "|" + "|".join("---" if c in ("model", "family") else "---:" for c in cols) + "|"
+    lines = [head, rule]
+    for _, row in frame[cols].iterrows():
+        cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_summary(result: RunResult) -> list[Path]:
+    """Write ``summary.md`` and ``results.json`` into the run folder; return their paths."""
+    out = result.output_dir
+    frame = result.summary_frame()
+    cols = ["model", "family", *table_columns(result), "users", "fit_s", "recommend_s"]
+    ds = result.dataset
+    sp0 = result.splits[0]
+    lines = [
+        f"# {result.name} — {result.run_name}",
+        "",
+        f"Dataset **{ds['name']}**: {ds['rows']:,} rows, {ds['users']:,} users, "
+        f"{ds['items']:,} items (fingerprint `{str(ds['fingerprint'])[:12]}`).",
+    ]
+    if ds.get("drops"):
+        lines.append(f"Rows removed by documented policies: {ds['drops']}.")
+    lines += [
+        f"Split **{sp0['name']}** ({len(result.splits)} fold(s); params {sp0['params']}; "
+        f"fingerprint `{str(sp0['fingerprint'])[:12]}`).",
+        f"Relevant = test rating >= {result.eval.relevance_threshold} "
+        if result.eval.relevance_threshold is not None
+        else "Relevant = every test interaction.",
+        "",
+        markdown_table(frame, cols),
+        "",
+        "Metric values are macro averages over evaluated users (users with at least one "
+        "relevant test item); users excluded for having none are counted in "
+        "`results.json`. Users a model cannot score count with empty lists (all misses).",
+        "",
+        f"Tracking: {result.tracking}.",
+    ]
+    md = out / "summary.md"
+    md.write_text("\n".join(lines) + "\n")
+    payload = {
+        "name": result.name,
+        "run": result.run_name,
+        "dataset": ds,
+        "splits": result.splits,
+        "eval": {
+            "cutoffs": list(result.eval.cutoffs),
+            "metrics": list(result.eval.metrics),
+            "relevance_threshold": result.eval.relevance_threshold,
+            "graded": result.eval.graded,
+            "map_denominator": result.eval.map_denominator,
+        },
+        "models": [
+            {
+                "model": r.model,
+                "family": r.family,
+                "target": r.target,
+                "params": r.params,
+                "fold": r.fold,
+                "metrics": r.metrics,
+                "users_evaluated": r.n_users,
+                "users_excluded": r.n_users_excluded,
+                "users_empty_list": r.n_users_empty_list,
+                "fit_seconds": r.fit_seconds,
+                "recommend_seconds": r.recommend_seconds,
+                "evaluate_seconds": r.evaluate_seconds,
+                "mlflow_run_id": r.run_id,
+            }
+            for r in result.models
+        ],
+        "mlflow_parent_run_id": result.parent_run_id,
+        "timings": result.timings,
+    }
+    js = out / "results.json"
+    _write_json(js, payload)
+    return [md, js]

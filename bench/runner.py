@@ -1,0 +1,382 @@
+"""Orchestration: dataset -> split -> for each (fold, model): fit, recommend, evaluate, log.
+
+:func:`run_experiment` takes a composed config (a Hydra ``DictConfig`` or a plain
+mapping) and returns a :class:`RunResult`. It prints nothing; stage progress goes to
+the ``bench`` logger, and the command line decides how to show it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.config import EvalSettings, build, check_top_level, eval_settings, to_container
+from bench.data.dataset import Dataset
+from bench.errors import ConfigError, DataError, EvaluationError
+from bench.metrics import evaluate_rankings, metric_key, mlflow_key
+from bench.metrics.rating import mae, rmse
+from bench.models.base import Recommender
+from bench.splits.base import Split
+from bench.tracking.base import Tracker, build_tracker, flatten_params
+
+log = logging.getLogger("bench")
+
+INVOCATION_TAG = "recspectrum.invocation"
+
+
+@dataclass
+class ModelResult:
+    """One (model, fold) evaluation."""
+
+    model: str
+    family: str
+    target: str
+    params: dict[str, object]
+    fold: int
+    metrics: dict[str, float]
+    per_user: pd.DataFrame
+    n_users: int
+    n_users_excluded: int
+    n_users_empty_list: int
+    fit_seconds: float
+    recommend_seconds: float
+    evaluate_seconds: float
+    run_id: str | None = None
+
+
+@dataclass
+class RunResult:
+    """What a run produced; reports are built from this alone."""
+
+    name: str
+    run_name: str
+    output_dir: Path
+    dataset: dict[str, object]
+    splits: list[dict[str, object]]
+    eval: EvalSettings
+    models: list[ModelResult]
+    parent_run_id: str | None
+    tracking: str
+    config: dict[str, object]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per model: metric means averaged over folds, users, timings."""
+        rows = []
+        for name in dict.fromkeys(r.model for r in self.models):
+            res = [r for r in self.models if r.model == name]
+            row: dict[str, object] = {"model": name, "family": res[0].family}
+            for key in res[0].metrics:
+                row[key] = float(np.mean([r.metrics[key] for r in res]))
+            row["users"] = int(sum(r.n_users for r in res))
+            row["users_excluded"] = int(sum(r.n_users_excluded for r in res))
+            row["fit_s"] = float(sum(r.fit_seconds for r in res))
+            row["recommend_s"] = float(sum(r.recommend_seconds for r in res))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- entry point
+def run_experiment(
+    cfg,
+    *,
+    output_dir: str | Path | None = None,
+    tracker: Tracker | None = None,
+    invocation: str | None = None,
+) -> RunResult:
+    """Run the experiment ``cfg`` describes and return its results.
+
+    Args:
+        cfg: the composed config (see ``configs/config.yaml`` for every key).
+        output_dir: where ``summary.md``, ``results.json`` and artifacts go; by default
+            ``<report.dir>/<name>/<timestamp>-<id>``.
+        tracker: overrides the ``tracker`` config group (tests pass a ``MemoryTracker``).
+        invocation: an id shared by every job of one command (a Hydra sweep shares one
+            MLflow parent run through it); a fresh id by default.
+    """
+    t_start = time.perf_counter()
+    raw = to_container(cfg)
+    check_top_level(raw)
+    settings = eval_settings(raw.get("eval"))
+    name = str(raw.get("name") or "default")
+    models_cfg = raw["models"]
+    if not isinstance(models_cfg, Mapping) or not models_cfg:
+        raise ConfigError("models: expected at least one model (e.g. model=[rule_popular,cf_als])")
+    run_name = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    out = Path(output_dir) if output_dir else Path(
+        (raw.get("report") or {}).get("dir", "reports")
+    ) / name / run_name
+    out.mkdir(parents=True, exist_ok=True)
+    tracker = tracker or build_tracker(raw.get("tracker"))
+    tracker.check()  # before any training: an unreachable store fails fast
+    timings: dict[str, float] = {}
+
+    t = time.perf_counter()
+    dataset: Dataset = build(raw["dataset"], "dataset")
+    if not isinstance(dataset, Dataset):
+        raise ConfigError(f"dataset._target_: expected a loader returning a Dataset, got {dataset!r}")
+    timings["load_s"] = time.perf_counter() - t
+    ds_summary = dataset.summary()
+    log.info(
+        "dataset %s: %d rows, %d users, %d items%s",
+        dataset.name, ds_summary["rows"], ds_summary["users"], ds_summary["items"],
+        f"; dropped {dict(dataset.drops)}" if dataset.drops else "",
+    )
+    if settings.relevance_threshold is not None and dataset.interactions.has_ratings:
+        scale = dataset.interactions.rating_scale
+        if scale and not (scale[0] <= settings.relevance_threshold <= scale[1]):
+            raise ConfigError(
+                f"eval.relevance_threshold: expected a value within the rating scale "
+                f"[{scale[0]:g}, {scale[1]:g}] of {dataset.name}, got {settings.relevance_threshold:g}"
+            )
+
+    t = time.perf_counter()
+    splitter = build(raw["split"], "split")
+    splits: list[Split] = splitter.split(dataset.interactions)
+    timings["split_s"] = time.perf_counter() - t
+    for s in splits:
+        log.info("split %s fold %d/%d: %s", s.name, s.fold + 1, s.n_folds, _part_line(s))
+
+    invocation = invocation or uuid.uuid4().hex
+    run_name = out.name
+    parent = tracker.find_run(INVOCATION_TAG, invocation)
+    if parent is None:  # first job of this invocation: create and describe the parent
+        parent = tracker.start_run(
+            f"{name}/{run_name}",
+            tags={INVOCATION_TAG: invocation, "recspectrum.experiment": name,
+                  "dataset.fingerprint": ds_summary["fingerprint"],
+                  "split.fingerprint": splits[0].fingerprint},
+        )
+        tracker.log_params(parent, {
+            "seed": raw["seed"], "dataset": dataset.name, "split": splits[0].name,
+            **{f"split.{k}": v for k, v in splits[0].params.items()},
+            "eval.cutoffs": list(settings.cutoffs),
+            "eval.relevance_threshold": settings.relevance_threshold,
+        })
+    _write_json(out / "config.json", raw)
+    tracker.log_artifact(parent, out / "config.json", f"config/{run_name}")
+
+    results: list[ModelResult] = []
+    t_models = time.perf_counter()
+    for split in splits:
+        relevant, users, n_test_users = relevance(split, settings)
+        log.info(
+            "fold %d: %d test users, %d with a relevant item (%d excluded: none relevant)",
+            split.fold, n_test_users, len(users), n_test_users - len(users),
+        )
+        for model_name, model_cfg in models_cfg.items():
+            log.info("model %s (fold %d): fit", model_name, split.fold)
+            res = _run_model(
+                model_name, model_cfg, dataset, split, relevant, users, n_test_users,
+                settings, tracker, parent, out,
+            )
+            results.append(res)
+            log.info(
+                "model %s: %s (fit %.2fs, recommend %.2fs)", model_name,
+                ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k.endswith(f"@{_table_k(settings)}")),
+                res.fit_seconds, res.recommend_seconds,
+            )
+    timings["models_s"] = time.perf_counter() - t_models
+
+    result = RunResult(
+        name=name,
+        run_name=run_name,
+        output_dir=out,
+        dataset=ds_summary,
+        splits=[s.summary() for s in splits],
+        eval=settings,
+        models=results,
+        parent_run_id=parent,
+        tracking=tracker.describe(),
+        config=raw,
+        timings=timings,
+    )
+    from bench.reporting.summary import write_summary
+
+    timings["total_s"] = time.perf_counter() - t_start
+    paths = write_summary(result)
+    for p in paths:
+        tracker.log_artifact(parent, p, f"report/{run_name}")
+    tracker.end_run(parent)
+    return result
+
+
+# ---------------------------------------------------------------------------- pieces
+def relevance(split: Split, settings: EvalSettings) -> tuple[sp.csr_matrix, np.ndarray, int]:
+    """Relevant test items per user (CSR over the full vocabularies) and who is evaluated.
+
+    A test interaction is relevant when its rating is at least the threshold (every
+    test interaction when the threshold is null or the data has no rating). Returns the
+    matrix, the codes of users with at least one relevant item, and the number of
+    users with any test interaction.
+    """
+    test = split.test
+    keep = np.ones(len(test), dtype=bool)
+    if settings.relevance_threshold is not None and test.has_ratings:
+        keep = test.ratings >= settings.relevance_threshold
+    gains = test.ratings if (settings.graded and test.has_ratings) else np.ones(len(test))
+    rel = sp.csr_matrix(
+        (gains[keep].astype(np.float64), (test.users[keep], test.items[keep])),
+        shape=(test.n_users, test.n_items),
+    )
+    rel.sort_indices()
+    n_test_users = len(test.present_users())
+    users = np.flatnonzero(np.diff(rel.indptr) > 0)
+    if len(users) == 0:
+        thr = settings.relevance_threshold
+        raise EvaluationError(
+            f"split '{split.name}' fold {split.fold}: the test set has {len(test)} rows but no "
+            f"relevant item (rating >= {thr}); lower eval.relevance_threshold or set it to null"
+        )
+    return rel, users, n_test_users
+
+
+def _run_model(
+    model_name, model_cfg, dataset, split, relevant, users, n_test_users, settings,
+    tracker, parent, out,
+) -> ModelResult:
+    where = f"models.{model_name}"
+    model: Recommender = build(model_cfg, where)
+    if not isinstance(model, Recommender):
+        raise ConfigError(f"{where}._target_: expected a Recommender, got {type(model).__name__}")
+    child = tracker.start_run(
+        f"{model_name}/fold{split.fold}",
+        parent_id=parent,
+        tags={"model": model_name, "family": model.family, "fold": str(split.fold),
+              "split.fingerprint": split.fingerprint},
+    )
+    status = "FAILED"
+    try:
+        params = model.get_params()
+        tracker.log_params(child, {**params, "_target_": model_cfg["_target_"]})
+        t = time.perf_counter()
+        model.fit(split.train, item_features=dataset.item_features,
+                  user_features=dataset.user_features)
+        fit_s = time.perf_counter() - t
+
+        history = None
+        if split.fold_in is not None and len(split.fold_in):
+            history = split.fold_in.to_csr()[users]
+        t = time.perf_counter()
+        top = model.recommend_codes(
+            users, settings.k_max, exclude_seen=settings.exclude_seen, history=history,
+            batch_size=settings.batch_size,
+        )
+        rec_s = time.perf_counter() - t
+
+        t = time.perf_counter()
+        ev = evaluate_rankings(
+            top.items, relevant[users], cutoffs=settings.cutoffs, metrics=settings.metrics,
+            graded=settings.graded, map_denominator=settings.map_denominator,
+        )
+        metrics = dict(ev.mean())
+        metrics.update(_rating_metrics(model, split))
+        eval_s = time.perf_counter() - t
+
+        uid = split.test.user_ids
+        per_user = pd.DataFrame({"user_id": uid[users[ev.users]], "fold": split.fold,
+                                 "n_relevant": ev.n_relevant,
+                                 "n_train": model.user_counts_[users[ev.users]]})
+        for key, values in ev.per_user.items():
+            per_user[key] = values
+        n_empty = int((top.lengths == 0).sum())
+        metrics_log = {mlflow_key(k): v for k, v in metrics.items()}
+        metrics_log.update({"users_evaluated": len(ev.users), "users_excluded": ev.n_excluded
+                            + (n_test_users - len(users)), "users_empty_list": n_empty,
+                            "fit_seconds": fit_s, "recommend_seconds": rec_s})
+        tracker.log_metrics(child, metrics_log)
+        _log_child_artifacts(tracker, child, out / "artifacts" / model_name / f"fold{split.fold}",
+                             model, top, users, split, relevant, per_user, metrics)
+        status = "FINISHED"
+    finally:
+        tracker.end_run(child, status)
+    return ModelResult(
+        model=model_name, family=model.family, target=model_cfg["_target_"], params=params,
+        fold=split.fold, metrics=metrics, per_user=per_user, n_users=len(ev.users),
+        n_users_excluded=ev.n_excluded + (n_test_users - len(users)),
+        n_users_empty_list=n_empty, fit_seconds=fit_s, recommend_seconds=rec_s,
+        evaluate_seconds=eval_s, run_id=child,
+    )
+
+
+def _rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
+    """RMSE/MAE on the test pairs the model can predict (rating predictors only)."""
+    if not getattr(model, "predicts_ratings", False) or not split.test.has_ratings:
+        return {}
+    pred = np.asarray(model.predict_codes(split.test.users, split.test.items), dtype=np.float64)
+    ok = np.isfinite(pred)
+    if not ok.any():
+        raise EvaluationError(f"{type(model).__name__}: no test rating could be predicted")
+    truth = split.test.ratings[ok]
+    return {"rmse": rmse(pred[ok], truth), "mae": mae(pred[ok], truth),
+            "rating_pairs_unpredicted": float((~ok).sum())}
+
+
+def _log_child_artifacts(tracker, child, folder: Path, model, top, users, split, relevant,
+                         per_user, metrics) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = model.lists_frame(top, split.test.user_ids[users])
+    lists.to_parquet(folder / "topk.parquet", index=False)
+    per_user.to_parquet(folder / "per_user.parquet", index=False)
+    rel = relevant[users].tocoo()
+    test_frame = split.test.to_frame()
+    rel_frame = pd.DataFrame({"user_id": split.test.user_ids[users[rel.row]],
+                              "item_id": split.test.item_ids[rel.col]})
+    if "rating" in test_frame:
+        rel_frame = rel_frame.merge(test_frame[["user_id", "item_id", "rating"]],
+                                    on=["user_id", "item_id"], how="left")
+    rel_frame.to_parquet(folder / "relevant.parquet", index=False)
+    _write_json(folder / "metrics.json", metrics)
+    tracker.log_artifact(child, folder, None)
+
+
+def _part_line(split: Split) -> str:
+    parts = [("train", split.train), ("test", split.test), ("validation", split.validation),
+             ("fold_in", split.fold_in)]
+    return ", ".join(f"{n} {len(p)} rows" for n, p in parts if p is not None)
+
+
+def _table_k(settings: EvalSettings) -> int:
+    return 10 if 10 in settings.cutoffs else settings.cutoffs[-1]
+
+
+def _write_json(path: Path, obj) -> None:
+    """Write JSON atomically (temp file + rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, default=_json_default, allow_nan=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj):
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, tuple):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+__all__ = ["DataError", "ModelResult", "RunResult", "metric_key", "relevance", "run_experiment"]
