@@ -67,6 +67,9 @@ def _run_task(cfg) -> None:
 def _hydra_main(argv: list[str]) -> int:
     import hydra
 
+    global _task_entered
+    _task_entered = False
+
     try:
         cdir = config_dir()
     except BenchError as exc:

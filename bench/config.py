@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def eval_settings(raw: Mapping | None) -> EvalSettings:
         raise ConfigError(f"eval.cutoffs: expected a non-empty list of integers, got {cutoffs!r}")
     if any(k <= 0 for k in cutoffs):
         raise ConfigError(f"eval.cutoffs: expected every k > 0, got {list(cutoffs)}")
-    if any(b <= a for a, b in zip(cutoffs, cutoffs[1:], strict=False)):
+    if any(b <= a for a, b in itertools.pairwise(cutoffs)):
         raise ConfigError(f"eval.cutoffs: expected strictly ascending values, got {list(cutoffs)}")
     metrics = raw.get("metrics", list(KNOWN_METRICS))
     if isinstance(metrics, str):

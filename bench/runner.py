@@ -29,7 +29,7 @@ from bench.metrics import evaluate_rankings, metric_key, mlflow_key
 from bench.metrics.rating import mae, rmse
 from bench.models.base import Recommender
 from bench.splits.base import Split
-from bench.tracking.base import Tracker, build_tracker, flatten_params
+from bench.tracking.base import Tracker, build_tracker
 
 log = logging.getLogger("bench")
 
@@ -126,7 +126,9 @@ def run_experiment(
     t = time.perf_counter()
     dataset: Dataset = build(raw["dataset"], "dataset")
     if not isinstance(dataset, Dataset):
-        raise ConfigError(f"dataset._target_: expected a loader returning a Dataset, got {dataset!r}")
+        raise ConfigError(
+            f"dataset._target_: expected a loader returning a Dataset, got {type(dataset).__name__}"
+        )
     timings["load_s"] = time.perf_counter() - t
     ds_summary = dataset.summary()
     log.info(
@@ -139,7 +141,8 @@ def run_experiment(
         if scale and not (scale[0] <= settings.relevance_threshold <= scale[1]):
             raise ConfigError(
                 f"eval.relevance_threshold: expected a value within the rating scale "
-                f"[{scale[0]:g}, {scale[1]:g}] of {dataset.name}, got {settings.relevance_threshold:g}"
+                f"[{scale[0]:g}, {scale[1]:g}] of {dataset.name}, "
+                f"got {settings.relevance_threshold:g}"
             )
 
     t = time.perf_counter()
@@ -183,9 +186,10 @@ def run_experiment(
                 settings, tracker, parent, out,
             )
             results.append(res)
+            at_k = f"@{_table_k(settings)}"
             log.info(
                 "model %s: %s (fit %.2fs, recommend %.2fs)", model_name,
-                ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k.endswith(f"@{_table_k(settings)}")),
+                ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k.endswith(at_k)),
                 res.fit_seconds, res.recommend_seconds,
             )
     timings["models_s"] = time.perf_counter() - t_models

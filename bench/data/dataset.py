@@ -41,7 +41,7 @@ class Dataset:
         return {
             "name": self.name,
             "rows": len(x),
-            "users": int(len(x.present_users())),
+            "users": len(x.present_users()),
             "items": int((x.item_counts() > 0).sum()),
             "catalogue_items": x.n_items,
             "has_ratings": x.has_ratings,

@@ -257,6 +257,14 @@ def _check_ids(col: pd.Series, name: str, source: str) -> pd.Series:
     if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
         stripped = col.astype("string").str.strip()
         bad = bad | (stripped == "").fillna(False).to_numpy(dtype=bool)
+    if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True).startswith("mixed"):
+        # pandas can order 1 and "1" side by side: they would silently be two ids
+        is_str = col.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        i = _first_bad(is_str != is_str[0])
+        raise DataError(
+            f"{source}: column '{name}': expected ids of one type, got a mix of text and "
+            f"numbers; first change at data row {i + 1}: {_show(col.iloc[i])}"
+        )
     if bad.any():
         i = _first_bad(bad)
         raise DataError(
@@ -265,7 +273,7 @@ def _check_ids(col: pd.Series, name: str, source: str) -> pd.Series:
         )
     if pd.api.types.is_float_dtype(col.dtype):
         vals = col.to_numpy()
-        frac = vals != np.floor(vals)
+        frac = ~np.isfinite(vals) | (vals != np.floor(vals))
         if frac.any():
             i = _first_bad(frac)
             raise DataError(
@@ -281,6 +289,8 @@ def _check_ids(col: pd.Series, name: str, source: str) -> pd.Series:
 def _check_ratings(
     col: pd.Series, scale: tuple[float, float] | None, source: str
 ) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(col.dtype):
+        raise DataError(f"{source}: column 'rating': expected numbers, got bool values")
     num = pd.to_numeric(col, errors="coerce")
     bad = num.isna().to_numpy()
     if bad.any():
@@ -310,6 +320,10 @@ def _check_ratings(
 
 
 def _check_timestamps(col: pd.Series, source: str) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(col.dtype):
+        raise DataError(
+            f"{source}: column 'timestamp': expected Unix seconds or dates, got bool values"
+        )
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
         parsed = col
     elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
@@ -392,8 +406,9 @@ def _resolve_duplicates(users, items, ratings, timestamps, policy, source, uid, 
         i = int(first.min())
         raise DataError(
             f"{source}: {n_dup} duplicate (user_id, item_id) row(s) under duplicates='error'; "
-            f"first at data row {i + 1}: ({_show(uid.iloc[i])}, {_show(iid.iloc[i])}). Expected unique "
-            f"pairs; set the dataset's `duplicates` to keep_last, keep_first or mean to resolve"
+            f"first at data row {i + 1}: ({_show(uid.iloc[i])}, {_show(iid.iloc[i])}). "
+            f"Expected unique pairs; set the dataset's `duplicates` to keep_last, keep_first "
+            f"or mean to resolve"
         )
     group_start = np.r_[True, ~dup_next]
     group_end = np.r_[~dup_next, True]

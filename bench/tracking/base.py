@@ -88,15 +88,3 @@ def build_tracker(cfg: Mapping[str, object] | None) -> Tracker:
             )
         return MlflowTracker(**cfg)
     raise ConfigError(f"tracker.kind: expected one of ['mlflow', 'memory', 'none'], got {kind!r}")
-
-
-def flatten_params(params: Mapping[str, object], prefix: str = "") -> dict[str, str]:
-    """Nested mapping -> ``{"a.b": "value"}`` with values as strings (MLflow params)."""
-    out: dict[str, str] = {}
-    for key, value in params.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flatten_params(value, prefix=f"{name}."))
-        else:
-            out[name] = str(value)
-    return out

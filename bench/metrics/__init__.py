@@ -1,0 +1,38 @@
+"""Metrics: pure per-user ranking functions, the hit matrix, the evaluator, rating errors.
+
+Definitions (trec_eval-compatible) are in each function's docstring and in DESIGN.md.
+"""
+
+from bench.metrics.evaluator import RankingEvaluation, evaluate_rankings, metric_key, mlflow_key
+from bench.metrics.hits import hit_matrix, ideal_gains, n_relevant
+from bench.metrics.ranking import (
+    MAP_DENOMINATORS,
+    RANKING_METRICS,
+    average_precision_at_k,
+    hit_rate_at_k,
+    ndcg_at_k,
+    precision_at_k,
+    recall_at_k,
+    reciprocal_rank_at_k,
+)
+from bench.metrics.rating import mae, rmse
+
+__all__ = [
+    "MAP_DENOMINATORS",
+    "RANKING_METRICS",
+    "RankingEvaluation",
+    "average_precision_at_k",
+    "evaluate_rankings",
+    "hit_matrix",
+    "hit_rate_at_k",
+    "ideal_gains",
+    "mae",
+    "metric_key",
+    "mlflow_key",
+    "n_relevant",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+    "reciprocal_rank_at_k",
+    "rmse",
+]

@@ -1,0 +1,334 @@
+"""Per-user ranking metrics over a hit matrix: pure, vectorised, never rounded.
+
+Every function takes a hit matrix ``hits`` of shape ``(n_users, K)`` — row ``u`` is user
+``u``'s recommendation list in rank order (rank ``i`` is column ``i - 1``), ``True`` (or a
+value ``> 0``) where the item at that rank is relevant — and returns a float64 array of
+one value per user. Padding (the list was shorter than ``K``) is simply ``False``: a
+missing rank is a miss. ``n_relevant`` is ``|R|``, the number of relevant items of each
+user (all of them, not only those recommended).
+
+The definitions are those of trec_eval (``P_k``, ``recall_k``, ``ndcg_cut_k``,
+``map_cut_k``, ``recip_rank`` cut at ``k``); the test suite checks them against
+``pytrec_eval``. Users with ``|R| = 0`` are undefined for recall, NDCG and AP: those
+functions return NaN for them (the evaluator excludes such users and counts them).
+
+A cutoff ``k`` must satisfy ``1 <= k <= K``; anything else is a :class:`ConfigError`.
+
+All functions share one implementation (:func:`_metric_table`), which evaluates any set of
+cutoffs in one pass over the ranks (prefix sums read at the cutoffs); the evaluator calls
+it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from bench.errors import ConfigError, EvaluationError
+
+__all__ = [
+    "MAP_DENOMINATORS",
+    "RANKING_METRICS",
+    "average_precision_at_k",
+    "hit_rate_at_k",
+    "ndcg_at_k",
+    "precision_at_k",
+    "recall_at_k",
+    "reciprocal_rank_at_k",
+]
+
+#: Names understood by :func:`_metric_table` (and the evaluator's ``metrics`` argument).
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+#: Choices for the AP denominator.
+MAP_DENOMINATORS = ("relevant", "min_k_relevant")
+
+
+# --------------------------------------------------------------------------- public API
+def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
+    """Precision@k = hits@k / k.
+
+    ``hits@k`` is the number of relevant items among the first ``k`` ranks. The
+    denominator is always ``k``, even when the list holds fewer than ``k`` items (the
+    missing ranks count as misses), as in trec_eval's ``P_k``.
+
+    Args:
+        hits: ``(n_users, K)`` bool (or numeric, ``> 0`` = hit) hit matrix.
+        k: cutoff, ``1 <= k <= K``.
+
+    Returns:
+        float64 ``(n_users,)`` in ``[0, 1]``; an empty list gives 0.
+    """
+    return _single(hits, None, k, "precision")
+
+
+def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
+    """Recall@k = hits@k / |R|.
+
+    The denominator is the user's total number of relevant items ``|R|`` (trec_eval
+    ``recall_k``), so a user with more relevant items than ``k`` cannot reach 1.
+
+    Args:
+        hits: ``(n_users, K)`` hit matrix.
+        n_relevant: ``(n_users,)`` integer ``|R|``.
+        k: cutoff, ``1 <= k <= K``.
+
+    Returns:
+        float64 ``(n_users,)`` in ``[0, 1]``; NaN where ``|R| = 0``.
+    """
+    return _single(hits, n_relevant, k, "recall")
+
+
+def ndcg_at_k(
+    hits: np.ndarray,
+    n_relevant: np.ndarray,
+    k: int,
+    gains: np.ndarray | None = None,
+    ideal: np.ndarray | None = None,
+) -> np.ndarray:
+    """NDCG@k = DCG@k / IDCG@k, with DCG@k = sum_{i <= k} gain_i / log2(i + 1).
+
+    *Binary* (``gains`` and ``ideal`` omitted): ``gain_i`` is 1 for a hit and 0 otherwise,
+    and ``IDCG@k = sum_{i <= min(k, |R|)} 1 / log2(i + 1)`` (all relevant items first).
+
+    *Graded*: ``gains`` ``(n_users, K)`` holds the gain of the item at each rank (0 for a
+    miss) and ``ideal`` ``(n_users, K')`` each user's relevant gains sorted in descending
+    order, zero-padded (see :func:`bench.metrics.hits.ideal_gains`); ``IDCG@k`` is the
+    DCG of ``ideal`` truncated at ``k``. With gain = relevance level this is trec_eval's
+    ``ndcg_cut_k``. ``ideal`` narrower than ``k`` is accepted only when its last column
+    is all zeros (i.e. it is complete).
+
+    Args:
+        hits: ``(n_users, K)`` hit matrix (used for its shape in graded mode).
+        n_relevant: ``(n_users,)`` integer ``|R|`` (binary IDCG).
+        k: cutoff, ``1 <= k <= K``.
+        gains: graded gains per rank, or None for binary.
+        ideal: sorted ideal gains per user, or None for binary; give both or neither.
+
+    Returns:
+        float64 ``(n_users,)`` in ``[0, 1]``; NaN where IDCG is 0 (no relevant item).
+    """
+    return _single(hits, n_relevant, k, "ndcg", gains=gains, ideal=ideal)
+
+
+def average_precision_at_k(
+    hits: np.ndarray, n_relevant: np.ndarray, k: int, denominator: str = "relevant"
+) -> np.ndarray:
+    """AP@k = (sum over hit ranks i <= k of Precision@i) / D.
+
+    ``Precision@i`` is ``hits@i / i``. With ``denominator="relevant"`` (default),
+    ``D = |R|``: relevant items never retrieved in the top ``k`` contribute 0, exactly as
+    trec_eval's ``map_cut_k``. With ``denominator="min_k_relevant"``, ``D = min(k, |R|)``,
+    so a perfect top-``k`` scores 1 even when ``|R| > k``.
+
+    Args:
+        hits: ``(n_users, K)`` hit matrix.
+        n_relevant: ``(n_users,)`` integer ``|R|``.
+        k: cutoff, ``1 <= k <= K``.
+        denominator: ``"relevant"`` or ``"min_k_relevant"``.
+
+    Returns:
+        float64 ``(n_users,)`` in ``[0, 1]``; NaN where ``|R| = 0``.
+    """
+    return _single(hits, n_relevant, k, "map", map_denominator=denominator)
+
+
+def reciprocal_rank_at_k(hits: np.ndarray, k: int) -> np.ndarray:
+    """RR@k = 1 / (rank of the first hit) if that rank is <= k, else 0.
+
+    trec_eval's ``recip_rank`` is the same quantity without a cutoff, i.e. ``k = K``.
+
+    Args:
+        hits: ``(n_users, K)`` hit matrix.
+        k: cutoff, ``1 <= k <= K``.
+
+    Returns:
+        float64 ``(n_users,)`` in ``[0, 1]``; 0 for a list without a hit in the top ``k``.
+    """
+    return _single(hits, None, k, "mrr")
+
+
+def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
+    """HitRate@k = 1 if hits@k > 0 else 0.
+
+    Args:
+        hits: ``(n_users, K)`` hit matrix.
+        k: cutoff, ``1 <= k <= K``.
+
+    Returns:
+        float64 ``(n_users,)`` of 0.0 / 1.0.
+    """
+    return _single(hits, None, k, "hit_rate")
+
+
+# --------------------------------------------------------------------------- internals
+@lru_cache(maxsize=8)
+def _discounts(n: int) -> np.ndarray:
+    """``1 / log2(i + 1)`` for ranks ``i = 1..n`` (read-only, cached)."""
+    out = 1.0 / np.log2(np.arange(2, n + 2, dtype=np.float64))
+    out.flags.writeable = False
+    return out
+
+
+@lru_cache(maxsize=8)
+def _ideal_binary_dcg(n: int) -> np.ndarray:
+    """``[0, d1, d1 + d2, ...]``: binary IDCG for ``0..n`` relevant items (read-only)."""
+    out = np.concatenate(([0.0], np.cumsum(_discounts(n))))
+    out.flags.writeable = False
+    return out
+
+
+def _check_k(k, width: int) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= width:
+        raise ConfigError(
+            f"k: expected an integer in [1, {width}] (the hit matrix has {width} rank "
+            f"columns), got {k!r}"
+        )
+    return int(k)
+
+
+def _as_hits(hits) -> np.ndarray:
+    hits = np.asarray(hits)
+    if hits.ndim != 2:
+        raise EvaluationError(f"hits: expected a 2-D array (users x ranks), got shape {hits.shape}")
+    return hits if hits.dtype == np.bool_ else hits > 0
+
+
+def _as_counts(n_relevant, n_users: int) -> np.ndarray:
+    n_rel = np.asarray(n_relevant)
+    if n_rel.shape != (n_users,):
+        raise EvaluationError(
+            f"n_relevant: expected shape ({n_users},) to match the hit matrix, got {n_rel.shape}"
+        )
+    if n_rel.size and n_rel.min() < 0:
+        raise EvaluationError("n_relevant: expected counts >= 0, got a negative value")
+    return n_rel.astype(np.float64, copy=False)
+
+
+def _single(hits, n_relevant, k, name, *, gains=None, ideal=None, map_denominator="relevant"):
+    hb = _as_hits(hits)
+    k = _check_k(k, hb.shape[1])
+    n_rel = None if n_relevant is None else _as_counts(n_relevant, hb.shape[0])
+    table = _metric_table(
+        hb, n_rel, (k,), (name,), gains=gains, ideal=ideal, map_denominator=map_denominator
+    )
+    return table[name][:, 0].copy()
+
+
+def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """``num / den`` with NaN where ``den == 0`` (no warning)."""
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def _at_cutoffs(terms: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    """``sum_{i <= k} terms[:, i - 1]`` for every cutoff ``k``: ``(n, len(ks))``.
+
+    Sums each segment between consecutive cutoffs (``np.add.reduceat``, one pass over the
+    terms), then accumulates the few segment sums.
+    """
+    starts = np.concatenate(([0], ks[:-1]))
+    if terms.shape[0] == 0:
+        return np.zeros((0, ks.size), dtype=np.float64)
+    return np.cumsum(np.add.reduceat(terms, starts, axis=1), axis=1)
+
+
+def _metric_table(
+    hits: np.ndarray,
+    n_relevant: np.ndarray | None,
+    cutoffs: Sequence[int],
+    metrics: Sequence[str],
+    *,
+    gains: np.ndarray | None = None,
+    ideal: np.ndarray | None = None,
+    map_denominator: str = "relevant",
+) -> dict[str, np.ndarray]:
+    """All requested metrics at all cutoffs: ``{name: float64 (n_users, len(cutoffs))}``.
+
+    ``hits`` must be bool; ``cutoffs`` validated, strictly ascending, the largest
+    ``<= K``; ``n_relevant`` float64 (needed by recall, ndcg and map). Columns beyond the
+    largest cutoff are ignored. Every metric is a prefix sum along the ranks read at the
+    cutoffs: hit counts from one integer ``cumsum``, DCG and AP from per-rank terms summed
+    per segment between cutoffs (:func:`_at_cutoffs`).
+    """
+    ks = np.asarray(cutoffs, dtype=np.int64)
+    kmax = int(ks[-1])
+    hits = hits[:, :kmax]
+    n_users = hits.shape[0]
+    kf = ks.astype(np.float64)
+    out: dict[str, np.ndarray] = {}
+    needs_rel = {"recall", "ndcg", "map"}.intersection(metrics)
+    if needs_rel and n_relevant is None:
+        raise EvaluationError(f"n_relevant: required for {sorted(needs_rel)}")
+    n_rel = None if n_relevant is None else n_relevant[:, None]
+
+    cum = None  # hits@i for every rank i (int32; exact)
+    if {"precision", "recall", "hit_rate", "map"}.intersection(metrics):
+        cum = np.cumsum(hits, axis=1, dtype=np.int32)
+        count = cum[:, ks - 1].astype(np.float64)  # hits@k
+        if "precision" in metrics:
+            out["precision"] = count / kf
+        if "recall" in metrics:
+            out["recall"] = _divide(count, n_rel)
+        if "hit_rate" in metrics:
+            out["hit_rate"] = (count > 0).astype(np.float64)
+
+    if "ndcg" in metrics:
+        disc = _discounts(kmax)
+        if (gains is None) != (ideal is None):
+            raise ConfigError(
+                "ndcg: expected both `gains` and `ideal` for graded NDCG (or neither for "
+                "binary), got only one of them"
+            )
+        if gains is None:
+            dcg = _at_cutoffs(np.multiply(hits, disc), ks)
+            depth = np.minimum(ks[None, :], n_relevant.astype(np.int64)[:, None])
+            idcg = _ideal_binary_dcg(kmax)[depth]
+        else:
+            g = np.asarray(gains, dtype=np.float64)
+            if g.ndim != 2 or g.shape[0] != n_users or g.shape[1] < kmax:
+                raise EvaluationError(
+                    f"gains: expected shape ({n_users}, >= {kmax}), got {g.shape}"
+                )
+            dcg = _at_cutoffs(g[:, :kmax] * disc, ks)
+            idcg = _at_cutoffs(_ideal_dcg(ideal, n_users, kmax) * disc, ks)
+        out["ndcg"] = _divide(dcg, idcg)
+
+    if "map" in metrics:
+        if map_denominator not in MAP_DENOMINATORS:
+            raise ConfigError(
+                f"map_denominator: expected one of {list(MAP_DENOMINATORS)}, "
+                f"got {map_denominator!r}"
+            )
+        # Precision@i = hits@i / i at each hit rank i, 0 elsewhere.
+        prec_at_hit = np.zeros(hits.shape, dtype=np.float64)
+        np.divide(cum, np.arange(1, kmax + 1, dtype=np.float64), out=prec_at_hit, where=hits)
+        total = _at_cutoffs(prec_at_hit, ks)
+        den = n_rel if map_denominator == "relevant" else np.minimum(kf[None, :], n_rel)
+        out["map"] = _divide(total, den)
+
+    if "mrr" in metrics:
+        first = np.argmax(hits, axis=1)  # index of the first True (0 when none)
+        found = hits[np.arange(n_users), first]
+        rank = np.where(found, first + 1, kmax + 1)  # kmax + 1: no hit at any cutoff
+        out["mrr"] = np.where(rank[:, None] <= ks[None, :], 1.0 / rank[:, None], 0.0)
+
+    return {name: out[name] for name in metrics}
+
+
+def _ideal_dcg(ideal, n_users: int, kmax: int) -> np.ndarray:
+    """``ideal`` as ``(n_users, kmax)``; narrower input only when provably complete."""
+    ideal = np.asarray(ideal, dtype=np.float64)
+    if ideal.ndim != 2 or ideal.shape[0] != n_users:
+        raise EvaluationError(f"ideal: expected shape ({n_users}, K'), got {ideal.shape}")
+    width = ideal.shape[1]
+    if width >= kmax:
+        return ideal[:, :kmax]
+    if width and np.any(ideal[:, -1] != 0):
+        raise EvaluationError(
+            f"ideal: expected at least {kmax} columns (or a zero last column), got {width} "
+            "columns that may be truncated; build it with ideal_gains(relevant, k)"
+        )
+    return np.pad(ideal, ((0, 0), (0, kmax - width)))

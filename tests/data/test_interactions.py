@@ -1,0 +1,268 @@
+"""The validating constructor, duplicate policies, fingerprints, to_csr and take."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bench.data.interactions import Interactions
+from bench.errors import DataError
+
+SRC = "/data/ratings.csv"
+
+
+def frame(**cols) -> pd.DataFrame:
+    base = {"user_id": [1, 1, 2, 3], "item_id": [10, 11, 10, 12]}
+    base.update(cols)
+    return pd.DataFrame(base)
+
+
+def build(df: pd.DataFrame, **kw) -> Interactions:
+    return Interactions.from_frame(df, source=SRC, **kw)
+
+
+def raises(df: pd.DataFrame, *patterns: str, **kw) -> str:
+    with pytest.raises(DataError) as info:
+        build(df, **kw)
+    msg = str(info.value)
+    assert msg.startswith(SRC), msg
+    for p in patterns:
+        assert re.search(p, msg), f"{p!r} not in {msg!r}"
+    return msg
+
+
+# ---------------------------------------------------------------------- bad input
+def test_missing_required_column_names_it_and_the_columns_found():
+    df = pd.DataFrame({"user": [1], "item_id": [2]})
+    raises(
+        df, r"missing required column\(s\) \['user_id'\]", r"found columns \['user', 'item_id'\]"
+    )
+
+
+def test_no_rows():
+    raises(pd.DataFrame({"user_id": [], "item_id": []}), "at least one interaction row")
+
+
+@pytest.mark.parametrize("bad", [np.nan, None])
+def test_nan_user_id_names_column_and_row(bad):
+    df = frame(user_id=[1, bad, 2, 3])
+    raises(df, "column 'user_id'", "1 missing/empty id", "data row 2")
+
+
+def test_empty_string_item_id():
+    df = frame(item_id=["a", "b", "  ", "c"])
+    raises(df, "column 'item_id'", "data row 3", "non-empty id")
+
+
+def test_fractional_and_infinite_float_ids():
+    raises(frame(user_id=[1.0, 2.5, 3.0, 4.0]), "'user_id' data row 2", "2.5")
+    raises(frame(item_id=[1.0, np.inf, 3.0, 4.0]), "'item_id' data row 2", "inf")
+
+
+def test_integral_float_ids_become_integers():
+    x = build(frame(user_id=[1.0, 1.0, 2.0, 3.0]))
+    assert x.user_ids.dtype == np.int64
+    assert list(x.user_ids) == [1, 2, 3]
+
+
+def test_mixed_id_types():
+    raises(frame(user_id=[1, "a", 2, 3]), "ids of one type", "data row 2", "'a'")
+    raises(frame(item_id=["10", 10, 11, 12]), "ids of one type", "data row 2")
+
+
+def test_non_numeric_rating():
+    raises(frame(rating=[4.0, "five", 3.0, 1.0]), "column 'rating'", "non-numeric", "data row 2",
+           "'five'")  # fmt: skip
+
+
+def test_missing_rating():
+    raises(frame(rating=[4.0, 3.0, None, 1.0]), "column 'rating'", "missing", "data row 3")
+
+
+def test_bool_rating_is_not_a_number():
+    raises(frame(rating=[True, False, True, True]), "column 'rating'", "bool")
+
+
+def test_rating_outside_scale():
+    raises(
+        frame(rating=[4.0, 6.0, 0.0, 1.0]),
+        r"2 value\(s\) outside the declared scale \[1, 5\]",
+        "data row 2",
+        "got 6",
+        rating_scale=(1, 5),
+    )
+
+
+def test_unparseable_timestamp():
+    raises(
+        frame(timestamp=["2020-01-01", "yesterday", "2020-01-03", "2020-01-04"]),
+        "column 'timestamp'",
+        "unparseable",
+        "data row 2",
+        "'yesterday'",
+    )
+
+
+def test_fractional_or_negative_unix_timestamp():
+    raises(frame(timestamp=[1.0, 2.5, 3.0, 4.0]), "'timestamp' data row 2", "Unix seconds")
+    raises(frame(timestamp=[1, -5, 3, 4]), "'timestamp' data row 2", "non-negative")
+
+
+def test_bool_timestamp_is_refused_not_recursed():
+    raises(frame(timestamp=[True, False, True, False]), "column 'timestamp'", "bool")
+
+
+def test_timestamps_accept_dates_and_datetimes():
+    a = build(
+        frame(timestamp=["1970-01-01T00:00:10Z", "1970-01-01 00:00:20", "1970-01-01", "1970-01-02"])
+    )
+    assert sorted(a.timestamps.tolist()) == [0, 10, 20, 86400]
+    assert sorted(build(frame(timestamp=["10", "20", "30", "40"])).timestamps) == [10, 20, 30, 40]
+    b = build(frame(timestamp=pd.to_datetime([10, 20, 30, 40], unit="s")))
+    assert sorted(b.timestamps.tolist()) == [10, 20, 30, 40]
+
+
+def test_unknown_duplicate_policy():
+    raises(frame(), "duplicates policy", "keep_last", duplicates="drop")
+
+
+# ---------------------------------------------------------------------- duplicates
+DUP = pd.DataFrame(
+    {
+        "user_id": [1, 1, 1, 2, 2],
+        "item_id": [5, 5, 5, 5, 6],
+        "rating": [1.0, 5.0, 3.0, 4.0, 2.0],
+        "timestamp": [100, 300, 200, 50, 60],
+    }
+)
+
+
+def test_duplicates_error_names_count_row_and_pair():
+    raises(DUP, r"2 duplicate \(user_id, item_id\) row\(s\)", "duplicates='error'",
+           r"data row \d: \(1, 5\)", "keep_last, keep_first or mean")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "rating", "timestamp"),
+    [("keep_last", 5.0, 300), ("keep_first", 1.0, 100), ("mean", 3.0, 300)],
+)
+def test_duplicate_policies(policy, rating, timestamp):
+    x = build(DUP, duplicates=policy)
+    assert len(x) == 3
+    assert dict(x.drops) == {f"duplicates_{policy}": 2}
+    out = x.to_frame().set_index(["user_id", "item_id"])
+    assert out.loc[(1, 5), "rating"] == rating
+    assert out.loc[(1, 5), "timestamp"] == timestamp
+    assert out.loc[(2, 6), "rating"] == 2.0
+
+
+def test_keep_last_without_timestamps_uses_row_order():
+    df = DUP.drop(columns="timestamp")
+    assert build(df, duplicates="keep_last").to_frame()["rating"].tolist()[0] == 3.0
+    assert build(df, duplicates="keep_first").to_frame()["rating"].tolist()[0] == 1.0
+
+
+# ---------------------------------------------------------------------- fingerprints
+FULL = pd.DataFrame(
+    {
+        "user_id": [3, 1, 2, 1, 2],
+        "item_id": ["b", "a", "a", "c", "c"],
+        "rating": [4.0, 3.0, 5.0, 1.0, 2.0],
+        "timestamp": [5, 4, 3, 2, 1],
+    }
+)
+
+
+def test_fingerprint_is_stable_and_order_independent():
+    a = build(FULL)
+    b = build(FULL.sample(frac=1.0, random_state=3))
+    assert a.fingerprint() == b.fingerprint() == build(FULL.copy()).fingerprint()
+    assert re.fullmatch(r"[0-9a-f]{64}", a.fingerprint())
+
+
+def test_fingerprint_changes_with_content():
+    base = build(FULL).fingerprint()
+    for col, value in (("rating", 4.5), ("timestamp", 9), ("item_id", "z"), ("user_id", 7)):
+        changed = FULL.copy()
+        changed.loc[0, col] = value
+        assert build(changed).fingerprint() != base, col
+    assert build(FULL.drop(columns="rating")).fingerprint() != base
+
+
+def test_fingerprint_independent_of_vocabulary_size():
+    x = build(FULL)
+    rows = np.flatnonzero(x.to_frame()["user_id"].to_numpy() != 3)
+    part = x.take(rows)
+    alone = build(FULL[FULL.user_id != 3])
+    assert part.n_users == 3 and alone.n_users == 2
+    assert part.fingerprint() == alone.fingerprint()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 30), st.integers(1, 5), st.integers(0, 10**9)),
+        min_size=1,
+        max_size=60,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_property_rows_kept_canonical_and_order_free(rows, rnd):
+    df = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    x = build(df)
+    assert len(x) == len(df)
+    shuffled = df.iloc[rnd.sample(range(len(df)), len(df))]
+    assert build(shuffled).fingerprint() == x.fingerprint()
+    # canonical order: by user, then time
+    assert np.all(np.diff(x.users) >= 0)
+    same = np.diff(x.users) == 0
+    assert np.all(np.diff(x.timestamps)[same] >= 0)
+    back = x.to_frame().sort_values(["user_id", "item_id"]).reset_index(drop=True)
+    expect = df.sort_values(["user_id", "item_id"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(back, expect, check_dtype=False)
+
+
+# ---------------------------------------------------------------------- matrices, take
+def test_to_csr_ones_rating_timestamp():
+    x = build(FULL)
+    ones = x.to_csr()
+    assert ones.shape == (3, 3) and ones.nnz == 5 and ones.dtype == np.float32
+    r = x.to_csr("rating").toarray()
+    u, i = x.user_ids.get_loc(2), x.item_ids.get_loc("a")
+    assert r[u, i] == 5.0
+    t = x.to_csr("timestamp", dtype=np.float64).toarray()
+    assert t[x.user_ids.get_loc(3), x.item_ids.get_loc("b")] == 5
+    assert np.all(np.diff(ones.indices[ones.indptr[0] : ones.indptr[1]]) > 0)
+
+
+def test_to_csr_errors():
+    x = build(FULL.drop(columns=["rating"]))
+    with pytest.raises(DataError, match="no rating"):
+        x.to_csr("rating")
+    with pytest.raises(DataError, match="'ones', 'rating' or 'timestamp'"):
+        x.to_csr("clicks")
+
+
+def test_take_shares_vocabularies():
+    x = build(FULL)
+    by_mask = x.take(x.users == 0)
+    by_index = x.take(np.flatnonzero(x.users == 0)[::-1])
+    assert by_mask.user_ids is x.user_ids and by_mask.item_ids is x.item_ids
+    assert len(by_mask) == len(by_index) == 2
+    assert by_mask.fingerprint() == by_index.fingerprint()
+    assert by_mask.to_csr().shape == x.to_csr().shape
+    assert by_mask.source == SRC and x.take([0], source="test").source == "test"
+
+
+def test_fixed_vocabulary_rejects_unknown_ids():
+    vocab = pd.Index([1, 2, 3], name="user_id")
+    x = build(frame(), user_ids=vocab)
+    assert x.user_ids.equals(vocab)
+    with pytest.raises(DataError, match="'user_id' data row 4: id 9 is not in the vocabulary"):
+        build(frame(user_id=[1, 1, 2, 9]), user_ids=vocab)

@@ -1,0 +1,110 @@
+"""The `bench` command: exit codes and one-line messages for bad input."""
+
+import pytest
+
+from bench.cli import main
+
+FAST = ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def csv_args(path, *extra):
+    return [
+        "dataset=csv",
+        f"dataset.path={path}",
+        "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}",
+        "dataset.rating_scale=[1,5]",
+        *extra,
+    ]
+
+
+def test_csv_run_succeeds(capsys, ratings_csv, tmp_path):
+    code, out, err = run(capsys, *csv_args(ratings_csv), *FAST, "split=temporal",
+                         f"report.dir={tmp_path}")
+    assert code == 0, err
+    assert "rule_popular" in out and "ndcg@5" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["eval.cutoffs=[10,5]"], "eval.cutoffs: expected strictly ascending"),
+        (["eval.cutoffs=[0]"], "eval.cutoffs: expected every k > 0"),
+        (["seed=abc"], "seed: expected an integer"),
+        (["split.quantile=1.5"], "quantile"),
+        (["+models.rule_popular.bogus=1"], "unknown key(s) ['bogus']"),
+    ],
+)
+def test_bad_config_values_exit_2_with_one_line(capsys, ratings_csv, tmp_path, extra, needle):
+    code, _, err = run(capsys, *csv_args(ratings_csv), "tracker=none", "model=[rule_popular]",
+                       "split=temporal", f"report.dir={tmp_path}", *extra)
+    assert code == 2
+    lines = [x for x in err.splitlines() if x.startswith("bench: error:")]
+    assert len(lines) == 1 and needle in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["nosuchkey=1"],                 # unknown key
+        ["model=no_such_model"],         # unknown group option
+        ["eval.nosuch=1"],               # unknown nested key
+    ],
+)
+def test_hydra_composition_errors_exit_2(capsys, args):
+    code, _, err = run(capsys, "tracker=none", *args)
+    assert code == 2
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ("", "empty"),
+        ("user,item,stars,ts\n", "header"),
+        ("user,item,stars,ts\n1,2,x,5\n", "rating"),
+        ("user,item,stars,ts\n1,2,9,5\n", "scale"),
+        ("user,item,stars,ts\n,2,4,5\n", "user"),
+        ("user,item,stars,ts\n1,2,4,yesterday-ish\n", "timestamp"),
+        ("user,item,stars,ts\n1,2,4,5\n1,2,3,6\n", "duplicate"),
+        ("user;item;stars;ts\n1;2;4;5\n", "sep"),
+        ("usr,item,stars,ts\n1,2,4,5\n", "user"),
+    ],
+)
+def test_bad_files_exit_2_naming_the_problem(capsys, tmp_path, content, needle):
+    path = tmp_path / "bad.csv"
+    path.write_text(content)
+    code, _, err = run(capsys, *csv_args(path), *FAST, "split=temporal",
+                       f"report.dir={tmp_path}")
+    assert code == 2, err
+    line = [x for x in err.splitlines() if x.startswith("bench: error:")]
+    assert len(line) == 1 and "bad.csv" in line[0] and needle in line[0].lower(), err
+
+
+def test_missing_file_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, *csv_args(tmp_path / "nope.csv"), *FAST, "split=temporal")
+    assert code == 2 and "nope.csv" in err
+
+
+def test_missing_dataset_folder_says_how_to_get_it(capsys, tmp_path):
+    code, _, err = run(capsys, "dataset=ml_100k", f"data_dir={tmp_path}", *FAST)
+    assert code == 2
+    assert "ml-100k" in err and "bench data download" in err
+
+
+def test_no_test_users_exit_2(capsys, ratings_csv, tmp_path):
+    # every timestamp of a user's rows is before the cut when the cut is after all rows
+    code, _, err = run(capsys, *csv_args(ratings_csv), *FAST, "split=temporal",
+                       "split.date=2100-01-01", f"report.dir={tmp_path}")
+    assert code == 2 and "test" in err
+
+
+def test_data_download_unknown_name_exit_2(capsys, tmp_path):
+    code, _, err = run(capsys, "data", "download", "ml-nope", "--data-dir", str(tmp_path))
+    assert code == 2 and "ml-nope" in err

@@ -1,0 +1,94 @@
+"""run_experiment end to end on a small CSV, with the in-memory tracker."""
+
+import json
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from bench.errors import ConfigError, EvaluationError
+from bench.runner import run_experiment
+from bench.tracking import MemoryTracker
+
+
+def make_cfg(ratings_csv, **over):
+    cfg = {
+        "seed": 3,
+        "name": "t",
+        "dataset": {
+            "_target_": "bench.data.tabular.load_table",
+            "path": str(ratings_csv),
+            "columns": {"user_id": "user", "item_id": "item", "rating": "stars",
+                        "timestamp": "ts"},
+            "rating_scale": [1, 5],
+        },
+        "split": {"_target_": "bench.splits.temporal.GlobalTemporalSplitter", "quantile": 0.8},
+        "models": {
+            "rule_popular": {"_target_": "bench.models.rule.popular.PopularityRecommender"},
+            "rule_random": {"_target_": "bench.models.rule.random.RandomRecommender",
+                            "seed": "${seed}"},
+        },
+        "eval": {"cutoffs": [1, 5, 10], "relevance_threshold": 4.0},
+        "tracker": {"kind": "memory"},
+    }
+    cfg.update(over)
+    return OmegaConf.create(cfg)
+
+
+def test_run_writes_report_and_logs_parent_with_children(ratings_csv, tmp_path):
+    tracker = MemoryTracker()
+    result = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "out", tracker=tracker)
+    parents = [rid for rid, r in tracker.runs.items() if r.parent_id is None]
+    assert len(parents) == 1
+    children = tracker.children(parents[0])
+    assert sorted(c.name for c in children) == ["rule_popular/fold0", "rule_random/fold0"]
+    assert all(c.status == "FINISHED" for c in children)
+    for c in children:
+        assert "ndcg_at_10" in c.metrics and "precision_at_1" in c.metrics
+        assert {"topk.parquet", "per_user.parquet", "relevant.parquet"} <= set(c.artifacts)
+    summary = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert {m["model"] for m in summary["models"]} == {"rule_popular", "rule_random"}
+    assert (tmp_path / "out" / "summary.md").read_text().startswith("# t")
+    frame = result.summary_frame()
+    assert list(frame["model"]) == ["rule_popular", "rule_random"]
+    # per-user values average to the logged mean
+    for r in result.models:
+        assert np.isclose(r.per_user["ndcg@10"].mean(), r.metrics["ndcg@10"])
+
+
+def test_same_config_same_numbers(ratings_csv, tmp_path):
+    a = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "a", tracker=MemoryTracker())
+    b = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "b", tracker=MemoryTracker())
+    assert [r.metrics for r in a.models] == [r.metrics for r in b.models]
+    assert a.splits[0]["fingerprint"] == b.splits[0]["fingerprint"]
+
+
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({"eval": {"cutoffs": [10, 5]}}, "eval.cutoffs: expected strictly ascending"),
+        ({"eval": {"cutoffs": [0, 5]}}, "eval.cutoffs: expected every k > 0"),
+        ({"eval": {"cutoffs": "ten"}}, "eval.cutoffs: expected a non-empty list"),
+        ({"eval": {"cutofs": [10]}}, r"eval: unknown key\(s\) \['cutofs'\]"),
+        ({"evall": {}}, r"unknown top-level key\(s\) \['evall'\]"),
+        ({"seed": "x"}, "seed: expected an integer"),
+        ({"eval": {"relevance_threshold": 9.0}}, "within the rating scale"),
+        ({"models": {"m": {"_target_": "os.system", "command": "true"}}},
+         "inside the 'bench' package"),
+        ({"models": {"m": {"_target_": "bench.models.rule.popular.PopularityRecommender",
+                           "min_cnt": 2}}}, r"models.m: unknown key\(s\) \['min_cnt'\]"),
+        ({"models": {"m": {"_target_": "bench.models.rule.popular.Nope"}}}, "does not exist"),
+    ],
+)
+def test_bad_config_is_one_clear_error(ratings_csv, tmp_path, over, match):
+    with pytest.raises(ConfigError, match=match):
+        run_experiment(make_cfg(ratings_csv, **over), output_dir=tmp_path, tracker=MemoryTracker())
+
+
+def test_no_relevant_item_is_an_evaluation_error(ratings_csv, tmp_path):
+    cfg = make_cfg(ratings_csv, eval={"cutoffs": [5], "relevance_threshold": 5.0})
+    # ratings are 3..5, so some are 5; make the threshold unreachable within scale instead
+    cfg.dataset.rating_scale = [1, 6]
+    cfg.eval.relevance_threshold = 6.0
+    with pytest.raises(EvaluationError, match="no relevant item"):
+        run_experiment(cfg, output_dir=tmp_path, tracker=MemoryTracker())
