@@ -392,6 +392,9 @@ def _encode(
 def _resolve_duplicates(users, items, ratings, timestamps, policy, source, uid, iid, drops):
     n_items = int(items.max()) + 1 if len(items) else 1
     key = users.astype(np.int64) * n_items + items
+    plain = np.sort(key)  # fast check first: most data has no duplicate at all
+    if not (plain[1:] == plain[:-1]).any():
+        return users, items, ratings, timestamps
     # order rows by pair, then by time (ties: original row order) so "last" is well defined
     order = np.lexsort(
         (np.arange(len(key)), timestamps if timestamps is not None else np.zeros(len(key)), key)
@@ -428,5 +431,29 @@ def _resolve_duplicates(users, items, ratings, timestamps, policy, source, uid, 
 
 
 def _canonical_order(users, items, timestamps) -> np.ndarray:
+    """Row order by (user, timestamp, item); pairs are unique, so the order is unique.
+
+    Same result as ``np.lexsort((items, ts, users))``, several times faster on large
+    data: one sort on a packed (user, timestamp) key, then items order the rare rows
+    that share a user and a second. Falls back to ``lexsort`` if the key would overflow.
+    """
     ts = timestamps if timestamps is not None else np.zeros(len(users), dtype=np.int64)
-    return np.lexsort((items, ts, users))
+    n = len(users)
+    if n < 2:
+        return np.arange(n)
+    t = ts.astype(np.int64) - ts.min()
+    t_bits = int(t.max()).bit_length()
+    u_bits = int(users.max()).bit_length()
+    if t_bits + u_bits > 62:
+        return np.lexsort((items, ts, users))
+    packed = (users.astype(np.int64) << t_bits) | t
+    order = np.argsort(packed)
+    k = packed[order]
+    tie = k[1:] == k[:-1]
+    if tie.any():
+        member = np.r_[False, tie] | np.r_[tie, False]  # rows in a group of equal keys
+        rows = np.flatnonzero(member)
+        group = np.cumsum(np.r_[True, ~tie])[rows]
+        sub = order[rows]
+        order[rows] = sub[np.lexsort((items[sub], group))]
+    return order

@@ -288,14 +288,16 @@ def _sample_without_replacement(
         # first occurrence within the round (stable sort), and not taken in earlier rounds
         by_key = np.argsort(keys, kind="stable")
         sorted_keys = keys[by_key]
+        first = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+        if taken_keys.size:  # sorted queries keep the binary searches cache-friendly
+            first &= ~_isin_sorted(sorted_keys, taken_keys)
         fresh = np.empty(keys.size, dtype=bool)
-        fresh[by_key] = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-        if taken_keys.size:
-            fresh &= ~_isin_sorted(keys, taken_keys)
+        fresh[by_key] = first
         idx = np.flatnonzero(fresh)
         ku = du[idx]
         # rank among this user's fresh draws, in draw order (du is grouped by user)
-        rank = np.arange(idx.size) - np.searchsorted(ku, ku, side="left")
+        starts = np.flatnonzero(np.r_[True, ku[1:] != ku[:-1]])
+        rank = np.arange(idx.size) - np.repeat(starts, np.diff(np.r_[starts, idx.size]))
         accept = idx[rank < need[ku]]
         au, ai = du[accept], di[accept]
         got_users.append(au)

@@ -21,13 +21,13 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError, EvaluationError
-from bench.metrics.hits import _as_csr, hit_matrix, ideal_gains
+from bench.metrics.hits import _as_csr, _hit_matrix, _ideal_gains, _row_block
 from bench.metrics.ranking import MAP_DENOMINATORS, RANKING_METRICS, _metric_table
 
 __all__ = ["RankingEvaluation", "evaluate_rankings", "metric_key", "mlflow_key"]
 
-#: Users per block when computing metrics from the hit matrix.
-_METRIC_BLOCK_ROWS = 16_384
+#: Users per block (hit matrix + metrics); bounds temporary memory and keeps it in cache.
+_BLOCK_ROWS = 8_192
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,36 +139,44 @@ def evaluate_rankings(
             "relevant set empty)"
         )
     n_excluded = int(recs.shape[0] - users.size)
-    kmax = ks[-1]
-
-    hits, gains = hit_matrix(recs[:, :kmax], rel)
     graded_ndcg = bool(graded) and "ndcg" in names
-    ideal = ideal_gains(rel, kmax) if graded_ndcg else None
-    if n_excluded:
-        hits = hits[users]
-        gains = gains[users] if graded_ndcg else None
-        ideal = ideal[users] if graded_ndcg else None
-    n_rel = n_rel_all[users]
-    n_rel_f = n_rel.astype(np.float64)
+    recs = recs[:, : ks[-1]]
 
-    n_eval = users.size
-    per_user = {metric_key(m, k): np.empty(n_eval, dtype=np.float64) for m in names for k in ks}
-    for start in range(0, n_eval, _METRIC_BLOCK_ROWS):
-        stop = min(n_eval, start + _METRIC_BLOCK_ROWS)
+    # Blocks of users, end to end: hit matrix (once, at the largest cutoff), then every
+    # metric at every cutoff. Temporary memory is bounded by the block, not by n_users.
+    per_user = {metric_key(m, k): np.empty(users.size, dtype=np.float64) for m in names for k in ks}
+    scratch: dict = {}
+    done = 0
+    for start in range(0, recs.shape[0], _BLOCK_ROWS):
+        stop = min(recs.shape[0], start + _BLOCK_ROWS)
+        block_rel = _row_block(rel, start, stop)
+        hits, gains = _hit_matrix(
+            recs[start:stop], block_rel, with_gains=graded_ndcg, row_offset=start, scratch=scratch
+        )
+        ideal = _ideal_gains(block_rel, ks[-1]) if graded_ndcg else None
+        keep = n_rel_all[start:stop] > 0
+        n_keep = int(keep.sum())
+        if n_keep == 0:
+            continue
+        if n_keep < keep.size:
+            hits = hits[keep]
+            if graded_ndcg:
+                gains, ideal = gains[keep], ideal[keep]
         table = _metric_table(
-            hits[start:stop],
-            n_rel_f[start:stop],
+            hits,
+            n_rel_all[start:stop][keep].astype(np.float64),
             ks,
             names,
-            gains=gains[start:stop] if graded_ndcg else None,
-            ideal=ideal[start:stop] if graded_ndcg else None,
+            gains=gains,
+            ideal=ideal,
             map_denominator=map_denominator,
         )
         for m in names:
             for j, k in enumerate(ks):
-                per_user[metric_key(m, k)][start:stop] = table[m][:, j]
+                per_user[metric_key(m, k)][done : done + n_keep] = table[m][:, j]
+        done += n_keep
     return RankingEvaluation(
-        per_user=per_user, users=users, n_relevant=n_rel, n_excluded=n_excluded
+        per_user=per_user, users=users, n_relevant=n_rel_all[users], n_excluded=n_excluded
     )
 
 

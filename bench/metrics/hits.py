@@ -13,34 +13,38 @@ Inputs
 
 Design (how hits are found)
 ---------------------------
-Three designs were timed on 100,000 users x top-100 lists (10M pairs), 20,000 items and
-~1.5M relevant entries (2-core AMD EPYC, numpy 2.4, best of 3):
+Four designs were timed on 100,000 users x top-100 lists (10M pairs), 20,000 items and
+~1.5M relevant entries, hits and gains plus the duplicate check (2-core AMD EPYC,
+numpy 2.4, best of 3; the sparse product found hits only):
 
-===============================================  ==========  =================
-design                                           time        extra memory
-===============================================  ==========  =================
-sparse elementwise multiply (recs CSR x rel)     0.84 s      O(n x K) sparse
-sorted keys ``row*W + item`` + ``searchsorted``  0.30 s      O(nnz + n x K)
-same, per block of rows (keys fit in cache)      0.21 s      O(block)
-per-block dense buffer, scatter then gather      0.06-0.09 s O(block x n_items)
-===============================================  ==========  =================
+=================================================  ========  =======================
+design                                             time      extra memory
+=================================================  ========  =======================
+sparse elementwise multiply (recs as CSR x rel)    0.84 s    O(n x K) sparse
+sorted keys ``row*W + item``, one ``searchsorted``  0.30 s    O(nnz + n x K) int64
+the same per block of 512 users (keys in cache)    0.21 s    O(block)
+per-block dense buffer, scatter then gather        0.09 s    32 MiB buffer (bounded)
+=================================================  ========  =======================
 
 The default is the **per-block dense buffer**: one reusable ``int32`` buffer of
-``rows x (n_items + 1)`` cells (about 32 MiB, so it stays in the last-level cache). For
-each block of users the relevant entries are scattered into it as negative markers
-(their position in ``relevant.data``), the recommended cells are gathered (a negative
-value is a hit, and also says where its gain is), the recommended cells are then
-overwritten with their own positions and read back (a cell that does not read back its
-own position was written twice: a duplicate item in that list), and finally the
-relevant cells are cleared. Work is proportional to ``nnz + n x K``; no buffer is ever
-zeroed in full. Padding maps to the extra column ``n_items``, which is never marked.
+``rows x (n_items + 1)`` cells (at most ``_BUFFER_CELLS``, 32 MiB, so it stays in the
+last-level cache; at 20,000 items a block is 419 users). For each block of users the
+relevant entries are scattered into it as negative markers (minus their position in the
+block's ``relevant.data``), the recommended cells are gathered (negative = hit, and the
+value says where its gain is), the recommended cells are then overwritten with their own
+positions and read back (a cell that does not read back its own position was written
+twice: a duplicate item in that list), and finally the relevant cells are cleared. Work
+is proportional to ``nnz + n x K``; the buffer is never zeroed in full. Padding maps to
+the extra column ``n_items``, which is never marked. It won because every step is one
+fancy-indexing pass over cache-resident memory, with no sort and no ``log(nnz)`` search.
 
-When the catalogue is so large that a buffer block would hold fewer than
-``_MIN_DENSE_ROWS`` users (about 130,000+ items), the Python overhead per block wins and
-the **blocked sorted-key** design is used instead: per block, keys ``row*W + item`` of
-the relevant entries (sorted because the CSR is canonical) are searched with
-``np.searchsorted``, and duplicates are found by sorting each list. Both designs give
-identical output; the tests check that.
+Its weak spot is a very large catalogue: the block shrinks to a few users and Python
+overhead per block dominates (at 1M items and 8 users per block: 0.27 s against 0.19 s).
+So when a block would hold fewer than ``_MIN_DENSE_ROWS`` (16) users — more than about
+500,000 items — the **blocked sorted-key** design is used instead: per block, the keys
+``row*W + item`` of the relevant entries (ascending because the CSR is canonical) are
+searched with ``np.searchsorted``, and duplicates are found by sorting each list. Both
+designs give identical output; the tests check that.
 """
 
 from __future__ import annotations
@@ -81,26 +85,50 @@ def hit_matrix(
             ``[-1, n_items)``, repeats an item within one list, or its row count differs
             from ``relevant``'s; ``relevant`` has non-finite or non-positive values.
     """
-    rel = _as_csr(relevant)
+    hits, gains = _hit_matrix(recs, _as_csr(relevant), with_gains=True)
+    return hits, gains
+
+
+def _hit_matrix(
+    recs: np.ndarray,
+    rel: sp.csr_matrix,
+    *,
+    with_gains: bool,
+    row_offset: int = 0,
+    scratch: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`hit_matrix` on a checked CSR; ``gains`` is None unless ``with_gains``.
+
+    For callers working through blocks of rows: ``row_offset`` is added to row numbers in
+    messages, and ``scratch`` (a dict kept between calls) lets the dense buffer be reused.
+    """
     n_items = rel.shape[1]
     recs = _check_recs(recs, rel.shape[0], n_items)
     n_users, k = recs.shape
     if n_users == 0 or k == 0:
-        return np.zeros((n_users, k), dtype=bool), np.zeros((n_users, k), dtype=np.float64)
+        gains = np.zeros((n_users, k), dtype=np.float64) if with_gains else None
+        return np.zeros((n_users, k), dtype=bool), gains
     if _BUFFER_CELLS // (n_items + 1) >= _MIN_DENSE_ROWS:
-        hits, gains, dup_rows = _hits_dense(recs, rel)
+        hits, gains, dup_rows = _hits_dense(recs, rel, with_gains, scratch)
     else:
-        hits, gains, dup_rows = _hits_sorted(recs, rel)
+        hits, gains, dup_rows = _hits_sorted(recs, rel, with_gains)
     if dup_rows.size:
         first = int(dup_rows[0])
         items = recs[first][recs[first] >= 0]
         uniq, counts = np.unique(items, return_counts=True)
         raise EvaluationError(
             f"recs: expected distinct items within each list, got repeated items in "
-            f"{dup_rows.size} list(s) (first: row {first} repeats item code(s) "
+            f"{dup_rows.size} list(s) (first: row {first + row_offset} repeats item code(s) "
             f"{uniq[counts > 1][:5].tolist()})"
         )
     return hits, gains
+
+
+def _row_block(rel: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+    """Rows ``start:stop`` of a canonical CSR, sharing its arrays (no checks, no copy)."""
+    lo, hi = rel.indptr[start], rel.indptr[stop]
+    parts = (rel.data[lo:hi], rel.indices[lo:hi], rel.indptr[start : stop + 1] - lo)
+    return sp.csr_matrix(parts, shape=(stop - start, rel.shape[1]), copy=False)
 
 
 def n_relevant(relevant: sp.spmatrix | sp.sparray) -> np.ndarray:
@@ -122,10 +150,14 @@ def ideal_gains(relevant: sp.spmatrix | sp.sparray, k: int) -> np.ndarray:
     Returns:
         float64 ``(n_users, k)``.
     """
-    rel = _as_csr(relevant)
     k = int(k)
     if k < 0:
         raise EvaluationError(f"ideal_gains: expected k >= 0, got {k}")
+    return _ideal_gains(_as_csr(relevant), k)
+
+
+def _ideal_gains(rel: sp.csr_matrix, k: int) -> np.ndarray:
+    """:func:`ideal_gains` on a checked, canonical CSR."""
     n_users = rel.shape[0]
     out = np.zeros((n_users, k), dtype=np.float64)
     if rel.nnz == 0 or k == 0:
@@ -188,18 +220,27 @@ def _check_recs(recs, n_rows: int, n_items: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- designs
-def _hits_dense(recs: np.ndarray, rel: sp.csr_matrix):
-    """Per-block dense buffer (see the module docstring). Returns hits, gains, dup rows."""
+def _hits_dense(
+    recs: np.ndarray, rel: sp.csr_matrix, with_gains: bool = True, scratch: dict | None = None
+):
+    """Per-block dense buffer (see the module docstring). Returns hits, gains, dup rows.
+
+    Between blocks (and calls) the buffer holds no negative value; ``scratch["buffer"]``,
+    when given, is reused if large enough (it is always left in that state).
+    """
     n_users, k = recs.shape
     n_items = rel.shape[1]
     width = n_items + 1  # column n_items = padding sentinel, never marked relevant
     # Bound both the buffer (block x width) and the per-block temporaries (block x k).
     block = max(1, min(n_users, _BUFFER_CELLS // width, _BUFFER_CELLS // max(k, 1)))
-    buf = np.zeros(block * width, dtype=np.int32)
+    scratch = {} if scratch is None else scratch
+    buf = scratch.get("buffer")
+    if buf is None or buf.size < block * width:
+        buf = scratch["buffer"] = np.zeros(block * width, dtype=np.int32)
     row_start = np.arange(block, dtype=np.int64) * width
     own = np.arange(1, block * k + 1, dtype=np.int32)  # positive "own position" markers
     hits = np.empty((n_users, k), dtype=bool)
-    gains = np.empty((n_users, k), dtype=np.float64)
+    gains = np.empty((n_users, k), dtype=np.float64) if with_gains else None
     indptr, indices, data = rel.indptr, rel.indices, rel.data
     dup_rows = []
     for start in range(0, n_users, block):
@@ -214,9 +255,12 @@ def _hits_dense(recs: np.ndarray, rel: sp.csr_matrix):
         buf[rel_cells] = -np.arange(1, hi - lo + 1, dtype=np.int32)
         # 2. gather: negative = hit, and -value indexes the block's gains (0 -> no gain)
         marks = buf[cells]
-        where = np.maximum(-marks, 0)
-        hits[start:stop] = (where > 0).reshape(b, k)
-        gains[start:stop] = np.concatenate(([0.0], data[lo:hi]))[where].reshape(b, k)
+        if with_gains:
+            where = np.maximum(-marks, 0)
+            hits[start:stop] = (where > 0).reshape(b, k)
+            gains[start:stop] = np.concatenate(([0.0], data[lo:hi]))[where].reshape(b, k)
+        else:
+            hits[start:stop] = (marks < 0).reshape(b, k)
         # 3. duplicates: write own positions, read back; a loser of a repeated cell differs
         mine = own[: b * k]
         buf[cells] = mine
@@ -229,7 +273,7 @@ def _hits_dense(recs: np.ndarray, rel: sp.csr_matrix):
     return hits, gains, dups
 
 
-def _hits_sorted(recs: np.ndarray, rel: sp.csr_matrix):
+def _hits_sorted(recs: np.ndarray, rel: sp.csr_matrix, with_gains: bool = True):
     """Blocked sorted keys + searchsorted (large catalogues). Returns hits, gains, dup rows."""
     n_users, k = recs.shape
     n_items = rel.shape[1]
@@ -237,7 +281,7 @@ def _hits_sorted(recs: np.ndarray, rel: sp.csr_matrix):
     block = _SORTED_BLOCK_ROWS
     row_start = np.arange(block, dtype=np.int64) * width
     hits = np.empty((n_users, k), dtype=bool)
-    gains = np.empty((n_users, k), dtype=np.float64)
+    gains = np.empty((n_users, k), dtype=np.float64) if with_gains else None
     indptr, indices, data = rel.indptr, rel.indices, rel.data
     dup_rows = []
     sentinel = np.iinfo(np.int64).max
@@ -253,8 +297,9 @@ def _hits_sorted(recs: np.ndarray, rel: sp.csr_matrix):
         pos = np.searchsorted(keys, queries)
         found = keys[pos] == queries
         hits[start:stop] = found.reshape(b, k)
-        block_gains = np.append(data[lo:hi], 0.0)
-        gains[start:stop] = np.where(found, block_gains[pos], 0.0).reshape(b, k)
+        if with_gains:
+            block_gains = np.append(data[lo:hi], 0.0)
+            gains[start:stop] = np.where(found, block_gains[pos], 0.0).reshape(b, k)
         ordered = np.sort(r, axis=1)
         clash = (ordered[:, 1:] == ordered[:, :-1]) & (ordered[:, 1:] >= 0)
         if clash.any():

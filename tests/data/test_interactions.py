@@ -219,10 +219,9 @@ def test_property_rows_kept_canonical_and_order_free(rows, rnd):
     assert len(x) == len(df)
     shuffled = df.iloc[rnd.sample(range(len(df)), len(df))]
     assert build(shuffled).fingerprint() == x.fingerprint()
-    # canonical order: by user, then time
-    assert np.all(np.diff(x.users) >= 0)
-    same = np.diff(x.users) == 0
-    assert np.all(np.diff(x.timestamps)[same] >= 0)
+    # canonical order: by user, then time, then item
+    expected = np.lexsort((x.items, x.timestamps, x.users))
+    assert np.array_equal(expected, np.arange(len(x)))
     back = x.to_frame().sort_values(["user_id", "item_id"]).reset_index(drop=True)
     expect = df.sort_values(["user_id", "item_id"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(back, expect, check_dtype=False)
@@ -266,3 +265,18 @@ def test_fixed_vocabulary_rejects_unknown_ids():
     assert x.user_ids.equals(vocab)
     with pytest.raises(DataError, match="'user_id' data row 4: id 9 is not in the vocabulary"):
         build(frame(user_id=[1, 1, 2, 9]), user_ids=vocab)
+
+
+def test_canonical_order_with_ties_and_huge_timestamps():
+    # shared seconds are ordered by item; timestamps too wide to pack still sort right
+    for scale in (1, 2**58):
+        df = pd.DataFrame(
+            {
+                "user_id": [2, 1, 1, 1, 2, 1],
+                "item_id": [5, 9, 3, 7, 4, 1],
+                "timestamp": np.array([1, 2, 2, 0, 1, 2], dtype=np.int64) * scale,
+            }
+        )
+        out = build(df).to_frame()
+        assert out["user_id"].tolist() == [1, 1, 1, 1, 2, 2]
+        assert out["item_id"].tolist() == [7, 1, 3, 9, 4, 5]

@@ -109,10 +109,28 @@ def test_blocks_give_the_same_values(monkeypatch):
     recs = np.stack([rng.permutation(30)[:8] for _ in range(50)])
     rel = sp.csr_matrix((rng.random((50, 30)) < 0.2).astype(float))
     whole = evaluate_rankings(recs, rel, cutoffs=(1, 4, 8))
-    monkeypatch.setattr(evaluator_module, "_METRIC_BLOCK_ROWS", 7)
+    monkeypatch.setattr(evaluator_module, "_BLOCK_ROWS", 7)
     blocked = evaluate_rankings(recs, rel, cutoffs=(1, 4, 8))
     for key, values in whole.per_user.items():
         np.testing.assert_array_equal(blocked.per_user[key], values)
+
+
+def test_blocks_with_excluded_users_graded_and_duplicates(monkeypatch):
+    rng = np.random.default_rng(1)
+    recs = np.stack([rng.permutation(30)[:8] for _ in range(20)])
+    levels = rng.integers(1, 5, (20, 30)) * (rng.random((20, 30)) < 0.3)
+    levels[4:8] = 0  # a whole block of users without relevant items
+    rel = sp.csr_matrix(levels.astype(float))
+    whole = evaluate_rankings(recs, rel, cutoffs=(2, 8), graded=True)
+    monkeypatch.setattr(evaluator_module, "_BLOCK_ROWS", 4)
+    blocked = evaluate_rankings(recs, rel, cutoffs=(2, 8), graded=True)
+    assert blocked.n_excluded == whole.n_excluded >= 4
+    assert 5 not in blocked.users.tolist()
+    for key, values in whole.per_user.items():
+        np.testing.assert_allclose(blocked.per_user[key], values, rtol=0, atol=1e-15)
+    recs[13, 3] = recs[13, 0]
+    with pytest.raises(EvaluationError, match="row 13 repeats"):
+        evaluate_rankings(recs, rel, cutoffs=(2, 8))
 
 
 # ------------------------------------------------------------------ validation

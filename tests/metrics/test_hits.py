@@ -124,6 +124,9 @@ def test_dense_and_sorted_designs_agree_with_a_reference(monkeypatch, cells, see
         np.testing.assert_array_equal(hits, exp_hits)
         np.testing.assert_array_equal(gains, exp_gains)
         assert dups.size == 0
+        hits_only, no_gains, _ = design(recs, rel, False)  # the evaluator's binary path
+        np.testing.assert_array_equal(hits_only, exp_hits)
+        assert no_gains is None
     hits, gains = hit_matrix(recs, rel)
     np.testing.assert_array_equal(gains, exp_gains)
 
