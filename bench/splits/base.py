@@ -22,7 +22,6 @@ by time or at random, computed with one sort instead of a loop over users).
 from __future__ import annotations
 
 import hashlib
-import inspect
 import math
 import numbers
 from collections.abc import Mapping
@@ -36,6 +35,7 @@ import pandas as pd
 
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, SplitError
+from bench.params import HasParams
 
 TRAIN, TEST, VALIDATION, FOLD_IN = 0, 1, 2, 3
 DROPPED = -1
@@ -135,7 +135,7 @@ class Split:
         return f"Split({self.name!r}, fold {self.fold + 1}/{self.n_folds}: {sizes})"
 
 
-class Splitter:
+class Splitter(HasParams):
     """Base class of every splitter.
 
     Subclasses take their hyperparameters as keyword arguments of ``__init__`` and store
@@ -158,23 +158,6 @@ class Splitter:
     validation_allowed: ClassVar[bool] = True
     validation: float | None = None
 
-    # ------------------------------------------------------------------ hyperparameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self) -> dict[str, object]:
-        """The constructor's hyperparameters and their current values."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     def _describe(self) -> str:
         """``split 'name' (k=v, ...)`` with the parameters that are set, for messages."""

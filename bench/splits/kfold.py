@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.data.interactions import Interactions
+from bench.errors import SplitError
 from bench.splits.base import (
     Splitter,
     check_choice,
@@ -59,8 +60,13 @@ class KFoldSplitter(Splitter):
         return "lower split.n_folds (a fold got no row; the data is too small for this many)"
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
-        rng = np.random.default_rng(self.seed)
         k = int(self.n_folds)
+        if k > len(data):
+            raise SplitError(
+                f"{self._describe()} leaves no test interaction in some fold: {data.source} has "
+                f"{len(data)} rows for {k} folds; {self._hint('test')}"
+            )
+        rng = np.random.default_rng(self.seed)
         if self.stratify == "user":
             rank = random_rank(data.users, data.n_users, rng)
             offset = rng.integers(0, k, size=data.n_users)
@@ -69,7 +75,8 @@ class KFoldSplitter(Splitter):
             self.info_["users_fewer_rows_than_folds"] = int(
                 np.count_nonzero((counts > 0) & (counts < k))
             )
-        else:
-            fold = random_rank(np.zeros(len(data), dtype=np.int32), 1, rng) % k
+        else:  # deal a random permutation of the rows round-robin
+            fold = np.empty(len(data), dtype=np.int64)
+            fold[rng.permutation(len(data))] = np.arange(len(data), dtype=np.int64) % k
         fold = fold.astype(np.int8) if k <= 127 else fold
         return [(fold == i).view(np.int8) for i in range(k)]

@@ -24,8 +24,10 @@ from bench.splits.base import DROPPED, TEST, TRAIN, round_half_up, time_rank
 @pytest.mark.parametrize(
     ("splitter", "match"),
     [
-        (RandomHoldoutSplitter(fraction=0),
-         r"split\.fraction: expected a number in \(0, 1\), got 0"),
+        (
+            RandomHoldoutSplitter(fraction=0),
+            r"split\.fraction: expected a number in \(0, 1\), got 0",
+        ),
         (RandomHoldoutSplitter(fraction=1.5), r"split\.fraction: .*got 1\.5"),
         (RandomHoldoutSplitter(fraction=True), r"split\.fraction: .*got True"),
         (RandomHoldoutSplitter(fraction=float("nan")), r"split\.fraction: .*got nan"),
@@ -66,8 +68,11 @@ def test_constructor_does_no_validation():
 
 def tiny(timestamps=True, source="tiny.csv"):
     frame = pd.DataFrame(
-        {"user_id": [1, 1, 1, 2, 2, 3], "item_id": [10, 11, 12, 10, 13, 11],
-         "timestamp": [5, 6, 7, 1, 9, 3]}
+        {
+            "user_id": [1, 1, 1, 2, 2, 3],
+            "item_id": [10, 11, 12, 10, 13, 11],
+            "timestamp": [5, 6, 7, 1, 9, 3],
+        }
     )
     if not timestamps:
         frame = frame.drop(columns="timestamp")
@@ -86,27 +91,39 @@ def test_time_based_splits_need_timestamps_and_name_the_dataset(splitter):
 
 def test_splits_without_time_work_on_untimed_data():
     data = tiny(timestamps=False)
-    for s in (RandomHoldoutSplitter(fraction=0.4), KFoldSplitter(n_folds=2),
-              UserColdStartSplitter(fraction=0.4), ItemColdStartSplitter(fraction=0.3)):
+    for s in (
+        RandomHoldoutSplitter(fraction=0.4),
+        KFoldSplitter(n_folds=2),
+        UserColdStartSplitter(fraction=0.4),
+        ItemColdStartSplitter(fraction=0.3),
+    ):
         assert len(s.split(data)[0].test) > 0
 
 
 @pytest.mark.parametrize(
     ("splitter", "match"),
     [
-        (GlobalTemporalSplitter(date="2030-01-01"),
-         r"split 'temporal' \(quantile=0\.8, date='2030-01-01', cold_users='keep'\) leaves no "
-         r"test interaction .*set an earlier split\.date"),
+        (
+            GlobalTemporalSplitter(date="2030-01-01"),
+            r"split 'temporal' \(quantile=0\.8, date='2030-01-01', cold_users='keep'\) leaves no "
+            r"test interaction .*set an earlier split\.date",
+        ),
         (LeaveLastNSplitter(n=3), r"leaves no test interaction.*fewer than n \+ min_train = 4"),
         (RandomHoldoutSplitter(fraction=0.1), r"leaves no test interaction.*raise split\.fraction"),
-        (KFoldSplitter(n_folds=7),
-         r"split 'kfold' .* fold \d leaves no test.*lower split\.n_folds"),
-        (UserColdStartSplitter(fold_in=3, fraction=0.5),
-         r"leaves no test interaction.*lower split\.fold_in"),
+        (
+            KFoldSplitter(n_folds=5),
+            r"split 'kfold' .* fold \d leaves no test.*lower split\.n_folds",
+        ),
+        (
+            UserColdStartSplitter(fold_in=3, fraction=0.5),
+            r"leaves no test interaction.*lower split\.fold_in",
+        ),
         (GlobalTemporalSplitter(date="1970-01-01"), r"leaves no training interaction"),
         (UserColdStartSplitter(fraction=0.9), r"leaves no training interaction"),
-        (RandomHoldoutSplitter(fraction=0.5, validation=0.01),
-         r"leaves no validation interaction.*raise split\.validation"),
+        (
+            RandomHoldoutSplitter(fraction=0.5, validation=0.01),
+            r"leaves no validation interaction.*raise split\.validation",
+        ),
     ],
 )
 def test_empty_test_or_train_is_a_split_error_saying_what_to_change(splitter, match):
@@ -116,13 +133,19 @@ def test_empty_test_or_train_is_a_split_error_saying_what_to_change(splitter, ma
 
 def test_dropping_every_cold_test_user_can_leave_no_test():
     # a rates before the cut, b only after it: b's rows are cold and dropped
-    frame = pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": [1, 2, 1, 2],
-                          "timestamp": [1, 2, 10, 11]})
+    frame = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "b"], "item_id": [1, 2, 1, 2], "timestamp": [1, 2, 10, 11]}
+    )
     data = Interactions.from_frame(frame)
     keep = GlobalTemporalSplitter(quantile=0.5).split(data)[0]
     assert keep.info["test_users_without_train"] == 1
     with pytest.raises(SplitError, match=r"leaves no test interaction.*split\.cold_users=keep"):
         GlobalTemporalSplitter(quantile=0.5, cold_users="drop").split(data)
+
+
+def test_more_folds_than_rows_is_refused_before_labelling():
+    with pytest.raises(SplitError, match=r"tiny\.csv has 6 rows for 1000000 folds"):
+        KFoldSplitter(n_folds=1_000_000).split(tiny())
 
 
 def test_quantile_cut_at_the_end_still_tests_the_latest_rows():
@@ -221,15 +244,17 @@ def test_absent_part_differs_from_empty_part(events):
 
 
 def test_round_half_up():
-    assert round_half_up(np.array([0.4, 0.5, 1.5, 2.5, 0.2 * 5, 0.3 * 5])).tolist() == [
-        0, 1, 2, 3, 1, 2,
-    ]
+    got = round_half_up(np.array([0.4, 0.5, 1.5, 2.5, 0.2 * 5, 0.3 * 5]))
+    assert got.tolist() == [0, 1, 2, 3, 1, 2]
 
 
 def test_time_rank_handles_non_canonical_rows(events):
     order = np.random.default_rng(0).permutation(len(events))
     shuffled = Interactions(
-        user_ids=events.user_ids, item_ids=events.item_ids, users=events.users[order],
-        items=events.items[order], timestamps=events.timestamps[order],
+        user_ids=events.user_ids,
+        item_ids=events.item_ids,
+        users=events.users[order],
+        items=events.items[order],
+        timestamps=events.timestamps[order],
     )
     assert (time_rank(shuffled) == time_rank(events)[order]).all()

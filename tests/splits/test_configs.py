@@ -15,7 +15,12 @@ from tests.splits.helpers import assert_split_invariants
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted((CONFIG_DIR / "split").glob("*.yaml"))
 SPLITTER_CONFIGS = {
-    "temporal", "leave_last_n", "holdout", "kfold", "user_cold_start", "item_cold_start",
+    "temporal",
+    "leave_last_n",
+    "holdout",
+    "kfold",
+    "user_cold_start",
+    "item_cold_start",
 }
 
 
@@ -61,7 +66,8 @@ def test_splitter_config_lists_and_comments_every_option(name):
         assert lines[at - 1].startswith("#") or "#" in lines[at], option
     # the config's values are the constructor's defaults (seed aside)
     defaults = {
-        k: p.default for k, p in inspect.signature(type(splitter).__init__).parameters.items()
+        k: p.default
+        for k, p in inspect.signature(type(splitter).__init__).parameters.items()
         if k != "self"
     }
     assert {k: v for k, v in raw.items() if k not in ("_target_", "seed")} == {
@@ -73,3 +79,10 @@ def test_unknown_option_is_a_config_error():
     raw = {"_target_": "bench.splits.temporal.GlobalTemporalSplitter", "quantle": 0.9}
     with pytest.raises(ConfigError, match=r"split: unknown key\(s\) \['quantle'\]"):
         build(raw, "split")
+
+
+def test_date_override_from_the_command_line(events):
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(overrides=["+split=temporal", "+seed=1", "split.date=1970-01-01T00:00:30"])
+    splitter = build(to_container(cfg)["split"], "split")
+    assert splitter.split(events)[0].cut == 30

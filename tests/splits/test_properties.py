@@ -45,23 +45,35 @@ validations = st.one_of(st.none(), fractions)
 seeds = st.integers(0, 2**32)
 splitters = st.one_of(
     st.builds(
-        GlobalTemporalSplitter, quantile=fractions, cold_users=st.sampled_from(["keep", "drop"]),
+        GlobalTemporalSplitter,
+        quantile=fractions,
+        cold_users=st.sampled_from(["keep", "drop"]),
         validation=validations,
     ),
     st.builds(
-        LeaveLastNSplitter, n=st.integers(1, 3), min_train=st.integers(0, 2),
+        LeaveLastNSplitter,
+        n=st.integers(1, 3),
+        min_train=st.integers(0, 2),
         validation=validations,
     ),
     st.builds(
-        RandomHoldoutSplitter, fraction=fractions, seed=seeds, min_train=st.integers(0, 2),
+        RandomHoldoutSplitter,
+        fraction=fractions,
+        seed=seeds,
+        min_train=st.integers(0, 2),
         validation=validations,
     ),
     st.builds(
-        KFoldSplitter, n_folds=st.integers(2, 4), seed=seeds,
+        KFoldSplitter,
+        n_folds=st.integers(2, 4),
+        seed=seeds,
         stratify=st.sampled_from(["user", "none"]),
     ),
     st.builds(
-        UserColdStartSplitter, fraction=fractions, fold_in=st.integers(0, 3), seed=seeds,
+        UserColdStartSplitter,
+        fraction=fractions,
+        fold_in=st.integers(0, 3),
+        seed=seeds,
         validation=validations,
     ),
     st.builds(ItemColdStartSplitter, fraction=fractions, seed=seeds, validation=validations),

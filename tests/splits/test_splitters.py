@@ -125,8 +125,11 @@ def test_leave_last_ties_break_by_canonical_order():
 def test_leave_last_same_on_non_canonical_rows(events):
     order = np.random.default_rng(1).permutation(len(events))
     shuffled = Interactions(
-        user_ids=events.user_ids, item_ids=events.item_ids, users=events.users[order],
-        items=events.items[order], ratings=events.ratings[order],
+        user_ids=events.user_ids,
+        item_ids=events.item_ids,
+        users=events.users[order],
+        items=events.items[order],
+        ratings=events.ratings[order],
         timestamps=events.timestamps[order],
     )
     a = LeaveLastNSplitter(n=2).split(events)[0]
