@@ -18,7 +18,6 @@ list, and a fallback is an explicit hybrid.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +27,7 @@ import scipy.sparse as sp
 from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, NotFittedError
+from bench.params import HasParams
 
 #: Target size of one score block (floats); the batch size is derived from it.
 SCORE_BLOCK_FLOATS = 16 * 1024 * 1024
@@ -53,7 +53,7 @@ class TopK:
         return (self.items >= 0).sum(axis=1)
 
 
-class Recommender:
+class Recommender(HasParams):
     """Base class of every model. Subclasses take hyperparameters as keyword arguments.
 
     Class attributes subclasses may set:
@@ -64,23 +64,6 @@ class Recommender:
     family: str = "rule"
     predicts_ratings: bool = False
 
-    # ------------------------------------------------------------------ hyperparameters
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.__init__)
-        return [
-            p.name
-            for p in sig.parameters.values()
-            if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
-        ]
-
-    def get_params(self) -> dict[str, object]:
-        """The constructor's hyperparameters and their values (MLflow params)."""
-        return {name: getattr(self, name) for name in self._param_names()}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
-        return f"{type(self).__name__}({args})"
 
     # ------------------------------------------------------------------ fit
     def fit(
