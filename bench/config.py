@@ -141,8 +141,25 @@ def eval_settings(raw: Mapping | None) -> EvalSettings:
     )
 
 
+def _build_nested(value, where: str):
+    """Build ``_target_`` nodes inside a value: a node, a mapping of nodes, a list of nodes.
+
+    This is how composite models receive their children (``components: {cold: {...}}``).
+    Plain data (mappings without ``_target_``, scalars) passes through unchanged.
+    """
+    if isinstance(value, Mapping):
+        if "_target_" in value:
+            return build(value, where)
+        return {k: _build_nested(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_build_nested(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
 def build(node: Mapping, where: str):
     """Instantiate a ``_target_`` node from the ``bench`` package, checking its keys.
+
+    Nested ``_target_`` nodes in its values are built first (children of composites).
 
     ``where`` is the config path used in messages (``models.cf_als``). Unknown keys,
     missing required values and constructor errors all become ``ConfigError`` naming it.
@@ -160,7 +177,7 @@ def build(node: Mapping, where: str):
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError):
         raise ConfigError(f"{where}._target_: {target!r} does not exist") from None
-    kwargs = {k: v for k, v in node.items() if k != "_target_"}
+    kwargs = {k: _build_nested(v, f"{where}.{k}") for k, v in node.items() if k != "_target_"}
     missing = [k for k, v in kwargs.items() if v == "???"]
     if missing:
         raise ConfigError(f"{where}: required value(s) {missing} not set (they are '???')")

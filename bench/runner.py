@@ -54,6 +54,8 @@ class ModelResult:
     recommend_seconds: float
     evaluate_seconds: float
     run_id: str | None = None
+    #: share of recommended rows produced by each component (composites; plain = 1.0)
+    source_shares: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -263,7 +265,7 @@ def _run_model(
     )
     status = "FAILED"
     try:
-        params = model.get_params()
+        params = model.get_params(deep=True)
         tracker.log_params(child, {**params, "_target_": model_cfg["_target_"]})
         t = time.perf_counter()
         model.fit(split.train, item_features=dataset.item_features,
@@ -293,16 +295,22 @@ def _run_model(
         per_user = pd.DataFrame({"user_id": uid[users[ev.users]], "fold": split.fold,
                                  "n_relevant": ev.n_relevant,
                                  "n_train": model.user_counts_[users[ev.users]]})
+        segments = model.user_segments(users[ev.users])
+        if segments is not None:
+            per_user["segment"] = np.asarray(segments, dtype=object)
         for key, values in ev.per_user.items():
             per_user[key] = values
+        shares = _source_shares(top, model_name)
         n_empty = int((top.lengths == 0).sum())
         metrics_log = {mlflow_key(k): v for k, v in metrics.items()}
         metrics_log.update({"users_evaluated": len(ev.users), "users_excluded": ev.n_excluded
                             + (n_test_users - len(users)), "users_empty_list": n_empty,
                             "fit_seconds": fit_s, "recommend_seconds": rec_s})
+        if top.sources is not None:
+            metrics_log.update({f"source_share.{k}": v for k, v in shares.items()})
         tracker.log_metrics(child, metrics_log)
         _log_child_artifacts(tracker, child, out / "artifacts" / model_name / f"fold{split.fold}",
-                             model, top, users, split, relevant, per_user, metrics)
+                             model_name, model, top, users, split, relevant, per_user, metrics)
         status = "FINISHED"
     finally:
         tracker.end_run(child, status)
@@ -311,8 +319,19 @@ def _run_model(
         fold=split.fold, metrics=metrics, per_user=per_user, n_users=len(ev.users),
         n_users_excluded=ev.n_excluded + (n_test_users - len(users)),
         n_users_empty_list=n_empty, fit_seconds=fit_s, recommend_seconds=rec_s,
-        evaluate_seconds=eval_s, run_id=child,
+        evaluate_seconds=eval_s, run_id=child, source_shares=shares,
     )
+
+
+def _source_shares(top, model_name: str) -> dict[str, float]:
+    """Share of recommended rows per producing component (a plain model: its own name)."""
+    filled = top.items >= 0
+    total = int(filled.sum())
+    if top.sources is None:
+        return {model_name: 1.0 if total else 0.0}
+    counts = np.bincount(top.sources[filled].astype(np.int64), minlength=len(top.source_names))
+    return {name: (float(c) / total if total else 0.0)
+            for name, c in zip(top.source_names, counts, strict=True)}
 
 
 def _rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
@@ -328,10 +347,12 @@ def _rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
             "rating_pairs_unpredicted": float((~ok).sum())}
 
 
-def _log_child_artifacts(tracker, child, folder: Path, model, top, users, split, relevant,
-                         per_user, metrics) -> None:
+def _log_child_artifacts(tracker, child, folder: Path, model_name, model, top, users, split,
+                         relevant, per_user, metrics) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     lists = model.lists_frame(top, split.test.user_ids[users])
+    if top.sources is None:  # a single-component model: label rows with its config name
+        lists["source"] = model_name
     lists.to_parquet(folder / "topk.parquet", index=False)
     per_user.to_parquet(folder / "per_user.parquet", index=False)
     rel = relevant[users].tocoo()

@@ -41,11 +41,16 @@ class TopK:
         users: user codes, one per row.
         items: int32 ``(n_users, k)`` item codes in rank order, ``-1`` where the list is short.
         scores: float32 ``(n_users, k)`` scores, NaN where ``items`` is ``-1``.
+        sources: int16 ``(n_users, k)`` index into ``source_names`` of the component
+            that produced each cell, or ``None`` when the model is a single component.
+        source_names: labels of the components (see ``Recommender.source_names``).
     """
 
     users: np.ndarray
     items: np.ndarray
     scores: np.ndarray
+    sources: np.ndarray | None = None
+    source_names: tuple[str, ...] = ()
 
     @property
     def lengths(self) -> np.ndarray:
@@ -102,6 +107,34 @@ class Recommender(HasParams):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         raise NotImplementedError
 
+    def _score_sources(
+        self, users: np.ndarray, history: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores plus which component produced each one.
+
+        Returns ``(scores, sources)``: ``sources`` is an int16 array of the scores' shape
+        indexing :meth:`source_names`, or ``None`` when every score comes from this model
+        itself. Composite models (hybrids, business rules) override this instead of
+        ``_score``; a composite calls its children's ``_score_sources`` to stay nested.
+        """
+        return self._score(users, history), None
+
+    def source_names(self) -> tuple[str, ...]:
+        """Labels of the components that can produce a recommendation.
+
+        A plain model is one component named after its class; composites return their
+        components' labels (see :mod:`bench.models.hybrid`).
+        """
+        return (type(self).__name__,)
+
+    def user_segments(self, users: np.ndarray) -> np.ndarray | None:
+        """The segment label each user code fell into, or ``None`` (no segmentation).
+
+        Segment-based models (``rule_segment``) return an object array of labels; the
+        runner records them next to each user's metrics.
+        """
+        return None
+
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):
             raise NotFittedError(
@@ -142,11 +175,13 @@ class Recommender(HasParams):
         bs = batch_size or self.batch_size_for(n_items)
         out_items = np.full((len(users), int(k)), -1, dtype=np.int32)
         out_scores = np.full((len(users), int(k)), np.nan, dtype=np.float32)
+        out_sources = None
         for start in range(0, len(users), bs):  # batches, not users: bounded memory
             sl = slice(start, start + bs)
             batch = users[sl]
             hist = self._history_rows(batch, None if history is None else history[sl])
-            scores = np.asarray(self._score(batch, hist), dtype=np.float32)
+            scores, sources = self._score_sources(batch, hist)
+            scores = np.asarray(scores, dtype=np.float32)
             if scores.shape != (len(batch), n_items):
                 raise RuntimeError(
                     f"{type(self).__name__}._score returned shape {scores.shape}, "
@@ -158,7 +193,12 @@ class Recommender(HasParams):
             items, top = top_k(scores, k_eff)
             out_items[sl, :k_eff] = items
             out_scores[sl, :k_eff] = top
-        return TopK(users, out_items, out_scores)
+            if sources is not None:
+                if out_sources is None:
+                    out_sources = np.zeros((len(users), int(k)), dtype=np.int16)
+                picked = np.take_along_axis(np.asarray(sources), np.maximum(items, 0), axis=1)
+                out_sources[sl, :k_eff] = np.where(items >= 0, picked, 0)
+        return TopK(users, out_items, out_scores, out_sources, self.source_names())
 
     def _history_rows(self, users: np.ndarray, extra: sp.csr_matrix | None) -> sp.csr_matrix:
         known = users >= 0
@@ -224,8 +264,11 @@ class Recommender(HasParams):
         )
 
     def source_labels(self, top: TopK) -> np.ndarray:
-        """Which component produced each recommendation; a plain model names itself."""
-        return np.full(top.items.shape, type(self).__name__, dtype=object)
+        """Which component produced each recommendation (object array shaped like items)."""
+        names = np.asarray(top.source_names or self.source_names(), dtype=object)
+        if top.sources is None:
+            return np.full(top.items.shape, names[0], dtype=object)
+        return names[top.sources]
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

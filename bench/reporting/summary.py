@@ -33,6 +33,20 @@ def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _source_lines(result: RunResult) -> list[str]:
+    """For composite models: which component produced what share of the recommendations."""
+    lines = []
+    for name in dict.fromkeys(r.model for r in result.models):
+        res = [r for r in result.models if r.model == name]
+        if len(res[0].source_shares) < 2:
+            continue
+        shares = {k: float(sum(r.source_shares.get(k, 0.0) for r in res) / len(res))
+                  for k in res[0].source_shares}
+        parts = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
+        lines.append(f"- `{name}` recommendations by component: {parts}.")
+    return ["", "Where composite models' recommendations came from:", *lines] if lines else []
+
+
 def write_summary(result: RunResult) -> list[Path]:
     """Write ``summary.md`` and ``results.json`` into the run folder; return their paths."""
     out = result.output_dir
@@ -60,6 +74,7 @@ def write_summary(result: RunResult) -> list[Path]:
         "Metric values are macro averages over evaluated users (users with at least one "
         "relevant test item); users excluded for having none are counted in "
         "`results.json`. Users a model cannot score count with empty lists (all misses).",
+        *_source_lines(result),
         "",
         f"Tracking: {result.tracking}.",
     ]
@@ -91,6 +106,7 @@ def write_summary(result: RunResult) -> list[Path]:
                 "fit_seconds": r.fit_seconds,
                 "recommend_seconds": r.recommend_seconds,
                 "evaluate_seconds": r.evaluate_seconds,
+                "source_shares": r.source_shares,
                 "mlflow_run_id": r.run_id,
             }
             for r in result.models
