@@ -12,7 +12,7 @@ padded only at the end, without seen items; unknown users get no crash (an empty
 at worst); every row names its source; the same config gives bitwise the same lists
 and the batch size does not change them; rating predictors predict NaN for unknown
 pairs. The planted-structure oracle: personalised models recommend in-taste items far
-more often than the random floor does.
+more often than the random floor and all-time popularity do.
 """
 
 from __future__ import annotations
@@ -42,6 +42,11 @@ K = 10
 NOT_PERSONAL = {
     "rule_random": "the random floor itself",
     "cf_surprise_normal": "NormalPredictor draws ratings at random: a random ranking",
+    "cf_surprise_baseline": "BaselineOnly is mu + b_u + b_i: every user gets the item-bias order",
+    "cf_surprise_slope_one": "on sparse data SlopeOne's ranking is dominated by item means "
+    "(identical to Surprise's own estimate)",
+    "rule_business_popular": "business rules over all-time popularity: one list for everyone",
+    "rule_segment_demographic": "the suite's demographics are random, unrelated to the tastes",
 }
 #: Models whose ranking is the same for everyone (popularity rules): the oracle only
 #: asks personalised models to beat them.
@@ -172,17 +177,24 @@ def _floor() -> float:
     return _in_taste_share("rule_random")
 
 
+@cache
+def _popularity_share() -> float:
+    return _in_taste_share("rule_popular")
+
+
 @pytest.mark.parametrize(
     "name",
     [n for n in MODEL_CONFIGS
      if n not in NOT_PERSONAL and not n.startswith(POPULARITY_LIKE_PREFIX)],
 )
 def test_planted_tastes_are_recovered(name):
+    # ~1,000 recommendations: a share's standard error is about 0.015, so 0.1 is a
+    # margin of several standard errors over the better of the two non-personal floors
     share = _in_taste_share(name)
-    floor = _floor()
-    assert share >= floor + 0.15, (
+    floor = max(_floor(), _popularity_share())
+    assert share >= floor + 0.1, (
         f"{name}: {share:.3f} of recommendations are in the user's planted taste; "
-        f"the random floor gets {floor:.3f}"
+        f"random gets {_floor():.3f}, popularity {_popularity_share():.3f}"
     )
 
 

@@ -1,14 +1,42 @@
-"""Most-popular items: the same ranking for everyone."""
+"""Popularity rules: the same list for everyone, ranked by some measure of popularity.
+
+Four variants, one class each:
+
+=================================  ==============================================  =========
+class                              score of an item                                needs
+=================================  ==============================================  =========
+:class:`PopularityRecommender`     training interactions (all time)                -
+:class:`RecentPopularityRecommender`  interactions in the last ``window_days``     timestamps
+:class:`DecayedPopularityRecommender`  sum of ``0.5 ** (age_days / half_life_days)``  timestamps
+:class:`RatedPopularityRecommender`  damped mean rating                            ratings
+=================================  ==============================================  =========
+
+Time is measured back from the **cut**: the latest training timestamp (the end of the
+training data), never from the test period or the wall clock. Items without evidence
+(never seen, no interaction in the window, ...) score NaN: the rule cannot rank them.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
 
+from bench.errors import ConfigError
 from bench.models.base import Recommender
 
+SECONDS_PER_DAY = 86_400.0
 
-class PopularityRecommender(Recommender):
+
+class _StaticScores(Recommender):
+    """A rule whose scores are one vector over items, shared by every user."""
+
+    family = "rule"
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        return np.broadcast_to(self.scores_, (len(users), self.scores_.shape[0])).copy()
+
+
+class PopularityRecommender(_StaticScores):
     """Rank items by their number of training interactions (all-time popularity).
 
     Assumes popularity in training predicts what users will interact with next. Scores
@@ -19,8 +47,6 @@ class PopularityRecommender(Recommender):
         min_count: items with fewer training interactions than this score NaN.
     """
 
-    family = "rule"
-
     def __init__(self, *, min_count: int = 1):
         self.min_count = min_count
 
@@ -29,5 +55,130 @@ class PopularityRecommender(Recommender):
         counts[self.item_counts_ < max(1, self.min_count)] = np.nan
         self.scores_ = counts
 
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        return np.broadcast_to(self.scores_, (len(users), self.scores_.shape[0])).copy()
+
+class RecentPopularityRecommender(_StaticScores):
+    """Rank items by their interactions in the last ``window_days`` days of training.
+
+    Assumes what is popular *now* predicts the near future better than all-time counts
+    (trends, new releases). The window is ``[cut - window_days, cut]`` where the cut is
+    the latest training timestamp. Needs timestamps. Items with fewer than
+    ``min_count`` interactions inside the window score NaN, including items popular only
+    before it.
+
+    Args:
+        window_days: length of the window in days (> 0).
+        min_count: interactions inside the window an item needs to be ranked (>= 1).
+    """
+
+    def __init__(self, *, window_days: float = 90.0, min_count: int = 1):
+        self.window_days = window_days
+        self.min_count = min_count
+
+    def _fit(self, train, item_features, user_features) -> None:
+        name = type(self).__name__
+        _check_positive(name, "window_days", self.window_days)
+        _check_min_count(name, self.min_count)
+        ts = _require_timestamps(name, train)
+        self.cut_ = int(ts.max())
+        inside = ts >= self.cut_ - float(self.window_days) * SECONDS_PER_DAY
+        counts = np.bincount(train.items[inside], minlength=train.n_items).astype(np.float32)
+        counts[counts < self.min_count] = np.nan
+        self.scores_ = counts
+
+
+class DecayedPopularityRecommender(_StaticScores):
+    """Rank items by time-decayed interaction counts.
+
+    Each training interaction weighs ``0.5 ** (age_days / half_life_days)``, its age
+    measured back from the cut (the latest training timestamp): an interaction at the
+    cut counts 1, one ``half_life_days`` older counts 0.5. Assumes recent popularity
+    matters more without forgetting the past outright. Needs timestamps. Items never seen
+    in training score NaN (a weight is never exactly zero otherwise; an underflow to zero
+    is treated as no evidence too).
+
+    Args:
+        half_life_days: the age in days at which an interaction counts half (> 0).
+    """
+
+    def __init__(self, *, half_life_days: float = 90.0):
+        self.half_life_days = half_life_days
+
+    def _fit(self, train, item_features, user_features) -> None:
+        name = type(self).__name__
+        _check_positive(name, "half_life_days", self.half_life_days)
+        ts = _require_timestamps(name, train)
+        self.cut_ = int(ts.max())
+        age_days = (self.cut_ - ts.astype(np.float64)) / SECONDS_PER_DAY
+        weights = np.exp2(-age_days / float(self.half_life_days))
+        scores = np.bincount(train.items, weights=weights, minlength=train.n_items)
+        scores[scores <= 0] = np.nan
+        self.scores_ = scores.astype(np.float32)
+
+
+class RatedPopularityRecommender(_StaticScores):
+    """Rank items by their damped (Bayesian) mean training rating.
+
+    ``score = (sum of ratings + damping * global mean) / (count + damping)``: an item
+    with few ratings is pulled towards the global mean of all training ratings, so one
+    5-star rating does not outrank a film rated 4.5 by hundreds. Assumes ratings say how
+    good an item is for everybody. Needs explicit ratings. Items with fewer than
+    ``min_count`` training ratings score NaN.
+
+    Args:
+        damping: pseudo-count ``m`` of global-mean ratings added to every item (>= 0;
+            0 gives the raw mean).
+        min_count: ratings an item needs to be ranked (>= 1).
+    """
+
+    def __init__(self, *, damping: float = 10.0, min_count: int = 1):
+        self.damping = damping
+        self.min_count = min_count
+
+    def _fit(self, train, item_features, user_features) -> None:
+        name = type(self).__name__
+        if (
+            isinstance(self.damping, bool)
+            or not isinstance(self.damping, int | float)
+            or not np.isfinite(self.damping)
+            or self.damping < 0
+        ):
+            raise ConfigError(f"{name} damping: expected a number >= 0, got {self.damping!r}")
+        _check_min_count(name, self.min_count)
+        if not train.has_ratings:
+            raise ConfigError(
+                f"{name}: needs explicit ratings, but {train.source} has none; "
+                f"use rule_popular for implicit data"
+            )
+        r = train.ratings.astype(np.float64)
+        self.global_mean_ = float(r.mean())
+        total = np.bincount(train.items, weights=r, minlength=train.n_items)
+        n = np.bincount(train.items, minlength=train.n_items).astype(np.float64)
+        m = float(self.damping)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scores = (total + m * self.global_mean_) / (n + m)
+        scores[n < self.min_count] = np.nan
+        self.scores_ = scores.astype(np.float32)
+
+
+def _require_timestamps(name: str, train) -> np.ndarray:
+    if not train.has_timestamps:
+        raise ConfigError(
+            f"{name}: needs interaction timestamps, but {train.source} has none; "
+            f"use rule_popular for data without time"
+        )
+    return train.timestamps
+
+
+def _check_positive(name: str, param: str, value) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not np.isfinite(value)
+        or value <= 0
+    ):
+        raise ConfigError(f"{name} {param}: expected a number > 0 (days), got {value!r}")
+
+
+def _check_min_count(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} min_count: expected an integer >= 1, got {value!r}")
