@@ -1,0 +1,148 @@
+"""Item-to-item content kNN: items similar in content to what the user already has."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Mapping
+
+import numpy as np
+import scipy.sparse as sp
+
+from bench.errors import ConfigError
+from bench.models.base import SCORE_BLOCK_FLOATS
+from bench.models.content.common import ContentModel
+
+
+def top_mask(sims: np.ndarray, k: int) -> np.ndarray:
+    """Boolean mask of each row's ``k`` largest positive values, ties toward lower columns.
+
+    Exact and independent of how rows are batched: the ``k``-th largest value of the row
+    is found with ``np.partition``; every value above it is kept, and values equal to it
+    fill the remaining places in column order. Values ``<= 0`` (and NaN) are never kept.
+    """
+    s = np.where(sims > 0, sims, 0).astype(np.float32, copy=False)
+    k = min(int(k), s.shape[1])
+    if k <= 0:
+        return np.zeros(s.shape, dtype=bool)
+    kth = np.partition(s, s.shape[1] - k, axis=1)[:, s.shape[1] - k]
+    above = s > kth[:, None]
+    tied = s == kth[:, None]
+    room = k - above.sum(axis=1)
+    crowded = tied.sum(axis=1) > room  # only these rows must choose among tied values
+    if crowded.any():
+        t = tied[crowded]
+        tied[crowded] = t & (np.cumsum(t, axis=1, dtype=np.int32) <= room[crowded, None])
+    return (above | tied) & (s > 0)
+
+
+def content_neighbours(
+    vectors: sp.csr_matrix, neighbours: int, block_size: int | None = None
+) -> sp.csr_matrix:
+    """Sparse item x item matrix keeping each item's ``neighbours`` most similar items.
+
+    Row ``i`` holds ``cos(v_i, v_j)`` for the ``neighbours`` items ``j != i`` with the
+    highest positive cosine (ties toward the lower item code, see :func:`top_mask`);
+    everything else is absent. ``vectors`` rows must be
+    unit-norm or zero, so ``V @ V.T`` is the cosine. Computed ``block_size`` rows at a
+    time (``None`` = about ``SCORE_BLOCK_FLOATS`` similarities per block), so memory is
+    bounded by ``block_size x (n_items + n_features)``; the result does not depend on the
+    block size.
+    """
+    vectors = sp.csr_matrix(vectors, dtype=np.float32)
+    n = vectors.shape[0]
+    bs = block_size or max(1, SCORE_BLOCK_FLOATS // max(1, n))
+    k = min(int(neighbours), max(n - 1, 0))
+    rows, cols, vals = [], [], []
+    for start in range(0, n, bs):  # blocks of items, not single items
+        stop = min(n, start + bs)
+        block = vectors[start:stop].toarray()  # dense block: sparse @ dense is fastest
+        sims = np.ascontiguousarray((vectors @ block.T).T)
+        sims[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
+        if k == 0:
+            continue
+        r, c = np.nonzero(top_mask(sims, k))
+        rows.append(r + start)
+        cols.append(c)
+        vals.append(sims[r, c])
+    if not rows:
+        return sp.csr_matrix((n, n), dtype=np.float32)
+    out = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n, n), dtype=np.float32,
+    )  # fmt: skip
+    out.sort_indices()
+    return out
+
+
+class ContentItemKNN(ContentModel):
+    """Score item ``j`` by the content similarity of ``j`` to the items in the user's history.
+
+    Each item ``i`` keeps its ``neighbours`` most similar items by cosine of the item
+    vectors (:func:`content_neighbours`); the score of item ``j`` for user ``u`` is
+    ``sum over history items i of w_ui * sim(i, j)``, counting ``sim(i, j)`` only when
+    ``j`` is among ``i``'s neighbours. ``w_ui`` follows ``weighting`` (``centred`` by
+    default: rating minus the user's mean, so disliked items subtract; ``rating``;
+    ``binary``; see :meth:`ContentModel.history_weights`).
+
+    Assumes that a user wants more of what resembles, in attributes, what they already
+    have. Scores items never seen in training when they are content neighbours of a
+    history item, so it ranks new items on an item cold-start split. It cannot score
+    (NaN): items without features; items that are no history item's neighbour (no
+    evidence, not a zero score); every item for a user with an empty history.
+
+    Args:
+        weights: weight of each feature block (``genres``, ``title``, ``year``, ``tags``);
+            ``None`` = ``{genres: 1.0, title: 0.5, year: 0.5, tags: 1.0}``.
+        min_df: minimum number of items a title word or tag must occur in to be a feature.
+        year_bin: width of the release-year bins, in years.
+        neighbours: similar items kept per item (>= 1).
+        weighting: ``centred``, ``rating`` or ``binary`` history weights.
+        block_size: items per block when computing similarities; ``None`` = automatic
+            (about 16M similarities per block). Changes memory, never the result.
+    """
+
+    def __init__(
+        self,
+        *,
+        weights: Mapping[str, float] | None = None,
+        min_df: int = 2,
+        year_bin: int = 10,
+        neighbours: int = 50,
+        weighting: str = "centred",
+        block_size: int | None = None,
+    ):
+        self.weights = weights
+        self.min_df = min_df
+        self.year_bin = year_bin
+        self.neighbours = neighbours
+        self.weighting = weighting
+        self.block_size = block_size
+
+    def _fit(self, train, item_features, user_features) -> None:
+        owner = type(self).__name__
+        nb = self.neighbours
+        if isinstance(nb, bool) or not isinstance(nb, numbers.Integral) or nb < 1:
+            raise ConfigError(f"{owner} neighbours: expected an integer >= 1, got {nb!r}")
+        bs = self.block_size
+        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral)
+                               or bs < 1):  # fmt: skip
+            raise ConfigError(
+                f"{owner} block_size: expected an integer >= 1 or null (automatic), got {bs!r}"
+            )
+        self._fit_content(train, item_features)
+        self.similarity_ = content_neighbours(
+            self.item_matrix_, int(nb), None if bs is None else int(bs)
+        )
+        support = self.similarity_.copy()
+        support.data[:] = 1.0
+        self.support_ = support
+
+    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
+        w = self.history_weights(users, history)
+        scores = (w @ self.similarity_).toarray().astype(np.float32, copy=False)
+        seen = sp.csr_matrix(w, copy=True)
+        seen.data[:] = 1.0
+        evidence = (seen @ self.support_).toarray() > 0
+        scores[~evidence] = np.nan
+        scores[:, ~self.item_mask_] = np.nan
+        return scores

@@ -1,0 +1,1 @@
+"""Tests of the content rung (bench.models.content)."""
