@@ -269,7 +269,7 @@ def _run_model(
         tracker.log_params(child, {**params, "_target_": model_cfg["_target_"]})
         t = time.perf_counter()
         model.fit(split.train, item_features=dataset.item_features,
-                  user_features=dataset.user_features)
+                  user_features=dataset.user_features, train_order=split.train_order)
         fit_s = time.perf_counter() - t
 
         history = None

@@ -76,17 +76,22 @@ class Recommender(HasParams):
         train: Interactions,
         item_features: ItemFeatures | None = None,
         user_features: pd.DataFrame | None = None,
+        *,
+        train_order: np.ndarray | None = None,
     ) -> Recommender:
         """Learn from ``train``; returns ``self``.
 
         ``item_features`` are aligned to ``train.item_ids`` here, so implementers can
-        index them by item code.
+        index them by item code. ``train_order`` (positions into ``train``) is the order
+        a protocol presents the rows in (``Split.train_order``); it is kept as
+        ``train_order_`` for order-sensitive learners and ignored by the others.
         """
         if len(train) == 0:
             raise ConfigError(f"{type(self).__name__}.fit: expected training rows, got none")
         if item_features is not None:
             item_features = item_features.align(train.item_ids)
         self.train_ = train
+        self.train_order_ = None if train_order is None else np.asarray(train_order)
         self.user_index_ = train.user_ids
         self.item_index_ = train.item_ids
         self.seen_ = train.to_csr()

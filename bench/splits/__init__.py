@@ -8,7 +8,7 @@ post-conditions once for all of them.
 from bench.splits.base import Split, Splitter
 from bench.splits.cold_start import ItemColdStartSplitter, UserColdStartSplitter
 from bench.splits.holdout import RandomHoldoutSplitter
-from bench.splits.kfold import KFoldSplitter
+from bench.splits.kfold import KFoldSplitter, SurpriseKFoldSplitter
 from bench.splits.leave_last import LeaveLastNSplitter
 from bench.splits.temporal import GlobalTemporalSplitter
 
@@ -20,5 +20,6 @@ __all__ = [
     "RandomHoldoutSplitter",
     "Split",
     "Splitter",
+    "SurpriseKFoldSplitter",
     "UserColdStartSplitter",
 ]

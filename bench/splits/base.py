@@ -72,6 +72,9 @@ class Split:
             at or after it, every train row before it.
         info: counts worth reporting (``test_users``, ``test_users_without_train``,
             ``users_too_short_kept_in_train``, ...).
+        train_order: positions into ``train`` in the order the source protocol presents
+            the training rows (Surprise's KFold), or ``None`` for the stored order. Only
+            order-sensitive learners (SGD) use it; it is passed to ``Recommender.fit``.
     """
 
     train: Interactions
@@ -84,6 +87,7 @@ class Split:
     params: Mapping[str, object] = field(default_factory=_empty_mapping)
     cut: int | None = None
     info: Mapping[str, int] = field(default_factory=_empty_mapping)
+    train_order: np.ndarray | None = None
 
     def parts(self) -> dict[str, Interactions]:
         """The parts that exist, by name, in the order train, test, validation, fold_in."""

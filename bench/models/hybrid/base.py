@@ -56,7 +56,8 @@ class Composite(Recommender):
 
     def _fit_children(self, train, item_features, user_features) -> None:
         for child in self.components.values():
-            child.fit(train, item_features=item_features, user_features=user_features)
+            child.fit(train, item_features=item_features, user_features=user_features,
+                      train_order=self.train_order_)
         offsets, names = {}, []
         for key, child in self.components.items():
             offsets[key] = len(names)

@@ -142,7 +142,7 @@ class BusinessRules(Recommender):
         thresholds = check_thresholds(name, self.activity_thresholds)
         if not isinstance(self.rules, list | tuple):
             raise ConfigError(f"{name} rules: expected a list of rules, got {self.rules!r}")
-        self.model.fit(train, item_features, user_features)
+        self.model.fit(train, item_features, user_features, train_order=self.train_order_)
 
         items = item_attributes(train.item_ids, item_features, self.item_counts_)
         users = None
