@@ -11,25 +11,31 @@ pytestmark = pytest.mark.integration
 
 
 def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
-    """README command 1: three models, MLflow parent with three children, report folder."""
+    """README command 1: the spectrum experiment, an MLflow child per model, a report."""
     from mlflow.tracking import MlflowClient
 
     monkeypatch.chdir(tmp_path)
     assert main([]) == 0
     out = capsys.readouterr().out
-    for name in ("rule_popular", "rule_random", "cf_als"):
+    for name in ("rule_popular", "rule_random", "cf_als", "content_profile", "hybrid_fallback"):
         assert name in out
     assert "precision@10" in out and "recall@10" in out and "ndcg@10" in out
 
-    runs = sorted((tmp_path / "reports" / "default").iterdir())
+    runs = sorted((tmp_path / "reports" / "spectrum").iterdir())
     assert len(runs) == 1
     results = json.loads((runs[0] / "results.json").read_text())
     assert (runs[0] / "summary.md").is_file()
     ndcg = {m["model"]: m["metrics"]["ndcg@10"] for m in results["models"]}
     # Ordering the literature leads us to expect on the users models can serve
-    # (temporal split, warm users): ALS > popularity > random.
-    assert ndcg["cf_als"] > ndcg["rule_popular"] > ndcg["rule_random"]
+    # (temporal split, warm users): the best collaborative models and every hybrid beat
+    # all-time popularity, which beats the random floor.
+    assert len(ndcg) == 14 and min(ndcg, key=ndcg.get) == "rule_random"
+    for name in ("cf_als", "cf_ease", "hybrid_blend", "hybrid_fallback", "hybrid_cascade"):
+        assert ndcg[name] > ndcg["rule_popular"], name
+    assert ndcg["rule_popular"] > ndcg["rule_random"]
     assert 0.05 < ndcg["rule_popular"] < 0.3
+    families = {m["model"]: m["family"] for m in results["models"]}
+    assert set(families.values()) == {"rule", "content", "collaborative", "hybrid"}
     assert results["dataset"]["rows"] == 100_004
     assert results["splits"][0]["info"].get("test_rows_cold_users_dropped", 0) > 0
 
@@ -39,7 +45,7 @@ def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
     children = client.search_runs(
         [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
     )
-    assert len(children) == 3
+    assert len(children) == 14
     for child in children:
         assert child.info.status == "FINISHED"
         assert "ndcg_at_10" in child.data.metrics
@@ -47,6 +53,22 @@ def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
         assert {"topk.parquet", "per_user.parquet", "relevant.parquet"} <= names
     als = next(c for c in children if c.data.tags["model"] == "cf_als")
     assert als.data.params["factors"] == "16"
+    fallback = next(c for c in children if c.data.tags["model"] == "hybrid_fallback")
+    assert fallback.data.params["components.cf_als.factors"] == "16"
+    assert fallback.data.params["min_history"] == "{'cf_als': 100}"
+    shares = {k: v for k, v in fallback.data.metrics.items() if k.startswith("source_share.")}
+    assert sum(shares.values()) == pytest.approx(1.0)
+
+    # every row names its source; segments are recorded per user
+    import pandas as pd
+
+    art = runs[0] / "artifacts"
+    lists = pd.read_parquet(art / "hybrid_fallback" / "fold0" / "topk.parquet")
+    assert set(lists["source"]) <= {"cf_als", "rule_popular_recent", "rule_popular"}
+    assert len(set(lists["source"])) >= 2
+    assert set(pd.read_parquet(art / "cf_als" / "fold0" / "topk.parquet")["source"]) == {"cf_als"}
+    per_user = pd.read_parquet(art / "rule_segment" / "fold0" / "per_user.parquet")
+    assert per_user["segment"].notna().all()
 
 
 def test_ml_100k_from_bench_data_dir(tmp_path, monkeypatch, capsys):
@@ -54,7 +76,7 @@ def test_ml_100k_from_bench_data_dir(tmp_path, monkeypatch, capsys):
     if data_dir is None or not (data_dir / "ml-100k").is_dir():
         pytest.skip("BENCH_DATA_DIR with ml-100k/ not available")
     monkeypatch.chdir(tmp_path)
-    assert main(["dataset=ml_100k", f"data_dir={data_dir}", "tracker=none"]) == 0
+    assert main(["~experiment", "dataset=ml_100k", f"data_dir={data_dir}", "tracker=none"]) == 0
     capsys.readouterr()
     results = json.loads(next((tmp_path / "reports" / "default").glob("*/results.json"))
                          .read_text())
@@ -64,3 +86,26 @@ def test_ml_100k_from_bench_data_dir(tmp_path, monkeypatch, capsys):
     # both learned/popular models are far above the random floor
     assert ndcg["rule_popular"] > 5 * ndcg["rule_random"]
     assert ndcg["cf_als"] > 5 * ndcg["rule_random"]
+
+
+def test_item_cold_start_only_content_ranks_new_items(tmp_path, monkeypatch, capsys):
+    """On held-out items, content models rank them; collaborative ones score them NaN."""
+    import pandas as pd
+
+    monkeypatch.chdir(tmp_path)
+    models = "model=[rule_popular,cf_als,cf_ease,content_profile,content_knn,hybrid_cascade]"
+    assert main(["split=item_cold_start", models, "tracker=none"]) == 0
+    capsys.readouterr()
+    run = next((tmp_path / "reports" / "spectrum").iterdir())
+    results = json.loads((run / "results.json").read_text())
+    ndcg = {m["model"]: m["metrics"]["ndcg@10"] for m in results["models"]}
+    assert ndcg["content_profile"] > 0 and ndcg["content_knn"] > 0
+    for name in ("rule_popular", "cf_als", "cf_ease", "hybrid_cascade"):
+        assert ndcg[name] == 0.0, name
+    relevant = pd.read_parquet(run / "artifacts" / "cf_als" / "fold0" / "relevant.parquet")
+    new_items = set(relevant["item_id"])  # every test item is a held-out (new) item
+    for name in ("rule_popular", "cf_als", "cf_ease"):
+        lists = pd.read_parquet(run / "artifacts" / name / "fold0" / "topk.parquet")
+        assert not set(lists["item_id"]) & new_items, name
+    content = pd.read_parquet(run / "artifacts" / "content_knn" / "fold0" / "topk.parquet")
+    assert len(set(content["item_id"]) & new_items) > 0
