@@ -49,7 +49,7 @@ def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from bench.reporting.summary import compact_table
+    from bench.reporting.summary import compact_table, rating_table
     from bench.runner import run_experiment
 
     hc = HydraConfig.get()
@@ -60,6 +60,10 @@ def _run_task(cfg) -> None:
         raise SystemExit(_fail(str(exc))) from None
     print()
     print(compact_table(result))
+    ratings = rating_table(result)
+    if ratings is not None:
+        print("\nrating prediction (RMSE/MAE, mean over folds):")
+        print(ratings)
     print(f"\nreport:   {result.output_dir / 'summary.md'}")
     print(f"tracking: {result.tracking}")
 

@@ -92,3 +92,24 @@ def test_no_relevant_item_is_an_evaluation_error(ratings_csv, tmp_path):
     cfg.eval.relevance_threshold = 6.0
     with pytest.raises(EvaluationError, match="no relevant item"):
         run_experiment(cfg, output_dir=tmp_path, tracker=MemoryTracker())
+
+
+def test_rating_table_per_fold_and_mean(ratings_csv, tmp_path):
+    from bench.reporting.summary import rating_frame, rating_table
+
+    cfg = make_cfg(
+        ratings_csv,
+        split={"_target_": "bench.splits.kfold.KFoldSplitter", "n_folds": 2, "seed": 0},
+        models={"svd": {"_target_": "bench.models.collaborative.surprise.SurpriseRecommender",
+                        "algorithm": "BaselineOnly"},
+                "rule_popular": {"_target_": "bench.models.rule.popular.PopularityRecommender"}},
+    )
+    result = run_experiment(cfg, output_dir=tmp_path / "out", tracker=MemoryTracker())
+    frame = rating_frame(result)
+    assert list(frame["model"]) == ["svd"]  # popularity predicts no ratings
+    folds = [r for r in result.models if r.model == "svd"]
+    assert frame.loc[0, "rmse_fold0"] == folds[0].metrics["rmse"]
+    assert frame.loc[0, "rmse"] == pytest.approx(np.mean([r.metrics["rmse"] for r in folds]))
+    assert frame.loc[0, "mae"] == pytest.approx(np.mean([r.metrics["mae"] for r in folds]))
+    assert "rmse_fold1" in rating_table(result)
+    assert "Rating prediction" in (tmp_path / "out" / "summary.md").read_text()

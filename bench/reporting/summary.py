@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.runner import RunResult, _write_json
@@ -23,6 +24,37 @@ def compact_table(result: RunResult, k: int | None = None) -> str:
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
 
+def rating_frame(result: RunResult) -> pd.DataFrame | None:
+    """Rating predictors' RMSE and MAE per fold and their mean over folds, or ``None``.
+
+    One row per rating model: ``rmse_fold0 ... rmse_foldN-1``, ``rmse``, ``mae`` (means
+    over folds) and ``unpredicted`` (test pairs it could not predict, summed: users or
+    items absent from training, which are never given a default).
+    """
+    res = [r for r in result.models if "rmse" in r.metrics]
+    if not res:
+        return None
+    rows = []
+    for name in dict.fromkeys(r.model for r in res):
+        mine = sorted((r for r in res if r.model == name), key=lambda r: r.fold)
+        row: dict[str, object] = {"model": name}
+        if len(mine) > 1:
+            row.update({f"rmse_fold{r.fold}": r.metrics["rmse"] for r in mine})
+        row["rmse"] = float(np.mean([r.metrics["rmse"] for r in mine]))
+        row["mae"] = float(np.mean([r.metrics["mae"] for r in mine]))
+        row["unpredicted"] = int(sum(r.metrics.get("rating_pairs_unpredicted", 0) for r in mine))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def rating_table(result: RunResult) -> str | None:
+    """Plain-text :func:`rating_frame`, or ``None`` when no model predicts ratings."""
+    frame = rating_frame(result)
+    if frame is None:
+        return None
+    return frame.to_string(index=False, float_format=lambda v: f"{v:.4f}")
+
+
 def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
     head = "| " + " | ".join(cols) + " |"
     rule = "|" + "|".join("---" if c in ("model", "family") else "---:" for c in cols) + "|"
@@ -31,6 +63,15 @@ def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
         cells = [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _rating_lines(result: RunResult) -> list[str]:
+    frame = rating_frame(result)
+    if frame is None:
+        return []
+    return ["", "Rating prediction (RMSE and MAE; means over folds; `unpredicted` = test "
+            "pairs with a user or item absent from training, left out, never defaulted):",
+            "", markdown_table(frame, list(frame.columns))]
 
 
 def _source_lines(result: RunResult) -> list[str]:
@@ -74,6 +115,7 @@ def write_summary(result: RunResult) -> list[Path]:
         "Metric values are macro averages over evaluated users (users with at least one "
         "relevant test item); users excluded for having none are counted in "
         "`results.json`. Users a model cannot score count with empty lists (all misses).",
+        *_rating_lines(result),
         *_source_lines(result),
         "",
         f"Tracking: {result.tracking}.",
