@@ -280,15 +280,53 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` item codes and scores per row of ``scores``; NaN never ranks.
 
     Order is exact and deterministic: higher score first, ties toward the lower item
-    code. Both are folded into one int64 key (the float32 bits made order-preserving in
-    the high word, the complemented item code in the low word), so a single
-    ``argpartition`` decides membership and ties at the k-th place cannot depend on its
-    internals. Positions beyond the number of finite scores hold code ``-1`` and score
-    NaN.
+    code. Positions beyond the number of finite scores hold code ``-1`` and score NaN.
+
+    Fast path: one float ``partition`` finds each row's k-th largest score; the items at
+    or above it (about k per row) are ordered by (score desc, code asc) with one
+    ``lexsort`` and cut to k, so ties at the k-th place keep the lowest codes. Rows
+    with few finite scores or with many ties at the threshold would make the
+    candidate set large; the whole block then takes :func:`top_k_exact`.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if n_rows == 0 or k == 0:
+        return top_k_exact(scores, k)
+    s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
+    if k == n_items:
+        return top_k_exact(scores, k)
+    kth = np.partition(s, n_items - k, axis=1)[:, n_items - k]
+    if not np.isfinite(kth).all():  # a row with fewer than k finite scores
+        return top_k_exact(scores, k)
+    mask = s >= kth[:, None]
+    rows, cols = np.nonzero(mask)  # row-major: codes ascending within a row
+    if len(rows) > 2 * n_rows * k:  # heavy ties at the threshold: the exact key is cheaper
+        return top_k_exact(scores, k)
+    vals = s[rows, cols]
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(len(rows)) - starts[rows]
+    keep = rank < k
+    items = np.empty((n_rows, k), dtype=np.int32)
+    top = np.empty((n_rows, k), dtype=np.float32)
+    items[rows[keep], rank[keep]] = cols[keep]
+    top[rows[keep], rank[keep]] = vals[keep]
+    return items, top
+
+
+def top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` by one int64 key per cell; handles any number of ties and NaN.
+
+    Score and item code are folded into one int64 key (the float32 bits made
+    order-preserving in the high word, the complemented item code in the low word), so
+    a single ``argpartition`` decides membership and ties at the k-th place cannot
+    depend on its internals.
     """
     n_rows, n_items = scores.shape
     k = min(k, n_items)
     s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
+    s = s + np.float32(0.0)  # -0.0 -> +0.0: signed zeros tie, as they compare equal
     bits = s.view(np.int32).astype(np.int64)
     ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # float order as signed ints
     key = (ordered << 32) | (np.int64(0xFFFFFFFF) - np.arange(n_items, dtype=np.int64))

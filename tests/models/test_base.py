@@ -118,3 +118,27 @@ def test_k_must_be_positive(tiny, k):
 
 def test_get_params_reflects_constructor():
     assert PopularityRecommender(min_count=3).get_params() == {"min_count": 3}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_top_k_equals_exact_key_path(seed):
+    from bench.models.base import top_k, top_k_exact
+
+    rng = np.random.default_rng(seed)
+    n_rows, n_items = 40, 300
+    # few distinct values -> many ties at the k-th place; some NaN; some short rows
+    scores = rng.integers(0, [3, 20, 1000][seed % 3], (n_rows, n_items)).astype(np.float32)
+    scores[rng.random((n_rows, n_items)) < 0.2] = np.nan
+    scores[0, 5:] = np.nan  # fewer finite scores than k
+    scores[1, :] = -0.0
+    scores[1, 7:9] = 0.0  # signed zeros compare equal: ties, lower code first
+    for k in (1, 5, 10, 299, 300):
+        fast_items, fast_top = top_k(scores, k)
+        items, top = top_k_exact(scores, k)
+        assert np.array_equal(fast_items, items), k
+        assert np.array_equal(fast_top, top, equal_nan=True), k
+    items, _ = top_k(scores[1:2], 3)
+    assert items.tolist() == [[0, 1, 2]]
+    # rows without ties take the fast path and agree too
+    distinct = rng.permutation(n_rows * n_items).reshape(n_rows, n_items).astype(np.float32)
+    assert np.array_equal(top_k(distinct, 10)[0], top_k_exact(distinct, 10)[0])
