@@ -192,9 +192,8 @@ class Recommender(HasParams):
                     f"{type(self).__name__}._score returned shape {scores.shape}, "
                     f"expected {(len(batch), n_items)}"
                 )
-            if exclude_seen and hist.nnz:
-                rows = np.repeat(np.arange(len(batch)), np.diff(hist.indptr))
-                scores[rows, hist.indices] = np.nan
+            if exclude_seen:
+                mask_history(scores, hist)
             items, top = top_k(scores, k_eff)
             out_items[sl, :k_eff] = items
             out_scores[sl, :k_eff] = top
@@ -274,6 +273,17 @@ class Recommender(HasParams):
         if top.sources is None:
             return np.full(top.items.shape, names[0], dtype=object)
         return names[top.sources]
+
+
+def mask_history(scores: np.ndarray, history: sp.csr_matrix | None) -> None:
+    """Set each row's history items (the CSR's columns for that row) to NaN, in place.
+
+    The base class does this before top-k; composites do it before normalising or
+    ranking, so items that will be masked anyway never stretch a range or take a rank.
+    """
+    if history is not None and history.nnz:
+        rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
+        scores[rows, history.indices] = np.nan
 
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -83,7 +83,7 @@ def _source_lines(result: RunResult) -> list[str]:
             continue
         shares = {k: float(sum(r.source_shares.get(k, 0.0) for r in res) / len(res))
                   for k in res[0].source_shares}
-        parts = ", ".join(f"{k} {v:.1%}" for k, v in shares.items())
+        parts = ", ".join(f"{k} {v:.1%}" for k, v in shares.items() if v > 0)
         lines.append(f"- `{name}` recommendations by component: {parts}.")
     return ["", "Where composite models' recommendations came from:", *lines] if lines else []
 

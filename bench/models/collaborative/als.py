@@ -7,10 +7,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender
+from bench.models.collaborative.factors import LatentFactorModel
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(LatentFactorModel):
     """Alternating least squares on confidence-weighted implicit feedback (Hu et al., 2008).
 
     Assumes interactions signal preference regardless of rating value (``confidence:
@@ -89,14 +89,4 @@ class ImplicitALS(Recommender):
                 num_threads=int(self.num_threads),
             )
             model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self.item_mask_ = self.known_items()
-
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        known = self.known_users(users)
-        scores = np.full((len(users), self.item_factors_.shape[0]), np.nan, dtype=np.float32)
-        if known.any():
-            scores[known] = self.user_factors_[users[known]] @ self.item_factors_.T
-        scores[:, ~self.item_mask_] = np.nan
-        return scores
+        self._store_factors(model.user_factors, model.item_factors)

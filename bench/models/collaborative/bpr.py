@@ -7,10 +7,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender
+from bench.models.collaborative.factors import LatentFactorModel
 
 
-class ImplicitBPR(Recommender):
+class ImplicitBPR(LatentFactorModel):
     """Matrix factorisation trained on the pairwise BPR loss (Rendle et al., 2009).
 
     Assumes every training interaction is a positive signal (rating values are ignored:
@@ -99,14 +99,4 @@ class ImplicitBPR(Recommender):
             )
             model.fit(matrix, show_progress=False)
         self.model_ = model
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
-        self.item_mask_ = self.known_items()
-
-    def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
-        known = self.known_users(users)
-        scores = np.full((len(users), self.item_factors_.shape[0]), np.nan, dtype=np.float32)
-        if known.any():
-            scores[known] = self.user_factors_[users[known]] @ self.item_factors_.T
-        scores[:, ~self.item_mask_] = np.nan
-        return scores
+        self._store_factors(model.user_factors, model.item_factors)

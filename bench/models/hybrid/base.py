@@ -104,17 +104,6 @@ class Composite(Recommender):
         return None
 
 
-def mask_history(scores: np.ndarray, history: sp.csr_matrix) -> None:
-    """Set the batch's known (history) items to NaN in place.
-
-    Hybrids normalise and rank among the items a user could be shown; the items the
-    base class will mask anyway must not stretch a min-max range or take a rank.
-    """
-    if history is not None and history.nnz:
-        rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
-        scores[rows, history.indices] = np.nan
-
-
 def row_ranks(scores: np.ndarray) -> np.ndarray:
     """Per-row rank of each finite score (0 = best), ties toward the lower item code.
 

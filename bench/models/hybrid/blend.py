@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender
-from bench.models.hybrid.base import Composite, mask_history
+from bench.models.base import Recommender, mask_history
+from bench.models.hybrid.base import Composite
 from bench.models.hybrid.normalise import METHODS, normalise
 
 MISSING = ("renormalise", "nan")

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 import numpy as np
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender, top_k
-from bench.models.hybrid.base import Composite, mask_history, row_ranks
+from bench.models.base import Recommender, mask_history, top_k
+from bench.models.hybrid.base import Composite, row_ranks
 
 
 class CascadeHybrid(Composite):
