@@ -1,5 +1,6 @@
 """Shared fixtures: a small synthetic-like interaction table and a runnable config."""
 
+import logging
 import os
 from pathlib import Path
 
@@ -11,9 +12,26 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_dir() -> Path | None:
-    """BENCH_DATA_DIR when set and present (integration tests skip otherwise)."""
+    """BENCH_DATA_DIR, made absolute, when set and present (integration tests skip otherwise).
+
+    Absolute because integration tests change into a temporary directory, where a
+    relative BENCH_DATA_DIR (``../shared/datasets``) would point nowhere.
+    """
     value = os.environ.get("BENCH_DATA_DIR")
-    return Path(value) if value and Path(value).is_dir() else None
+    return Path(value).resolve() if value and Path(value).is_dir() else None
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """Undo the logging set-up a Hydra run leaves behind (handlers on pytest's captured,
+    later closed, streams), so later tests that log do not depend on test order."""
+    loggers = [logging.getLogger(), *(logging.getLogger(n) for n in ("bench", "hydra"))]
+    saved = [(lg, lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    yield
+    for lg, handlers, level, propagate in saved:
+        lg.handlers[:] = handlers
+        lg.setLevel(level)
+        lg.propagate = propagate
 
 
 @pytest.fixture
