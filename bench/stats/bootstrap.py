@@ -1,0 +1,226 @@
+"""Percentile-bootstrap confidence intervals for per-user means.
+
+A metric's headline value is the mean over users of a per-user value ``v_u``. To say how
+sure that mean is, users are resampled with replacement (the user is the unit of
+resampling: each user's value stays intact) and the mean is recomputed on every resample.
+
+Formulas, for ``n`` users, ``B = n_resamples`` and confidence ``c``:
+
+- resample ``b`` draws ``n`` user indices uniformly with replacement; ``k_bu`` is how many
+  times user ``u`` was drawn (``sum_u k_bu = n``);
+- the resampled mean of a column is ``mean_b = sum_u k_bu v_u / sum_u k_bu 1[v_u finite]``,
+  computed for all resamples at once as two matrix products ``K @ V`` and ``K @ F`` (``K``
+  the ``B x n`` count matrix, ``V`` the values with NaN set to 0, ``F`` the finite mask;
+  ``K @ F`` only for columns with a NaN, the others divide by ``n``), in chunks of
+  ``max(1, 2**22 // n)`` resamples so memory stays bounded (about 64 MB per chunk);
+- ``low`` and ``high`` are the ``(1 - c) / 2`` and ``(1 + c) / 2`` quantiles of the ``B``
+  resampled means (``numpy.quantile``, ``method="linear"``), clipped into
+  ``[min, max]`` of the column's finite values (which they lie in mathematically; the clip
+  only removes rounding, so a constant column gets exactly ``(v, v)``); the sample ``mean``
+  is clipped the same way.
+
+Several columns (metrics) are resampled with the *same* user indices, so their intervals
+come from one resampling and may be compared or combined. The indices depend only on
+``(n, n_resamples, seed)``: a column's interval does not change when other columns are added.
+
+NaN ("this user has no value for this metric") is ignored per column: a resample's mean is
+over the finite cells it drew. A resample that drew no finite cell of a column is left out
+of that column's quantiles. A column with no finite value gets a NaN mean and interval;
+a column with exactly one finite value ``v`` gets ``(v, v)``. Infinite values are refused.
+
+Same seed, same input -> bit-identical output (``numpy.random.default_rng(seed)``).
+"""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from bench.errors import ConfigError, describe
+
+__all__ = ["BootstrapCI", "bootstrap_means"]
+
+_CHUNK_CELLS = 2**22
+"""Upper bound on the cells of one chunk of the resample-count matrix (32 MB as float64)."""
+
+
+@dataclass(frozen=True)
+class BootstrapCI:
+    """Percentile-bootstrap interval of per-column means.
+
+    Array fields have shape ``(m,)`` for ``(n, m)`` input and are Python scalars for 1-D input.
+
+    Attributes:
+        mean: the plain sample mean over each column's finite cells (not the bootstrap mean).
+        low: lower bound, the ``(1 - confidence) / 2`` quantile of the resampled means.
+        high: upper bound, the ``(1 + confidence) / 2`` quantile of the resampled means.
+        n: number of finite cells per column.
+        n_resamples: number of bootstrap resamples.
+        confidence: the nominal coverage, e.g. 0.95.
+        seed: the seed of ``numpy.random.default_rng`` that drew the resamples.
+    """
+
+    mean: np.ndarray | float
+    low: np.ndarray | float
+    high: np.ndarray | float
+    n: np.ndarray | int
+    n_resamples: int
+    confidence: float
+    seed: int
+
+
+def bootstrap_means(
+    values: np.ndarray,
+    *,
+    n_resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> BootstrapCI:
+    """Percentile-bootstrap confidence interval of the mean of each column of ``values``.
+
+    Args:
+        values: per-user values, shape ``(n,)`` or ``(n, m)`` (rows = users, columns =
+            metrics or anything resampled with the same users). NaN = no value, ignored
+            per column.
+        n_resamples: number of resamples ``B`` (a positive integer).
+        confidence: nominal coverage ``c`` in ``(0, 1)``.
+        seed: non-negative integer seed of ``numpy.random.default_rng``.
+
+    Returns:
+        A :class:`BootstrapCI`; see the module docstring for formulas and edge cases.
+
+    Raises:
+        ConfigError: ``n_resamples``, ``confidence`` or ``seed`` is invalid.
+        ValueError: ``values`` is not 1-D or 2-D, or holds an infinite value.
+    """
+    check_resampling(n_resamples, confidence, seed)
+    matrix, one_d = as_matrix(values, "values")
+    finite = ~np.isnan(matrix)
+    counts = finite.sum(axis=0)
+    filled = np.where(finite, matrix, 0.0)
+    mean = column_means(filled, finite)
+    low, high = percentile_interval(filled, finite, n_resamples, confidence, seed)
+    return BootstrapCI(
+        mean=squeeze(mean, one_d),
+        low=squeeze(low, one_d),
+        high=squeeze(high, one_d),
+        n=squeeze(counts.astype(np.int64), one_d),
+        n_resamples=int(n_resamples),
+        confidence=float(confidence),
+        seed=int(seed),
+    )
+
+
+def check_resampling(n_resamples: object, confidence: object, seed: object) -> None:
+    """Raise :class:`ConfigError` unless the three resampling settings are valid."""
+    if not _is_int(n_resamples) or n_resamples < 1:
+        raise ConfigError(describe("stats.n_resamples", "a positive integer", repr(n_resamples)))
+    if (
+        isinstance(confidence, bool)
+        or not isinstance(confidence, numbers.Real)
+        or not 0.0 < float(confidence) < 1.0
+    ):
+        raise ConfigError(
+            describe("stats.confidence", "a number strictly between 0 and 1", repr(confidence))
+        )
+    if not _is_int(seed) or seed < 0:
+        raise ConfigError(describe("stats.seed", "a non-negative integer", repr(seed)))
+
+
+def as_matrix(values: object, name: str) -> tuple[np.ndarray, bool]:
+    """``values`` as a float64 ``(n, m)`` matrix, and whether it was 1-D; refuse infinities."""
+    matrix = np.asarray(values, dtype=np.float64)
+    if matrix.ndim not in (1, 2):
+        raise ValueError(describe(name, "a 1-D or 2-D array", f"shape {matrix.shape}"))
+    if np.isinf(matrix).any():
+        raise ValueError(
+            describe(name, "finite values or NaN", f"{int(np.isinf(matrix).sum())} infinite")
+        )
+    one_d = matrix.ndim == 1
+    return (matrix[:, None] if one_d else matrix), one_d
+
+
+def squeeze(array: np.ndarray, one_d: bool):
+    """The single element as a Python scalar for 1-D input, else the array itself."""
+    return array[0].item() if one_d else array
+
+
+def column_means(filled: np.ndarray, finite: np.ndarray) -> np.ndarray:
+    """Mean of each column over its finite cells (NaN if none), clipped into the column's
+    ``[min, max]`` so rounding cannot put it outside (a constant column gives its value)."""
+    counts = finite.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = filled.sum(axis=0) / counts
+    return np.clip(mean, *_value_range(filled, finite))
+
+
+def _value_range(filled: np.ndarray, finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column min and max over finite cells (+inf and -inf for a column with none)."""
+    lowest = np.where(finite, filled, np.inf).min(axis=0, initial=np.inf)
+    highest = np.where(finite, filled, -np.inf).max(axis=0, initial=-np.inf)
+    return lowest, highest
+
+
+def percentile_interval(
+    filled: np.ndarray, finite: np.ndarray, n_resamples: int, confidence: float, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile-bootstrap ``(low, high)`` of the column means of ``filled`` (NaN set to 0).
+
+    ``finite`` marks the cells that count. Columns with no finite cell get NaN.
+    """
+    n, m = filled.shape
+    low = np.full(m, np.nan)
+    high = np.full(m, np.nan)
+    has_value = finite.any(axis=0)
+    if n == 0 or not has_value.any():
+        return low, high
+    means = resampled_means(filled, finite, n_resamples, seed)
+    alpha = (1.0 - float(confidence)) / 2.0
+    levels = [alpha, 1.0 - alpha]
+    if np.isnan(means).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: NaN
+            bounds = np.nanquantile(means, levels, axis=0, method="linear")
+    else:
+        bounds = np.quantile(means, levels, axis=0, method="linear")
+    lo_value, hi_value = _value_range(filled, finite)
+    low[has_value] = np.clip(bounds[0], lo_value, hi_value)[has_value]
+    high[has_value] = np.clip(bounds[1], lo_value, hi_value)[has_value]
+    return low, high
+
+
+def resampled_means(
+    filled: np.ndarray, finite: np.ndarray, n_resamples: int, seed: int
+) -> np.ndarray:
+    """``(n_resamples, m)`` bootstrap means of the columns of ``filled`` over finite cells.
+
+    Row ``b`` is ``(K_b @ filled) / (K_b @ finite)`` for the count vector ``K_b`` of
+    resample ``b``; NaN where resample ``b`` drew no finite cell of the column.
+    """
+    n, m = filled.shape
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_CELLS // n)
+    partial = ~finite.all(axis=0)  # columns that need their own denominator
+    mask = finite[:, partial].astype(np.float64)
+    out = np.empty((n_resamples, m))
+    counts = np.empty((chunk, n))
+    for start in range(0, n_resamples, chunk):
+        size = min(chunk, n_resamples - start)
+        picks = rng.integers(0, n, size=(size, n), dtype=np.int64)
+        for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
+            counts[row] = np.bincount(picks[row], minlength=n)
+        sums = counts[:size] @ filled
+        denominators = np.full((size, m), float(n))
+        if partial.any():
+            denominators[:, partial] = counts[:size] @ mask
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + size] = sums / denominators
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

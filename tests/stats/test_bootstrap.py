@@ -1,0 +1,152 @@
+"""bootstrap_means: hand cases, a naive reference, NaN policy, coverage, determinism."""
+
+import re
+
+import numpy as np
+import pytest
+
+import bench.stats.bootstrap as bootstrap_module
+from bench.errors import ConfigError
+from bench.stats import BootstrapCI, bootstrap_means
+
+
+def naive_interval(values, n_resamples, confidence, seed):
+    """Reference: draw all (B, n) indices at once, nanmean each resample, take quantiles."""
+    n = values.shape[0]
+    picks = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    means = np.nanmean(values[picks], axis=1)  # (B, m)
+    alpha = (1 - confidence) / 2
+    return np.nanquantile(means, [alpha, 1 - alpha], axis=0, method="linear")
+
+
+def test_matches_a_naive_resampling_with_the_same_indices():
+    rng = np.random.default_rng(5)
+    values = rng.exponential(1.0, size=(40, 3))
+    values[rng.random(values.shape) < 0.2] = np.nan
+    ci = bootstrap_means(values, n_resamples=300, confidence=0.9, seed=11)
+    low, high = naive_interval(values, 300, 0.9, 11)
+    np.testing.assert_allclose(ci.low, low, rtol=1e-12)
+    np.testing.assert_allclose(ci.high, high, rtol=1e-12)
+    np.testing.assert_allclose(ci.mean, np.nanmean(values, axis=0), rtol=1e-14)
+    assert ci.n.tolist() == (~np.isnan(values)).sum(axis=0).tolist()
+    assert (ci.n_resamples, ci.confidence, ci.seed) == (300, 0.9, 11)
+
+
+def test_chunking_does_not_change_the_result(monkeypatch):
+    values = np.random.default_rng(2).random((9, 2))
+    whole = bootstrap_means(values, n_resamples=50, seed=3)
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_CELLS", 9 * 4)  # 13 chunks of <= 4 resamples
+    chunked = bootstrap_means(values, n_resamples=50, seed=3)
+    np.testing.assert_array_equal(chunked.low, whole.low)
+    np.testing.assert_array_equal(chunked.high, whole.high)
+
+
+def test_a_column_does_not_depend_on_its_neighbours():
+    rng = np.random.default_rng(4)
+    values = rng.random((30, 3))
+    alone = bootstrap_means(values[:, 1], seed=8)
+    together = bootstrap_means(values, seed=8)
+    assert alone.low == together.low[1]
+    assert alone.high == together.high[1]
+
+
+def test_two_point_sample_hand_case():
+    # n = 2, values {0, 1}: a resampled mean is 0, 0.5 or 1 with probability 1/4, 1/2, 1/4.
+    # 95%: the 2.5% and 97.5% quantiles are 0 and 1. 40%: the 30% and 70% quantiles both
+    # fall in the 0.5 mass (which spans cumulative probability 0.25..0.75).
+    wide = bootstrap_means(np.array([0.0, 1.0]), confidence=0.95)
+    assert (wide.mean, wide.low, wide.high, wide.n) == (0.5, 0.0, 1.0, 2)
+    narrow = bootstrap_means(np.array([0.0, 1.0]), confidence=0.4)
+    assert (narrow.low, narrow.high) == (0.5, 0.5)
+
+
+def test_nan_cells_are_ignored_per_column():
+    values = np.array([[1.0, np.nan], [2.0, 4.0], [np.nan, np.nan], [6.0, 4.0]])
+    ci = bootstrap_means(values)
+    assert ci.mean.tolist() == [3.0, 4.0]  # (1 + 2 + 6) / 3 and (4 + 4) / 2
+    assert ci.n.tolist() == [3, 2]
+    assert (ci.low[1], ci.high[1]) == (4.0, 4.0)  # a constant column: exactly (v, v)
+    assert 1.0 <= ci.low[0] < 3.0 < ci.high[0] <= 6.0
+
+
+def test_edge_cases_single_value_all_nan_empty():
+    one = bootstrap_means(np.array([0.7]))
+    assert (one.mean, one.low, one.high, one.n) == (0.7, 0.7, 0.7, 1)
+    lonely = bootstrap_means(np.array([np.nan, 0.3, np.nan, np.nan]))
+    assert (lonely.mean, lonely.low, lonely.high, lonely.n) == (0.3, 0.3, 0.3, 1)
+    constant = bootstrap_means(np.full(7, 0.1))  # 7 * 0.1 / 7 rounds below 0.1 unclipped
+    assert (constant.mean, constant.low, constant.high) == (0.1, 0.1, 0.1)
+    none = bootstrap_means(np.array([[np.nan, 1.0], [np.nan, 3.0]]))
+    assert np.isnan([none.mean[0], none.low[0], none.high[0]]).all()
+    assert none.n.tolist() == [0, 2]
+    assert none.mean[1] == 2.0
+    empty = bootstrap_means(np.array([]))
+    assert np.isnan([empty.mean, empty.low, empty.high]).all() and empty.n == 0
+
+
+def test_one_d_input_gives_python_scalars_two_d_gives_arrays():
+    one = bootstrap_means(np.arange(5.0))
+    assert isinstance(one, BootstrapCI)
+    assert all(isinstance(x, float) for x in (one.mean, one.low, one.high))
+    assert isinstance(one.n, int)
+    two = bootstrap_means(np.arange(10.0).reshape(5, 2))
+    assert two.low.shape == two.high.shape == two.mean.shape == two.n.shape == (2,)
+
+
+def test_same_seed_same_output_other_seed_other_interval():
+    values = np.random.default_rng(0).exponential(size=(100, 4))
+    first = bootstrap_means(values, seed=1)
+    again = bootstrap_means(values, seed=1)
+    other = bootstrap_means(values, seed=2)
+    np.testing.assert_array_equal(first.low, again.low)
+    np.testing.assert_array_equal(first.high, again.high)
+    assert not np.array_equal(first.low, other.low)
+    np.testing.assert_array_equal(first.mean, other.mean)  # the sample mean is not resampled
+
+
+@pytest.mark.parametrize(
+    ("kind", "true_mean"), [("exponential", 0.2), ("bernoulli", 0.3), ("bernoulli_nan", 0.3)]
+)
+def test_coverage_of_the_95_percent_interval(kind, true_mean):
+    # 1000 independent trials of n = 200 users as the 1000 columns of one call.
+    rng = np.random.default_rng({"exponential": 10, "bernoulli": 11, "bernoulli_nan": 12}[kind])
+    if kind == "exponential":
+        values = rng.exponential(true_mean, size=(200, 1000))
+    else:
+        values = (rng.random((200, 1000)) < true_mean).astype(float)
+        if kind == "bernoulli_nan":  # a fifth of users have no value, missing at random
+            values[rng.random(values.shape) < 0.2] = np.nan
+    ci = bootstrap_means(values, n_resamples=1000, confidence=0.95, seed=0)
+    rate = float(np.mean((ci.low <= true_mean) & (true_mean <= ci.high)))
+    print(f"{kind}: 95% bootstrap CI covered the true mean in {rate:.3f} of 1000 trials")
+    assert 0.93 <= rate <= 0.97
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"n_resamples": 0}, "stats.n_resamples: expected a positive integer, got 0"),
+        ({"n_resamples": 10.0}, "stats.n_resamples: expected a positive integer, got 10.0"),
+        ({"n_resamples": True}, "stats.n_resamples"),
+        ({"confidence": 1.0}, "stats.confidence: expected a number strictly between 0 and 1"),
+        ({"confidence": 0}, "stats.confidence"),
+        ({"confidence": "0.9"}, "stats.confidence"),
+        ({"seed": -1}, "stats.seed: expected a non-negative integer, got -1"),
+        ({"seed": 1.5}, "stats.seed"),
+    ],
+)
+def test_invalid_settings_raise_config_error(kwargs, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        bootstrap_means(np.arange(3.0), **kwargs)
+
+
+def test_numpy_integers_are_accepted():
+    ci = bootstrap_means(np.arange(4.0), n_resamples=np.int64(20), seed=np.int32(1))
+    assert ci.n_resamples == 20 and ci.seed == 1
+
+
+def test_bad_arrays_raise_value_error():
+    with pytest.raises(ValueError, match="1-D or 2-D"):
+        bootstrap_means(np.zeros((2, 2, 2)))
+    with pytest.raises(ValueError, match="infinite"):
+        bootstrap_means(np.array([1.0, np.inf]))
