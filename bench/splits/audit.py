@@ -1,0 +1,270 @@
+"""Leakage audit of a split: does the training data know something the test should not?
+
+:func:`audit_split` measures, for one :class:`~bench.splits.base.Split`, the ways an
+offline estimate can be flattered by information from the test period or the test rows
+themselves, and the properties of the test set a reader must know to interpret it:
+
+* **time** (needs timestamps): training rows later than the earliest test interaction
+  (``future_train_rows``), test users for whom some training row is later than their own
+  first test interaction (``users_with_future_train``), and a test user's own training
+  rows later than that first test interaction (``own_future_rows``). A global temporal
+  split has all three at 0; a random holdout or a leave-last-out split does not: the
+  model is trained on interactions that happened after the ones it is asked to predict.
+* **duplicates**: ``(user, item)`` pairs present both in train and in test (or in the
+  fold-in history and in test): the answer is in the input.
+* **new items** (warnings, not leaks: they are what item cold start is): distinct test
+  items with no training row, and test items first seen anywhere at or after the cut.
+
+Everything is one pass of vectorised numpy/scipy work per part (``bincount``,
+``minimum.at``, one sparse element-wise product), so it runs on splits of tens of
+millions of rows. Counts are ints, shares floats; nothing is rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.data.interactions import Interactions
+from bench.splits.base import Split
+
+_NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class LeakageAudit:
+    """What :func:`audit_split` found in one split (see the module docstring).
+
+    Time fields are ``None`` when the split has no timestamps. ``cut`` here is the
+    earliest test timestamp (not ``Split.cut``, which only temporal splits have).
+
+    Attributes:
+        name, fold: the split's name and fold.
+        train_rows, test_rows, test_users: sizes the shares are relative to.
+        has_timestamps: whether every part carries timestamps (time checks ran).
+        cut: earliest test interaction (Unix seconds), or ``None``.
+        future_train_rows: training rows later than ``cut``.
+        future_train_share: ``future_train_rows / train_rows``.
+        users_with_future_train: test users for whom at least one training row (of any
+            user) is later than their own earliest test interaction.
+        users_with_future_train_share: of ``test_users``.
+        own_future_rows: training rows of a test user later than that user's own
+            earliest test interaction.
+        fold_in_own_future_rows: fold-in rows of a test user later than that user's own
+            earliest test interaction (``None`` without a fold-in part or timestamps).
+        test_items_new: distinct test items with no training row.
+        test_rows_new_items: test rows of those items.
+        test_items_first_seen_after_cut: distinct test items whose first interaction in
+            any part (train, validation, fold-in, test) is at or after ``cut`` (a warning
+            only when there is no time leak: otherwise ``cut`` is no real cut).
+        test_rows_items_first_seen_after_cut: test rows of those items.
+        duplicate_pairs: distinct ``(user, item)`` pairs present in train and in test.
+        fold_in_test_duplicate_pairs: the same for fold-in and test (``None`` without a
+            fold-in part).
+    """
+
+    name: str
+    fold: int
+    train_rows: int
+    test_rows: int
+    test_users: int
+    has_timestamps: bool
+    cut: int | None
+    future_train_rows: int | None
+    future_train_share: float | None
+    users_with_future_train: int | None
+    users_with_future_train_share: float | None
+    own_future_rows: int | None
+    fold_in_own_future_rows: int | None
+    test_items_new: int
+    test_rows_new_items: int
+    test_items_first_seen_after_cut: int | None
+    test_rows_items_first_seen_after_cut: int | None
+    duplicate_pairs: int
+    fold_in_test_duplicate_pairs: int | None
+
+    @property
+    def leaks(self) -> list[str]:
+        """Findings that count as leakage, one human-readable line each (empty: none)."""
+        out = []
+        if self.future_train_rows:
+            out.append(
+                f"{self.future_train_rows:,} training interactions "
+                f"({_pct(self.future_train_share)} of {self.train_rows:,}) are later than the "
+                f"earliest test interaction ({_iso(self.cut)}); "
+                f"{self.users_with_future_train:,} of {self.test_users:,} test users "
+                f"({_pct(self.users_with_future_train_share)}) have training data later than "
+                f"their own first test interaction, {self.own_future_rows:,} training rows "
+                "being their own later interactions: the model sees the future (split "
+                f"'{self.name}' is not a global temporal split, as random holdout, k-fold, "
+                "leave-last-out and cold-start splits are not; use a temporal split for a "
+                "time-faithful estimate)"
+            )
+        if self.fold_in_own_future_rows:
+            out.append(
+                f"{self.fold_in_own_future_rows:,} fold-in interactions are later than the "
+                "same user's first test interaction: the history given at recommend time "
+                "comes from the test period"
+            )
+        if self.duplicate_pairs:
+            out.append(
+                f"{self.duplicate_pairs:,} (user, item) pairs are in both train and test: "
+                "the model is trained on answers it is then tested on (and seen-item "
+                "masking removes them from every list)"
+            )
+        if self.fold_in_test_duplicate_pairs:
+            out.append(
+                f"{self.fold_in_test_duplicate_pairs:,} (user, item) pairs are in both the "
+                "fold-in history and test: the history given at recommend time holds the "
+                "answers"
+            )
+        return out
+
+    @property
+    def warnings(self) -> list[str]:
+        """Other findings worth knowing when reading the numbers (not leakage)."""
+        out = []
+        if not self.has_timestamps:
+            out.append(
+                "the split has no timestamps: the audit could not check whether training "
+                "data is later than test data"
+            )
+        if self.test_items_new:
+            out.append(
+                f"{self.test_items_new:,} distinct test items ({self.test_rows_new_items:,} "
+                f"test rows, {_pct(_share(self.test_rows_new_items, self.test_rows))}) have "
+                "no training row: only models that can score new items (content-based) can "
+                "rank them"
+            )
+        if self.test_items_first_seen_after_cut and not self.future_train_rows:
+            # (after a random or leave-last-out split the earliest test interaction is
+            # no cut at all, and "new since then" would count nearly every item)
+            out.append(
+                f"{self.test_items_first_seen_after_cut:,} distinct test items "
+                f"({self.test_rows_items_first_seen_after_cut:,} test rows) first appear at "
+                f"or after the earliest test interaction ({_iso(self.cut)}): items new since "
+                "the cut"
+            )
+        return out
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain-Python (JSON-safe) fields plus ``leaks`` and ``warnings``."""
+        out = asdict(self)
+        out["leaks"] = self.leaks
+        out["warnings"] = self.warnings
+        return out
+
+
+def audit_split(split: Split) -> LeakageAudit:
+    """Audit one split for leakage (see :class:`LeakageAudit` for the fields)."""
+    train, test, fold_in = split.train, split.test, split.fold_in
+    n_users, n_items = len(train.user_ids), len(train.item_ids)
+    test_user_rows = np.bincount(test.users, minlength=n_users)
+    test_users = int(np.count_nonzero(test_user_rows))
+
+    in_train_item = np.bincount(train.items, minlength=n_items) > 0
+    new_rows = ~in_train_item[test.items]
+    test_items_new = int(np.count_nonzero(np.bincount(test.items[new_rows], minlength=n_items)))
+
+    fields: dict[str, object] = {
+        "name": split.name,
+        "fold": int(split.fold),
+        "train_rows": len(train),
+        "test_rows": len(test),
+        "test_users": test_users,
+        "test_items_new": test_items_new,
+        "test_rows_new_items": int(np.count_nonzero(new_rows)),
+        "duplicate_pairs": _shared_pairs(train, test, n_users, n_items),
+        "fold_in_test_duplicate_pairs": (
+            None if fold_in is None else _shared_pairs(fold_in, test, n_users, n_items)
+        ),
+    }
+    has_time = all(p.timestamps is not None for p in split.parts().values())
+    fields["has_timestamps"] = has_time
+    fields.update(_time_fields(split, n_users, n_items, test_users) if has_time else {
+        "cut": None,
+        "future_train_rows": None,
+        "future_train_share": None,
+        "users_with_future_train": None,
+        "users_with_future_train_share": None,
+        "own_future_rows": None,
+        "fold_in_own_future_rows": None,
+        "test_items_first_seen_after_cut": None,
+        "test_rows_items_first_seen_after_cut": None,
+    })
+    return LeakageAudit(**fields)
+
+
+def _time_fields(split: Split, n_users: int, n_items: int, test_users: int) -> dict:
+    train, test, fold_in = split.train, split.test, split.fold_in
+    if len(test) == 0:
+        return {
+            "cut": None, "future_train_rows": 0, "future_train_share": 0.0,
+            "users_with_future_train": 0, "users_with_future_train_share": 0.0,
+            "own_future_rows": 0, "fold_in_own_future_rows": None if fold_in is None else 0,
+            "test_items_first_seen_after_cut": 0, "test_rows_items_first_seen_after_cut": 0,
+        }
+    first_test = np.full(n_users, _NEVER, dtype=np.int64)  # per user; _NEVER = no test row
+    np.minimum.at(first_test, test.users, test.timestamps)
+    cut = int(test.timestamps.min())
+    t_train = train.timestamps
+    future = int(np.count_nonzero(t_train > cut))
+    last_train = int(t_train.max()) if len(train) else None
+    is_test_user = first_test != _NEVER
+    users_future = 0 if last_train is None else int(
+        np.count_nonzero(is_test_user & (first_test < last_train))
+    )
+    own_future = int(np.count_nonzero(t_train > first_test[train.users]))
+    fold_in_future = None
+    if fold_in is not None:
+        fold_in_future = int(np.count_nonzero(fold_in.timestamps > first_test[fold_in.users]))
+    first_seen = np.full(n_items, _NEVER, dtype=np.int64)
+    for part in split.parts().values():
+        np.minimum.at(first_seen, part.items, part.timestamps)
+    late_rows = first_seen[test.items] >= cut
+    late_items = int(np.count_nonzero(np.bincount(test.items[late_rows], minlength=n_items)))
+    return {
+        "cut": cut,
+        "future_train_rows": future,
+        "future_train_share": _share(future, len(train)),
+        "users_with_future_train": users_future,
+        "users_with_future_train_share": _share(users_future, test_users),
+        "own_future_rows": own_future,
+        "fold_in_own_future_rows": fold_in_future,
+        "test_items_first_seen_after_cut": late_items,
+        "test_rows_items_first_seen_after_cut": int(np.count_nonzero(late_rows)),
+    }
+
+
+def _shared_pairs(a: Interactions, b: Interactions, n_users: int, n_items: int) -> int:
+    """Distinct (user, item) pairs present in both ``a`` and ``b``."""
+    if len(a) == 0 or len(b) == 0:
+        return 0
+    ma = _pair_matrix(a, n_users, n_items)
+    mb = _pair_matrix(b, n_users, n_items)
+    return int(ma.multiply(mb).count_nonzero())
+
+
+def _pair_matrix(x: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:
+    m = sp.csr_matrix(
+        (np.ones(len(x), dtype=np.int8), (x.users, x.items)), shape=(n_users, n_items)
+    )
+    m.data[:] = 1  # a pair repeated within one part still counts once
+    return m
+
+
+def _share(count: int, total: int) -> float:
+    return float(count) / total if total else 0.0
+
+
+def _pct(share: float | None) -> str:
+    return "n/a" if share is None else f"{100.0 * share:.1f}%"
+
+
+def _iso(seconds: int | None) -> str:
+    if seconds is None:
+        return "n/a"
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC").isoformat()
