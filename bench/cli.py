@@ -3,6 +3,9 @@
 * ``bench [overrides...]`` / ``bench -m ...`` — compose ``configs/config.yaml`` with Hydra
   and call :func:`bench.runner.run_experiment`; prints a compact table at the end.
 * ``bench data download NAME`` — fetch an official MovieLens zip into ``BENCH_DATA_DIR``.
+* ``bench report RUN`` — rebuild ``report.md`` and its figures from a run folder (or the
+  latest run of an experiment name) without rerunning anything.
+* ``bench compare RUN_A RUN_B`` — paired statistics between two runs of the same split.
 
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
@@ -18,7 +21,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_USAGE, BenchError
 
-SUBCOMMANDS = ("data",)
+SUBCOMMANDS = ("data", "report", "compare")
 _task_entered = False
 
 
@@ -64,7 +67,7 @@ def _run_task(cfg) -> None:
     if ratings is not None:
         print("\nrating prediction (RMSE/MAE, mean over folds):")
         print(ratings)
-    print(f"\nreport:   {result.output_dir / 'summary.md'}")
+    print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")
 
 
@@ -115,6 +118,46 @@ def _data_command(argv: list[str]) -> int:
     return 0
 
 
+def _report_command(argv: list[str]) -> int:
+    from bench.reporting.compare import resolve_run
+    from bench.reporting.report import write_report
+
+    parser = argparse.ArgumentParser(
+        prog="bench report",
+        description="Rebuild report.md, stats.json and the figures of a finished run.",
+    )
+    parser.add_argument("run", help="a run folder, or an experiment name (its latest run)")
+    parser.add_argument("--reports-dir", default="reports",
+                        help="where experiment names are looked up (default: reports)")
+    args = parser.parse_args(argv)
+    folder = resolve_run(args.run, args.reports_dir)
+    paths = write_report(folder)
+    print(f"report: {paths[0]} ({len(paths) - 2} figures)")
+    return 0
+
+
+def _compare_command(argv: list[str]) -> int:
+    from bench.reporting.compare import compare_runs, format_comparison, resolve_run
+
+    parser = argparse.ArgumentParser(
+        prog="bench compare",
+        description="Paired per-user statistics of run B against run A (same split only).",
+    )
+    parser.add_argument("run_a", help="reference run: a run folder or an experiment name")
+    parser.add_argument("run_b", help="candidate run: a run folder or an experiment name")
+    parser.add_argument("--reports-dir", default="reports",
+                        help="where experiment names are looked up (default: reports)")
+    parser.add_argument("--output", default=None, help="also write the table to this file")
+    args = parser.parse_args(argv)
+    a = resolve_run(args.run_a, args.reports_dir)
+    b = resolve_run(args.run_b, args.reports_dir)
+    text = format_comparison(compare_runs(a, b), str(a), str(b))
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text + "\n")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``bench``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -122,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if argv and argv[0] == "data":
             return _data_command(argv[1:])
+        if argv and argv[0] == "report":
+            return _report_command(argv[1:])
+        if argv and argv[0] == "compare":
+            return _compare_command(argv[1:])
         return _hydra_main(argv)
     except BenchError as exc:
         return _fail(str(exc))

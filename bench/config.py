@@ -28,9 +28,13 @@ TOP_LEVEL_KEYS = {
     "tracker",
     "eval",
     "report",
+    "stats",
+    "cold_start",
     "experiment",
     "hydra",
 }
+#: The rungs of the personalization spectrum, in order.
+FAMILIES = ("rule", "content", "collaborative", "hybrid")
 KNOWN_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
 EVAL_KEYS = {
     "cutoffs",
@@ -40,7 +44,13 @@ EVAL_KEYS = {
     "map_denominator",
     "exclude_seen",
     "batch_size",
+    "segments",
+    "fail_on_leakage",
 }
+SEGMENT_KEYS = {"history", "rules", "new_items"}
+STATS_KEYS = {"baseline", "metrics", "n_resamples", "confidence", "alpha", "seed"}
+COLD_START_KEYS = {"user", "item"}
+REPORT_KEYS = {"dir", "figures", "headline", "curve_k", "ladder"}
 
 
 @dataclass(frozen=True)
@@ -54,10 +64,70 @@ class EvalSettings:
     map_denominator: str = "relevant"
     exclude_seen: bool = True
     batch_size: int | None = None
+    #: lower edges of the training-history buckets (first 0): 0, 1-5, 6-20, 21-100, 101+
+    history_edges: tuple[int, ...] = (0, 1, 6, 21, 101)
+    #: model whose user segments break down every model; "auto" = first that segments; None = off
+    segment_rules: str | None = "auto"
+    new_items: bool = True
+    fail_on_leakage: bool = False
 
     @property
     def k_max(self) -> int:
         return self.cutoffs[-1]
+
+    def history_labels(self) -> list[str]:
+        """Bucket labels for :attr:`history_edges` (``["0", "1-5", ..., "101+"]``)."""
+        return history_labels(self.history_edges)
+
+
+def history_labels(edges) -> list[str]:
+    """``[0, 1, 6, 21, 101]`` -> ``["0", "1-5", "6-20", "21-100", "101+"]``."""
+    labels = []
+    for lo, hi in itertools.pairwise([*edges, None]):
+        if hi is None:
+            labels.append(f"{lo}+")
+        elif hi - lo == 1:
+            labels.append(str(lo))
+        else:
+            labels.append(f"{lo}-{hi - 1}")
+    return labels
+
+
+@dataclass(frozen=True)
+class StatsSettings:
+    """The validated ``stats`` config group (confidence intervals and paired tests)."""
+
+    baseline: str | None = None
+    metrics: tuple[str, ...] = ("precision@10", "recall@10", "ndcg@10")
+    n_resamples: int = 1000
+    confidence: float = 0.95
+    alpha: float = 0.05
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ColdStartSettings:
+    """The validated ``cold_start`` config group (extra protocols run after the main split)."""
+
+    #: user cold-start sweep: share of users held out and the fold-in history sizes
+    user_fraction: float | None = None
+    user_fold_in: tuple[int, ...] = (0, 1, 3, 5, 10)
+    user_seed: int = 0
+    #: item cold start: share of items held out (None = protocol off)
+    item_fraction: float | None = None
+    item_seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    """The validated ``report`` config group."""
+
+    dir: str = "reports"
+    figures: bool = True
+    #: None until :func:`resolve_headline`: ndcg (or the first metric) at 10 or the largest k
+    headline: str | None = None
+    curve_k: int = 50
+    ladder: tuple[tuple[str, str], ...] | None = None
 
 
 def to_container(node) -> dict:
@@ -138,6 +208,178 @@ def eval_settings(raw: Mapping | None) -> EvalSettings:
         map_denominator=mapd,
         exclude_seen=bool(raw.get("exclude_seen", True)),
         batch_size=bs,
+        **_segment_settings(raw.get("segments")),
+        fail_on_leakage=_bool(raw, "fail_on_leakage", False, "eval"),
+    )
+
+
+def _bool(raw: Mapping, key: str, default: bool, group: str) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{group}.{key}: expected true or false, got {value!r}")
+    return value
+
+
+def _int(value, where: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{where}: expected an integer >= {minimum}, got {value!r}")
+    return value
+
+
+def _fraction(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+        raise ConfigError(f"{where}: expected a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def _unknown(raw: Mapping, allowed: set[str], group: str) -> None:
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{group}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")
+
+
+def _mapping(raw, group: str) -> dict:
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{group}: expected a mapping of keys, got {raw!r}")
+    return dict(raw)
+
+
+def _segment_settings(raw) -> dict:
+    raw = _mapping(raw, "eval.segments")
+    _unknown(raw, SEGMENT_KEYS, "eval.segments")
+    edges = raw.get("history", [0, 1, 6, 21, 101])
+    if (
+        not isinstance(edges, list | tuple)
+        or not edges
+        or not all(isinstance(e, int) and not isinstance(e, bool) for e in edges)
+        or edges[0] != 0
+        or any(b <= a for a, b in itertools.pairwise(edges))
+    ):
+        raise ConfigError(
+            "eval.segments.history: expected strictly ascending integer lower edges starting "
+            f"at 0 (e.g. [0, 1, 6, 21, 101]), got {edges!r}"
+        )
+    rules = raw.get("rules", "auto")
+    if rules is not None and (not isinstance(rules, str) or not rules):
+        raise ConfigError(
+            f"eval.segments.rules: expected a model name, 'auto' or null, got {rules!r}"
+        )
+    return {
+        "history_edges": tuple(edges),
+        "segment_rules": rules,
+        "new_items": _bool(raw, "new_items", True, "eval.segments"),
+    }
+
+
+def stats_settings(raw: Mapping | None, seed: int = 0) -> StatsSettings:
+    """Validate the ``stats`` group; every problem names its key."""
+    raw = _mapping(raw, "stats")
+    _unknown(raw, STATS_KEYS, "stats")
+    baseline = raw.get("baseline")
+    if baseline is not None and (not isinstance(baseline, str) or not baseline):
+        raise ConfigError(f"stats.baseline: expected a model name or null, got {baseline!r}")
+    metrics = raw.get("metrics", list(StatsSettings.metrics))
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list | tuple) or not metrics or not all(
+        isinstance(m, str) and "@" in m for m in metrics
+    ):
+        raise ConfigError(
+            f"stats.metrics: expected metric keys like 'ndcg@10', got {metrics!r}"
+        )
+    conf = raw.get("confidence", 0.95)
+    alpha = raw.get("alpha", 0.05)
+    return StatsSettings(
+        baseline=baseline,
+        metrics=tuple(metrics),
+        n_resamples=_int(raw.get("n_resamples", 1000), "stats.n_resamples", 1),
+        confidence=_fraction(conf, "stats.confidence"),
+        alpha=_fraction(alpha, "stats.alpha"),
+        seed=_int(raw.get("seed", seed), "stats.seed", 0),
+    )
+
+
+def cold_start_settings(raw: Mapping | None, seed: int = 0) -> ColdStartSettings:
+    """Validate the ``cold_start`` group (``user`` sweep and ``item`` protocol; null = off)."""
+    raw = _mapping(raw, "cold_start")
+    _unknown(raw, COLD_START_KEYS, "cold_start")
+    out: dict = {}
+    user = raw.get("user")
+    if user is not None:
+        user = _mapping(user, "cold_start.user")
+        _unknown(user, {"fraction", "fold_in", "seed"}, "cold_start.user")
+        sizes = user.get("fold_in", [0, 1, 3, 5, 10])
+        if (
+            not isinstance(sizes, list | tuple)
+            or not sizes
+            or not all(isinstance(n, int) and not isinstance(n, bool) for n in sizes)
+            or sizes[0] < 0
+            or any(b <= a for a, b in itertools.pairwise(sizes))
+        ):
+            raise ConfigError(
+                "cold_start.user.fold_in: expected strictly ascending history sizes >= 0 "
+                f"(e.g. [0, 1, 3, 5, 10]), got {sizes!r}"
+            )
+        out.update(
+            user_fraction=_fraction(user.get("fraction", 0.2), "cold_start.user.fraction"),
+            user_fold_in=tuple(sizes),
+            user_seed=_int(user.get("seed", seed), "cold_start.user.seed", 0),
+        )
+    item = raw.get("item")
+    if item is not None:
+        item = _mapping(item, "cold_start.item")
+        _unknown(item, {"fraction", "seed"}, "cold_start.item")
+        out.update(
+            item_fraction=_fraction(item.get("fraction", 0.1), "cold_start.item.fraction"),
+            item_seed=_int(item.get("seed", seed), "cold_start.item.seed", 0),
+        )
+    return ColdStartSettings(**out)
+
+
+def resolve_headline(report: ReportSettings, settings: EvalSettings) -> ReportSettings:
+    """Fill in the default headline metric, or check that the configured one is evaluated."""
+    from dataclasses import replace
+
+    k = 10 if 10 in settings.cutoffs else settings.cutoffs[-1]
+    if report.headline is None:
+        name = "ndcg" if "ndcg" in settings.metrics else settings.metrics[0]
+        return replace(report, headline=f"{name}@{k}")
+    name, _, cut = report.headline.partition("@")
+    if name not in settings.metrics or not cut.isdigit() or int(cut) not in settings.cutoffs:
+        raise ConfigError(
+            f"report.headline: expected a metric@k the run evaluates (metrics "
+            f"{list(settings.metrics)}, cutoffs {list(settings.cutoffs)}), got {report.headline!r}"
+        )
+    return report
+
+
+def report_settings(raw: Mapping | None) -> ReportSettings:
+    """Validate the ``report`` group."""
+    raw = _mapping(raw, "report")
+    _unknown(raw, REPORT_KEYS, "report")
+    headline = raw.get("headline")
+    if headline is not None and (not isinstance(headline, str) or "@" not in headline):
+        raise ConfigError(
+            f"report.headline: expected a metric key like 'ndcg@10', got {headline!r}"
+        )
+    ladder = raw.get("ladder")
+    if ladder is not None:
+        ladder = _mapping(ladder, "report.ladder")
+        bad = sorted(set(ladder) - set(FAMILIES))
+        if bad or not all(isinstance(v, str) and v for v in ladder.values()):
+            raise ConfigError(
+                f"report.ladder: expected a mapping of family ({', '.join(FAMILIES)}) to a "
+                f"model name, got {ladder!r}"
+            )
+        ladder = tuple((f, ladder[f]) for f in FAMILIES if f in ladder)
+    return ReportSettings(
+        dir=str(raw.get("dir", "reports")),
+        figures=_bool(raw, "figures", True, "report"),
+        headline=headline,
+        curve_k=_int(raw.get("curve_k", 50), "report.curve_k", 1),
+        ladder=ladder,
     )
 
 

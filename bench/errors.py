@@ -39,6 +39,10 @@ class EvaluationError(BenchError):
     """Evaluation is impossible as configured (e.g. a test set with no relevant item)."""
 
 
+class IncomparableError(BenchError):
+    """Two runs (or a run and a baseline) did not evaluate the same data the same way."""
+
+
 class TrackingError(BenchError):
     """The experiment tracker cannot be reached or refused a write."""
 

@@ -14,20 +14,40 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
-from bench.config import EvalSettings, build, check_top_level, eval_settings, to_container
+from bench.config import (
+    ColdStartSettings,
+    EvalSettings,
+    ReportSettings,
+    StatsSettings,
+    build,
+    check_top_level,
+    cold_start_settings,
+    eval_settings,
+    report_settings,
+    resolve_headline,
+    stats_settings,
+    to_container,
+)
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError, DataError, EvaluationError
-from bench.metrics import evaluate_rankings, metric_key, mlflow_key
+from bench.evaluation import (
+    FoldContext,
+    accuracy_keys,
+    evaluate_lists,
+    relevance,
+    segment_metrics,
+)
+from bench.metrics import metric_key, mlflow_key
 from bench.metrics.rating import mae, rmse
-from bench.models.base import Recommender
+from bench.models.base import Recommender, TopK
+from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.tracking.base import Tracker, build_tracker
 
@@ -56,6 +76,10 @@ class ModelResult:
     run_id: str | None = None
     #: share of recommended rows produced by each component (composites; plain = 1.0)
     source_shares: dict[str, float] = field(default_factory=dict)
+    #: means per segment (``ndcg@10.hist_1-5``, ``ndcg@10.new_items``, ``users.<segment>``)
+    segment_metrics: dict[str, float] = field(default_factory=dict)
+    #: metric@k curves: ``{"ndcg": means at k = 1..report.curve_k}``
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +97,31 @@ class RunResult:
     tracking: str
     config: dict[str, object]
     timings: dict[str, float] = field(default_factory=dict)
+    stats: StatsSettings = field(default_factory=StatsSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+    cold_start_settings: ColdStartSettings = field(default_factory=ColdStartSettings)
+    #: per-user results of the cold-start protocols (one row per model x level x user)
+    cold_start: pd.DataFrame | None = None
+    #: leakage audit of each fold (see :func:`bench.splits.audit.audit_split`)
+    audits: list[dict[str, object]] = field(default_factory=list)
+
+    def per_user_frame(self) -> pd.DataFrame:
+        """Every model's per-user table, stacked (columns ``model``, ``family``, ``fold``, ...)."""
+        frames = [r.per_user.assign(model=r.model, family=r.family) for r in self.models]
+        frame = pd.concat(frames, ignore_index=True)
+        first = ["model", "family", "fold", "user_id"]
+        return frame[first + [c for c in frame.columns if c not in first]]
+
+    def curves_frame(self) -> pd.DataFrame:
+        """Long metric@k table: ``model, family, fold, metric, k, value``."""
+        rows = [
+            pd.DataFrame({"model": r.model, "family": r.family, "fold": r.fold, "metric": m,
+                          "k": np.arange(1, len(v) + 1), "value": v})
+            for r in self.models for m, v in r.curves.items()
+        ]
+        if not rows:
+            return pd.DataFrame(columns=["model", "family", "fold", "metric", "k", "value"])
+        return pd.concat(rows, ignore_index=True)
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per model: metric means averaged over folds, users, timings."""
@@ -102,7 +151,7 @@ def run_experiment(
 
     Args:
         cfg: the composed config (see ``configs/config.yaml`` for every key).
-        output_dir: where ``summary.md``, ``results.json`` and artifacts go; by default
+        output_dir: where ``report.md``, ``results.json`` and artifacts go; by default
             ``<report.dir>/<name>/<timestamp>-<id>``.
         tracker: overrides the ``tracker`` config group (tests pass a ``MemoryTracker``).
         invocation: an id shared by every job of one command (a Hydra sweep shares one
@@ -112,14 +161,16 @@ def run_experiment(
     raw = to_container(cfg)
     check_top_level(raw)
     settings = eval_settings(raw.get("eval"))
+    stats = stats_settings(raw.get("stats"), raw["seed"])
+    cold = cold_start_settings(raw.get("cold_start"), raw["seed"])
+    report = resolve_headline(report_settings(raw.get("report")), settings)
     name = str(raw.get("name") or "default")
     models_cfg = raw["models"]
     if not isinstance(models_cfg, Mapping) or not models_cfg:
         raise ConfigError("models: expected at least one model (e.g. model=[rule_popular,cf_als])")
+    _check_model_names(models_cfg, settings, stats, report)
     run_name = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    out = Path(output_dir) if output_dir else Path(
-        (raw.get("report") or {}).get("dir", "reports")
-    ) / name / run_name
+    out = Path(output_dir) if output_dir else Path(report.dir) / name / run_name
     out.mkdir(parents=True, exist_ok=True)
     tracker = tracker or build_tracker(raw.get("tracker"))
     tracker.check()  # before any training: an unreachable store fails fast
@@ -153,6 +204,7 @@ def run_experiment(
     timings["split_s"] = time.perf_counter() - t
     for s in splits:
         log.info("split %s fold %d/%d: %s", s.name, s.fold + 1, s.n_folds, _part_line(s))
+    audits = _audit(splits, settings)
 
     invocation = invocation or uuid.uuid4().hex
     run_name = out.name
@@ -175,26 +227,45 @@ def run_experiment(
 
     results: list[ModelResult] = []
     t_models = time.perf_counter()
+    order = _model_order(models_cfg, settings)
     for split in splits:
-        relevant, users, n_test_users = relevance(split, settings)
+        ctx = FoldContext.build(split, dataset, settings)
         log.info(
-            "fold %d: %d test users, %d with a relevant item (%d excluded: none relevant)",
-            split.fold, n_test_users, len(users), n_test_users - len(users),
+            "fold %d: %d test users, %d with a relevant item (%d excluded: none relevant); "
+            "%d relevant pairs on new items",
+            split.fold, ctx.n_test_users, len(ctx.users), ctx.n_test_users - len(ctx.users),
+            ctx.n_new_relevant,
         )
-        for model_name, model_cfg in models_cfg.items():
+        fold_results: dict[str, ModelResult] = {}
+        seg_labels = None
+        for model_name in order:
             log.info("model %s (fold %d): fit", model_name, split.fold)
-            res = _run_model(
-                model_name, model_cfg, dataset, split, relevant, users, n_test_users,
-                settings, tracker, parent, out,
+            res, labels = _run_model(
+                model_name, models_cfg[model_name], dataset, ctx, settings, report,
+                tracker, parent, out, seg_labels,
             )
-            results.append(res)
+            if seg_labels is None and labels is not None:
+                seg_labels = labels
+            fold_results[model_name] = res
             at_k = f"@{_table_k(settings)}"
             log.info(
                 "model %s: %s (fit %.2fs, recommend %.2fs)", model_name,
-                ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k.endswith(at_k)),
+                ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items()
+                          if k.endswith(at_k) and k.split("@")[0] in settings.metrics),
                 res.fit_seconds, res.recommend_seconds,
             )
+        results.extend(fold_results[m] for m in models_cfg)
     timings["models_s"] = time.perf_counter() - t_models
+
+    cold_frame = None
+    if cold.user_fraction is not None or cold.item_fraction is not None:
+        from bench.protocols import run_cold_start
+
+        t = time.perf_counter()
+        cold_frame = run_cold_start(
+            dataset, models_cfg, settings, cold, tracker=tracker, parent=parent
+        )
+        timings["cold_start_s"] = time.perf_counter() - t
 
     result = RunResult(
         name=name,
@@ -208,51 +279,99 @@ def run_experiment(
         tracking=tracker.describe(),
         config=raw,
         timings=timings,
+        stats=stats,
+        report=report,
+        cold_start_settings=cold,
+        cold_start=cold_frame,
+        audits=audits,
     )
-    from bench.reporting.summary import write_summary
+    from bench.reporting.report import write_report
+    from bench.reporting.summary import write_results
 
     timings["total_s"] = time.perf_counter() - t_start
-    paths = write_summary(result)
+    paths = write_results(result)
+    t = time.perf_counter()
+    paths += write_report(out)
+    timings["report_s"] = time.perf_counter() - t
     for p in paths:
         tracker.log_artifact(parent, p, f"report/{run_name}")
+    if (out / "figures").is_dir():
+        tracker.log_artifact(parent, out / "figures", f"report/{run_name}/figures")
     tracker.end_run(parent)
     return result
 
 
 # ---------------------------------------------------------------------------- pieces
-def relevance(split: Split, settings: EvalSettings) -> tuple[sp.csr_matrix, np.ndarray, int]:
-    """Relevant test items per user (CSR over the full vocabularies) and who is evaluated.
+def _check_model_names(models_cfg, settings: EvalSettings, stats: StatsSettings,
+                       report: ReportSettings) -> None:
+    """Every model a setting names must be in the run: say which key names a stranger."""
+    named = [("stats.baseline", stats.baseline)]
+    if settings.segment_rules not in (None, "auto"):
+        named.append(("eval.segments.rules", settings.segment_rules))
+    named += [(f"report.ladder.{fam}", m) for fam, m in (report.ladder or ())]
+    for key, model in named:
+        if model is not None and model not in models_cfg:
+            raise ConfigError(
+                f"{key}: expected one of the run's models {list(models_cfg)}, got {model!r}"
+            )
 
-    A test interaction is relevant when its rating is at least the threshold (every
-    test interaction when the threshold is null or the data has no rating). Returns the
-    matrix, the codes of users with at least one relevant item, and the number of
-    users with any test interaction.
-    """
-    test = split.test
-    keep = np.ones(len(test), dtype=bool)
-    if settings.relevance_threshold is not None and test.has_ratings:
-        keep = test.ratings >= settings.relevance_threshold
-    gains = test.ratings if (settings.graded and test.has_ratings) else np.ones(len(test))
-    rel = sp.csr_matrix(
-        (gains[keep].astype(np.float64), (test.users[keep], test.items[keep])),
-        shape=(test.n_users, test.n_items),
-    )
-    rel.sort_indices()
-    n_test_users = len(test.present_users())
-    users = np.flatnonzero(np.diff(rel.indptr) > 0)
-    if len(users) == 0:
-        thr = settings.relevance_threshold
-        raise EvaluationError(
-            f"split '{split.name}' fold {split.fold}: the test set has {len(test)} rows but no "
-            f"relevant item (rating >= {thr}); lower eval.relevance_threshold or set it to null"
-        )
-    return rel, users, n_test_users
+
+def _model_order(models_cfg, settings: EvalSettings) -> list[str]:
+    """Config order, except that the model whose segments break down the others runs first."""
+    order = list(models_cfg)
+    seg = settings.segment_rules
+    if seg not in (None, "auto"):
+        order.remove(seg)
+        order.insert(0, seg)
+    elif seg == "auto":
+        first = next((m for m in order if _segments_users(models_cfg[m])), None)
+        if first is not None:
+            order.remove(first)
+            order.insert(0, first)
+    return order
+
+
+def _segments_users(model_cfg) -> bool:
+    """Does this model config build a class that labels users with segments?"""
+    import importlib
+
+    target = str(model_cfg.get("_target_", ""))
+    module, _, attr = target.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(cls, type) and cls.user_segments is not Recommender.user_segments
+
+
+def _audit(splits: list[Split], settings: EvalSettings) -> list[dict[str, object]]:
+    """Leakage audit of every fold: log it, and stop here when eval.fail_on_leakage says so."""
+    out = []
+    for split in splits:
+        audit = audit_split(split)
+        for line in audit.leaks:
+            log.warning("leakage (fold %d): %s", split.fold, line)
+        for line in audit.warnings:
+            log.info("audit (fold %d): %s", split.fold, line)
+        if audit.leaks and settings.fail_on_leakage:
+            raise EvaluationError(
+                f"split '{split.name}' fold {split.fold}: leakage found and "
+                f"eval.fail_on_leakage is true: {'; '.join(audit.leaks)}"
+            )
+        out.append({"fold": split.fold, **audit.to_dict()})
+    return out
 
 
 def _run_model(
-    model_name, model_cfg, dataset, split, relevant, users, n_test_users, settings,
-    tracker, parent, out,
-) -> ModelResult:
+    model_name, model_cfg, dataset, ctx: FoldContext, settings: EvalSettings,
+    report: ReportSettings, tracker, parent, out, seg_labels,
+) -> tuple[ModelResult, pd.Series | None]:
+    """Fit, recommend, evaluate and log one model on one fold.
+
+    Returns the result and, when this model labels users with segments, those labels
+    (a Series indexed by user id) for the models after it.
+    """
+    split = ctx.split
     where = f"models.{model_name}"
     model: Recommender = build(model_cfg, where)
     if not isinstance(model, Recommender):
@@ -272,55 +391,63 @@ def _run_model(
                   user_features=dataset.user_features, train_order=split.train_order)
         fit_s = time.perf_counter() - t
 
-        history = None
-        if split.fold_in is not None and len(split.fold_in):
-            history = split.fold_in.to_csr()[users]
+        users = ctx.users
         t = time.perf_counter()
         top = model.recommend_codes(
-            users, settings.k_max, exclude_seen=settings.exclude_seen, history=history,
-            batch_size=settings.batch_size,
+            users, max(settings.k_max, report.curve_k), exclude_seen=settings.exclude_seen,
+            history=ctx.history, batch_size=settings.batch_size,
         )
         rec_s = time.perf_counter() - t
 
         t = time.perf_counter()
-        ev = evaluate_rankings(
-            top.items, relevant[users], cutoffs=settings.cutoffs, metrics=settings.metrics,
-            graded=settings.graded, map_denominator=settings.map_denominator,
-        )
-        metrics = dict(ev.mean())
+        ev = evaluate_lists(top.items, ctx, settings, curve_k=report.curve_k)
+        metrics = ev.metrics
         metrics.update(_rating_metrics(model, split))
+        per_user = ev.per_user
+        per_user.insert(1, "fold", split.fold)
+        labels = None
+        own = model.user_segments(users)
+        if own is not None:
+            labels = pd.Series(np.asarray(own, dtype=object), index=split.test.user_ids[users])
+        source = seg_labels if seg_labels is not None else labels
+        if source is not None and settings.segment_rules is not None:
+            per_user["segment"] = source.reindex(per_user["user_id"]).to_numpy(dtype=object)
+        seg = segment_metrics(per_user, accuracy_keys(settings))
         eval_s = time.perf_counter() - t
 
-        uid = split.test.user_ids
-        per_user = pd.DataFrame({"user_id": uid[users[ev.users]], "fold": split.fold,
-                                 "n_relevant": ev.n_relevant,
-                                 "n_train": model.user_counts_[users[ev.users]]})
-        segments = model.user_segments(users[ev.users])
-        if segments is not None:
-            per_user["segment"] = np.asarray(segments, dtype=object)
-        for key, values in ev.per_user.items():
-            per_user[key] = values
+        top = _truncate(top, settings.k_max)
         shares = _source_shares(top, model_name)
         n_empty = int((top.lengths == 0).sum())
         metrics_log = {mlflow_key(k): v for k, v in metrics.items()}
-        metrics_log.update({"users_evaluated": len(ev.users), "users_excluded": ev.n_excluded
-                            + (n_test_users - len(users)), "users_empty_list": n_empty,
-                            "fit_seconds": fit_s, "recommend_seconds": rec_s})
+        metrics_log.update({mlflow_key(k): v for k, v in seg.items()})
+        metrics_log.update({"users_evaluated": len(per_user), "users_excluded": ev.n_excluded,
+                            "users_empty_list": n_empty, "fit_seconds": fit_s,
+                            "recommend_seconds": rec_s})
         if top.sources is not None:
             metrics_log.update({f"source_share.{k}": v for k, v in shares.items()})
         tracker.log_metrics(child, metrics_log)
         _log_child_artifacts(tracker, child, out / "artifacts" / model_name / f"fold{split.fold}",
-                             model_name, model, top, users, split, relevant, per_user, metrics)
+                             model_name, model, top, users, split, ctx.relevant, per_user,
+                             metrics)
         status = "FINISHED"
     finally:
         tracker.end_run(child, status)
-    return ModelResult(
+    result = ModelResult(
         model=model_name, family=model.family, target=model_cfg["_target_"], params=params,
-        fold=split.fold, metrics=metrics, per_user=per_user, n_users=len(ev.users),
-        n_users_excluded=ev.n_excluded + (n_test_users - len(users)),
-        n_users_empty_list=n_empty, fit_seconds=fit_s, recommend_seconds=rec_s,
-        evaluate_seconds=eval_s, run_id=child, source_shares=shares,
+        fold=split.fold, metrics=metrics, per_user=per_user, n_users=len(per_user),
+        n_users_excluded=ev.n_excluded, n_users_empty_list=n_empty, fit_seconds=fit_s,
+        recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child, source_shares=shares,
+        segment_metrics=seg, curves=ev.curves,
     )
+    return result, labels
+
+
+def _truncate(top: TopK, k: int) -> TopK:
+    """The first ``k`` ranks of ``top``."""
+    if top.items.shape[1] <= k:
+        return top
+    return replace(top, items=top.items[:, :k], scores=top.scores[:, :k],
+                   sources=None if top.sources is None else top.sources[:, :k])
 
 
 def _source_shares(top, model_name: str) -> dict[str, float]:

@@ -2,6 +2,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from bench.cli import main
@@ -25,6 +26,21 @@ def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
     assert len(runs) == 1
     results = json.loads((runs[0] / "results.json").read_text())
     assert (runs[0] / "summary.md").is_file()
+    report = (runs[0] / "report.md").read_text()
+    assert "## Is the next rung worth it?" in report
+    figures = sorted(p.name for p in (runs[0] / "figures").glob("*.png"))
+    assert len(figures) >= 5 and "cold_start_users.png" in figures
+    # Cold start (issue 4): popularity is flat in the new users' history, collaborative
+    # models rise with it (they cannot score a stranger with no history at all).
+    cold = pd.read_parquet(runs[0] / "cold_start.parquet")
+    curve = cold[cold["protocol"] == "user_cold_start"].pivot_table(
+        index="model", columns="level", values="ndcg@10", aggfunc="mean")
+    assert list(curve.columns) == [0, 1, 3, 5, 10]
+    pop = curve.loc["rule_popular"]
+    assert pop.max() - pop.min() < 0.05 and pop[0] > 0.2
+    for name in ("cf_als", "cf_ease", "cf_item_knn"):
+        row = curve.loc[name]
+        assert row[0] == 0.0 and row[1] > 0.1 and row[10] > row[1], name
     ndcg = {m["model"]: m["metrics"]["ndcg@10"] for m in results["models"]}
     # Ordering the literature leads us to expect on the users models can serve
     # (temporal split, warm users): the best collaborative models and every hybrid beat
@@ -45,7 +61,9 @@ def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
     children = client.search_runs(
         [exp.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
     )
-    assert len(children) == 14
+    protocol = [c for c in children if "protocol" in c.data.tags]
+    children = [c for c in children if "protocol" not in c.data.tags]
+    assert len(children) == 14 and len(protocol) == 14  # one per model: the cold-start sweep
     for child in children:
         assert child.info.status == "FINISHED"
         assert "ndcg_at_10" in child.data.metrics
@@ -60,7 +78,6 @@ def test_default_experiment_on_movielens_small(tmp_path, monkeypatch, capsys):
     assert sum(shares.values()) == pytest.approx(1.0)
 
     # every row names its source; segments are recorded per user
-    import pandas as pd
 
     art = runs[0] / "artifacts"
     lists = pd.read_parquet(art / "hybrid_fallback" / "fold0" / "topk.parquet")
@@ -90,11 +107,11 @@ def test_ml_100k_from_bench_data_dir(tmp_path, monkeypatch, capsys):
 
 def test_item_cold_start_only_content_ranks_new_items(tmp_path, monkeypatch, capsys):
     """On held-out items, content models rank them; collaborative ones score them NaN."""
-    import pandas as pd
 
     monkeypatch.chdir(tmp_path)
     models = "model=[rule_popular,cf_als,cf_ease,content_profile,content_knn,hybrid_cascade]"
-    assert main(["split=item_cold_start", models, "tracker=none"]) == 0
+    assert main(["split=item_cold_start", models, "tracker=none",
+                 "cold_start.user=null", "report.figures=false"]) == 0
     capsys.readouterr()
     run = next((tmp_path / "reports" / "spectrum").iterdir())
     results = json.loads((run / "results.json").read_text())

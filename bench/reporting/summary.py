@@ -1,7 +1,21 @@
-"""``summary.md`` and ``results.json`` for a run, from the :class:`~bench.runner.RunResult`."""
+"""What a run leaves on disk, from the :class:`~bench.runner.RunResult`.
+
+:func:`write_results` writes everything :mod:`bench.reporting.report` (and ``bench report``,
+``bench compare``, ``bench check``) needs, so a report can be rebuilt without rerunning:
+
+* ``results.json`` — settings, dataset and split summaries, leakage audit, per (model,
+  fold): means, segment means, timings;
+* ``per_user.parquet`` — every model's per-user metrics, keyed by ``model, fold, user_id``;
+* ``curves.parquet`` — metric@k means for k = 1..``report.curve_k``;
+* ``cold_start.parquet`` — the cold-start protocols' per-user metrics (when run);
+* ``card.json`` — the evaluation card (:mod:`bench.reporting.card`);
+* ``summary.md`` — the compact table (the full report is ``report.md``).
+"""
 
 from __future__ import annotations
 
+import os
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -88,8 +102,10 @@ def _source_lines(result: RunResult) -> list[str]:
     return ["", "Where composite models' recommendations came from:", *lines] if lines else []
 
 
-def write_summary(result: RunResult) -> list[Path]:
-    """Write ``summary.md`` and ``results.json`` into the run folder; return their paths."""
+def write_results(result: RunResult) -> list[Path]:
+    """Write the run's files (see the module docstring) into its folder; return their paths."""
+    from bench.reporting.card import evaluation_card
+
     out = result.output_dir
     frame = result.summary_frame()
     cols = ["model", "family", *table_columns(result), "users", "fit_s", "recommend_s"]
@@ -133,7 +149,16 @@ def write_summary(result: RunResult) -> list[Path]:
             "relevance_threshold": result.eval.relevance_threshold,
             "graded": result.eval.graded,
             "map_denominator": result.eval.map_denominator,
+            "exclude_seen": result.eval.exclude_seen,
+            "history_edges": list(result.eval.history_edges),
+            "segment_rules": result.eval.segment_rules,
+            "new_items": result.eval.new_items,
         },
+        "stats": asdict(result.stats),
+        "report": {**asdict(result.report),
+                   "ladder": dict(result.report.ladder) if result.report.ladder else None},
+        "cold_start": asdict(result.cold_start_settings),
+        "leakage": result.audits,
         "models": [
             {
                 "model": r.model,
@@ -149,6 +174,7 @@ def write_summary(result: RunResult) -> list[Path]:
                 "recommend_seconds": r.recommend_seconds,
                 "evaluate_seconds": r.evaluate_seconds,
                 "source_shares": r.source_shares,
+                "segment_metrics": r.segment_metrics,
                 "mlflow_run_id": r.run_id,
             }
             for r in result.models
@@ -158,4 +184,23 @@ def write_summary(result: RunResult) -> list[Path]:
     }
     js = out / "results.json"
     _write_json(js, payload)
-    return [md, js]
+    card = out / "card.json"
+    _write_json(card, evaluation_card(result))
+    paths = [md, js, card]
+    paths.append(write_parquet(result.per_user_frame(), out / "per_user.parquet"))
+    paths.append(write_parquet(result.curves_frame(), out / "curves.parquet"))
+    if result.cold_start is not None and len(result.cold_start):
+        paths.append(write_parquet(result.cold_start, out / "cold_start.parquet"))
+    return paths
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write ``frame`` to ``path`` atomically (temp file in the same folder + rename)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

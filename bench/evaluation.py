@@ -1,0 +1,244 @@
+"""Scoring one model's lists on one split: accuracy, segments, beyond-accuracy, metric@k.
+
+:class:`FoldContext` holds what every model on a split shares (relevance, who is
+evaluated, training popularity, item features, history lengths), built once per split;
+:func:`evaluate_lists` turns a model's :class:`~bench.models.base.TopK` into the mean
+metrics, the per-user table (the input of every statistic, segment and CI gate) and the
+metric@k curves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.config import EvalSettings
+from bench.data.dataset import Dataset
+from bench.errors import EvaluationError
+from bench.metrics import evaluate_rankings, metric_key
+from bench.metrics.beyond import beyond_accuracy
+from bench.metrics.segments import NEW_ITEMS, history_buckets, new_item_relevance
+from bench.splits.base import Split
+
+__all__ = [
+    "CURVE_METRICS",
+    "FoldContext",
+    "ListEvaluation",
+    "accuracy_keys",
+    "evaluate_lists",
+    "relevance",
+    "segment_metrics",
+]
+
+#: Metrics drawn as metric@k curves.
+CURVE_METRICS = ("precision", "recall", "ndcg")
+
+
+def relevance(split: Split, settings: EvalSettings) -> tuple[sp.csr_matrix, np.ndarray, int]:
+    """Relevant test items per user (CSR over the full vocabularies) and who is evaluated.
+
+    A test interaction is relevant when its rating is at least the threshold (every
+    test interaction when the threshold is null or the data has no rating). Returns the
+    matrix, the codes of users with at least one relevant item, and the number of
+    users with any test interaction.
+    """
+    test = split.test
+    keep = np.ones(len(test), dtype=bool)
+    if settings.relevance_threshold is not None and test.has_ratings:
+        keep = test.ratings >= settings.relevance_threshold
+    gains = test.ratings if (settings.graded and test.has_ratings) else np.ones(len(test))
+    rel = sp.csr_matrix(
+        (gains[keep].astype(np.float64), (test.users[keep], test.items[keep])),
+        shape=(test.n_users, test.n_items),
+    )
+    rel.sort_indices()
+    n_test_users = len(test.present_users())
+    users = np.flatnonzero(np.diff(rel.indptr) > 0)
+    if len(users) == 0:
+        thr = settings.relevance_threshold
+        raise EvaluationError(
+            f"split '{split.name}' fold {split.fold}: the test set has {len(test)} rows but no "
+            f"relevant item (rating >= {thr}); lower eval.relevance_threshold or set it to null"
+        )
+    return rel, users, n_test_users
+
+
+@dataclass(frozen=True, eq=False)
+class FoldContext:
+    """What every model evaluated on one split (or one fold-in level) shares.
+
+    Attributes:
+        split: the split.
+        relevant: CSR (all users x items) of relevant test items.
+        users: codes of the evaluated users (at least one relevant item).
+        n_test_users: users with any test row (evaluated or not).
+        history: optional CSR (rows aligned with ``users``) of fold-in rows given to models.
+        history_len: per evaluated user, training rows + fold-in rows.
+        item_counts: training interactions per item code.
+        n_train_users: users with at least one training row.
+        genres: genre multi-hot CSR aligned to the item codes, or ``None``.
+        new_relevant: ``relevant`` restricted to items never seen in training, or ``None``.
+    """
+
+    split: Split
+    relevant: sp.csr_matrix
+    users: np.ndarray
+    n_test_users: int
+    history: sp.csr_matrix | None
+    history_len: np.ndarray
+    item_counts: np.ndarray
+    n_train_users: int
+    genres: sp.csr_matrix | None
+    new_relevant: sp.csr_matrix | None
+
+    @classmethod
+    def build(
+        cls,
+        split: Split,
+        dataset: Dataset,
+        settings: EvalSettings,
+        history: sp.csr_matrix | None = None,
+        relevance_data: tuple[sp.csr_matrix, np.ndarray, int] | None = None,
+    ) -> FoldContext:
+        """Build from a split; ``history`` (rows = evaluated users) defaults to its fold-in."""
+        relevant, users, n_test = relevance_data or relevance(split, settings)
+        train = split.train
+        if history is None and split.fold_in is not None and len(split.fold_in):
+            history = split.fold_in.to_csr()[users]
+        item_counts = np.bincount(train.items, minlength=train.n_items)
+        user_counts = np.bincount(train.users, minlength=train.n_users)
+        hist_len = user_counts[users].astype(np.int64)
+        if history is not None:
+            hist_len = hist_len + np.diff(history.indptr)
+        genres = None
+        if dataset.item_features is not None and dataset.item_features.genres.shape[1] > 0:
+            genres = dataset.item_features.align(train.item_ids).genres.tocsr()
+        new_rel = None
+        if settings.new_items:
+            new_rel = new_item_relevance(relevant, item_counts)
+            if new_rel.nnz == 0:
+                new_rel = None
+        return cls(
+            split=split, relevant=relevant, users=users, n_test_users=n_test,
+            history=history, history_len=hist_len, item_counts=item_counts,
+            n_train_users=int((user_counts > 0).sum()), genres=genres, new_relevant=new_rel,
+        )
+
+    @property
+    def n_new_relevant(self) -> int:
+        """Relevant (user, item) pairs of evaluated users whose item is new."""
+        return 0 if self.new_relevant is None else int(self.new_relevant[self.users].nnz)
+
+
+@dataclass(frozen=True, eq=False)
+class ListEvaluation:
+    """Result of :func:`evaluate_lists`.
+
+    Attributes:
+        metrics: mean of every metric over evaluated users (accuracy at every cutoff,
+            beyond-accuracy per-user means and list-set aggregates).
+        per_user: one row per evaluated user: ``user_id``, ``n_relevant``, ``history``
+            (length), ``history_bucket``, every accuracy metric, the same metrics against
+            new items only (``<key>.new_items``, NaN for users without a new relevant
+            item) and the per-user beyond-accuracy metrics (NaN for empty lists).
+        curves: ``{"ndcg": array of means at k = 1..curve_k, ...}``.
+        n_excluded: test users without a relevant item.
+    """
+
+    metrics: dict[str, float]
+    per_user: pd.DataFrame
+    curves: dict[str, np.ndarray]
+    n_excluded: int
+
+
+def evaluate_lists(
+    items: np.ndarray, ctx: FoldContext, settings: EvalSettings, curve_k: int = 0
+) -> ListEvaluation:
+    """Every metric of one model's lists (``items``: codes, rows aligned with ``ctx.users``).
+
+    ``items`` may be longer than ``settings.k_max`` (to draw metric@k curves up to
+    ``curve_k``); the metrics at the configured cutoffs read only the first ``k_max``
+    columns.
+    """
+    rel = ctx.relevant[ctx.users]
+    kw = {"graded": settings.graded, "map_denominator": settings.map_denominator}
+    ev = evaluate_rankings(items, rel, cutoffs=settings.cutoffs, metrics=settings.metrics, **kw)
+    metrics = dict(ev.mean())
+    uid = ctx.split.test.user_ids
+    per_user = pd.DataFrame({
+        "user_id": uid[ctx.users[ev.users]],
+        "n_relevant": ev.n_relevant,
+        "history": ctx.history_len[ev.users],
+        "history_bucket": history_buckets(ctx.history_len[ev.users], settings.history_edges),
+    })
+    for key, values in ev.per_user.items():
+        per_user[key] = values
+
+    if ctx.new_relevant is not None:
+        new_rel = ctx.new_relevant[ctx.users][ev.users]
+        rows = np.flatnonzero(np.diff(new_rel.indptr) > 0)
+        per_user[f"n_relevant.{NEW_ITEMS}"] = np.diff(new_rel.indptr)
+        if rows.size:
+            ev_new = evaluate_rankings(
+                items[ev.users][rows], new_rel[rows], cutoffs=settings.cutoffs,
+                metrics=settings.metrics, **kw,
+            )
+            for key, values in ev_new.per_user.items():
+                col = np.full(len(per_user), np.nan)
+                col[rows] = values
+                per_user[f"{key}.{NEW_ITEMS}"] = col
+
+    lists = items[ev.users][:, : settings.k_max]
+    beyond = beyond_accuracy(
+        lists, settings.cutoffs, item_counts=ctx.item_counts,
+        n_train_users=ctx.n_train_users, item_features=ctx.genres,
+    )
+    for key, values in beyond.per_user.items():
+        per_user[key] = values
+        finite = values[np.isfinite(values)]
+        metrics[key] = float(finite.mean()) if finite.size else float("nan")
+    metrics.update(beyond.aggregate)
+
+    curves: dict[str, np.ndarray] = {}
+    if curve_k > 0:
+        width = min(curve_k, items.shape[1])
+        ks = list(range(1, width + 1))
+        names = [m for m in CURVE_METRICS if m in settings.metrics] or list(CURVE_METRICS)
+        ev_k = evaluate_rankings(items[:, :width], rel, cutoffs=ks, metrics=names, **kw)
+        means = ev_k.mean()
+        curves = {m: np.array([means[f"{m}@{k}"] for k in ks]) for m in names}
+    return ListEvaluation(
+        metrics=metrics, per_user=per_user, curves=curves,
+        n_excluded=ev.n_excluded + (ctx.n_test_users - len(ctx.users)),
+    )
+
+
+def accuracy_keys(settings: EvalSettings) -> list[str]:
+    """The ranking-metric keys a run evaluates: ``["precision@1", ..., "hit_rate@20"]``."""
+    return [metric_key(m, k) for m in settings.metrics for k in settings.cutoffs]
+
+
+def segment_metrics(per_user: pd.DataFrame, keys: list[str]) -> dict[str, float]:
+    """Means per history bucket, rule segment and new items, keyed ``<metric>.<segment>``.
+
+    Keys: ``ndcg@10.hist_1-5``, ``ndcg@10.seg_<label>``, ``ndcg@10.new_items``, plus
+    ``users.<segment>`` with the number of users in the segment.
+    """
+    out: dict[str, float] = {}
+    for col, prefix in (("history_bucket", "hist_"), ("segment", "seg_")):
+        if col not in per_user:
+            continue
+        for label, group in per_user.groupby(col, sort=False, observed=True):
+            out[f"users.{prefix}{label}"] = float(len(group))
+            for key in keys:
+                out[f"{key}.{prefix}{label}"] = float(group[key].mean())
+    new_cols = [k for k in keys if f"{k}.{NEW_ITEMS}" in per_user]
+    if new_cols:
+        has = per_user[f"n_relevant.{NEW_ITEMS}"] > 0
+        out[f"users.{NEW_ITEMS}"] = float(has.sum())
+        for key in new_cols:
+            out[f"{key}.{NEW_ITEMS}"] = float(per_user.loc[has, f"{key}.{NEW_ITEMS}"].mean())
+    return out

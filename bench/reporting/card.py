@@ -1,0 +1,146 @@
+"""The evaluation card: what a run measured, on which data, how — one JSON per run.
+
+It is what a reader needs to trust or reproduce a number, and what a CI gate compares
+before it compares values: dataset and fingerprint, rows dropped and why, the split and
+its parameters and fingerprints, the relevance threshold, the candidate set, metric
+definitions, cutoffs, seeds, library versions and the git commit.
+
+``card["comparable"]`` is the subset that must match for two runs' numbers to be
+compared (data, split, evaluation protocol); versions, commit and time are recorded but
+do not make runs incomparable.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+
+from bench.metrics import beyond, ranking
+
+__all__ = ["METRIC_DEFINITIONS", "evaluation_card", "git_commit", "library_versions"]
+
+#: Libraries whose versions can change a number.
+LIBRARIES = (
+    "recspectrum", "numpy", "scipy", "pandas", "implicit", "scikit-surprise", "mlflow",
+    "hydra-core", "matplotlib",
+)
+
+#: One line per metric; the full statement is each function's docstring.
+METRIC_DEFINITIONS = {
+    "precision": "hits@k / k (k even when the list is shorter)",
+    "recall": "hits@k / |R|",
+    "ndcg": "DCG@k / IDCG@k; DCG = sum_i gain_i / log2(i + 1); binary gain unless graded",
+    "map": "sum over hit ranks i <= k of precision@i, / |R| (or min(k, |R|))",
+    "mrr": "1 / rank of the first hit within k, else 0",
+    "hit_rate": "1 if hits@k > 0 else 0",
+    "coverage": "distinct recommended training-catalogue items / training-catalogue items",
+    "novelty": "mean -log2(max(count_i, 1) / training users) over recommended items",
+    "ild": "mean pairwise (1 - cosine) of genre vectors within a list",
+    "arp": "mean training interaction count of recommended items",
+    "gini": "Gini coefficient of exposure counts over the training catalogue",
+    "personalisation": "1 - mean pairwise cosine similarity between users' lists",
+    "rmse": "sqrt(mean (predicted - rating)^2) over predictable test pairs",
+    "mae": "mean |predicted - rating| over predictable test pairs",
+}
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that can change a number, plus Python."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def git_commit(path: Path | None = None) -> dict[str, object]:
+    """The commit of the source tree ``bench`` runs from, and whether it had local changes.
+
+    ``{"commit": None}`` outside a git checkout (an installed wheel).
+    """
+    where = path or Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "-C", str(where), "rev-parse", "HEAD"],
+                              capture_output=True, text=True, timeout=5, check=True)
+        dirty = subprocess.run(["git", "-C", str(where), "status", "--porcelain",
+                                "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": None, "dirty": None}
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty.stdout.strip())}
+
+
+def evaluation_card(result) -> dict[str, object]:
+    """The card of a :class:`~bench.runner.RunResult` (plain JSON types)."""
+    ev = result.eval
+    raw = result.config
+    splits = result.splits
+    drops_split = {f"fold{s['fold']}": {k: v for k, v in s.get("info", {}).items()
+                                        if "dropped" in k or "without" in k}
+                   for s in splits}
+    comparable = {
+        "dataset": {k: result.dataset.get(k) for k in
+                    ("name", "fingerprint", "rows", "users", "items", "rating_scale")},
+        "split": {
+            "name": splits[0]["name"],
+            "params": splits[0]["params"],
+            "n_folds": len(splits),
+            "fingerprints": [s["fingerprint"] for s in splits],
+        },
+        "relevance": {
+            "threshold": ev.relevance_threshold,
+            "rule": ("test rating >= threshold" if ev.relevance_threshold is not None
+                     else "every test interaction"),
+            "graded": ev.graded,
+        },
+        "candidates": (
+            "every item in the dataset vocabulary that the model can score, minus the "
+            "user's training items" if ev.exclude_seen else
+            "every item in the dataset vocabulary that the model can score"
+        ),
+        "cutoffs": list(ev.cutoffs),
+        "metrics": list(ev.metrics),
+        "map_denominator": ev.map_denominator,
+        "segments": {"history_edges": list(ev.history_edges), "rules": ev.segment_rules,
+                     "new_items": ev.new_items},
+        "seed": raw.get("seed"),
+    }
+    return {
+        "card_version": 1,
+        "experiment": result.name,
+        "run": result.run_name,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "comparable": comparable,
+        "dataset": result.dataset,
+        "rows_dropped": {"dataset": result.dataset.get("drops", {}), "split": drops_split},
+        "split_parts": [s.get("parts") for s in splits],
+        "metric_definitions": {m: METRIC_DEFINITIONS[m] for m in METRIC_DEFINITIONS},
+        "metric_modules": [ranking.__name__, beyond.__name__],
+        "statistics": {
+            "baseline": result.stats.baseline,
+            "compared_metrics": list(result.stats.metrics),
+            "bootstrap": "percentile, resampling users",
+            "n_resamples": result.stats.n_resamples,
+            "confidence": result.stats.confidence,
+            "alpha": result.stats.alpha,
+            "seed": result.stats.seed,
+            "tests": "paired t-test and Wilcoxon signed-rank, Holm-corrected",
+        },
+        "cold_start": {
+            "user_fraction": result.cold_start_settings.user_fraction,
+            "user_fold_in": list(result.cold_start_settings.user_fold_in),
+            "user_seed": result.cold_start_settings.user_seed,
+            "item_fraction": result.cold_start_settings.item_fraction,
+            "item_seed": result.cold_start_settings.item_seed,
+        },
+        "leakage": result.audits,
+        "models": {r.model: {"target": r.target, "family": r.family, "params": r.params}
+                   for r in result.models},
+        "versions": library_versions(),
+        "git": git_commit(),
+    }

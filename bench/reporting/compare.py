@@ -1,0 +1,104 @@
+"""``bench compare RUN_A RUN_B``: paired statistics between two runs of the same split.
+
+Two runs are comparable when they evaluated the same split (equal split fingerprints,
+fold by fold) with the same evaluation protocol (relevance threshold, cutoffs,
+candidates); otherwise :class:`~bench.errors.IncomparableError` says what differs. Each
+model present in both runs is compared per user (matched on fold and user id) on the
+compared metrics of run A; Holm's correction runs over models x metrics.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from bench.errors import DataError, IncomparableError
+from bench.reporting import analysis as an
+
+__all__ = ["comparable_differences", "compare_runs", "format_comparison", "resolve_run"]
+
+
+def resolve_run(ref: str | Path, reports_dir: str | Path = "reports") -> Path:
+    """A run folder from a path (run folder, or experiment folder = its latest run) or a name.
+
+    ``spectrum`` means the latest run under ``<reports_dir>/spectrum/`` that has a
+    ``results.json``; run folders sort by their timestamped names.
+    """
+    path = Path(ref)
+    candidates = [path, Path(reports_dir) / str(ref)]
+    for c in candidates:
+        if (c / "results.json").is_file():
+            return c
+        if c.is_dir():
+            runs = sorted(d for d in c.iterdir() if (d / "results.json").is_file())
+            if runs:
+                return runs[-1]
+    raise DataError(
+        f"run {str(ref)!r}: expected a run folder with results.json, or an experiment name "
+        f"with runs under {reports_dir}/; found neither"
+    )
+
+
+def comparable_differences(a: an.RunData, b: an.RunData) -> list[str]:
+    """What differs between two runs' data and protocol (empty = comparable)."""
+    out = []
+    fa = [s["fingerprint"] for s in a.results["splits"]]
+    fb = [s["fingerprint"] for s in b.results["splits"]]
+    if fa != fb:
+        out.append(f"split fingerprints differ ({_short(fa)} vs {_short(fb)}): the runs did "
+                   "not evaluate the same train/test rows")
+    ca, cb = a.card.get("comparable", {}), b.card.get("comparable", {})
+    for key in ("relevance", "candidates", "cutoffs", "map_denominator"):
+        if ca.get(key) != cb.get(key):
+            out.append(f"{key} differs ({ca.get(key)!r} vs {cb.get(key)!r})")
+    return out
+
+
+def _short(prints: list[str]) -> str:
+    return "[" + ", ".join(p[:12] for p in prints) + "]"
+
+
+def compare_runs(folder_a: str | Path, folder_b: str | Path) -> pd.DataFrame:
+    """Paired comparison, per common model and metric, of run B against run A."""
+    a, b = an.RunData.load(folder_a), an.RunData.load(folder_b)
+    diffs = comparable_differences(a, b)
+    if diffs:
+        raise IncomparableError(
+            f"cannot compare {folder_a} with {folder_b}: " + "; ".join(diffs)
+        )
+    metrics = [m for m in a.compared_metrics() if m in b.per_user.columns]
+    common = [m for m in a.models if m in b.models]
+    rows = []
+    for model in common:
+        frame = an.paired_frame(a.users(model), b.users(model), metrics, a.stats)
+        frame.insert(0, "model", model)
+        rows.append(frame)
+    if not rows:
+        raise IncomparableError(
+            f"cannot compare {folder_a} with {folder_b}: no model in common "
+            f"({a.models} vs {b.models})"
+        )
+    out = an._correct(pd.concat(rows, ignore_index=True), a.stats["alpha"])
+    out.attrs["only_a"] = [m for m in a.models if m not in b.models]
+    out.attrs["only_b"] = [m for m in b.models if m not in a.models]
+    return out
+
+
+def format_comparison(frame: pd.DataFrame, name_a: str, name_b: str) -> str:
+    """A markdown table of :func:`compare_runs` (B − A)."""
+    lines = [f"Run B `{name_b}` against run A `{name_a}` (diff = B − A, paired per user, "
+             "Holm over models x metrics; * = significant):", "",
+             "| model | metric | users | A | B | diff [CI] | p (t, Holm) | p (Wilcoxon, Holm) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for _, r in frame.iterrows():
+        star = "*" if r["significant"] else ""
+        lines.append(
+            f"| `{r['model']}` | {r['metric']} | {int(r['n'])} | {r['mean_a']:.4f} | "
+            f"{r['mean_b']:.4f} | {r['diff']:+.4f}{star} [{r['low']:+.4f}, {r['high']:+.4f}] | "
+            f"{r['p_t_holm']:.4g} | {r['p_wilcoxon_holm']:.4g} |"
+        )
+    for key, label in (("only_a", "only in A"), ("only_b", "only in B")):
+        if frame.attrs.get(key):
+            lines.append(f"\nModels {label} (not compared): {', '.join(frame.attrs[key])}.")
+    return "\n".join(lines)

@@ -1,0 +1,449 @@
+"""``report.md`` with figures, rebuilt from a run folder alone (``bench report`` does the same).
+
+The first screen answers the spectrum question — is the next rung worth it, for whom,
+and at what cost — from the lift ladder; then come the headline table, the comparison
+with the baseline, segments, cold start, beyond-accuracy trade-offs, metric@k curves and
+an appendix with the evaluation card and the leakage audit. All numbers come from
+:mod:`bench.reporting.analysis`; ``stats.json`` keeps them in machine-readable form.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.metrics.segments import NEW_ITEMS
+from bench.reporting import analysis as an
+
+log = logging.getLogger("bench")
+
+__all__ = ["write_report"]
+
+FIGURES = "figures"
+
+
+def write_report(folder: str | Path) -> list[Path]:
+    """Write ``report.md``, ``stats.json`` and ``figures/*.png`` into a run folder.
+
+    Returns the written paths (figures last). Raises ``DataError`` naming a missing or
+    unreadable results file.
+    """
+    folder = Path(folder)
+    data = an.RunData.load(folder)
+    metric = data.headline_metric
+    k = data.k
+    compared = data.compared_metrics()
+    beyond = [f"{m}@{k}" for m in ("coverage", "novelty", "ild", "arp", "gini",
+                                   "personalisation")]
+    beyond = [b for b in beyond if any(b in m["metrics"] for m in data.results["models"])]
+
+    head = an.headline(data, compared + [b for b in beyond if b in data.per_user])
+    base_cmp = an.baseline_comparisons(data)
+    lad = an.ladder(data)
+    seg = an.segment_table(data, metric)
+    cold_users = an.cold_start_curves(data)
+    cold_items = an.item_cold_start(data)
+    hist = an.history_curves(seg)
+    curves = an.metric_curves(data)
+    trade = an.tradeoff(data, beyond)
+
+    figures: dict[str, Path] = {}
+    if data.results["report"].get("figures", True):
+        figures = _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond)
+
+    lines = _title(data)
+    lines += _verdict(data, lad, trade)
+    lines += _headline_section(data, head, base_cmp, beyond, figures)
+    lines += _ladder_section(data, lad, figures)
+    lines += _baseline_section(data, base_cmp)
+    lines += _segment_section(data, seg)
+    lines += _cold_section(data, cold_users, cold_items, figures)
+    lines += _beyond_section(data, trade, beyond, figures)
+    lines += _curves_section(figures)
+    lines += _appendix(data)
+    md = folder / "report.md"
+    _write_text(md, "\n".join(lines) + "\n")
+    js = folder / "stats.json"
+    _write_text(js, pd.Series({
+        "headline": head.to_dict(orient="records"),
+        "baseline": base_cmp.to_dict(orient="records"),
+        "ladder": lad.to_dict(orient="records"),
+        "segments": seg.to_dict(orient="records"),
+        "cold_start_users": cold_users.to_dict(orient="records"),
+        "cold_start_items": cold_items.to_dict(orient="records"),
+    }).to_json(indent=2, double_precision=15))
+    return [md, js, *figures.values()]
+
+
+# ---------------------------------------------------------------------------- figures
+def _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond) -> dict:
+    from bench.reporting import figures as fg
+
+    metric = data.headline_metric
+    out: dict[str, Path] = {}
+    fdir = folder / FIGURES
+
+    def save(name, build, frame, **kw):
+        if frame is None or len(frame) == 0:
+            return
+        try:
+            fig = build(frame, **kw)
+        except ValueError as exc:  # an empty or degenerate frame: say so, keep the report
+            log.warning("figure %s skipped: %s", name, exc)
+            return
+        out[name] = fg.save_figure(fig, fdir / f"{name}.png")
+
+    save("headline", fg.headline_figure, head[head["metric"] == metric], metric=metric,
+         baseline=data.stats.get("baseline"))
+    if len(lad):  # panel titles name the models; each step coloured by the rung climbed to
+        named = lad.assign(step=lad["step"] + ": " + lad["from"] + " -> " + lad["to"],
+                           family=lad["step"].str.split(" -> ").str[1])
+        save("lift_ladder", fg.lift_ladder_figure, named, metric=metric,
+             alpha=data.stats["alpha"])
+    save("cold_start_users", fg.cold_start_figure, cold_users, metric=metric,
+         xlabel="fold-in history given to the model (interactions), held-out users")
+    save("cold_start_history", fg.cold_start_figure, hist, metric=metric,
+         xlabel="training history of the evaluated user (interactions)")
+    others = [b for b in beyond if b.split("@")[0] in ("coverage", "novelty", "arp")]
+    if others:
+        save("tradeoff", fg.tradeoff_figure, trade, accuracy=metric, others=others)
+    save("metric_at_k", fg.metric_at_k_figure, curves)
+    return out
+
+
+def _img(figures: dict, name: str, alt: str) -> list[str]:
+    if name not in figures:
+        return []
+    return ["", f"![{alt}]({FIGURES}/{figures[name].name})"]
+
+
+# ---------------------------------------------------------------------------- sections
+def _title(data: an.RunData) -> list[str]:
+    r = data.results
+    ds, sp0 = r["dataset"], r["splits"][0]
+    ev = r["eval"]
+    rel = (f"relevant = test rating >= {ev['relevance_threshold']}"
+           if ev["relevance_threshold"] is not None else "every test interaction is relevant")
+    users = data.per_user.groupby("model").size()
+    st = data.stats
+    return [
+        f"# {r['name']} — {r['run']}",
+        "",
+        f"**{ds['name']}** ({ds['rows']:,} interactions, {ds['users']:,} users, "
+        f"{ds['items']:,} items) · split **{sp0['name']}** ({len(r['splits'])} fold(s), "
+        f"fingerprint `{str(sp0['fingerprint'])[:12]}`) · {rel} · "
+        f"{int(users.max()) if len(users) else 0} evaluated users per model · "
+        f"headline metric **{data.headline_metric}** · "
+        f"{int(st['confidence'] * 100)}% bootstrap CIs ({st['n_resamples']} resamples, "
+        f"seed {st['seed']}), paired tests Holm-corrected at alpha = {st['alpha']}.",
+    ]
+
+
+def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[str]:
+    """The first screen: one bullet per ladder step — worth it, for whom, at what cost."""
+    metric = data.headline_metric
+    lines = ["", "## Is the next rung worth it?", ""]
+    leaks = [x for a in data.results.get("leakage", []) for x in a.get("leaks", [])]
+    if leaks:
+        lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]
+    if lad.empty:
+        lines.append("Only one rung of the spectrum is in this run: no ladder to climb.")
+        return lines
+    k = data.k
+    for step, part in lad.groupby("step", sort=False):
+        a, b = part["from"].iloc[0], part["to"].iloc[0]
+        overall = part[part["by"] == "all"].iloc[0]
+        word = _word(overall)
+        lines.append(
+            f"- **{step}** (`{a}` → `{b}`): {metric} {_fmt_diff(overall)} — **{word}**."
+        )
+        rest = part[part["by"] != "all"]
+        gains = rest[rest["significant"] & (rest["diff"] > 0)]
+        losses = rest[rest["significant"] & (rest["diff"] < 0)]
+        who = []
+        if len(gains):
+            who.append("better for " + ", ".join(_seg_name(r) for _, r in gains.iterrows()))
+        if len(losses):
+            who.append("worse for " + ", ".join(_seg_name(r) for _, r in losses.iterrows()))
+        if not who:
+            who.append("no segment differs significantly")
+        lines.append(f"  For whom: {'; '.join(who)}.")
+        lines.append(f"  Cost: {_cost(data, trade, a, b, k)}.")
+    lines += ["", "Rungs are represented by " + ", ".join(
+        f"`{m}` ({f})" for f, m in an.ladder_models(data)
+    ) + (" (set in `report.ladder`)." if data.results["report"].get("ladder") else
+         " — each family's best model on the headline metric; set `report.ladder` to choose.")]
+    return lines
+
+
+def _word(row) -> str:
+    if not bool(row["significant"]):
+        return "no significant difference"
+    return "significantly better" if row["diff"] > 0 else "significantly worse"
+
+
+def _seg_name(row) -> str:
+    if row["by"] == NEW_ITEMS:
+        return f"new items ({_fmt_diff(row, short=True)})"
+    if row["by"] == "history_bucket":
+        return f"users with {row['segment']} training interactions ({_fmt_diff(row, short=True)})"
+    return f"segment {row['segment']} ({_fmt_diff(row, short=True)})"
+
+
+def _cost(data: an.RunData, trade: pd.DataFrame, a: str, b: str, k: int) -> str:
+    fa, fb = data.seconds(a, "fit_seconds"), data.seconds(b, "fit_seconds")
+    ra, rb = data.seconds(a, "recommend_seconds"), data.seconds(b, "recommend_seconds")
+    parts = [f"fit {fa:.2f} s → {fb:.2f} s, recommend {ra:.2f} s → {rb:.2f} s"]
+    t = trade.set_index("model")
+    for key, label in ((f"coverage@{k}", "coverage"), (f"novelty@{k}", "novelty"),
+                       (f"arp@{k}", "avg. popularity")):
+        if key in t:
+            parts.append(f"{label} {_num(t.at[a, key])} → {_num(t.at[b, key])}")
+    return "; ".join(parts)
+
+
+def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
+    metric = data.headline_metric
+    compared = data.compared_metrics()
+    lines = ["", "## Headline", ""]
+    wide = {}
+    for _, r in head.iterrows():
+        wide.setdefault(r["model"], {})[r["metric"]] = r
+    base = data.stats.get("baseline") or data.models[0]
+    cols = ["model", "family", *compared, f"Δ {metric} vs {base}",
+            *[b for b in beyond if b.split("@")[0] in ("coverage", "novelty")],
+            "users", "fit s", "rec. s"]
+    lines.append("| " + " | ".join(cols) + " |")
+    lines.append("|" + "|".join("---" if c in ("model", "family") else "---:" for c in cols) + "|")
+    for model in data.models:
+        cells = [f"`{model}`", data.families[model]]
+        for m in compared:
+            r = wide.get(model, {}).get(m)
+            cells.append("—" if r is None else f"{_num(r['mean'])} [{_num(r['low'])}, "
+                                               f"{_num(r['high'])}]")
+        cells.append(_vs_base(base_cmp, model, metric) if model != base else "(baseline)")
+        for b in beyond:
+            if b.split("@")[0] in ("coverage", "novelty"):
+                cells.append(_num(data.mean_over_folds(model, b)))
+        n = int((data.per_user["model"] == model).sum())
+        cells += [str(n), f"{data.seconds(model, 'fit_seconds'):.2f}",
+                  f"{data.seconds(model, 'recommend_seconds'):.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"Means over evaluated users with {int(data.stats['confidence'] * 100)}% "
+              "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline "
+              "with its CI; * marks a Holm-corrected paired t-test p <= "
+              f"{data.stats['alpha']}. Times are summed over folds."]
+    lines += _img(figures, "headline", f"{metric} per model with 95% CI")
+    return lines
+
+
+def _vs_base(base_cmp: pd.DataFrame, model: str, metric: str) -> str:
+    if base_cmp.empty:
+        return "—"
+    r = base_cmp[(base_cmp["model"] == model) & (base_cmp["metric"] == metric)]
+    if r.empty:
+        return "—"
+    return _fmt_diff(r.iloc[0], short=True)
+
+
+def _ladder_section(data, lad, figures) -> list[str]:
+    lines = ["", "## The lift ladder", ""]
+    if lad.empty:
+        return [*lines, "Only one rung present."]
+    lines.append(f"Each rung against the one before, on {data.headline_metric}, overall and "
+                 "per segment (paired per user; Holm over every row of this table).")
+    lines += _img(figures, "lift_ladder", "lift of each rung over the previous one")
+    lines += ["", "| step | segment | users | diff [CI] | rel. | p (t, Holm) | p (Wilcoxon, "
+              "Holm) | d_z |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for _, r in lad.iterrows():
+        seg = r["segment"] if r["by"] in ("all", NEW_ITEMS) else f"{r['by']}={r['segment']}"
+        lines.append(
+            f"| {r['step']} | {seg} | {int(r['n'])} | {_fmt_diff(r, short=True)} | "
+            f"{_pct(r['rel_diff'])} | {_p(r['p_t_holm'])} | {_p(r['p_wilcoxon_holm'])} | "
+            f"{_num(r['effect_size'], 2)} |"
+        )
+    return lines
+
+
+def _baseline_section(data, base_cmp) -> list[str]:
+    if base_cmp.empty:
+        return []
+    base = base_cmp["baseline"].iloc[0]
+    lines = ["", f"## Against the baseline `{base}`", "",
+             "Paired per-user differences (model − baseline); Holm over models × metrics.", "",
+             "| model | metric | diff [CI] | rel. | p (t, Holm) | p (Wilcoxon, Holm) | d_z |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for _, r in base_cmp.iterrows():
+        lines.append(f"| `{r['model']}` | {r['metric']} | {_fmt_diff(r, short=True)} | "
+                     f"{_pct(r['rel_diff'])} | {_p(r['p_t_holm'])} | "
+                     f"{_p(r['p_wilcoxon_holm'])} | {_num(r['effect_size'], 2)} |")
+    return lines
+
+
+def _segment_section(data, seg) -> list[str]:
+    metric = data.headline_metric
+    if seg.empty:
+        return []
+    lines = ["", "## Segments", "",
+             f"{metric} per segment (users in brackets). History buckets count the training "
+             "(and fold-in) interactions the model had for the user; `new items` scores each "
+             "list against the relevant test items never seen in training only."]
+    parts = seg[seg["by"] != "all"]
+    labels = list(dict.fromkeys(zip(parts["by"], parts["segment"], strict=True)))
+    if not labels:
+        return lines
+    head = [("all", "all"), *labels]
+    names = ["all" if b == "all" else (s if b in (NEW_ITEMS, "history_bucket") else f"{b}={s}")
+             for b, s in head]
+    lines += ["", "| model | " + " | ".join(names) + " |",
+              "|---|" + "---:|" * len(head)]
+    idx = seg.set_index(["model", "by", "segment"])
+    for model in data.models:
+        cells = []
+        for b, s in head:
+            key = (model, b, s)
+            if key in idx.index:
+                r = idx.loc[key]
+                cells.append(f"{_num(r['mean'])} ({int(r['users'])})")
+            else:
+                cells.append("—")
+        lines.append(f"| `{model}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
+    metric = data.headline_metric
+    lines = ["", "## Cold start", ""]
+    if not cold_users.empty:
+        cs = data.results["cold_start"]
+        lines.append(
+            f"**New users.** {cs['user_fraction']:.0%} of users held out of training; each "
+            "model is fitted once and then given the first n interactions of each held-out "
+            f"user (n = {', '.join(map(str, cs['user_fold_in']))}) as history; the same later "
+            f"interactions are tested at every n. {metric} with 95% CI:"
+        )
+        lines += _img(figures, "cold_start_users", "metric vs fold-in history")
+        levels = sorted(set(cold_users["x_order"]))
+        lines += ["", "| model | " + " | ".join(f"n={lv}" for lv in levels) + " | users |",
+                  "|---|" + "---:|" * (len(levels) + 1)]
+        for model in dict.fromkeys(cold_users["model"]):
+            mine = cold_users[cold_users["model"] == model].set_index("x_order")
+            cells = [_num(mine.at[lv, "mean"]) if lv in mine.index else "—" for lv in levels]
+            lines.append(f"| `{model}` | " + " | ".join(cells) +
+                         f" | {int(mine['n'].max())} |")
+    lines += ["", f"**By training history** in the main split ({metric} per history bucket):"]
+    lines += _img(figures, "cold_start_history", "metric vs training-history bucket")
+    if not cold_items.empty:
+        lines += ["", "**New items.** A share of items held out of training: every relevant "
+                  "test item is one the model never saw.", "",
+                  "| model | " + metric + " [CI] | users |", "|---|---:|---:|"]
+        for _, r in cold_items.iterrows():
+            lines.append(f"| `{r['model']}` | {_num(r['mean'])} [{_num(r['low'])}, "
+                         f"{_num(r['high'])}] | {int(r['n'])} |")
+    return lines
+
+
+def _beyond_section(data, trade, beyond, figures) -> list[str]:
+    if not beyond:
+        return []
+    lines = ["", "## Beyond accuracy", "",
+             "Coverage, Gini and personalisation describe the set of all lists; novelty, "
+             "ILD (genre intra-list diversity) and ARP (average recommended popularity) are "
+             "per-user means. Definitions are in the appendix.", "",
+             "| model | " + " | ".join(beyond) + " |", "|---|" + "---:|" * len(beyond)]
+    for _, r in trade.iterrows():
+        lines.append(f"| `{r['model']}` | " + " | ".join(_num(r[b]) for b in beyond) + " |")
+    lines += _img(figures, "tradeoff", "accuracy vs coverage and novelty")
+    return lines
+
+
+def _curves_section(figures) -> list[str]:
+    if "metric_at_k" not in figures:
+        return []
+    return ["", "## Metric@k", "", "Precision, recall and NDCG at every k from 1 to the "
+            "curve length (`report.curve_k`), means over evaluated users.",
+            *_img(figures, "metric_at_k", "metric at k curves")]
+
+
+def _appendix(data) -> list[str]:
+    card = data.card
+    comp = card.get("comparable", {})
+    lines = ["", "## Appendix", "", "### Evaluation card", "",
+             f"- Dataset `{comp.get('dataset', {}).get('name')}`, fingerprint "
+             f"`{comp.get('dataset', {}).get('fingerprint')}`.",
+             f"- Rows dropped: dataset {card.get('rows_dropped', {}).get('dataset') or 'none'}; "
+             f"split {card.get('rows_dropped', {}).get('split') or 'none'}.",
+             f"- Split `{comp.get('split', {}).get('name')}` with "
+             f"{comp.get('split', {}).get('params')}; fingerprints "
+             + ", ".join(f"`{f[:12]}`" for f in comp.get("split", {}).get("fingerprints", []))
+             + ".",
+             f"- Relevance: {comp.get('relevance', {}).get('rule')} (threshold "
+             f"{comp.get('relevance', {}).get('threshold')}); candidates: "
+             f"{comp.get('candidates')}.",
+             f"- Cutoffs {comp.get('cutoffs')}; seed {comp.get('seed')}; statistics "
+             f"{card.get('statistics', {}).get('tests')}, seed "
+             f"{card.get('statistics', {}).get('seed')}.",
+             f"- Code: git `{(card.get('git') or {}).get('commit')}`"
+             + (" (with local changes)" if (card.get("git") or {}).get("dirty") else "")
+             + "; versions " + ", ".join(f"{k} {v}" for k, v in
+                                         (card.get("versions") or {}).items() if v) + ".",
+             "- Full card: `card.json`.", "", "Metric definitions:", ""]
+    lines += [f"- **{m}**: {d}" for m, d in (card.get("metric_definitions") or {}).items()]
+    lines += ["", "### Leakage audit", ""]
+    for a in data.results.get("leakage", []):
+        found = a.get("leaks") or []
+        warn = a.get("warnings") or []
+        lines.append(f"- fold {a.get('fold')}: " + ("; ".join(found) if found else
+                                                     "no leakage found") + ".")
+        lines += [f"  - note: {w}" for w in warn]
+    return lines
+
+
+# ---------------------------------------------------------------------------- formatting
+def _num(v, digits: int = 4) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(v):
+        return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.{digits}f}"
+
+
+def _pct(v) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    return "—" if not np.isfinite(v) else f"{v:+.0%}"
+
+
+def _p(v) -> str:
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(v):
+        return "—"
+    return "< 0.0001" if v < 1e-4 else f"{v:.4f}"
+
+
+def _fmt_diff(row, short: bool = False) -> str:
+    star = "*" if bool(row.get("significant", False)) else ""
+    text = f"{row['diff']:+.4f}{star} [{row['low']:+.4f}, {row['high']:+.4f}]"
+    if short:
+        return text
+    return f"{text} ({_pct(row['rel_diff'])}, Holm p = {_p(row['p_t_holm'])}, n = {int(row['n'])})"
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
