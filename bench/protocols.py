@@ -30,6 +30,7 @@ import scipy.sparse as sp
 
 from bench.config import ColdStartSettings, EvalSettings, build
 from bench.data.dataset import Dataset
+from bench.errors import SplitError
 from bench.evaluation import relevance
 from bench.metrics import evaluate_rankings, mlflow_key
 from bench.models.base import Recommender
@@ -85,7 +86,7 @@ def run_cold_start(
         splitter = UserColdStartSplitter(
             fraction=cold.user_fraction, fold_in=max(cold.user_fold_in), seed=cold.user_seed
         )
-        split = splitter.split(dataset.interactions)[0]
+        split = _protocol_split(splitter, dataset, "cold_start.user")
         relevant, users, _ = relevance(split, settings)
         levels = fold_in_levels(split, users, cold.user_fold_in)
         log.info(
@@ -95,14 +96,22 @@ def run_cold_start(
         frames += _protocol(USER_COLD, dataset, split, relevant, users, levels, models_cfg,
                             settings, tracker, parent)
     if cold.item_fraction is not None:
-        split = ItemColdStartSplitter(fraction=cold.item_fraction, seed=cold.item_seed).split(
-            dataset.interactions
-        )[0]
+        splitter = ItemColdStartSplitter(fraction=cold.item_fraction, seed=cold.item_seed)
+        split = _protocol_split(splitter, dataset, "cold_start.item")
         relevant, users, _ = relevance(split, settings)
         log.info("item cold start: %d users with a held-out relevant item", len(users))
         frames += _protocol(ITEM_COLD, dataset, split, relevant, users, {-1: None}, models_cfg,
                             settings, tracker, parent)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
+    """The protocol's split; a refusal names the ``cold_start`` key, not ``split``."""
+    try:
+        return splitter.split(dataset.interactions)[0]
+    except SplitError as exc:
+        raise SplitError(f"{key}: {exc}".replace("split.fold_in", f"{key}.fold_in")
+                         .replace("split.fraction", f"{key}.fraction")) from None
 
 
 def _protocol(protocol, dataset, split, relevant, users, levels, models_cfg, settings,

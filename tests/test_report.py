@@ -309,3 +309,17 @@ def test_config_yaml_documents_every_new_key():
     assert set(cfg.cold_start) == {"user", "item"}
     assert set(cfg.eval.segments) == {"history", "rules", "new_items"}
     assert {"figures", "headline", "curve_k", "ladder"} <= set(cfg.report)
+
+
+def test_cold_start_sweep_without_timestamps_names_the_cold_start_key(tmp_path):
+    from bench.errors import SplitError
+
+    path = tmp_path / "r.csv"
+    rows = [(u, i, 4.0) for u in range(30) for i in range(u % 7, u % 7 + 12)]
+    pd.DataFrame(rows, columns=["user", "item", "stars"]).to_csv(path, index=False)
+    cfg = report_cfg(path, split={"_target_": "bench.splits.holdout.RandomHoldoutSplitter",
+                                  "fraction": 0.3, "seed": 0})
+    cfg.dataset.columns = {"user_id": "user", "item_id": "item", "rating": "stars"}
+    cfg.cold_start = {"user": {"fraction": 0.3, "fold_in": [0, 2]}, "item": None}
+    with pytest.raises(SplitError, match=r"cold_start\.user: .*cold_start\.user\.fold_in=0"):
+        run_experiment(cfg, output_dir=tmp_path / "o", tracker=MemoryTracker())

@@ -42,7 +42,10 @@ def write_report(folder: str | Path) -> list[Path]:
                                    "personalisation")]
     beyond = [b for b in beyond if any(b in m["metrics"] for m in data.results["models"])]
 
-    head = an.headline(data, compared + [b for b in beyond if b in data.per_user])
+    # a CI on every per-user mean: compared metrics first, then every other cutoff and
+    # the per-user beyond-accuracy metrics (list-set metrics such as coverage have none)
+    keys = [c for c in data.per_user.columns if "@" in c and "." not in c]
+    head = an.headline(data, list(dict.fromkeys(compared + keys)))
     base_cmp = an.baseline_comparisons(data)
     lad = an.ladder(data)
     seg = an.segment_table(data, metric)
@@ -292,7 +295,9 @@ def _segment_section(data, seg) -> list[str]:
     lines = ["", "## Segments", "",
              f"{metric} per segment (users in brackets). History buckets count the training "
              "(and fold-in) interactions the model had for the user; `new items` scores each "
-             "list against the relevant test items never seen in training only."]
+             "list against the relevant test items never seen in training only. Every "
+             "metric per segment, with its user count, is in `results.json` "
+             "(`segment_metrics`) and in each MLflow child run (`ndcg_at_10.hist_1-5`, ...)."]
     parts = seg[seg["by"] != "all"]
     labels = list(dict.fromkeys(zip(parts["by"], parts["segment"], strict=True)))
     if not labels:
