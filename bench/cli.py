@@ -6,6 +6,8 @@
 * ``bench report RUN`` — rebuild ``report.md`` and its figures from a run folder (or the
   latest run of an experiment name) without rerunning anything.
 * ``bench compare RUN_A RUN_B`` — paired statistics between two runs of the same split.
+* ``bench check [--update-baseline] [overrides...]`` — the CI model-quality gate
+  (:mod:`bench.check`): exit 1 on a significant regression from the committed baseline.
 
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
@@ -21,7 +23,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_USAGE, BenchError
 
-SUBCOMMANDS = ("data", "report", "compare")
+SUBCOMMANDS = ("data", "report", "compare", "check")
 _task_entered = False
 
 
@@ -158,6 +160,39 @@ def _compare_command(argv: list[str]) -> int:
     return 0
 
 
+def _check_command(argv: list[str]) -> int:
+    from bench.check.command import run_check
+
+    parser = argparse.ArgumentParser(
+        prog="bench check",
+        description="Run the pinned experiment (default experiment=ci) and compare it with "
+        "its committed baseline. Exit 0: no significant regression; 1: regression; 2: "
+        "missing, corrupt or incomparable baseline, or bad input.",
+    )
+    parser.add_argument("overrides", nargs="*",
+                        help="Hydra overrides, e.g. experiment=ci models.cf_als.factors=8")
+    parser.add_argument("--update-baseline", action="store_true",
+                        help="run and (re)write the baseline atomically instead of comparing")
+    parser.add_argument("--baseline", default=None,
+                        help="baseline file (default: check.baseline, "
+                        "reports/baselines/<name>.json)")
+    parser.add_argument("--markdown", default=None, help="also write the summary here")
+    parser.add_argument("--junit", default=None, help="also write JUnit XML here")
+    args = parser.parse_args(argv)
+    _log_to_stderr()
+    return run_check(args.overrides, config_dir=config_dir(), baseline=args.baseline,
+                     update=args.update_baseline, markdown=args.markdown, junit=args.junit)
+
+
+def _log_to_stderr() -> None:
+    logger = logging.getLogger("bench")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(asctime)s] %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``bench``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -169,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             return _report_command(argv[1:])
         if argv and argv[0] == "compare":
             return _compare_command(argv[1:])
+        if argv and argv[0] == "check":
+            return _check_command(argv[1:])
         return _hydra_main(argv)
     except BenchError as exc:
         return _fail(str(exc))

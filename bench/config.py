@@ -30,6 +30,7 @@ TOP_LEVEL_KEYS = {
     "report",
     "stats",
     "cold_start",
+    "check",
     "experiment",
     "hydra",
 }
@@ -51,6 +52,12 @@ SEGMENT_KEYS = {"history", "rules", "new_items"}
 STATS_KEYS = {"baseline", "metrics", "n_resamples", "confidence", "alpha", "seed"}
 COLD_START_KEYS = {"user", "item"}
 REPORT_KEYS = {"dir", "figures", "headline", "curve_k", "ladder"}
+CHECK_KEYS = {
+    "baseline", "metrics", "segments", "tolerance", "fail_on_improvement",
+    "fail_on_new_model", "fail_on_missing_model",
+}
+#: Segment kinds the CI gate can test (see ``check.segments``).
+CHECK_SEGMENTS = ("all", "history_bucket", "segment", "new_items")
 
 
 @dataclass(frozen=True)
@@ -336,6 +343,78 @@ def cold_start_settings(raw: Mapping | None, seed: int = 0) -> ColdStartSettings
             item_seed=_int(item.get("seed", seed), "cold_start.item.seed", 0),
         )
     return ColdStartSettings(**out)
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    """The validated ``check`` config group (the CI regression gate)."""
+
+    baseline: str = "reports/baselines/default.json"
+    metrics: tuple[str, ...] = ("precision@10", "recall@10", "ndcg@10")
+    segments: tuple[str, ...] = ("all", "history_bucket")
+    #: metric -> (abs, rel); "default" for every other metric
+    tolerance: tuple[tuple[str, float, float], ...] = (("default", 0.005, 0.02),)
+    fail_on_improvement: bool = False
+    fail_on_new_model: bool = False
+    fail_on_missing_model: bool = False
+
+    def allowed_drop(self, metric: str, baseline_mean: float) -> float:
+        """max(abs, rel x |baseline mean|) for ``metric`` (its own tolerance or the default)."""
+        table = {m: (a, r) for m, a, r in self.tolerance}
+        a, r = table.get(metric, table.get("default", (0.0, 0.0)))
+        return max(a, r * abs(baseline_mean))
+
+
+def check_settings(raw: Mapping | None) -> CheckSettings:
+    """Validate the ``check`` group; every problem names its key."""
+    raw = _mapping(raw, "check")
+    _unknown(raw, CHECK_KEYS, "check")
+    baseline = raw.get("baseline", CheckSettings.baseline)
+    if not isinstance(baseline, str) or not baseline.endswith(".json"):
+        raise ConfigError(f"check.baseline: expected a path ending in .json, got {baseline!r}")
+    metrics = raw.get("metrics", list(CheckSettings.metrics))
+    if isinstance(metrics, str):
+        metrics = [metrics]
+    if not isinstance(metrics, list | tuple) or not metrics or not all(
+        isinstance(m, str) and "@" in m for m in metrics
+    ):
+        raise ConfigError(f"check.metrics: expected metric keys like 'ndcg@10', got {metrics!r}")
+    segments = raw.get("segments", list(CheckSettings.segments))
+    if isinstance(segments, str):
+        segments = [segments]
+    bad = [x for x in segments or [None] if x not in CHECK_SEGMENTS]
+    if bad:
+        raise ConfigError(
+            f"check.segments: expected some of {list(CHECK_SEGMENTS)}, got {segments!r}"
+        )
+    tol_raw = _mapping(raw.get("tolerance", {"default": {"abs": 0.005, "rel": 0.02}}),
+                       "check.tolerance")
+    tolerance = []
+    for metric, spec in tol_raw.items():
+        where = f"check.tolerance.{metric}"
+        spec = _mapping(spec, where)
+        _unknown(spec, {"abs", "rel"}, where)
+        values = []
+        for key in ("abs", "rel"):
+            v = spec.get(key, 0.0)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < math.inf:
+                raise ConfigError(f"{where}.{key}: expected a number >= 0, got {v!r}")
+            values.append(float(v))
+        if metric != "default" and "@" not in metric:
+            raise ConfigError(
+                f"check.tolerance: expected 'default' or metric keys like 'ndcg@10', got "
+                f"{metric!r}"
+            )
+        tolerance.append((str(metric), values[0], values[1]))
+    return CheckSettings(
+        baseline=baseline,
+        metrics=tuple(metrics),
+        segments=tuple(dict.fromkeys(segments)),
+        tolerance=tuple(tolerance),
+        fail_on_improvement=_bool(raw, "fail_on_improvement", False, "check"),
+        fail_on_new_model=_bool(raw, "fail_on_new_model", False, "check"),
+        fail_on_missing_model=_bool(raw, "fail_on_missing_model", False, "check"),
+    )
 
 
 def resolve_headline(report: ReportSettings, settings: EvalSettings) -> ReportSettings:

@@ -13,7 +13,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +27,7 @@ from bench.config import (
     ReportSettings,
     StatsSettings,
     build,
+    check_settings,
     check_top_level,
     cold_start_settings,
     eval_settings,
@@ -146,6 +147,7 @@ def run_experiment(
     output_dir: str | Path | None = None,
     tracker: Tracker | None = None,
     invocation: str | None = None,
+    on_result: Callable[[RunResult, Tracker, str | None], list[Path]] | None = None,
 ) -> RunResult:
     """Run the experiment ``cfg`` describes and return its results.
 
@@ -156,6 +158,9 @@ def run_experiment(
         tracker: overrides the ``tracker`` config group (tests pass a ``MemoryTracker``).
         invocation: an id shared by every job of one command (a Hydra sweep shares one
             MLflow parent run through it); a fresh id by default.
+        on_result: called with the result, the tracker and the parent run id after the
+            report is written and before the parent run ends (``bench check`` compares
+            with its baseline there); the paths it returns are logged to the parent run.
     """
     t_start = time.perf_counter()
     raw = to_container(cfg)
@@ -164,6 +169,7 @@ def run_experiment(
     stats = stats_settings(raw.get("stats"), raw["seed"])
     cold = cold_start_settings(raw.get("cold_start"), raw["seed"])
     report = resolve_headline(report_settings(raw.get("report")), settings)
+    check_settings(raw.get("check"))  # bench check reads it; a typo fails before training
     name = str(raw.get("name") or "default")
     models_cfg = raw["models"]
     if not isinstance(models_cfg, Mapping) or not models_cfg:
@@ -297,6 +303,9 @@ def run_experiment(
         tracker.log_artifact(parent, p, f"report/{run_name}")
     if (out / "figures").is_dir():
         tracker.log_artifact(parent, out / "figures", f"report/{run_name}/figures")
+    if on_result is not None:
+        for p in on_result(result, tracker, parent):
+            tracker.log_artifact(parent, p, f"report/{run_name}")
     tracker.end_run(parent)
     return result
 

@@ -50,4 +50,7 @@ def test_experiment_runs_on_tiny_data(name, tmp_path):
     assert (tmp_path / name / "report.md").is_file()
     # every figure needs more than one rung (ladder) or the cold-start sweep (spectrum*)
     n_figures = len(list((tmp_path / name / "figures").glob("*.png")))
-    assert n_figures >= (6 if name.startswith("spectrum") else 4)
+    if not cfg.report.figures:  # the CI gate's experiment skips them for speed
+        assert n_figures == 0
+    else:
+        assert n_figures >= (6 if name.startswith("spectrum") else 4)

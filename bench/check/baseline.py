@@ -1,0 +1,163 @@
+"""The baseline a CI gate compares against: ``reports/baselines/<name>.json``.
+
+One JSON file per pinned experiment, committed with the code::
+
+    {"format": "recspectrum-baseline", "version": 1, "name": "ci", "created_utc": ...,
+     "card": {... the evaluation card ...},
+     "metrics": ["precision@10", ...],
+     "models": {"cf_als": {"family": "collaborative", "means": {"ndcg@10": ...}}, ...},
+     "per_user": {"model": [...], "fold": [...], "user_id": [...], "history_bucket": [...],
+                  "ndcg@10": [...], ...}}
+
+``per_user`` holds, column by column, every model's per-user values of the gated
+metrics, keyed by ``model``, ``fold`` and ``user_id``, with the segment labels
+(history bucket, rule segment) and the new-item variants. Floats are written with
+Python's shortest round-trip repr, so a value read back is bit-identical; a user with no
+value (no new relevant item) is ``NaN``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.errors import DataError
+from bench.metrics.segments import NEW_ITEMS
+from bench.reporting.analysis import RunData
+
+__all__ = ["FORMAT", "VERSION", "Baseline", "baseline_payload", "read_baseline",
+           "write_baseline"]
+
+FORMAT = "recspectrum-baseline"
+VERSION = 1
+KEYS = ["model", "fold", "user_id"]
+LABELS = ["history_bucket", "segment"]
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """A baseline file, read and checked."""
+
+    path: Path
+    name: str
+    card: dict
+    metrics: list[str]
+    models: dict[str, dict]
+    per_user: pd.DataFrame
+
+
+def baseline_payload(data: RunData, metrics: list[str]) -> dict:
+    """The baseline of a finished run (its folder loaded as :class:`RunData`)."""
+    frame = data.per_user
+    missing = [m for m in metrics if m not in frame]
+    if missing:
+        raise DataError(
+            f"{data.folder}: the run has no per-user values for check.metrics {missing} "
+            f"(it evaluated {sorted(c for c in frame.columns if '@' in c and '.' not in c)})"
+        )
+    cols = KEYS + [c for c in LABELS if c in frame]
+    cols += metrics + [f"{m}.{NEW_ITEMS}" for m in metrics if f"{m}.{NEW_ITEMS}" in frame]
+    if f"n_relevant.{NEW_ITEMS}" in frame:
+        cols.append(f"n_relevant.{NEW_ITEMS}")
+    per_user = {c: [_plain(v) for v in frame[c].tolist()] for c in cols}
+    models = {
+        m: {"family": data.families[m],
+            "means": {k: data.mean_over_folds(m, k) for k in metrics}}
+        for m in data.models
+    }
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "name": data.results["name"],
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source_run": data.results.get("run"),
+        "card": data.card,
+        "metrics": list(metrics),
+        "models": models,
+        "per_user": per_user,
+    }
+
+
+def _plain(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def write_baseline(path: str | Path, payload: dict) -> Path:
+    """Write the baseline atomically: a temp file in the same folder, then a rename.
+
+    An interrupted write leaves the old baseline intact, never half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(payload, fh, indent=1, allow_nan=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_baseline(path: str | Path) -> Baseline:
+    """Read and check a baseline file; every problem is a ``DataError`` naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: no baseline file; create it from the current code with "
+            "`bench check --update-baseline` and commit it"
+        )
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(
+            f"{path}: not a readable baseline (invalid JSON: {exc}); restore it from version "
+            "control or rewrite it with `bench check --update-baseline`"
+        ) from None
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise DataError(f"{path}: expected a JSON object with format {FORMAT!r}; this is not a "
+                        "recspectrum baseline")
+    if raw.get("version") != VERSION:
+        raise DataError(f"{path}: baseline version {raw.get('version')!r} is not supported "
+                        f"(expected {VERSION}); rewrite it with `bench check --update-baseline`")
+    for key, kind in (("card", dict), ("metrics", list), ("models", dict), ("per_user", dict)):
+        if not isinstance(raw.get(key), kind):
+            raise DataError(f"{path}: key {key!r} missing or not a {kind.__name__}")
+    columns = raw["per_user"]
+    need = KEYS + raw["metrics"]
+    absent = [c for c in need if c not in columns]
+    if absent:
+        raise DataError(f"{path}: per_user lacks column(s) {absent}")
+    lengths = {len(v) if isinstance(v, list) else -1 for v in columns.values()}
+    if len(lengths) != 1 or -1 in lengths:
+        raise DataError(f"{path}: per_user columns must be lists of equal length")
+    frame = pd.DataFrame(columns)
+    for m in raw["metrics"]:
+        values = pd.to_numeric(frame[m], errors="coerce")
+        bad = values.isna() & frame[m].notna()
+        if bad.any() or not all(math.isfinite(v) for v in values.dropna()):
+            raise DataError(f"{path}: per_user column {m!r} holds non-numeric values")
+        frame[m] = values.astype(np.float64)
+    if frame.duplicated(KEYS).any():
+        raise DataError(f"{path}: per_user repeats a (model, fold, user_id) key")
+    return Baseline(path=path, name=str(raw.get("name")), card=raw["card"],
+                    metrics=list(raw["metrics"]), models=raw["models"], per_user=frame)

@@ -1,0 +1,200 @@
+"""Comparing a run with its baseline: which (model, metric, segment) regressed.
+
+A **regression** is a (model, metric, segment) whose paired per-user difference from the
+baseline (current - baseline, over the users and folds present in both) is
+
+1. worse than the tolerance: ``diff < -max(abs, rel x baseline mean)``
+   (``check.tolerance``, per metric or ``default``), **and**
+2. statistically significant: its paired t-test p-value, Holm-corrected over every test
+   the gate runs (models x metrics x segments), is at most ``stats.alpha``.
+
+Both are needed: a large drop on a handful of users is noise, and a significant drop of
+0.0001 does not matter. An **improvement** is the mirror image; it is reported, and fails
+only with ``check.fail_on_improvement`` (a stale baseline hides future regressions).
+Models only in the run (new) or only in the baseline (missing) are reported and fail only
+when ``check.fail_on_new_model`` / ``fail_on_missing_model`` say so.
+
+Before any value is compared, the run's evaluation card must match the baseline's on
+everything that makes numbers comparable (dataset and split fingerprints, relevance,
+candidates, cutoffs, ...): otherwise :class:`~bench.errors.IncomparableError` says what
+differs (exit code 2).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from bench.check.baseline import Baseline
+from bench.config import CheckSettings, history_labels
+from bench.errors import IncomparableError
+from bench.metrics.segments import NEW_ITEMS
+from bench.reporting.analysis import RunData, paired_frame
+from bench.stats import holm, reject
+
+__all__ = ["EXIT_OK", "EXIT_REGRESSION", "GateResult", "card_differences", "run_gate"]
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class GateResult:
+    """What the gate found.
+
+    Attributes:
+        tests: one row per (model, metric, segment): ``n, baseline, current, diff, low,
+            high, allowed, p_t, p_holm, status`` with status one of ``regression``,
+            ``improvement``, ``within tolerance`` (significant but small), ``no change``
+            (not significant).
+        new_models: models run but absent from the baseline.
+        missing_models: baseline models not run.
+        failures: human-readable reasons the gate fails (empty = pass).
+    """
+
+    name: str
+    baseline_path: str
+    tests: pd.DataFrame
+    new_models: list[str] = field(default_factory=list)
+    missing_models: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    alpha: float = 0.05
+    #: do new / missing models fail the gate (check.fail_on_new_model, ...)?
+    fail_new: bool = False
+    fail_missing: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_REGRESSION if self.failures else EXIT_OK
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        return self.tests[self.tests["status"] == "regression"]
+
+    @property
+    def improvements(self) -> pd.DataFrame:
+        return self.tests[self.tests["status"] == "improvement"]
+
+
+def card_differences(current: dict, baseline: dict, prefix: str = "") -> list[str]:
+    """Every key of the cards' ``comparable`` blocks whose values differ, with both values."""
+    out = []
+    for key in sorted(set(current) | set(baseline)):
+        a, b = current.get(key, "<absent>"), baseline.get(key, "<absent>")
+        where = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += card_differences(a, b, f"{where}.")
+        elif a != b:
+            out.append(f"{where}: run has {_short(a)}, baseline has {_short(b)}")
+    return out
+
+
+def _short(value) -> str:
+    if isinstance(value, list) and value and all(
+        isinstance(v, str) and len(v) == 64 for v in value
+    ):  # split fingerprints: their first 12 hex digits say enough
+        value = [v[:12] for v in value]
+    elif isinstance(value, str) and len(value) == 64:
+        value = value[:12]
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> GateResult:
+    """Compare a finished run (its folder, loaded) with a baseline; see the module docstring."""
+    diffs = card_differences(data.card.get("comparable", {}),
+                             baseline.card.get("comparable", {}))
+    if diffs:
+        raise IncomparableError(
+            f"{baseline.path}: the baseline was made on different data or protocol, so its "
+            "numbers cannot be compared (update it with `bench check --update-baseline` if "
+            "the change is intended): " + "; ".join(diffs)
+        )
+    metrics = list(settings.metrics)
+    absent = [m for m in metrics if m not in baseline.metrics]
+    if absent:
+        raise IncomparableError(
+            f"{baseline.path}: check.metrics {absent} are not in the baseline (it has "
+            f"{baseline.metrics}); rewrite it with `bench check --update-baseline`"
+        )
+    st = data.stats
+    run_models = data.models
+    base_models = list(baseline.models)
+    rows = []
+    for model in [m for m in run_models if m in base_models]:
+        cur = data.users(model)
+        ref = baseline.per_user[baseline.per_user["model"] == model]
+        for kind, label, col, ref_part, cur_part in _segments(ref, cur, settings, data):
+            for metric in metrics:
+                column = f"{metric}.{NEW_ITEMS}" if col == NEW_ITEMS else metric
+                if column not in ref_part or column not in cur_part:
+                    continue
+                frame = paired_frame(ref_part, cur_part, [column], st)
+                r = frame.iloc[0]
+                if r["n"] == 0:
+                    continue
+                rows.append({
+                    "model": model, "metric": metric, "segment": label, "by": kind,
+                    "n": int(r["n"]), "baseline": r["mean_a"], "current": r["mean_b"],
+                    "diff": r["diff"], "low": r["low"], "high": r["high"],
+                    "allowed": settings.allowed_drop(metric, r["mean_a"]),
+                    "p_t": r["p_t"], "p_wilcoxon": r["p_wilcoxon"],
+                    "unmatched": int(r["unmatched"]),
+                })
+    tests = pd.DataFrame(rows, columns=[
+        "model", "metric", "segment", "by", "n", "baseline", "current", "diff", "low", "high",
+        "allowed", "p_t", "p_wilcoxon", "unmatched"])
+    alpha = float(st["alpha"])
+    p = tests["p_t"].to_numpy(dtype=np.float64)
+    tests["p_holm"] = holm(p) if len(p) else p
+    significant = reject(tests["p_holm"].to_numpy(dtype=np.float64), alpha)
+    worse = tests["diff"].to_numpy(dtype=np.float64) < -tests["allowed"].to_numpy(np.float64)
+    better = tests["diff"].to_numpy(dtype=np.float64) > tests["allowed"].to_numpy(np.float64)
+    status = np.where(significant & worse, "regression",
+                      np.where(significant & better, "improvement",
+                               np.where(significant, "within tolerance", "no change")))
+    tests["status"] = status
+
+    new = [m for m in run_models if m not in base_models]
+    missing = [m for m in base_models if m not in run_models]
+    failures = [
+        f"{r.model} {r.metric} [{r.segment}]: {r.diff:+.4f} (baseline {r.baseline:.4f} -> "
+        f"{r.current:.4f}, allowed drop {r.allowed:.4f}, Holm p = {r.p_holm:.2g}, n = {r.n})"
+        for r in tests[tests["status"] == "regression"].itertuples()
+    ]
+    if settings.fail_on_improvement:
+        failures += [
+            f"{r.model} {r.metric} [{r.segment}] improved {r.diff:+.4f}: the baseline is "
+            "stale (check.fail_on_improvement)"
+            for r in tests[tests["status"] == "improvement"].itertuples()
+        ]
+    if settings.fail_on_new_model and new:
+        failures.append(f"models not in the baseline: {new} (check.fail_on_new_model)")
+    if settings.fail_on_missing_model and missing:
+        failures.append(f"baseline models not run: {missing} (check.fail_on_missing_model)")
+    return GateResult(name=data.results["name"], baseline_path=str(baseline.path), tests=tests,
+                      new_models=new, missing_models=missing, failures=failures, alpha=alpha,
+                      fail_new=settings.fail_on_new_model,
+                      fail_missing=settings.fail_on_missing_model)
+
+
+def _segments(ref: pd.DataFrame, cur: pd.DataFrame, settings: CheckSettings, data: RunData):
+    """(kind, label, column marker, baseline rows, run rows) for every gated segment."""
+    for kind in settings.segments:
+        if kind == "all":
+            yield kind, "all", "all", ref, cur
+        elif kind == NEW_ITEMS:
+            yield kind, NEW_ITEMS, NEW_ITEMS, ref, cur
+        elif kind in ref and kind in cur:
+            labels = list(dict.fromkeys(ref[kind].dropna()))
+            if kind == "history_bucket":
+                order = history_labels(data.results["eval"]["history_edges"])
+                labels = [b for b in order if b in labels]
+            for label in labels:
+                # segment membership from the baseline: the same users on both sides
+                keys = ref.loc[ref[kind] == label, ["fold", "user_id"]]
+                part = cur.merge(keys, on=["fold", "user_id"])
+                prefix = "history " if kind == "history_bucket" else "segment "
+                yield kind, f"{prefix}{label}", "all", ref[ref[kind] == label], part
