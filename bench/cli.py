@@ -6,6 +6,7 @@
 * ``bench report RUN`` — rebuild ``report.md`` and its figures from a run folder (or the
   latest run of an experiment name) without rerunning anything.
 * ``bench compare RUN_A RUN_B`` — paired statistics between two runs of the same split.
+* ``bench perf WORKLOAD`` — benchmarks (:mod:`bench.perf`).
 * ``bench check [--update-baseline] [overrides...]`` — the CI model-quality gate
   (:mod:`bench.check`): exit 1 on a significant regression from the committed baseline.
 
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_USAGE, BenchError
 
-SUBCOMMANDS = ("data", "report", "compare", "check")
+SUBCOMMANDS = ("data", "report", "compare", "check", "perf")
 _task_entered = False
 
 
@@ -206,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
             return _compare_command(argv[1:])
         if argv and argv[0] == "check":
             return _check_command(argv[1:])
+        if argv and argv[0] == "perf":
+            from bench.perf import main as perf_main
+
+            return perf_main(argv[1:])
         return _hydra_main(argv)
     except BenchError as exc:
         return _fail(str(exc))

@@ -1,4 +1,6 @@
-"""Micro-benchmarks. ``python -m bench.perf metrics --users 100000 --k 100 --items 20000``.
+"""``bench perf metrics``: the ranking evaluator against pytrec_eval on synthetic lists.
+
+``bench perf metrics --users 100000 --k 100 --items 20000 --compare``
 
 ``metrics`` times :func:`bench.metrics.evaluate_rankings` (hit matrix + precision, recall,
 NDCG, MAP, MRR and hit rate at every cutoff) on synthetic top-k lists: median of
@@ -7,16 +9,6 @@ the same input (``P``, ``recall``, ``ndcg_cut``, ``map_cut``, ``success`` at the
 cutoffs, and ``recip_rank``), separately for building its input dicts and for evaluating,
 and prints the largest difference between the two engines' mean values as a sanity
 check. ``--json PATH`` writes the numbers. This module is a script: it prints.
-
-``surprise`` fits Surprise's SVD (its default hyperparameters) on all of MovieLens 100K
-(``--path``, default ``$BENCH_DATA_DIR/ml-100k``) and times top-``--k`` lists for a
-sample of ``--users`` users two ways: :class:`SurpriseRecommender` ranking from the
-learned arrays in batches (``recommend_codes``: scores, seen-item masking and top-k;
-median of ``--repeats``, with the scoring share shown apart), and the per-pair way, calling
-``algo.predict(u, i, clip=False)`` for every (user, item) and sorting each user's row
-(one run). It prints both times, the ratio and whether the lists are identical (same
-tie rule: float32 scores, higher first, then lower item code). Both run with ``--threads`` BLAS
-threads (default 1). ``--json`` without a path prints the numbers as JSON instead of the table.
 
 Synthetic input (``metrics``): relevant items drawn from a Zipf-like popularity (mean ``--relevant``
 per user, binary gains); lists are distinct items from the popular head of the
@@ -28,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -37,6 +27,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.metrics import evaluate_rankings, metric_key
+from bench.perf.common import time_runs
 
 DEFAULT_CUTOFFS = (1, 5, 10, 20, 50, 100)
 # our metric name -> pytrec_eval measure (cut at k) ; recip_rank has no cutoff.
@@ -82,23 +73,6 @@ def synthetic_rankings(
     return recs, relevant
 
 
-def _time(fn, repeats: int) -> tuple[dict, object]:
-    """Run ``fn`` ``repeats`` times: wall and CPU seconds of each run, and the last result."""
-    wall, cpu, result = [], [], None
-    for _ in range(repeats):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    timing = {
-        "seconds": wall,
-        "cpu_seconds": cpu,
-        "median_seconds": statistics.median(wall),
-        "median_cpu_seconds": statistics.median(cpu),
-    }
-    return timing, result
-
-
 def _trec_inputs(recs: np.ndarray, relevant: sp.csr_matrix) -> tuple[dict, dict]:
     """qrels and run dicts; score = K - rank keeps the list order (distinct scores)."""
     k = recs.shape[1]
@@ -125,7 +99,7 @@ def bench_metrics(args: argparse.Namespace) -> dict:
         return evaluate_rankings(recs, relevant, cutoffs, metrics)
 
     evaluate_rankings(recs[:100], relevant[:100], cutoffs, metrics)  # warm-up
-    timing, ev = _time(ours, args.repeats)
+    timing, ev = time_runs(ours, args.repeats)
     timing["users_per_second"] = args.users / timing["median_seconds"]
     out = {
         "users": args.users,
@@ -150,7 +124,7 @@ def bench_metrics(args: argparse.Namespace) -> dict:
         def theirs():  # building the evaluator (it indexes the qrels) counts as evaluating
             return pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
 
-        trec, res = _time(theirs, args.compare_repeats)
+        trec, res = time_runs(theirs, args.compare_repeats)
         trec["build_dicts_seconds"] = build_s
         trec["users_per_second"] = args.users / trec["median_seconds"]
         trec["users_per_second_incl_dicts"] = args.users / (trec["median_seconds"] + build_s)
@@ -219,87 +193,10 @@ def _print_table(out: dict) -> None:
         )
 
 
-def bench_surprise(args: argparse.Namespace) -> dict:
-    import os
-
-    from bench.data.movielens import load_ml_100k
-    from bench.models.collaborative.surprise import SurpriseRecommender
-
-    path = args.path
-    if path is None:
-        root = os.environ.get("BENCH_DATA_DIR")
-        if not root:
-            raise SystemExit("surprise: give --path to ml-100k or set BENCH_DATA_DIR")
-        path = Path(root) / "ml-100k"
-    x = load_ml_100k(path=path).interactions
-    start = time.perf_counter()
-    model = SurpriseRecommender(algorithm="SVD", random_state=args.seed).fit(x)
-    fit_s = time.perf_counter() - start
-    n = min(args.users, x.n_users)
-    users = np.sort(np.random.default_rng(args.seed).choice(x.n_users, n, replace=False))
-    from threadpoolctl import threadpool_limits
-
-    limits = None if args.threads == 0 else args.threads
-    with threadpool_limits(limits=limits, user_api="blas"):
-        timing, top = _time(lambda: model.recommend_codes(users, args.k), args.repeats)
-        score_timing, _ = _time(lambda: model._score(users, None), args.repeats)
-
-    def per_pair() -> np.ndarray:
-        algo, known = model.algo_, np.flatnonzero(model.item_inner_ >= 0).tolist()
-        out = np.full((n, args.k), -1, dtype=np.int64)
-        for r, u in enumerate(users.tolist()):  # the per-pair way, deliberately
-            row = np.full(model.n_items, np.nan, dtype=np.float32)
-            row[known] = [algo.predict(u, i, clip=False).est for i in known]
-            row[model.seen_[u].indices] = np.nan
-            ok = np.flatnonzero(np.isfinite(row))
-            best = ok[np.lexsort((ok, -row[ok]))][: args.k]
-            out[r, : best.size] = best
-        return out
-
-    with threadpool_limits(limits=limits, user_api="blas"):
-        pair_timing, ref = _time(per_pair, 1)
-    return {
-        "dataset": str(path),
-        "ratings": len(x),
-        "items": int((model.item_inner_ >= 0).sum()),
-        "users": n,
-        "k": args.k,
-        "blas_threads": args.threads,
-        "fit_seconds": fit_s,
-        "vectorised": timing,
-        "vectorised_scores_only": score_timing,
-        "per_pair_predict": pair_timing,
-        "speedup": pair_timing["median_seconds"] / timing["median_seconds"],
-        "identical": bool(np.array_equal(top.items, ref)),
-    }
+HELP = "the ranking evaluator vs pytrec_eval on synthetic top-k lists"
 
 
-def _print_surprise(out: dict) -> None:
-    print(
-        f"Surprise SVD top-{out['k']} on {out['dataset']} ({out['ratings']:,} ratings, "
-        f"{out['items']:,} items), {out['users']} users; fit {out['fit_seconds']:.2f} s; "
-        f"BLAS threads: {out['blas_threads'] or 'library default'}"
-    )
-    vec, pair = out["vectorised"], out["per_pair_predict"]
-    print(f"{'way':28s} {'wall s':>9s}  runs (median)")
-    runs = len(vec["seconds"])
-    print(f"{'vectorised (learned arrays)':28s} {vec['median_seconds']:9.4f}  {runs}")
-    only = out["vectorised_scores_only"]["median_seconds"]
-    print(f"{'  of which scores (_score)':28s} {only:9.4f}  {runs}")
-    print(f"{'per-pair algo.predict':28s} {pair['median_seconds']:9.4f}  1")
-    alone = pair["median_seconds"] / only
-    print(
-        f"speed-up: {out['speedup']:,.0f}x (scoring alone: {alone:,.0f}x); "
-        f"identical lists: {out['identical']}"
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.perf", description=__doc__.split("\n")[0]
-    )
-    sub = parser.add_subparsers(dest="bench", required=True)
-    p = sub.add_parser("metrics", help="time the ranking evaluator on synthetic top-k lists")
+def add_arguments(p) -> None:
     p.add_argument("--users", type=int, default=100_000)
     p.add_argument("--k", type=int, default=100, help="list length")
     p.add_argument("--items", type=int, default=20_000)
@@ -317,39 +214,9 @@ def main(argv: list[str] | None = None) -> int:
         "--compare-repeats", type=int, default=1, help="pytrec_eval repeats (slow; default 1)"
     )
     p.add_argument("--json", type=Path, default=None, help="write the results here")
-    q = sub.add_parser("surprise", help="time Surprise SVD ranking: arrays vs per-pair predict")
-    q.add_argument("--users", type=int, default=100, help="sampled users")
-    q.add_argument("--k", type=int, default=10, help="list length")
-    q.add_argument("--path", type=Path, default=None, help="ml-100k folder")
-    q.add_argument("--repeats", type=int, default=20, help="runs of the vectorised way")
-    q.add_argument("--seed", type=int, default=0)
-    q.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="BLAS threads for both ways (default 1: a per-core comparison; 0 = library "
-        "default, which collapses when the machine is oversubscribed)",
-    )
-    q.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        help="print JSON instead of the table, or write it to the given path",
-    )
-    args = parser.parse_args(argv)
-    if args.bench == "surprise":
-        if args.users <= 0 or args.k <= 0 or args.repeats <= 0:
-            parser.error("--users, --k and --repeats must be positive")
-        out = bench_surprise(args)
-        if args.json == "-":
-            print(json.dumps(out, indent=2))
-            return 0
-        _print_surprise(out)
-        if args.json is not None:
-            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-        return 0
+
+
+def run(args, parser) -> int:
     if args.users <= 0 or args.items <= 0 or args.repeats <= 0 or args.compare_repeats <= 0:
         parser.error("--users, --items, --repeats and --compare-repeats must be positive")
     out = bench_metrics(args)
@@ -359,6 +226,3 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
