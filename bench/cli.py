@@ -12,6 +12,8 @@
 
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
+A model that raises during a run does not stop the others: the run finishes, the report
+lists the failure, and the exit code is 1 (2 when every failure was bad input).
 """
 
 from __future__ import annotations
@@ -72,6 +74,17 @@ def _run_task(cfg) -> None:
         print(ratings)
     print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")
+    if result.failures:
+        raise SystemExit(_failed_models(result.failures))
+
+
+def _failed_models(failures) -> int:
+    """Say which models failed; exit 2 when every failure was bad input, else 1."""
+    for f in failures:
+        where = f"fold {f.fold}" if f.fold is not None else f.protocol
+        print(f"bench: error: model {f.model} ({where}) failed: {f.error} "
+              f"(traceback: {f.traceback})", file=sys.stderr)
+    return EXIT_USAGE if all(f.bad_input for f in failures) else 1
 
 
 def _hydra_main(argv: list[str]) -> int:

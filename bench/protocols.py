@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -79,8 +80,16 @@ def run_cold_start(
     *,
     tracker,
     parent,
+    out: Path | None = None,
+    failures: list | None = None,
 ) -> pd.DataFrame:
-    """Run the enabled cold-start protocols for every model; return the per-user frame."""
+    """Run the enabled cold-start protocols for every model; return the per-user frame.
+
+    A model that raises is recorded in ``failures`` (see
+    :class:`~bench.runner.ModelFailure`, traceback under ``out``) and the others go on.
+    """
+    out = Path(out) if out is not None else Path(".")
+    failures = failures if failures is not None else []
     frames = []
     if cold.user_fraction is not None:
         splitter = UserColdStartSplitter(
@@ -94,14 +103,14 @@ def run_cold_start(
             len(users), list(cold.user_fold_in),
         )
         frames += _protocol(USER_COLD, dataset, split, relevant, users, levels, models_cfg,
-                            settings, tracker, parent)
+                            settings, tracker, parent, out, failures)
     if cold.item_fraction is not None:
         splitter = ItemColdStartSplitter(fraction=cold.item_fraction, seed=cold.item_seed)
         split = _protocol_split(splitter, dataset, "cold_start.item")
         relevant, users, _ = relevance(split, settings)
         log.info("item cold start: %d users with a held-out relevant item", len(users))
         frames += _protocol(ITEM_COLD, dataset, split, relevant, users, {-1: None}, models_cfg,
-                            settings, tracker, parent)
+                            settings, tracker, parent, out, failures)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -115,7 +124,9 @@ def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
 
 
 def _protocol(protocol, dataset, split, relevant, users, levels, models_cfg, settings,
-              tracker, parent) -> list[pd.DataFrame]:
+              tracker, parent, out, failures) -> list[pd.DataFrame]:
+    from bench.runner import record_failure
+
     frames = []
     rel = relevant[users]
     uid = split.test.user_ids[users]
@@ -128,6 +139,7 @@ def _protocol(protocol, dataset, split, relevant, users, levels, models_cfg, set
                   "split.fingerprint": split.fingerprint},
         )
         status = "FAILED"
+        mine: list[pd.DataFrame] = []
         try:
             t = time.perf_counter()
             model.fit(split.train, item_features=dataset.item_features,
@@ -148,12 +160,17 @@ def _protocol(protocol, dataset, split, relevant, users, levels, models_cfg, set
                                       "n_relevant": ev.n_relevant})
                 for key, values in ev.per_user.items():
                     frame[key] = values
-                frames.append(frame)
+                mine.append(frame)
                 suffix = f"fold_in_{level}" if protocol == USER_COLD else "item_cold"
                 logged.update({f"{mlflow_key(k)}.{suffix}": v for k, v in ev.mean().items()})
             tracker.log_metrics(child, logged)
             log.info("%s %s: fit %.2fs", protocol, model_name, fit_s)
             status = "FINISHED"
+            frames += mine
+        except Exception as exc:  # the other models still run
+            failures.append(record_failure(exc, model_name, None, protocol,
+                                           out / "artifacts" / model_name / protocol,
+                                           tracker, child))
         finally:
             tracker.end_run(child, status)
     return frames

@@ -37,7 +37,7 @@ from bench.config import (
     to_container,
 )
 from bench.data.dataset import Dataset
-from bench.errors import ConfigError, DataError, EvaluationError
+from bench.errors import BenchError, ConfigError, DataError, EvaluationError
 from bench.evaluation import (
     FoldContext,
     accuracy_keys,
@@ -84,6 +84,31 @@ class ModelResult:
 
 
 @dataclass
+class ModelFailure:
+    """A model that raised during a run; the run went on without it."""
+
+    model: str
+    #: fold number, or None for a cold-start protocol
+    fold: int | None
+    #: "main" (the configured split) or the cold-start protocol's name
+    protocol: str
+    #: ``ExceptionType: message`` (first line)
+    error: str
+    #: True when the error is bad input (a ``BenchError``: config, data), else a crash
+    bad_input: bool
+    #: file holding the full traceback (also an artifact of the model's MLflow child run)
+    traceback: str | None = None
+
+
+class ModelFailed(Exception):
+    """Raised by ``_run_model`` once a failure is recorded; the fold loop catches it."""
+
+    def __init__(self, failure: ModelFailure):
+        super().__init__(failure.error)
+        self.failure = failure
+
+
+@dataclass
 class RunResult:
     """What a run produced; reports are built from this alone."""
 
@@ -105,6 +130,8 @@ class RunResult:
     cold_start: pd.DataFrame | None = None
     #: leakage audit of each fold (see :func:`bench.splits.audit.audit_split`)
     audits: list[dict[str, object]] = field(default_factory=list)
+    #: models that raised (the others finished); the command exits non-zero when any did
+    failures: list[ModelFailure] = field(default_factory=list)
 
     def per_user_frame(self) -> pd.DataFrame:
         """Every model's per-user table, stacked (columns ``model``, ``family``, ``fold``, ...)."""
@@ -175,6 +202,8 @@ def run_experiment(
     if not isinstance(models_cfg, Mapping) or not models_cfg:
         raise ConfigError("models: expected at least one model (e.g. model=[rule_popular,cf_als])")
     _check_model_names(models_cfg, settings, stats, report)
+    for model_name, model_cfg in models_cfg.items():  # bad config fails before any training
+        _build_model(model_name, model_cfg)
     run_name = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(report.dir) / name / run_name
     out.mkdir(parents=True, exist_ok=True)
@@ -232,6 +261,7 @@ def run_experiment(
     tracker.log_artifact(parent, out / "config.json", f"config/{run_name}")
 
     results: list[ModelResult] = []
+    failures: list[ModelFailure] = []
     t_models = time.perf_counter()
     order = _model_order(models_cfg, settings)
     for split in splits:
@@ -246,10 +276,14 @@ def run_experiment(
         seg_labels = None
         for model_name in order:
             log.info("model %s (fold %d): fit", model_name, split.fold)
-            res, labels = _run_model(
-                model_name, models_cfg[model_name], dataset, ctx, settings, report,
-                tracker, parent, out, seg_labels,
-            )
+            try:
+                res, labels = _run_model(
+                    model_name, models_cfg[model_name], dataset, ctx, settings, report,
+                    tracker, parent, out, seg_labels,
+                )
+            except ModelFailed as failed:  # the other models still run
+                failures.append(failed.failure)
+                continue
             if seg_labels is None and labels is not None:
                 seg_labels = labels
             fold_results[model_name] = res
@@ -260,7 +294,7 @@ def run_experiment(
                           if k.endswith(at_k) and k.split("@")[0] in settings.metrics),
                 res.fit_seconds, res.recommend_seconds,
             )
-        results.extend(fold_results[m] for m in models_cfg)
+        results.extend(fold_results[m] for m in models_cfg if m in fold_results)
     timings["models_s"] = time.perf_counter() - t_models
 
     cold_frame = None
@@ -269,7 +303,8 @@ def run_experiment(
 
         t = time.perf_counter()
         cold_frame = run_cold_start(
-            dataset, models_cfg, settings, cold, tracker=tracker, parent=parent
+            dataset, models_cfg, settings, cold, tracker=tracker, parent=parent, out=out,
+            failures=failures,
         )
         timings["cold_start_s"] = time.perf_counter() - t
 
@@ -290,6 +325,7 @@ def run_experiment(
         cold_start_settings=cold,
         cold_start=cold_frame,
         audits=audits,
+        failures=failures,
     )
     from bench.reporting.report import write_report
     from bench.reporting.summary import write_results
@@ -306,7 +342,12 @@ def run_experiment(
     if on_result is not None:
         for p in on_result(result, tracker, parent):
             tracker.log_artifact(parent, p, f"report/{run_name}")
-    tracker.end_run(parent)
+    if failures:
+        log.error("%d model run(s) failed: %s", len(failures),
+                  "; ".join(f"{f.model} ({f.protocol}"
+                            + (f", fold {f.fold}" if f.fold is not None else "")
+                            + f"): {f.error}" for f in failures))
+    tracker.end_run(parent, "FAILED" if failures else "FINISHED")
     return result
 
 
@@ -381,10 +422,7 @@ def _run_model(
     (a Series indexed by user id) for the models after it.
     """
     split = ctx.split
-    where = f"models.{model_name}"
-    model: Recommender = build(model_cfg, where)
-    if not isinstance(model, Recommender):
-        raise ConfigError(f"{where}._target_: expected a Recommender, got {type(model).__name__}")
+    model = _build_model(model_name, model_cfg)
     child = tracker.start_run(
         f"{model_name}/fold{split.fold}",
         parent_id=parent,
@@ -439,6 +477,10 @@ def _run_model(
                              model_name, model, top, users, split, ctx.relevant, per_user,
                              metrics)
         status = "FINISHED"
+    except Exception as exc:
+        folder = out / "artifacts" / model_name / f"fold{split.fold}"
+        raise ModelFailed(record_failure(exc, model_name, split.fold, "main", folder,
+                                         tracker, child)) from exc
     finally:
         tracker.end_run(child, status)
     result = ModelResult(
@@ -449,6 +491,35 @@ def _run_model(
         segment_metrics=seg, curves=ev.curves,
     )
     return result, labels
+
+
+def _build_model(model_name: str, model_cfg) -> Recommender:
+    where = f"models.{model_name}"
+    model = build(model_cfg, where)
+    if not isinstance(model, Recommender):
+        raise ConfigError(f"{where}._target_: expected a Recommender, got {type(model).__name__}")
+    return model
+
+
+def record_failure(exc: BaseException, model_name: str, fold: int | None, protocol: str,
+                   folder: Path, tracker, child) -> ModelFailure:
+    """Write the traceback next to the model's artifacts, attach it to its MLflow child run,
+    log one line, and return the failure record."""
+    import traceback
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "traceback.txt"
+    path.write_text("".join(traceback.format_exception(exc)))
+    try:
+        tracker.log_artifact(child, path, None)
+    except Exception:  # the tracker's own fault must not hide the model's
+        log.warning("could not attach %s to the tracking run", path)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    where = f"fold {fold}" if fold is not None else protocol
+    log.error("model %s (%s) FAILED: %s (traceback: %s)", model_name, where, error, path)
+    return ModelFailure(model=model_name, fold=fold, protocol=protocol, error=error,
+                        bad_input=isinstance(exc, BenchError), traceback=str(path))
 
 
 def _truncate(top: TopK, k: int) -> TopK:

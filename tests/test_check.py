@@ -188,3 +188,17 @@ def test_the_committed_ci_baseline_is_a_valid_baseline():
                                  "cf_item_knn", "hybrid_blend"}
     assert saved.card["comparable"]["dataset"]["name"] == "movielens_small"
     assert saved.per_user.groupby("model").size().min() > 500  # power for paired tests
+
+
+def test_a_crashing_model_fails_the_gate_and_is_never_a_baseline(base, tmp_path, monkeypatch):
+    from bench.models.content.profile import ContentProfile
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ContentProfile, "_fit", boom)
+    code, text = check(base)
+    assert code == 1 and "check: model content_profile failed: RuntimeError: boom" in text
+    code, text = check(tmp_path, update=True, baseline="new.json")
+    assert code == 1 and "baseline NOT written" in text
+    assert not (tmp_path / "new.json").exists()

@@ -73,6 +73,8 @@ def run_check(
     state: dict = {}
 
     def finish(result, trk, parent) -> list[Path]:
+        if result.failures:
+            return []
         data = RunData.load(result.output_dir)
         if update:
             state["written"] = write_baseline(path, baseline_payload(data, list(settings.metrics)))
@@ -92,7 +94,14 @@ def run_check(
                                  "check.tests": float(len(gate.tests))})
         return [md, xml]
 
-    run_experiment(cfg, output_dir=folder, tracker=tracker, on_result=finish)
+    result = run_experiment(cfg, output_dir=folder, tracker=tracker, on_result=finish)
+    if result.failures:  # a model that crashed cannot be vouched for, nor be a baseline
+        for f in result.failures:
+            print(f"check: model {f.model} failed: {f.error} (traceback: {f.traceback})",
+                  file=out)
+        if update:
+            print("baseline NOT written: fix the failing model(s) first", file=out)
+        return 1
     if update:
         print(f"baseline written: {state['written']} (from run {folder}); commit it", file=out)
         return 0

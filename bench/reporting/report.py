@@ -151,6 +151,13 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
     """The first screen: one bullet per ladder step — worth it, for whom, at what cost."""
     metric = data.headline_metric
     lines = ["", "## Is the next rung worth it?", ""]
+    failed = data.results.get("failures") or []
+    if failed:
+        from bench.reporting.summary import failure_lines
+
+        lines += [f"> **{len(failed)} model run(s) failed** and are missing from this "
+                  "report (the other models finished):", ">"]
+        lines += [f"> {x}" for x in failure_lines(failed)] + [""]
     leaks = [x for a in data.results.get("leakage", []) for x in a.get("leaks", [])]
     if leaks:
         lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]

@@ -79,6 +79,24 @@ def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
     return "\n".join(lines)
 
 
+def failure_lines(failures) -> list[str]:
+    """One markdown bullet per failed model run (from ``ModelFailure`` objects or dicts)."""
+    out = []
+    for f in failures:
+        f = f if isinstance(f, dict) else asdict(f)
+        where = f"fold {f['fold']}" if f.get("fold") is not None else f["protocol"]
+        out.append(f"- `{f['model']}` ({where}): {f['error']} — traceback in "
+                   f"`{f.get('traceback')}`")
+    return out
+
+
+def _failure_lines(result: RunResult) -> list[str]:
+    if not result.failures:
+        return []
+    return ["", f"**{len(result.failures)} model run(s) FAILED** (the others finished):", "",
+            *failure_lines(result.failures)]
+
+
 def _rating_lines(result: RunResult) -> list[str]:
     frame = rating_frame(result)
     if frame is None:
@@ -131,6 +149,7 @@ def write_results(result: RunResult) -> list[Path]:
         "Metric values are macro averages over evaluated users (users with at least one "
         "relevant test item); users excluded for having none are counted in "
         "`results.json`. Users a model cannot score count with empty lists (all misses).",
+        *_failure_lines(result),
         *_rating_lines(result),
         *_source_lines(result),
         "",
@@ -179,6 +198,7 @@ def write_results(result: RunResult) -> list[Path]:
             }
             for r in result.models
         ],
+        "failures": [asdict(f) for f in result.failures],
         "mlflow_parent_run_id": result.parent_run_id,
         "timings": result.timings,
     }
