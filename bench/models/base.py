@@ -9,9 +9,11 @@ Implementers write two methods:
   training rows, plus fold-in rows when given), over the training item vocabulary.
 
 Everything else happens here, once, for every model: checking that ``fit`` ran,
-mapping ids to codes, masking seen items through the CSR, top-k with ``argpartition``
-in user batches (memory bounded by ``batch_size x n_items``), deterministic tie-breaks
-(higher score first, then lower item code), and padding short lists with ``-1``.
+mapping ids to codes, masking seen items through the CSR, exact top-k in user batches
+(memory bounded by ``batch_size x n_items``; see :mod:`bench.models.topk`), deterministic
+tie-breaks (higher score first, then lower item code), and padding short lists with ``-1``.
+A model that can rank without materialising the batch's scores (factor models: a fused,
+blocked product + top-k) overrides :meth:`Recommender._top_k_fast`.
 A model never silently falls back to a default: a user it cannot score gets an empty
 list, and a fallback is an explicit hybrid.
 """
@@ -27,7 +29,17 @@ import scipy.sparse as sp
 from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, NotFittedError
+from bench.models.topk import top_k, top_k_exact
 from bench.params import HasParams
+
+__all__ = [
+    "SCORE_BLOCK_FLOATS",
+    "Recommender",
+    "TopK",
+    "mask_history",
+    "top_k",
+    "top_k_exact",
+]
 
 #: Target size of one score block (floats); the batch size is derived from it.
 SCORE_BLOCK_FLOATS = 16 * 1024 * 1024
@@ -68,7 +80,6 @@ class Recommender(HasParams):
 
     family: str = "rule"
     predicts_ratings: bool = False
-
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -185,6 +196,10 @@ class Recommender(HasParams):
             sl = slice(start, start + bs)
             batch = users[sl]
             hist = self._history_rows(batch, None if history is None else history[sl])
+            fast = self._top_k_fast(batch, hist, k_eff, exclude_seen)
+            if fast is not None:
+                out_items[sl, :k_eff], out_scores[sl, :k_eff] = fast
+                continue
             scores, sources = self._score_sources(batch, hist)
             scores = np.asarray(scores, dtype=np.float32)
             if scores.shape != (len(batch), n_items):
@@ -203,6 +218,18 @@ class Recommender(HasParams):
                 picked = np.take_along_axis(np.asarray(sources), np.maximum(items, 0), axis=1)
                 out_sources[sl, :k_eff] = np.where(items >= 0, picked, 0)
         return TopK(users, out_items, out_scores, out_sources, self.source_names())
+
+    def _top_k_fast(
+        self, users: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Optional fast path: the batch's top-``k`` without a ``(users, n_items)`` array.
+
+        Returns ``(items int32, scores float32)`` shaped ``(len(users), k)`` exactly as
+        :func:`top_k` would order and pad them after ``_score`` and (when
+        ``exclude_seen``) masking ``history``; or ``None`` (the default) to take the
+        generic path. Single-component models only (no sources).
+        """
+        return None
 
     def _history_rows(self, users: np.ndarray, extra: sp.csr_matrix | None) -> sp.csr_matrix:
         known = users >= 0
@@ -284,73 +311,6 @@ def mask_history(scores: np.ndarray, history: sp.csr_matrix | None) -> None:
     if history is not None and history.nnz:
         rows = np.repeat(np.arange(history.shape[0]), np.diff(history.indptr))
         scores[rows, history.indices] = np.nan
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` item codes and scores per row of ``scores``; NaN never ranks.
-
-    Order is exact and deterministic: higher score first, ties toward the lower item
-    code. Positions beyond the number of finite scores hold code ``-1`` and score NaN.
-
-    Fast path: one float ``partition`` finds each row's k-th largest score; the items at
-    or above it (about k per row) are ordered by (score desc, code asc) with one
-    ``lexsort`` and cut to k, so ties at the k-th place keep the lowest codes. Rows
-    with few finite scores or with many ties at the threshold would make the
-    candidate set large; the whole block then takes :func:`top_k_exact`.
-    """
-    n_rows, n_items = scores.shape
-    k = min(k, n_items)
-    if n_rows == 0 or k == 0:
-        return top_k_exact(scores, k)
-    s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
-    if k == n_items:
-        return top_k_exact(scores, k)
-    kth = np.partition(s, n_items - k, axis=1)[:, n_items - k]
-    if not np.isfinite(kth).all():  # a row with fewer than k finite scores
-        return top_k_exact(scores, k)
-    mask = s >= kth[:, None]
-    rows, cols = np.nonzero(mask)  # row-major: codes ascending within a row
-    if len(rows) > 2 * n_rows * k:  # heavy ties at the threshold: the exact key is cheaper
-        return top_k_exact(scores, k)
-    vals = s[rows, cols]
-    order = np.lexsort((cols, -vals, rows))
-    rows, cols, vals = rows[order], cols[order], vals[order]
-    starts = np.searchsorted(rows, np.arange(n_rows))
-    rank = np.arange(len(rows)) - starts[rows]
-    keep = rank < k
-    items = np.empty((n_rows, k), dtype=np.int32)
-    top = np.empty((n_rows, k), dtype=np.float32)
-    items[rows[keep], rank[keep]] = cols[keep]
-    top[rows[keep], rank[keep]] = vals[keep]
-    return items, top
-
-
-def top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`top_k` by one int64 key per cell; handles any number of ties and NaN.
-
-    Score and item code are folded into one int64 key (the float32 bits made
-    order-preserving in the high word, the complemented item code in the low word), so
-    a single ``argpartition`` decides membership and ties at the k-th place cannot
-    depend on its internals.
-    """
-    n_rows, n_items = scores.shape
-    k = min(k, n_items)
-    s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
-    s = s + np.float32(0.0)  # -0.0 -> +0.0: signed zeros tie, as they compare equal
-    bits = s.view(np.int32).astype(np.int64)
-    ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # float order as signed ints
-    key = (ordered << 32) | (np.int64(0xFFFFFFFF) - np.arange(n_items, dtype=np.int64))
-    if k < n_items:
-        cand = np.argpartition(key, n_items - k, axis=1)[:, n_items - k :]
-    else:
-        cand = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
-    order = np.argsort(-np.take_along_axis(key, cand, axis=1), axis=1)
-    items = np.take_along_axis(cand, order, axis=1).astype(np.int32)
-    top = np.take_along_axis(s, items, axis=1)
-    missing = np.isneginf(top)
-    items[missing] = -1
-    top = np.where(missing, np.float32(np.nan), top)
-    return items, top
 
 
 def _history_matrix(history: Interactions, user_ids: pd.Index, item_index: pd.Index):

@@ -18,6 +18,9 @@ __all__ = ["WORKLOADS", "main"]
 WORKLOADS = {
     "metrics": "bench.perf.metrics",
     "surprise": "bench.perf.surprise",
+    "topk": "bench.perf.topk",
+    "spectrum": "bench.perf.spectrum",
+    "scale": "bench.perf.scale",
 }
 
 

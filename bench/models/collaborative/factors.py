@@ -13,11 +13,15 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.models.base import Recommender
+from bench.models.topk import BLOCK_ROWS, factor_top_k
 
 #: Padded history cells (users x longest history) per block of the batched fold-in solve.
 FOLD_IN_BLOCK_CELLS = 1 << 16
 #: Floats of the (users, f, f) systems per block of the batched fold-in solve.
 FOLD_IN_BLOCK_FLOATS = 1 << 20
+#: Users per ``recommend_codes`` batch on the fused path (a multiple of ``BLOCK_ROWS``):
+#: its memory is the batch's factors and history, not a ``(batch, n_items)`` array.
+FUSED_BATCH_USERS = 512 * BLOCK_ROWS
 
 
 class LatentFactorModel(Recommender):
@@ -46,6 +50,43 @@ class LatentFactorModel(Recommender):
         place (e.g. a history made only of items never seen in training).
         """
         return None
+
+    def batch_size_for(self, n_items: int) -> int:
+        """Users per ``recommend_codes`` batch: large, as the fused path never holds
+        a ``(batch, n_items)`` score array (see :meth:`_top_k_fast`)."""
+        return FUSED_BATCH_USERS
+
+    def _batch_factors(self, users: np.ndarray, history: sp.csr_matrix | None) -> np.ndarray:
+        """Float32 factors per user of the batch: learned, folded in, or a NaN row."""
+        known = self.known_users(users)
+        factors = np.full((len(users), self.user_factors_.shape[1]), np.nan, dtype=np.float32)
+        factors[known] = self.user_factors_[users[known]]
+        if history is not None and not known.all():
+            cold = np.flatnonzero(~known & (np.diff(history.indptr) > 0))
+            if len(cold):
+                folded = self._fold_in_factors(sp.csr_matrix(history[cold]))
+                if folded is not None:
+                    factors[cold] = folded  # NaN rows stay NaN
+        return factors
+
+    def _top_k_fast(
+        self, users: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fused, blocked ``factors @ item_factors_.T`` + masking + top-k
+        (:func:`~bench.models.topk.factor_top_k`): the lists :meth:`_score` + masking +
+        ``top_k`` give, with memory bounded by the block size, not the batch size.
+
+        Scores come from ``sgemm`` on blocks of ``BLOCK_ROWS`` users, so a score may
+        differ in the last bit from :meth:`_score` (one product over the whole batch),
+        which can swap exact near-ties; the order of the scores it returns is exact.
+        """
+        return factor_top_k(
+            self._batch_factors(users, history),
+            self.item_factors_,
+            k,
+            exclude=history if exclude_seen else None,
+            item_mask=self.item_mask_,
+        )
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         known = self.known_users(users)

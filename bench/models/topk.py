@@ -1,0 +1,385 @@
+"""Exact top-k: the numpy reference and a fused, blocked kernel for factor products.
+
+Every function here follows one contract (see :func:`top_k`): higher score first, ties
+toward the lower item code, NaN (and ``-inf``) never ranks, short rows padded with code
+``-1`` and score NaN. The numba kernel and the numpy functions return bit-identical
+arrays for the same scores (``tests/models/test_topk_fast.py``).
+
+* :func:`top_k_numpy` / :func:`top_k_exact` -- the numpy path (``partition`` then
+  ``lexsort``; an int64 key per cell when ties make the candidate set large).
+* :func:`top_k` -- what the base class calls: the numba kernel over row chunks in worker
+  threads when numba is installed, else :func:`top_k_numpy`.
+* :func:`factor_top_k` -- ``user_factors @ item_factors.T`` fused with masking and
+  top-k: per block of ``block_rows`` users, one float32 ``sgemm`` into a buffer owned
+  by the worker thread, the block's excluded items (a CSR, never densified) and
+  unscorable items written as NaN, then a single-pass selection per row (a k-sized
+  heap; an item enters only when it beats the current k-th score, which is rare after
+  the first few hundred items). Blocks run on ``threads`` worker threads with BLAS
+  pinned to one thread each, so peak memory is ``threads x block_rows x n_items``
+  floats whatever the number of users.
+
+Set ``BENCH_TOPK_ENGINE=numpy`` to force the numpy path (the kernel is then never
+compiled); inputs under ``KERNEL_MIN_CELLS`` cells take it too. Scores are compared
+exactly as given: two different BLAS calls (other block shapes, other thread counts) may
+round a product differently in the last bit, which can swap near-ties; within one call
+the order is exact.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = ["BLOCK_ROWS", "factor_top_k", "have_kernel", "top_k", "top_k_exact", "top_k_numpy"]
+
+#: Users per score block of :func:`factor_top_k` (a block is ``BLOCK_ROWS x n_items`` floats).
+BLOCK_ROWS = 128
+#: Cells below which :func:`top_k` runs the kernel inline instead of in worker threads.
+INLINE_CELLS = 1 << 20
+#: Cells (rows x items) below which both entry points take the numpy path: tiny inputs
+#: are not worth importing numba (and compiling the kernel, ~5 s without its cache).
+KERNEL_MIN_CELLS = 1 << 18
+
+_ENGINE_ENV = "BENCH_TOPK_ENGINE"
+_CHUNK = 64  # cells per vectorised pre-check in the kernel
+_kernel = None  # the compiled selection kernel, False when numba is unavailable
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_lock = threading.Lock()
+
+
+# ---------------------------------------------------------------------- numpy reference
+def top_k_numpy(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` item codes and scores per row of ``scores``; NaN never ranks.
+
+    Order is exact and deterministic: higher score first, ties toward the lower item
+    code. Positions beyond the number of finite scores hold code ``-1`` and score NaN.
+
+    One float ``partition`` finds each row's k-th largest score; the items at or above
+    it (about k per row) are ordered by (score desc, code asc) with one ``lexsort`` and
+    cut to k, so ties at the k-th place keep the lowest codes. Rows with few finite
+    scores or with many ties at the threshold would make the candidate set large; the
+    whole block then takes :func:`top_k_exact`.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    if n_rows == 0 or k == 0:
+        return top_k_exact(scores, k)
+    s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
+    if k == n_items:
+        return top_k_exact(scores, k)
+    kth = np.partition(s, n_items - k, axis=1)[:, n_items - k]
+    if not np.isfinite(kth).all():  # a row with fewer than k finite scores
+        return top_k_exact(scores, k)
+    mask = s >= kth[:, None]
+    rows, cols = np.nonzero(mask)  # row-major: codes ascending within a row
+    if len(rows) > 2 * n_rows * k:  # heavy ties at the threshold: the exact key is cheaper
+        return top_k_exact(scores, k)
+    vals = s[rows, cols] + np.float32(0.0)  # -0.0 -> +0.0, as top_k_exact reports it
+    order = np.lexsort((cols, -vals, rows))
+    rows, cols, vals = rows[order], cols[order], vals[order]
+    starts = np.searchsorted(rows, np.arange(n_rows))
+    rank = np.arange(len(rows)) - starts[rows]
+    keep = rank < k
+    items = np.empty((n_rows, k), dtype=np.int32)
+    top = np.empty((n_rows, k), dtype=np.float32)
+    items[rows[keep], rank[keep]] = cols[keep]
+    top[rows[keep], rank[keep]] = vals[keep]
+    return items, top
+
+
+def top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` by one int64 key per cell; handles any number of ties and NaN.
+
+    Score and item code are folded into one int64 key (the float32 bits made
+    order-preserving in the high word, the complemented item code in the low word), so
+    a single ``argpartition`` decides membership and ties at the k-th place cannot
+    depend on its internals.
+    """
+    n_rows, n_items = scores.shape
+    k = min(k, n_items)
+    s = np.where(np.isnan(scores), np.float32(-np.inf), scores).astype(np.float32, copy=False)
+    s = s + np.float32(0.0)  # -0.0 -> +0.0: signed zeros tie, as they compare equal
+    bits = s.view(np.int32).astype(np.int64)
+    ordered = np.where(bits < 0, bits ^ 0x7FFFFFFF, bits)  # float order as signed ints
+    key = (ordered << 32) | (np.int64(0xFFFFFFFF) - np.arange(n_items, dtype=np.int64))
+    if k < n_items:
+        cand = np.argpartition(key, n_items - k, axis=1)[:, n_items - k :]
+    else:
+        cand = np.broadcast_to(np.arange(n_items), (n_rows, n_items))
+    order = np.argsort(-np.take_along_axis(key, cand, axis=1), axis=1)
+    items = np.take_along_axis(cand, order, axis=1).astype(np.int32)
+    top = np.take_along_axis(s, items, axis=1)
+    missing = np.isneginf(top)
+    items[missing] = -1
+    top = np.where(missing, np.float32(np.nan), top)
+    return items, top
+
+
+# ---------------------------------------------------------------------- numba kernel
+def _select_rows(scores, k, indptr, indices, ex_row0, bad_cols, out_items, out_scores, out_row0):
+    """Per row of ``scores`` (float32, modified in place): mask, then top-k by a heap.
+
+    Row ``r`` first gets NaN at ``bad_cols`` and at the CSR columns
+    ``indices[indptr[ex_row0 + r] : indptr[ex_row0 + r + 1]]``. Then one scan in code
+    order keeps the k best (score, code) pairs in a min-heap whose root is the worst
+    kept pair (lowest score, then highest code). Because codes arrive in increasing
+    order, a later item that ties the root is worse than it, so an item enters a full
+    heap only when its score is strictly greater: one float compare per cell, counted
+    over chunks of ``_CHUNK`` cells in a loop that compiles to SIMD, so only chunks
+    holding a candidate take the scalar heap loop. NaN fails every compare. The heap
+    is then sorted (best first) into ``out_*[out_row0 + r]``; -1 / NaN pad short rows.
+    """
+    n, m = scores.shape
+    neg_inf = np.float32(-np.inf)
+    hs = np.empty(max(k, 1), np.float32)
+    hi = np.empty(max(k, 1), np.int32)
+    for r in range(n):
+        row = scores[r]
+        for c in bad_cols:
+            row[c] = np.nan
+        for p in range(indptr[ex_row0 + r], indptr[ex_row0 + r + 1]):
+            row[indices[p]] = np.nan
+        size = 0
+        thr = neg_inf  # while the heap fills, any score above -inf enters
+        for c0 in range(0, m, _CHUNK):  # a vectorised count skips most chunks at once
+            chunk = row[c0 : c0 + _CHUNK]  # a slice: its loop vectorises, row[c0:c1] does not
+            hits = 0
+            for t in range(chunk.shape[0]):
+                if chunk[t] > thr:
+                    hits += 1
+            if hits == 0:
+                continue
+            for t in range(chunk.shape[0]):
+                s = chunk[t]
+                if not s > thr:
+                    continue
+                j = c0 + t
+                if size < k:  # sift up
+                    c = size
+                    size += 1
+                    while c > 0:
+                        par = (c - 1) >> 1
+                        if hs[par] > s or (hs[par] == s and hi[par] < j):
+                            hs[c] = hs[par]
+                            hi[c] = hi[par]
+                            c = par
+                        else:
+                            break
+                    hs[c] = s
+                    hi[c] = j
+                    if size == k:
+                        thr = hs[0]
+                else:  # replace the root, sift down
+                    c = 0
+                    while True:
+                        child = 2 * c + 1
+                        if child >= k:
+                            break
+                        right = child + 1
+                        if right < k and (
+                            hs[right] < hs[child]
+                            or (hs[right] == hs[child] and hi[right] > hi[child])
+                        ):
+                            child = right
+                        if hs[child] < s or (hs[child] == s and hi[child] > j):
+                            hs[c] = hs[child]
+                            hi[c] = hi[child]
+                            c = child
+                        else:
+                            break
+                    hs[c] = s
+                    hi[c] = j
+                    thr = hs[0]
+        for a in range(1, size):  # insertion sort, best first
+            vs = hs[a]
+            vi = hi[a]
+            b = a - 1
+            while b >= 0 and (hs[b] < vs or (hs[b] == vs and hi[b] > vi)):
+                hs[b + 1] = hs[b]
+                hi[b + 1] = hi[b]
+                b -= 1
+            hs[b + 1] = vs
+            hi[b + 1] = vi
+        o = out_row0 + r
+        for a in range(size):
+            out_items[o, a] = hi[a]
+            out_scores[o, a] = hs[a] + np.float32(0.0)  # -0.0 -> +0.0
+        for a in range(size, out_items.shape[1]):
+            out_items[o, a] = -1
+            out_scores[o, a] = np.nan
+
+
+def _get_kernel():
+    """The compiled kernel, or ``None`` (numba missing or ``BENCH_TOPK_ENGINE=numpy``)."""
+    global _kernel
+    if os.environ.get(_ENGINE_ENV, "").lower() == "numpy":
+        return None
+    if _kernel is None:
+        with _lock:
+            if _kernel is None:
+                try:
+                    import numba
+                except ImportError:
+                    _kernel = False
+                else:
+                    _kernel = numba.njit(nogil=True, cache=True)(_select_rows)
+    return _kernel or None
+
+
+def have_kernel() -> bool:
+    """Whether :func:`top_k` and :func:`factor_top_k` use the numba kernel."""
+    return _get_kernel() is not None
+
+
+def default_threads() -> int:
+    """Worker threads: the CPUs this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _executor(threads: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != threads:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            _pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="topk")
+            _pool_size = threads
+        return _pool
+
+
+_NO_IDX = np.zeros(0, dtype=np.int32)
+
+
+# ---------------------------------------------------------------------- public entry points
+def top_k(
+    scores: np.ndarray, k: int, *, threads: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` item codes and scores per row of ``scores``; NaN never ranks.
+
+    Order is exact and deterministic: higher score first, ties toward the lower item
+    code. Positions beyond the number of finite scores hold code ``-1`` and score NaN.
+    Returns ``(items int32 (n_rows, k'), scores float32 (n_rows, k'))`` with
+    ``k' = min(k, n_items)``. Uses the numba kernel when available (row chunks on
+    ``threads`` worker threads for large inputs), else :func:`top_k_numpy`; both return
+    identical arrays. ``scores`` is not modified.
+    """
+    n_rows, n_items = scores.shape
+    k = min(int(k), n_items)
+    kernel = None if n_rows * n_items < KERNEL_MIN_CELLS else _get_kernel()
+    if kernel is None or n_rows == 0 or k == 0:
+        return top_k_numpy(scores, k)
+    work = np.ascontiguousarray(scores, dtype=np.float32)  # read only: nothing is masked
+    if not work.flags.writeable:
+        work = work.copy()
+    items = np.empty((n_rows, k), dtype=np.int32)
+    top = np.empty((n_rows, k), dtype=np.float32)
+    no_ptr = np.zeros(n_rows + 1, dtype=np.int64)
+    threads = threads or default_threads()
+    if threads == 1 or n_rows * n_items < INLINE_CELLS:
+        kernel(work, k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, 0)
+        return items, top
+    step = -(-n_rows // threads)
+
+    def run(start: int) -> None:
+        stop = min(start + step, n_rows)
+        kernel(work[start:stop], k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, start)
+
+    list(_executor(threads).map(run, range(0, n_rows, step)))
+    return items, top
+
+
+def factor_top_k(
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    k: int,
+    *,
+    exclude: sp.csr_matrix | None = None,
+    item_mask: np.ndarray | None = None,
+    block_rows: int | None = None,
+    threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-``k`` of ``user_factors @ item_factors.T`` per user, without the full matrix.
+
+    Args:
+        user_factors: float32 ``(n_users, f)``; a row of NaN scores NaN everywhere (an
+            empty list).
+        item_factors: float32 ``(n_items, f)``.
+        k: list length (``min(k, n_items)`` columns are returned).
+        exclude: CSR ``(n_users, n_items)`` of items never to recommend to each user
+            (the seen items), or ``None``.
+        item_mask: boolean ``(n_items,)``, False for items that cannot be scored
+            (they never rank), or ``None``.
+        block_rows: users per block (memory: ``threads x block_rows x n_items`` floats);
+            default :data:`BLOCK_ROWS`.
+        threads: worker threads (default: the CPUs available); BLAS runs one thread in
+            each.
+
+    Returns ``(items int32, scores float32)`` shaped ``(n_users, min(k, n_items))``,
+    ordered and padded as :func:`top_k`. Each block is one ``sgemm`` of ``block_rows``
+    users starting at a multiple of ``block_rows``, so the scores (and thus the lists)
+    do not depend on ``threads``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    uf = np.ascontiguousarray(user_factors, dtype=np.float32)
+    itf = np.ascontiguousarray(item_factors, dtype=np.float32)
+    n_users, n_items = uf.shape[0], itf.shape[0]
+    k = min(int(k), n_items)
+    items = np.full((n_users, k), -1, dtype=np.int32)
+    top = np.full((n_users, k), np.nan, dtype=np.float32)
+    if n_users == 0 or k == 0:
+        return items, top
+    if exclude is not None:
+        exclude = sp.csr_matrix(exclude)
+        if exclude.shape != (n_users, n_items):
+            raise ValueError(f"exclude: expected shape {(n_users, n_items)}, got {exclude.shape}")
+        indptr = exclude.indptr.astype(np.int64, copy=False)
+        indices = exclude.indices.astype(np.int32, copy=False)
+    else:
+        indptr, indices = np.zeros(n_users + 1, dtype=np.int64), _NO_IDX
+    bad = _NO_IDX if item_mask is None else np.flatnonzero(~np.asarray(item_mask)).astype(np.int32)
+    kernel = None if n_users * n_items < KERNEL_MIN_CELLS else _get_kernel()
+    block_rows = int(block_rows or BLOCK_ROWS)
+    threads = max(1, min(threads or default_threads(), -(-n_users // block_rows)))
+    item_t = itf.T
+    starts = range(0, n_users, block_rows)
+    local = threading.local()
+
+    def run_block(start: int) -> None:
+        stop = min(start + block_rows, n_users)
+        buf = getattr(local, "buf", None)
+        if buf is None:
+            buf = local.buf = np.empty((block_rows, n_items), dtype=np.float32)
+        block = buf[: stop - start]
+        np.matmul(uf[start:stop], item_t, out=block)
+        if kernel is not None:
+            kernel(block, k, indptr, indices, start, bad, items, top, start)
+            return
+        if len(bad):
+            block[:, bad] = np.nan
+        sub_ptr = indptr[start : stop + 1]
+        if sub_ptr[-1] > sub_ptr[0]:
+            rows = np.repeat(np.arange(stop - start), np.diff(sub_ptr))
+            block[rows, indices[sub_ptr[0] : sub_ptr[-1]]] = np.nan
+        items[start:stop], top[start:stop] = top_k_numpy(block, k)
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        if threads == 1:
+            for start in starts:
+                run_block(start)
+        else:
+            # each worker takes every threads-th block; a block's buffer is per thread
+            def run_share(first: int) -> None:
+                for start in starts[first::threads]:
+                    run_block(start)
+
+            list(_executor(threads).map(run_share, range(threads)))
+    return items, top
