@@ -153,6 +153,7 @@ def test_per_user_table_and_segment_metrics(run):
         assert {"coverage@10", "gini@10", "personalisation@10"} <= set(r.metrics)
     child = next(c for c in tracker.runs.values() if c.name == "cf_ease/fold0")
     assert any(k.startswith("ndcg_at_10.hist_") for k in child.metrics)
+    assert not any(k.startswith("ndcg_at_5.hist_") for k in child.metrics)  # table k only
     # temporal cut: every test user has a training history; the bucket matches the count
     assert (per_user["history"] > 0).all()
 

@@ -1,25 +1,40 @@
-"""``bench perf metrics``: the ranking evaluator against pytrec_eval on synthetic lists.
+"""``bench perf metrics``: the ranking evaluator against pytrec_eval (and ranx) on top-k lists.
 
-``bench perf metrics --users 100000 --k 100 --items 20000 --compare``
+``bench perf metrics --users 100000 --items 20000 --compare``
+``bench perf metrics --dataset movielens_small --model cf_als --tile 150 --compare``
 
-``metrics`` times :func:`bench.metrics.evaluate_rankings` (hit matrix + precision, recall,
-NDCG, MAP, MRR and hit rate at every cutoff) on synthetic top-k lists: median of
-``--repeats`` runs, reported as users per second. ``--compare`` also times pytrec_eval on
-the same input (``P``, ``recall``, ``ndcg_cut``, ``map_cut``, ``success`` at the same
-cutoffs, and ``recip_rank``), separately for building its input dicts and for evaluating,
-and prints the largest difference between the two engines' mean values as a sanity
-check. ``--json PATH`` writes the numbers. This module is a script: it prints.
+``metrics`` times :func:`bench.metrics.evaluate_rankings` on top-``--k`` lists (default
+top-100) for ``--metrics`` at ``--cutoffs`` (default: the issue's precision, recall,
+NDCG and MAP at 10): median of ``--repeats`` runs, reported as users per second, with the
+peak memory of one call (numpy allocations seen by ``tracemalloc``, and the growth of
+the process high-water RSS after resetting it, see :func:`_peak_rss_growth`).
+``--compare`` also times pytrec_eval on the same input (the same measures cut at the same
+cutoffs; ``recip_rank`` for MRR, ``success`` for hit rate), separately for building its
+input dicts and for evaluating, and ranx when it is installed (its numba kernels are
+compiled on a warm-up call first; its input is built from the same dicts); each engine's
+largest difference from ours over the per-metric means is printed as a sanity check.
+``--json PATH`` writes the numbers. This module is a script: it prints.
 
-Synthetic input (``metrics``): relevant items drawn from a Zipf-like popularity (mean ``--relevant``
-per user, binary gains); lists are distinct items from the popular head of the
-catalogue; about 5% of users get a short list (padded with ``-1``), 1% an empty one, and
-2% have no relevant item (the evaluator excludes and counts them).
+Inputs (``--dataset``):
+
+- ``synthetic`` (default): ``--users`` x ``--items``; relevant items drawn from a Zipf-like
+  popularity (mean ``--relevant`` per user, binary gains); lists are distinct items from
+  the popular head of the catalogue; about 5% of users get a short list (padded with
+  ``-1``), 1% an empty one, and 2% have no relevant item (the evaluator excludes and
+  counts them).
+- ``movielens_small``: real lists and relevance. The embedded MovieLens small data is
+  split with the random per-user holdout (``configs/split/holdout.yaml``, seed
+  ``--seed``), ``--model`` (a ``configs/model`` name, default ``rule_popular``; e.g.
+  ``cf_als``) is fitted on the training part and recommends top-``--k`` to every user
+  (seen items excluded); relevant = test ratings >= 4. ``--tile N`` repeats those users
+  ``N`` times (distinct rows, same lists) to time it at scale.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,7 +44,8 @@ import scipy.sparse as sp
 from bench.metrics import evaluate_rankings, metric_key
 from bench.perf.common import time_runs
 
-DEFAULT_CUTOFFS = (1, 5, 10, 20, 50, 100)
+DEFAULT_CUTOFFS = (10,)
+DEFAULT_METRICS = ("precision", "recall", "ndcg", "map")
 # our metric name -> pytrec_eval measure (cut at k) ; recip_rank has no cutoff.
 _TREC_NAMES = {
     "precision": "P",
@@ -37,6 +53,15 @@ _TREC_NAMES = {
     "ndcg": "ndcg_cut",
     "map": "map_cut",
     "hit_rate": "success",
+}
+# our metric name -> ranx metric (``name@k``)
+_RANX_NAMES = {
+    "precision": "precision",
+    "recall": "recall",
+    "ndcg": "ndcg",
+    "map": "map",
+    "mrr": "mrr",
+    "hit_rate": "hit_rate",
 }
 
 
@@ -88,28 +113,108 @@ def _trec_inputs(recs: np.ndarray, relevant: sp.csr_matrix) -> tuple[dict, dict]
     return qrels, run
 
 
+def movielens_rankings(
+    model_name: str, k: int, *, seed: int = 0, tile: int = 1
+) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Real ``(recs, relevant)``: ``model_name`` on movielens_small (see module docstring)."""
+    import yaml
+
+    from bench.cli import config_dir
+    from bench.config import build, eval_settings
+    from bench.data.movielens import load_movielens_small
+    from bench.evaluation import relevance
+
+    cdir = config_dir()
+
+    def node(path: Path) -> dict:
+        raw = yaml.safe_load(path.read_text())
+        raw.pop("defaults", None)
+        return {key: (seed if value == "${seed}" else value) for key, value in raw.items()}
+
+    model_path = cdir / "model" / f"{model_name}.yaml"
+    if not model_path.is_file():
+        raise SystemExit(f"--model: no config {model_path}")
+    dataset = load_movielens_small()
+    split = build(node(cdir / "split" / "holdout.yaml"), "split").split(dataset.interactions)[0]
+    model = build(node(model_path), f"models.{model_name}")
+    model.fit(split.train, item_features=dataset.item_features,
+              user_features=dataset.user_features)
+    rel, _, _ = relevance(split, eval_settings(None))
+    users = np.arange(rel.shape[0])
+    recs = model.recommend_codes(users, k).items.astype(np.int32)
+    if tile > 1:
+        recs = np.tile(recs, (tile, 1))
+        rel = sp.vstack([rel] * tile, format="csr")
+    return recs, rel
+
+
+def _peak_rss_growth(fn) -> tuple[float | None, object]:
+    """(MiB the process high-water RSS grew while ``fn`` ran, its result).
+
+    The high-water mark is reset first (``/proc/self/clear_refs``, Linux), so this is the
+    peak of ``fn`` over the RSS before it, whatever ran earlier. ``None`` where the kernel
+    does not allow the reset.
+    """
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        before = _status_kb("VmRSS")
+    except OSError:
+        return None, fn()
+    result = fn()
+    return (_status_kb("VmHWM") - before) / 1024, result
+
+
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise OSError(field)
+
+
+def _tracemalloc_peak(fn) -> float:
+    """Peak MiB of Python/numpy allocations while ``fn`` runs (tracemalloc)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
 def bench_metrics(args: argparse.Namespace) -> dict:
-    cutoffs = tuple(c for c in args.cutoffs if c <= args.k) or (args.k,)
-    recs, relevant = synthetic_rankings(
-        args.users, args.k, args.items, seed=args.seed, mean_relevant=args.relevant
-    )
-    metrics = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+    if args.dataset == "movielens_small":
+        recs, relevant = movielens_rankings(args.model, args.k, seed=args.seed, tile=args.tile)
+    else:
+        recs, relevant = synthetic_rankings(
+            args.users, args.k, args.items, seed=args.seed, mean_relevant=args.relevant
+        )
+    n_users, n_items = relevant.shape
+    cutoffs = tuple(c for c in args.cutoffs if c <= recs.shape[1]) or (recs.shape[1],)
+    metrics = tuple(args.metrics)
 
     def ours():
         return evaluate_rankings(recs, relevant, cutoffs, metrics)
 
     evaluate_rankings(recs[:100], relevant[:100], cutoffs, metrics)  # warm-up
     timing, ev = time_runs(ours, args.repeats)
-    timing["users_per_second"] = args.users / timing["median_seconds"]
+    timing["users_per_second"] = n_users / timing["median_seconds"]
+    timing["peak_tracemalloc_mb"] = _tracemalloc_peak(ours)
+    timing["peak_rss_growth_mb"] = _peak_rss_growth(ours)[0]
     out = {
-        "users": args.users,
-        "k": args.k,
-        "items": args.items,
+        "dataset": args.dataset,
+        "model": args.model if args.dataset == "movielens_small" else None,
+        "users": n_users,
+        "k": int(recs.shape[1]),
+        "items": n_items,
         "relevant_entries": relevant.nnz,
+        "metrics": list(metrics),
         "cutoffs": list(cutoffs),
         "repeats": args.repeats,
         "evaluated_users": int(ev.users.size),
         "excluded_users": ev.n_excluded,
+        "load_average": os.getloadavg(),
         "recspectrum": timing,
     }
     if args.compare:
@@ -119,110 +224,178 @@ def bench_metrics(args: argparse.Namespace) -> dict:
         qrels, run = _trec_inputs(recs, relevant)
         build_s = time.perf_counter() - start
         cut = ",".join(str(c) for c in cutoffs)
-        measures = {f"{m}.{cut}" for m in _TREC_NAMES.values()} | {"recip_rank"}
+        measures = {f"{_TREC_NAMES[m]}.{cut}" for m in metrics if m in _TREC_NAMES}
+        if "mrr" in metrics:
+            measures.add("recip_rank")
 
         def theirs():  # building the evaluator (it indexes the qrels) counts as evaluating
             return pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
 
         trec, res = time_runs(theirs, args.compare_repeats)
+        trec["peak_rss_growth_mb"] = _peak_rss_growth(theirs)[0]
         trec["build_dicts_seconds"] = build_s
-        trec["users_per_second"] = args.users / trec["median_seconds"]
-        trec["users_per_second_incl_dicts"] = args.users / (trec["median_seconds"] + build_s)
-        trec["max_abs_mean_difference"] = _max_mean_difference(ev, res, cutoffs, args.k)
+        trec["users_per_second"] = n_users / trec["median_seconds"]
+        trec["users_per_second_incl_dicts"] = n_users / (trec["median_seconds"] + build_s)
+        trec["speedup"] = trec["median_seconds"] / timing["median_seconds"]
+        trec["max_abs_mean_difference"] = _max_mean_difference(
+            ev, _trec_means(res, ev, metrics, cutoffs, recs.shape[1])
+        )
         out["pytrec_eval"] = trec
+        ranx_out = None
+        if args.ranx:
+            ranx_out = _bench_ranx(qrels, run, ev, metrics, cutoffs, timing, n_users, args)
+        if ranx_out is not None:
+            out["ranx"] = ranx_out
     return out
 
 
-def _max_mean_difference(ev, res: dict, cutoffs, k: int) -> float:
-    """Largest |our mean - pytrec_eval mean| over every metric (users absent from its
-    results, i.e. with an empty list, score 0 there)."""
-    names = [str(u) for u in ev.users.tolist()]
+def _bench_ranx(qrels, run, ev, metrics, cutoffs, ours_timing, n_users, args) -> dict | None:
+    """ranx on the same dicts, or None when it is not installed."""
+    try:
+        import ranx
+    except ImportError:
+        return None
+    names = [f"{_RANX_NAMES[m]}@{c}" for m in metrics for c in cutoffs]
+    start = time.perf_counter()
+    qrels_r, run_r = ranx.Qrels(qrels), ranx.Run(run)
+    build_s = time.perf_counter() - start
+    few = list(run)[:10]  # compile the numba kernels outside the timing
+    ranx.evaluate(ranx.Qrels({u: qrels[u] for u in few if u in qrels}),
+                  ranx.Run({u: run[u] for u in few if u in qrels}), names)
+
+    def theirs():
+        return ranx.evaluate(qrels_r, run_r, names, return_mean=False, make_comparable=True)
+
+    timing, res = time_runs(theirs, args.compare_repeats)
+    timing["peak_rss_growth_mb"] = _peak_rss_growth(theirs)[0]
+    timing["build_inputs_seconds"] = build_s
+    timing["users_per_second"] = n_users / timing["median_seconds"]
+    timing["speedup"] = timing["median_seconds"] / ours_timing["median_seconds"]
+    # ranx returns per-query arrays in the order of its run's (sorted) query ids
+    ids = list(run_r.keys()) if hasattr(run_r, "keys") else sorted(run)
+    means = {}
+    for m in metrics:
+        for c in cutoffs:
+            values = dict(zip(ids, np.asarray(res[f"{_RANX_NAMES[m]}@{c}"]).tolist(),
+                              strict=False))
+            means[metric_key(m, c)] = _mean_over(ev, values)
+    timing["max_abs_mean_difference"] = _max_mean_difference(ev, means)
+    timing["version"] = getattr(ranx, "__version__", None)
+    return timing
+
+
+def _mean_over(ev, values: dict) -> float:
+    """Mean over our evaluated users of a per-user dict (absent = empty list = 0)."""
+    return float(np.mean([values.get(str(u), 0.0) for u in ev.users.tolist()]))
+
+
+def _trec_means(res: dict, ev, metrics, cutoffs, k: int) -> dict[str, float]:
+    means = {}
+    for m in metrics:
+        for c in cutoffs:
+            if m in _TREC_NAMES:
+                name = f"{_TREC_NAMES[m]}_{c}"
+            elif m == "mrr" and c == k:  # recip_rank has no cutoff: MRR@k only at full length
+                name = "recip_rank"
+            else:
+                continue
+            means[metric_key(m, c)] = _mean_over(
+                ev, {u: r[name] for u, r in res.items()}
+            )
+    return means
+
+
+def _max_mean_difference(ev, theirs: dict[str, float]) -> float:
+    """Largest |our mean - their mean| over the metrics both computed."""
     worst = 0.0
-    pairs = [(metric_key(m, c), f"{t}_{c}") for m, t in _TREC_NAMES.items() for c in cutoffs]
-    if k in cutoffs:  # recip_rank has no cutoff: it equals MRR@k only at the full length
-        pairs.append((metric_key("mrr", k), "recip_rank"))
-    for ours, theirs in pairs:
-        values = np.array([res[u][theirs] if u in res else 0.0 for u in names])
-        worst = max(worst, abs(float(np.mean(values)) - float(np.mean(ev.per_user[ours]))))
+    for key, value in theirs.items():
+        worst = max(worst, abs(value - float(np.mean(ev.per_user[key]))))
     return worst
 
 
 def _print_table(out: dict) -> None:
+    src = out["dataset"] + (f" ({out['model']} lists)" if out["model"] else "")
     print(
-        f"metrics benchmark: {out['users']:,} users x top-{out['k']}, {out['items']:,} items, "
-        f"{out['relevant_entries']:,} relevant entries, cutoffs {out['cutoffs']} "
-        f"({out['evaluated_users']:,} evaluated, {out['excluded_users']:,} without relevant "
-        "items)"
+        f"metrics benchmark [{src}]: {out['users']:,} users x top-{out['k']}, "
+        f"{out['items']:,} items, {out['relevant_entries']:,} relevant entries; "
+        f"{','.join(out['metrics'])} @ {out['cutoffs']} ({out['evaluated_users']:,} "
+        f"evaluated, {out['excluded_users']:,} without relevant items); load average "
+        f"{out['load_average'][0]:.2f}"
     )
     ours = out["recspectrum"]
-    rows = [
-        (
-            "recspectrum evaluate_rankings",
-            ours["median_seconds"],
-            ours["median_cpu_seconds"],
-            len(ours["seconds"]),
-        )
-    ]
+    rows = [("recspectrum evaluate_rankings", ours, ours.get("peak_rss_growth_mb"))]
+    extra = []
+    for engine, label in (("pytrec_eval", "pytrec_eval evaluate"), ("ranx", "ranx evaluate")):
+        if engine in out:
+            rows.append((label, out[engine], out[engine].get("peak_rss_growth_mb")))
+    print(f"{'engine':32s} {'median s':>9s} {'min s':>8s} {'max s':>8s} {'users/s':>12s} "
+          f"{'x ours':>7s} {'peak MB':>8s}  runs")
+    for name, t, rss in rows:
+        ratio = t["median_seconds"] / ours["median_seconds"]
+        rss_s = f"{rss:8.1f}" if rss is not None else f"{'':8s}"
+        print(f"{name:32s} {t['median_seconds']:9.4f} {min(t['seconds']):8.4f} "
+              f"{max(t['seconds']):8.4f} {out['users'] / t['median_seconds']:12,.0f} "
+              f"{ratio:7.1f} {rss_s}  {len(t['seconds'])}")
     if "pytrec_eval" in out:
         t = out["pytrec_eval"]
-        rows.append(
-            (
-                "pytrec_eval evaluate",
-                t["median_seconds"],
-                t["median_cpu_seconds"],
-                len(t["seconds"]),
-            )
-        )
-        rows.append(
-            (
-                "pytrec_eval + building its dicts",
-                t["median_seconds"] + t["build_dicts_seconds"],
-                None,
-                None,
-            )
-        )
-    print(f"{'engine':32s} {'wall s':>8s} {'cpu s':>8s} {'users/s':>12s}  runs (median)")
-    for name, wall, cpu, runs in rows:
-        cpu_s = f"{cpu:8.3f}" if cpu is not None else f"{'':8s}"
-        print(f"{name:32s} {wall:8.3f} {cpu_s} {out['users'] / wall:12,.0f}  {runs or ''}")
-    if "pytrec_eval" in out:
-        speedup = out["pytrec_eval"]["median_seconds"] / ours["median_seconds"]
-        print(
-            f"speed-up over pytrec_eval evaluate: {speedup:,.1f}x; largest difference of "
-            f"means: {out['pytrec_eval']['max_abs_mean_difference']:.2e}"
-        )
+        extra.append(f"pytrec_eval input dicts: {t['build_dicts_seconds']:.3f} s")
+    if "ranx" in out:
+        extra.append(f"ranx Qrels/Run from the dicts: {out['ranx']['build_inputs_seconds']:.3f} s")
+    print(f"ours: peak numpy allocations {ours['peak_tracemalloc_mb']:.1f} MiB (tracemalloc)"
+          + ("; " + "; ".join(extra) if extra else ""))
+    for engine in ("pytrec_eval", "ranx"):
+        if engine in out:
+            print(f"speed-up over {engine}: {out[engine]['speedup']:,.1f}x; largest difference "
+                  f"of means: {out[engine]['max_abs_mean_difference']:.2e}")
 
 
-HELP = "the ranking evaluator vs pytrec_eval on synthetic top-k lists"
+HELP = "the ranking evaluator vs pytrec_eval (and ranx) on top-k lists"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--users", type=int, default=100_000)
+    p.add_argument("--dataset", choices=("synthetic", "movielens_small"), default="synthetic")
+    p.add_argument("--model", default="rule_popular",
+                   help="movielens_small: configs/model name making the lists (default "
+                        "rule_popular)")
+    p.add_argument("--tile", type=int, default=1,
+                   help="movielens_small: repeat the users this many times (default 1)")
+    p.add_argument("--users", type=int, default=100_000, help="synthetic users")
     p.add_argument("--k", type=int, default=100, help="list length")
-    p.add_argument("--items", type=int, default=20_000)
+    p.add_argument("--items", type=int, default=20_000, help="synthetic items")
     p.add_argument("--relevant", type=float, default=15.0, help="mean relevant items per user")
+    p.add_argument(
+        "--metrics",
+        type=lambda s: tuple(x.strip() for x in s.split(",")),
+        default=DEFAULT_METRICS,
+        help="comma-separated (default precision,recall,ndcg,map)",
+    )
     p.add_argument(
         "--cutoffs",
         type=lambda s: tuple(int(x) for x in s.split(",")),
         default=DEFAULT_CUTOFFS,
-        help="comma-separated (default 1,5,10,20,50,100)",
+        help="comma-separated (default 10; e.g. 1,5,10,20,50,100)",
     )
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--compare", action="store_true", help="also time pytrec_eval")
+    p.add_argument("--compare", action="store_true", help="also time pytrec_eval (and ranx)")
+    p.add_argument("--ranx", action="store_true",
+                   help="with --compare, also time ranx when installed (building its Qrels/Run "
+                        "from dicts is slow: ~90 s for 20,000 users here)")
     p.add_argument(
-        "--compare-repeats", type=int, default=1, help="pytrec_eval repeats (slow; default 1)"
+        "--compare-repeats", type=int, default=1, help="pytrec_eval/ranx repeats (default 1)"
     )
     p.add_argument("--json", type=Path, default=None, help="write the results here")
 
 
 def run(args, parser) -> int:
-    if args.users <= 0 or args.items <= 0 or args.repeats <= 0 or args.compare_repeats <= 0:
-        parser.error("--users, --items, --repeats and --compare-repeats must be positive")
+    if min(args.users, args.items, args.repeats, args.compare_repeats, args.tile) <= 0:
+        parser.error("--users, --items, --repeats, --compare-repeats and --tile must be positive")
+    bad = [m for m in args.metrics if m not in _RANX_NAMES]
+    if bad:
+        parser.error(f"--metrics: unknown {bad}; expected some of {list(_RANX_NAMES)}")
     out = bench_metrics(args)
     _print_table(out)
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")
     return 0
-

@@ -634,8 +634,11 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) ->
     """Write ``fig`` as a PNG at ``path`` (parents created, atomically); return the path.
 
     The image is rendered into a temporary file in the same folder, then moved into place
-    with ``os.replace``, so a reader never sees half a file. ``bbox_inches="tight"`` keeps
-    outside legends; the PNG carries no ``Software`` stamp, so equal figures give equal bytes.
+    with ``os.replace``, so a reader never sees half a file. Every builder lays its figure
+    out with constrained layout, which already keeps titles and outside legends inside the
+    canvas, so the PNG is the canvas as drawn: no ``bbox_inches="tight"`` (which measures
+    the figure with an extra draw), and the layout runs once (:func:`_save_laid_out`). The PNG
+    carries no ``Software`` stamp, so equal figures give equal bytes.
     A path not ending in ``.png`` raises ``ValueError``.
     """
     path = Path(path)
@@ -647,11 +650,29 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) ->
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh, _house_style():
-            fig.savefig(fh, format="png", dpi=dpi, bbox_inches="tight",
-                        metadata={"Software": None})
+            _save_laid_out(fig, fh, dpi)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return path
+
+
+def _save_laid_out(fig: Figure, fh, dpi: int) -> None:
+    """``savefig`` with one layout pass and one draw.
+
+    With a layout engine, ``savefig`` draws the figure twice (a silent draw so the layout
+    is final, then the real one) and each draw runs the layout again. Here the layout runs
+    once, the engine is detached for the single rendering draw, then put back.
+    """
+    engine = fig.get_layout_engine()
+    if engine is None:
+        fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": None})
+        return
+    engine.execute(fig)
+    fig.set_layout_engine(None)
+    try:
+        fig.savefig(fh, format="png", dpi=dpi, metadata={"Software": None})
+    finally:
+        fig.set_layout_engine(engine)

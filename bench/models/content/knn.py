@@ -27,12 +27,19 @@ def top_mask(sims: np.ndarray, k: int) -> np.ndarray:
     kth = np.partition(s, s.shape[1] - k, axis=1)[:, s.shape[1] - k]
     above = s > kth[:, None]
     tied = s == kth[:, None]
-    room = k - above.sum(axis=1)
-    crowded = tied.sum(axis=1) > room  # only these rows must choose among tied values
-    if crowded.any():
+    room = k - np.count_nonzero(above, axis=1)
+    # only these rows must choose among tied values: keep the first `room` tied columns
+    crowded = np.flatnonzero(np.count_nonzero(tied, axis=1) > room)
+    if crowded.size:
         t = tied[crowded]
-        tied[crowded] = t & (np.cumsum(t, axis=1, dtype=np.int32) <= room[crowded, None])
-    return (above | tied) & (s > 0)
+        r, c = np.nonzero(t)  # row-major: each row's tied columns in ascending order
+        rank = np.arange(r.size) - np.searchsorted(r, r)  # position among the row's ties
+        drop = rank >= room[crowded][r]
+        t[r[drop], c[drop]] = False
+        tied[crowded] = t
+    above |= tied
+    above &= s > 0
+    return above
 
 
 def content_neighbours(
