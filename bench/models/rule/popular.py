@@ -28,12 +28,46 @@ SECONDS_PER_DAY = 86_400.0
 
 
 class _StaticScores(Recommender):
-    """A rule whose scores are one vector over items, shared by every user."""
+    """A rule whose scores are one vector over items, shared by every user.
+
+    Ranking never builds the users x items score matrix (``_top_k_fast``): every user's
+    list is the global ranking (score descending, ties toward the lower item code, NaN
+    never ranked) with the user's history items skipped. For a user with ``s`` history
+    items the answer lies in the first ``k + s`` places of that ranking, so a batch costs
+    ``k`` per user plus its history entries. The lists are identical to the generic path
+    (scores, masking, :func:`~bench.models.base.top_k`; a test compares them).
+    """
 
     family = "rule"
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(users), self.scores_.shape[0])).copy()
+
+    def _top_k_fast(
+        self, users: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        ranking, place = self._ranking()
+        if exclude_seen:
+            items = _skip_history(ranking, place, history, k)
+        else:
+            items = np.full((len(users), k), -1, dtype=np.int32)
+            items[:, : min(k, ranking.size)] = ranking[:k]
+        scores = self.scores_.astype(np.float32, copy=False)
+        top = np.where(items >= 0, scores[np.maximum(items, 0)], np.float32(np.nan))
+        return items, top.astype(np.float32, copy=False)
+
+    def _ranking(self) -> tuple[np.ndarray, np.ndarray]:
+        """Ranked item codes (score descending, then code) and each item's place (-1: NaN)."""
+        cached = getattr(self, "_ranking_cache", None)
+        if cached is not None and cached[0] is self.scores_:
+            return cached[1], cached[2]
+        scores = np.asarray(self.scores_, dtype=np.float32)
+        codes = np.flatnonzero(np.isfinite(scores))
+        ranking = codes[np.lexsort((codes, -scores[codes]))]
+        place = np.full(scores.shape[0], -1, dtype=np.int64)
+        place[ranking] = np.arange(ranking.size)
+        self._ranking_cache = (self.scores_, ranking, place)
+        return ranking, place
 
 
 class PopularityRecommender(_StaticScores):
@@ -182,3 +216,37 @@ def _check_positive(name: str, param: str, value) -> None:
 def _check_min_count(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ConfigError(f"{name} min_count: expected an integer >= 1, got {value!r}")
+
+
+def _skip_history(
+    ranking: np.ndarray, place: np.ndarray, hist: sp.csr_matrix, k: int
+) -> np.ndarray:
+    """Per history row, the first ``k`` items of ``ranking`` not in the row (``-1`` pads).
+
+    ``place[item]`` is the item's position in ``ranking`` (-1: not ranked). Row ``r``
+    with ``s_r`` ranked history items needs only the first ``k + s_r`` places; they are
+    laid out flat (one run per row), the history's places are struck out and the first
+    ``k`` survivors of each run kept.
+    """
+    n_rows = hist.shape[0]
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(hist.indptr))
+    hp = place[hist.indices]
+    ranked = hp >= 0
+    row_of, hp = row_of[ranked], hp[ranked]
+    span = np.minimum(k + np.bincount(row_of, minlength=n_rows), ranking.size)
+    starts = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(span, out=starts[1:])
+    struck = np.zeros(int(starts[-1]), dtype=bool)
+    inside = hp < span[row_of]
+    struck[starts[row_of[inside]] + hp[inside]] = True
+    pos = np.arange(struck.size, dtype=np.int64) - np.repeat(starts[:-1], span)
+    flat_row = np.repeat(np.arange(n_rows, dtype=np.int64), span)
+    keep = ~struck
+    pos, flat_row = pos[keep], flat_row[keep]
+    # rank of each survivor within its row: survivors are in row order
+    first = np.searchsorted(flat_row, np.arange(n_rows))
+    rank = np.arange(pos.size, dtype=np.int64) - first[flat_row]
+    take = rank < k
+    out = np.full((n_rows, k), -1, dtype=np.int32)
+    out[flat_row[take], rank[take]] = ranking[pos[take]]
+    return out

@@ -1,0 +1,477 @@
+"""``bench perf scale``: the harness end to end on an ml-25m-shaped synthetic dataset.
+
+``bench perf scale`` (``--scale 0.1`` for a quick iteration)
+
+``scale`` runs :func:`bench.runner.run_experiment` in a fresh child process on
+``dataset=synthetic`` shaped like MovieLens 25M times ``--scale`` (162,541 users,
+59,047 items, 25,000,095 interactions at 1.0; users, items and interactions all scale),
+with ``split=temporal_warm``, ``model=[rule_popular,cf_als]``, ``tracker=none``, cold
+start off and the report on (the config is composed with Hydra's compose API, as
+``tests/test_experiments.py`` does). ``--repeats`` runs, each in its own child.
+
+Measured in the child, per stage: wall and CPU seconds and the peak resident set size
+(RSS) while the stage ran. The stages are the harness's own functions, wrapped for the
+run: ``generate`` (the synthetic generator, of which ``validate`` is
+``Interactions.from_frame``), ``split``, ``audit``, ``fold_context`` (relevance and
+history for the evaluated users), ``fit`` / ``recommend`` per model, ``evaluate``
+(metrics, segments), ``artifacts`` (per-model files), ``results`` (results.json and the
+statistics behind it) and ``report`` (report.md and figures). A sampler thread reads
+``VmRSS`` from ``/proc/self/status`` every 20 ms and charges each sample to every
+stage open at that moment; the whole-run peak is the kernel's high-water mark
+``VmHWM``, cross-checked by the parent with ``getrusage(RUSAGE_CHILDREN).ru_maxrss``
+(each run is a fresh child, so that figure is its own). After the run the child fits
+``cf_ease`` (its default config) on the run's training part and records the error it
+refuses with, how long that took and how much the RSS grew (EASE must refuse before it
+allocates its dense item x item matrices).
+
+Targets (issue 6): the run completes within 10 minutes and 8 GB peak RSS on 2 cores.
+Timings depend on what else runs on the machine: the load average is printed with the
+figures. ``--json PATH`` writes the numbers (``--json`` alone prints JSON instead of the
+table).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.perf.common import write_json
+
+HELP = "ml-25m-shaped synthetic run end to end: wall time and peak RSS per stage"
+
+#: MovieLens 25M's shape: ratings, users, movies that have at least one rating.
+ML25M = {"n_interactions": 25_000_095, "n_users": 162_541, "n_items": 59_047}
+TARGET_SECONDS = 600.0
+TARGET_RSS_GB = 8.0
+SAMPLE_SECONDS = 0.02
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def shape(scale: float) -> dict[str, int]:
+    """The synthetic dataset's sizes at ``scale`` x ml-25m (at least 10 users, 10 items)."""
+    n_users = max(10, round(ML25M["n_users"] * scale))
+    n_items = max(10, round(ML25M["n_items"] * scale))
+    n_interactions = min(max(n_users, round(ML25M["n_interactions"] * scale)), n_users * n_items)
+    return {"n_users": n_users, "n_items": n_items, "n_interactions": n_interactions}
+
+
+def overrides(scale: float, split: str, models: list[str], seed: int, figures: bool) -> list[str]:
+    """Hydra overrides of the scale run."""
+    sizes = shape(scale)
+    return [
+        "~experiment",
+        "dataset=synthetic",
+        *(f"dataset.{k}={v}" for k, v in sizes.items()),
+        f"split={split}",
+        f"model=[{','.join(models)}]",
+        "tracker=none",
+        "cold_start.user=null",
+        "cold_start.item=null",
+        f"report.figures={'true' if figures else 'false'}",
+        f"seed={seed}",
+        "name=perf_scale",
+    ]
+
+
+# ---------------------------------------------------------------------- child side
+def _rss_kb(field: str = "VmRSS") -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class StageMeter:
+    """Wall, CPU and peak RSS of named stages (nestable), with a sampling thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.open: dict[str, int] = {}  # stage -> peak kB so far (stages currently open)
+        self.stages: dict[str, dict] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            rss = _rss_kb()
+            with self._lock:
+                for name, peak in self.open.items():
+                    if rss > peak:
+                        self.open[name] = rss
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def wrap(self, name, fn):
+        """``fn`` timed as stage ``name`` (a callable of the arguments gives the name)."""
+        import functools
+
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            stage = name(*args, **kwargs) if callable(name) else name
+            rss0 = _rss_kb()
+            with self._lock:
+                self.open[stage] = max(self.open.get(stage, 0), rss0)
+            t, c = time.perf_counter(), time.process_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                wall, cpu = time.perf_counter() - t, time.process_time() - c
+                rss1 = _rss_kb()
+                with self._lock:
+                    peak = max(self.open.pop(stage, 0), rss1)
+                    for other, seen in self.open.items():  # enclosing stages saw it too
+                        self.open[other] = max(seen, peak)
+                rec = self.stages.setdefault(
+                    stage,
+                    {
+                        "seconds": 0.0,
+                        "cpu_seconds": 0.0,
+                        "calls": 0,
+                        "peak_rss_gb": 0.0,
+                        "rss_before_gb": rss0 / 1e6,
+                        "rss_after_gb": 0.0,
+                    },
+                )
+                rec["seconds"] += wall
+                rec["cpu_seconds"] += cpu
+                rec["calls"] += 1
+                rec["peak_rss_gb"] = max(rec["peak_rss_gb"], peak / 1e6)
+                rec["rss_after_gb"] = rss1 / 1e6
+
+        return wrapper
+
+
+def _instrument(meter: StageMeter) -> dict:
+    """Wrap the harness's stage functions; returns a dict the split is captured into."""
+    import bench.data.synthetic as synthetic
+    import bench.reporting.report as report
+    import bench.reporting.summary as summary
+    import bench.runner as runner
+    from bench.data.interactions import Interactions
+    from bench.evaluation import FoldContext
+    from bench.models.base import Recommender
+    from bench.splits.base import Splitter
+
+    captured: dict = {}
+    synthetic.generate_synthetic = meter.wrap("generate", synthetic.generate_synthetic)
+    from_frame = Interactions.from_frame.__func__
+    Interactions.from_frame = classmethod(meter.wrap("validate", from_frame))
+    split = Splitter.split
+
+    def split_and_keep(self, data):
+        out = split(self, data)
+        captured["splits"] = out
+        return out
+
+    Splitter.split = meter.wrap("split", split_and_keep)
+    context = FoldContext.build.__func__
+    FoldContext.build = classmethod(meter.wrap("fold_context", context))
+    runner._audit = meter.wrap("audit", runner._audit)
+    build = runner.build
+
+    def build_and_wrap(node, where, *args, **kwargs):
+        # models may override fit or recommend_codes: wrap the built instance's methods
+        obj = build(node, where, *args, **kwargs)
+        if isinstance(obj, Recommender):
+            name = type(obj).__name__
+            obj.fit = meter.wrap(f"fit {name}", obj.fit)
+            obj.recommend_codes = meter.wrap(f"recommend {name}", obj.recommend_codes)
+        return obj
+
+    runner.build = build_and_wrap
+    runner.evaluate_lists = meter.wrap("evaluate", runner.evaluate_lists)
+    runner.segment_metrics = meter.wrap("evaluate segments", runner.segment_metrics)
+    runner._log_child_artifacts = meter.wrap("artifacts", runner._log_child_artifacts)
+    summary.write_results = meter.wrap("results", summary.write_results)
+    report.write_report = meter.wrap("report", report.write_report)
+    return captured
+
+
+def _ease_refusal(train) -> dict:
+    """Fit ``cf_ease`` (its config's defaults) on ``train``: it must refuse, and early."""
+    from hydra import compose, initialize_config_dir
+
+    from bench.config import build
+    from bench.errors import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["~experiment", "model=[cf_ease]", "tracker=none"])
+    import numpy as np
+    from omegaconf import OmegaConf
+
+    from bench.models.collaborative.ease import DENSE_COPIES
+
+    node = OmegaConf.to_container(cfg.models.cf_ease, resolve=True)
+    n = int(np.count_nonzero(np.bincount(train.items, minlength=train.n_items)))
+    need_gib = DENSE_COPIES * 8 * n * n / 1024**3
+    out = {"items": n, "need_gib": need_gib, "max_memory_gb": node.get("max_memory_gb")}
+    out["expected_refusal"] = need_gib > float(out["max_memory_gb"])
+    if not out["expected_refusal"]:  # it would fit: nothing to show, and slow to run
+        return {**out, "ran": False}
+    model = build(node, "models.cf_ease")
+    rss0, hwm0 = _rss_kb(), _rss_kb("VmHWM")
+    t = time.perf_counter()
+    try:
+        model.fit(train)
+    except ConfigError as exc:
+        message, refused = str(exc), True
+    else:
+        message, refused = "", False
+    return {
+        **out,
+        "ran": True,
+        "refused": refused,
+        "message": message,
+        "seconds": time.perf_counter() - t,
+        "rss_growth_gb": (_rss_kb() - rss0) / 1e6,
+        "hwm_growth_gb": (_rss_kb("VmHWM") - hwm0) / 1e6,
+    }
+
+
+def child_main(spec: dict) -> dict:
+    """Run one scale experiment in this (fresh) process and return its figures."""
+    t_process = time.perf_counter()
+    meter = StageMeter()
+    import logging
+
+    from hydra import compose, initialize_config_dir
+
+    from bench.runner import run_experiment
+
+    t_import = time.perf_counter() - t_process
+    captured = _instrument(meter)
+    ov = overrides(spec["scale"], spec["split"], spec["models"], spec["seed"], spec["figures"])
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=ov)
+    if spec.get("verbose"):
+        logging.basicConfig(
+            level=logging.INFO, format="[%(asctime)s] %(message)s", stream=sys.stderr
+        )
+    t, c = time.perf_counter(), time.process_time()
+    result = run_experiment(cfg, output_dir=spec["output_dir"])
+    run_s, run_cpu = time.perf_counter() - t, time.process_time() - c
+    hwm_run = _rss_kb("VmHWM") / 1e6
+    ease = _ease_refusal(captured["splits"][0].train) if spec["ease"] else None
+    meter.stop()
+    split = captured["splits"][0]
+    return {
+        "import_seconds": t_import,
+        "run_seconds": run_s,
+        "run_cpu_seconds": run_cpu,
+        "process_seconds": time.perf_counter() - t_process,
+        "peak_rss_gb": hwm_run,
+        "runner_timings": dict(result.timings),
+        "stages": meter.stages,
+        "rows": {"train": len(split.train), "test": len(split.test)},
+        "evaluated_users": {r.model: r.n_users for r in result.models},
+        "metrics": {
+            r.model: {k: r.metrics[k] for k in ("precision@10", "ndcg@10") if k in r.metrics}
+            for r in result.models
+        },
+        "ease": ease,
+    }
+
+
+# ---------------------------------------------------------------------- parent side
+def run_child(spec: dict, timeout: float | None) -> dict:
+    """One fresh child process running :func:`child_main`; adds the parent's view."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="perf-scale-") as tmp:
+        spec = {**spec, "output_dir": spec.get("output_dir") or str(Path(tmp) / "run")}
+        out_path = Path(tmp) / "child.json"
+        code = (
+            "import json, sys; from bench.perf.scale import child_main; "
+            f"json.dump(child_main(json.loads(sys.argv[1])), open({str(out_path)!r}, 'w'))"
+        )
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        load = os.getloadavg()
+        t = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-c", code, json.dumps(spec)], timeout=timeout, check=False
+        )
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if proc.returncode != 0:
+            raise SystemExit(f"scale: the child process failed (exit code {proc.returncode})")
+        out = json.loads(out_path.read_text())
+    out["process_wall_seconds"] = wall
+    # the target is the run: leave out the cf_ease check that follows it in the child
+    ease = out.get("ease") or {}
+    out["wall_seconds"] = wall - ease.get("seconds", 0.0)
+    out["child_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+        after.ru_stime - before.ru_stime
+    )
+    # ru_maxrss (kB on Linux) is the largest child so far; every run is a fresh child
+    # and the parent allocates little, so a rise above earlier runs is this run's peak
+    out["maxrss_children_gb"] = after.ru_maxrss / 1e6
+    out["loadavg_before"] = load
+    out["loadavg_after"] = os.getloadavg()
+    return out
+
+
+def bench_scale(args) -> dict:
+    spec = {
+        "scale": args.scale,
+        "split": args.split,
+        "models": args.models,
+        "seed": args.seed,
+        "figures": not args.no_figures,
+        "ease": not args.no_ease,
+        "verbose": args.verbose,
+        "output_dir": str(args.output_dir) if args.output_dir else None,
+    }
+    runs = [run_child(spec, args.timeout) for _ in range(args.repeats)]
+    walls = [r["wall_seconds"] for r in runs]
+    peaks = [r["peak_rss_gb"] for r in runs]
+    stage_names = list(dict.fromkeys(s for r in runs for s in r["stages"]))
+    stages = {}
+    for s in stage_names:
+        secs = [r["stages"][s]["seconds"] for r in runs if s in r["stages"]]
+        stages[s] = {
+            "median_seconds": statistics.median(secs),
+            "min_seconds": min(secs),
+            "max_seconds": max(secs),
+            "median_cpu_seconds": statistics.median(
+                r["stages"][s]["cpu_seconds"] for r in runs if s in r["stages"]
+            ),
+            "peak_rss_gb": max(r["stages"][s]["peak_rss_gb"] for r in runs if s in r["stages"]),
+            "rss_before_gb": runs[-1]["stages"].get(s, {}).get("rss_before_gb"),
+        }
+    median_wall = statistics.median(walls)
+    return {
+        "workload": "scale",
+        "scale": args.scale,
+        "shape": shape(args.scale),
+        "split": args.split,
+        "models": args.models,
+        "repeats": args.repeats,
+        "cores": os.cpu_count(),
+        "median_wall_seconds": median_wall,
+        "min_wall_seconds": min(walls),
+        "max_wall_seconds": max(walls),
+        "peak_rss_gb": max(peaks),
+        "target_seconds": TARGET_SECONDS,
+        "target_rss_gb": TARGET_RSS_GB,
+        "wall_vs_target": median_wall / TARGET_SECONDS,
+        "rss_vs_target": max(peaks) / TARGET_RSS_GB,
+        "meets_targets": median_wall <= TARGET_SECONDS and max(peaks) <= TARGET_RSS_GB,
+        "stages": stages,
+        "runs": runs,
+    }
+
+
+def _print(out: dict) -> None:
+    sh = out["shape"]
+    last = out["runs"][-1]
+    print(
+        f"scale {out['scale']:g} x ml-25m: {sh['n_interactions']:,} interactions, "
+        f"{sh['n_users']:,} users, {sh['n_items']:,} items; split={out['split']}, "
+        f"models={','.join(out['models'])}; {out['repeats']} run(s), each a fresh process "
+        f"on {out['cores']} cores"
+    )
+    print(
+        f"train {last['rows']['train']:,} rows, test {last['rows']['test']:,} rows; "
+        f"evaluated users: {last['evaluated_users']}"
+    )
+    loads = [r["loadavg_before"][0] for r in out["runs"]] + [out["runs"][-1]["loadavg_after"][0]]
+    print(f"load average (1 min) seen: {min(loads):.2f}-{max(loads):.2f}")
+    total = out["median_wall_seconds"]
+    print(
+        f"{'stage':32s} {'median s':>9s} {'min':>8s} {'max':>8s} {'cpu s':>8s} "
+        f"{'share':>6s} {'peak RSS GB':>11s}"
+    )
+    for name, s in out["stages"].items():
+        print(
+            f"{name:32s} {s['median_seconds']:9.2f} {s['min_seconds']:8.2f} "
+            f"{s['max_seconds']:8.2f} {s['median_cpu_seconds']:8.2f} "
+            f"{s['median_seconds'] / total:6.1%} {s['peak_rss_gb']:11.2f}"
+        )
+    print(
+        f"{'whole child process':32s} {total:9.2f} {out['min_wall_seconds']:8.2f} "
+        f"{out['max_wall_seconds']:8.2f} {last['child_cpu_seconds']:8.2f} {1:6.1%} "
+        f"{out['peak_rss_gb']:11.2f}"
+    )
+    print(
+        f"(stages nest: validate is inside generate, evaluate segments inside evaluate; "
+        f"imports took {last['import_seconds']:.2f} s; getrusage children maxrss "
+        f"{last['maxrss_children_gb']:.2f} GB)"
+    )
+    verdict = "met" if out["meets_targets"] else "MISSED"
+    print(
+        f"targets {verdict}: wall {total:.0f} s = {out['wall_vs_target']:.2f} x "
+        f"{out['target_seconds']:.0f} s; peak RSS {out['peak_rss_gb']:.2f} GB = "
+        f"{out['rss_vs_target']:.2f} x {out['target_rss_gb']:.0f} GB"
+    )
+    ease = last.get("ease")
+    if ease and not ease["ran"]:
+        print(
+            f"cf_ease not run: {ease['items']:,} training items need about "
+            f"{ease['need_gib']:.1f} GiB, within max_memory_gb={ease['max_memory_gb']}"
+        )
+    elif ease:
+        state = "refused" if ease["refused"] else "DID NOT refuse"
+        print(
+            f"cf_ease {state} ({ease['items']:,} training items, about {ease['need_gib']:.0f} "
+            f"GiB needed) after {ease['seconds']:.2f} s, RSS +{ease['rss_growth_gb']:.2f} GB "
+            f"(high-water mark +{ease['hwm_growth_gb']:.2f} GB): {ease['message']}"
+        )
+
+
+def add_arguments(q) -> None:
+    q.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="size relative to ml-25m (users, items and interactions; default 1)",
+    )
+    q.add_argument("--repeats", type=int, default=1, help="runs, each in a fresh process")
+    q.add_argument("--split", default="temporal_warm", choices=["temporal_warm", "temporal"])
+    q.add_argument(
+        "--models",
+        type=lambda s: s.split(","),
+        default=["rule_popular", "cf_als"],
+        help="comma-separated model configs (default rule_popular,cf_als)",
+    )
+    q.add_argument("--seed", type=int, default=42)
+    q.add_argument("--no-figures", action="store_true", help="report without figures")
+    q.add_argument("--no-ease", action="store_true", help="skip the cf_ease refusal check")
+    q.add_argument("--timeout", type=float, default=None, help="kill a run after this many s")
+    q.add_argument(
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="keep the run's report here (default: a temporary folder)",
+    )
+    q.add_argument("--verbose", action="store_true", help="show the harness's log lines")
+    q.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        help="print JSON instead of the table, or write it to the given path",
+    )
+
+
+def run(args, parser) -> int:
+    if not args.scale > 0 or args.repeats <= 0:
+        parser.error("--scale and --repeats must be positive")
+    out = bench_scale(args)
+    if args.json == "-":
+        print(json.dumps(out, indent=2))
+        return 0
+    _print(out)
+    write_json(out, args.json)
+    return 0
