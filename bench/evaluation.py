@@ -10,6 +10,7 @@ metric@k curves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -126,6 +127,22 @@ class FoldContext:
             history=history, history_len=hist_len, item_counts=item_counts,
             n_train_users=int((user_counts > 0).sum()), genres=genres, new_relevant=new_rel,
         )
+
+    @cached_property
+    def relevant_frame(self) -> pd.DataFrame:
+        """The evaluated users' relevant test pairs by id, with their ratings when rated.
+
+        Built once per split (every model's ``relevant.parquet`` artifact is this frame);
+        ratings are read by code from the test CSR, with no join on ids.
+        """
+        test = self.split.test
+        rel = self.relevant[self.users].tocoo()
+        frame = pd.DataFrame({"user_id": test.user_ids[self.users[rel.row]],
+                              "item_id": test.item_ids[rel.col]})
+        if test.has_ratings:
+            ratings = test.to_csr("rating", dtype=np.float64)[self.users]
+            frame["rating"] = np.asarray(ratings[rel.row, rel.col]).ravel()
+        return frame
 
     @property
     def n_new_relevant(self) -> int:

@@ -478,8 +478,8 @@ def _run_model(
             metrics_log.update({f"source_share.{k}": v for k, v in shares.items()})
         tracker.log_metrics(child, metrics_log)
         _log_child_artifacts(tracker, child, out / "artifacts" / model_name / f"fold{split.fold}",
-                             model_name, model, top, users, split, ctx.relevant, per_user,
-                             metrics)
+                             model_name, model, top, users, split, ctx.relevant_frame,
+                             per_user, metrics)
         status = "FINISHED"
     except Exception as exc:
         folder = out / "artifacts" / model_name / f"fold{split.fold}"
@@ -566,14 +566,7 @@ def _log_child_artifacts(tracker, child, folder: Path, model_name, model, top, u
         lists["source"] = model_name
     lists.to_parquet(folder / "topk.parquet", index=False)
     per_user.to_parquet(folder / "per_user.parquet", index=False)
-    rel = relevant[users].tocoo()
-    test_frame = split.test.to_frame()
-    rel_frame = pd.DataFrame({"user_id": split.test.user_ids[users[rel.row]],
-                              "item_id": split.test.item_ids[rel.col]})
-    if "rating" in test_frame:
-        rel_frame = rel_frame.merge(test_frame[["user_id", "item_id", "rating"]],
-                                    on=["user_id", "item_id"], how="left")
-    rel_frame.to_parquet(folder / "relevant.parquet", index=False)
+    relevant.to_parquet(folder / "relevant.parquet", index=False)
     _write_json(folder / "metrics.json", metrics)
     tracker.log_artifact(child, folder, None)
 

@@ -113,3 +113,16 @@ def test_rating_table_per_fold_and_mean(ratings_csv, tmp_path):
     assert frame.loc[0, "mae"] == pytest.approx(np.mean([r.metrics["mae"] for r in folds]))
     assert "rmse_fold1" in rating_table(result)
     assert "Rating prediction" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_relevant_artifact_holds_each_relevant_pair_with_its_test_rating(ratings_csv, tmp_path):
+    import pandas as pd
+
+    run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "o", tracker=MemoryTracker())
+    rel = pd.read_parquet(tmp_path / "o" / "artifacts" / "rule_popular" / "fold0" /
+                          "relevant.parquet")
+    raw = pd.read_csv(ratings_csv).rename(columns={"user": "user_id", "item": "item_id"})
+    merged = rel.merge(raw, on=["user_id", "item_id"], how="left")
+    assert len(merged) == len(rel) > 0
+    assert (merged["rating"] == merged["stars"]).all()  # read by code, equal to the file
+    assert (rel["rating"] >= 4.0).all()  # only relevant pairs (threshold 4)
