@@ -10,8 +10,10 @@ from bench.errors import ConfigError
 from bench.models.base import Recommender
 from bench.models.collaborative.item_knn import check_values, weighted_history
 
-#: Dense item x item float64 matrices alive at the peak of the fit (Gram, inverse, weights).
-DENSE_COPIES = 3
+#: Bytes per item pair at the peak of the fit, an upper bound: the sparse float64 Gram
+#: matrix (value + column index, up to 12 when dense), its float32 copy (8) and the dense
+#: float32 inverse that becomes ``B`` (4).
+BYTES_PER_PAIR = 24
 
 
 class EASE(Recommender):
@@ -28,9 +30,10 @@ class EASE(Recommender):
     ratings, and then scores with rating-weighted history (a history item without a
     training rating -- fold-in -- weighs the mean training rating, ``fold_in_weight_``).
 
-    Memory is quadratic in the catalogue: fitting holds about three dense ``n x n``
-    float64 matrices (``n`` = items seen in training), so ``fit`` refuses, before
-    allocating anything, a catalogue whose estimate exceeds ``max_memory_gb``.
+    Memory is quadratic in the catalogue: fitting needs up to about 24 bytes per item
+    pair (the sparse float64 Gram matrix, its float32 copy and the dense float32 inverse;
+    ``n`` = items seen in training), so ``fit`` refuses, before allocating anything, a
+    catalogue whose estimate exceeds ``max_memory_gb``.
 
     Scores any user with a non-empty history, including fold-in users absent from
     training. Cannot score: users with no history (NaN row) and items never seen in
@@ -39,7 +42,7 @@ class EASE(Recommender):
     Args:
         l2: ridge penalty ``lambda`` on ``B`` (> 0; hundreds for binary MovieLens data).
         implicit: ``true`` = binary interactions, ``false`` = rating values.
-        max_memory_gb: refuse to fit when ``3 x 8 x n^2`` bytes exceed this many GiB.
+        max_memory_gb: refuse to fit when ``24 x n^2`` bytes exceed this many GiB.
     """
 
     family = "collaborative"
@@ -63,13 +66,14 @@ class EASE(Recommender):
         self._check_params(train)
         items = np.flatnonzero(self.known_items())
         n = len(items)
-        need = DENSE_COPIES * 8 * n * n
+        need = BYTES_PER_PAIR * n * n
         limit = float(self.max_memory_gb) * 1024**3
         if need > limit:
             raise ConfigError(
-                f"EASE: {n} training items need about {need / 1024**3:.1f} GiB for the dense "
-                f"item x item matrices ({DENSE_COPIES} x {n} x {n} float64), more than "
-                f"max_memory_gb={self.max_memory_gb}; raise models.<name>.max_memory_gb if "
+                f"EASE: {n} training items need about {need / 1024**3:.1f} GiB for the "
+                f"item x item matrices ({n} x {n} pairs at up to {BYTES_PER_PAIR} bytes), "
+                f"more than max_memory_gb={self.max_memory_gb}; raise "
+                "models.<name>.max_memory_gb if "
                 "the machine has the memory, or shrink the catalogue (filter items with few "
                 "interactions, e.g. a minimum item count, before fitting)"
             )

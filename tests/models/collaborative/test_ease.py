@@ -52,13 +52,13 @@ def test_refuses_a_catalogue_too_large_before_allocating(two_users, monkeypatch)
         EASE(max_memory_gb=1e-7).fit(two_users)
     msg = str(err.value)
     assert "3 training items" in msg  # the item count
-    assert "GiB" in msg and "3 x 3 x 3 float64" in msg  # the estimate
+    assert "GiB" in msg and "(3 x 3 pairs at up to 24 bytes)" in msg  # the estimate
     assert "max_memory_gb=1e-07" in msg  # the knob
     assert "minimum item count" in msg  # the way out
 
 
-def test_memory_estimate_is_three_dense_float64_copies():
-    # 10,000 items -> 3 x 8 x 1e8 bytes = 2.2 GiB: fits under 4, refused under 2
+def test_memory_estimate_is_24_bytes_per_item_pair():
+    # 10,000 items -> 24 x 1e8 bytes = 2.2 GiB: fits under 4, refused under 2
     n = 10_000
     frame = pd.DataFrame({"user_id": np.zeros(n, dtype=int), "item_id": np.arange(n)})
     with pytest.raises(ConfigError, match=r"10000 training items need about 2\.2 GiB"):
