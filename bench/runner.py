@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -21,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.atomic import atomic_write_text
 from bench.config import (
     ColdStartSettings,
     EvalSettings,
@@ -582,23 +581,8 @@ def _table_k(settings: EvalSettings) -> int:
 
 
 def _write_json(path: Path, obj) -> None:
-    """Write JSON atomically (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it owner-only; a report is shared
-        with os.fdopen(fd, "w") as fh:
-            json.dump(obj, fh, indent=2, default=_json_default, allow_nan=True)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    """Write JSON atomically (see :mod:`bench.atomic`)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, default=_json_default, allow_nan=True))
 
 
 def _json_default(obj):

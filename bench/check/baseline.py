@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.atomic import atomic_write
 from bench.errors import DataError
 from bench.metrics.segments import NEW_ITEMS
 from bench.reporting.analysis import RunData
@@ -99,23 +98,12 @@ def write_baseline(path: str | Path, payload: dict) -> Path:
 
     An interrupted write leaves the old baseline intact, never half a file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        with os.fdopen(fd, "w") as fh:
+    def dump(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(payload, fh, indent=1, allow_nan=True)
             fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, dump)
 
 
 def read_baseline(path: str | Path) -> Baseline:

@@ -28,7 +28,6 @@ import contextlib
 import math
 import os
 import re
-import secrets
 import textwrap
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Annotation, Text
+
+from bench.atomic import atomic_write
 
 FAMILY_ORDER: tuple[str, ...] = ("rule", "content", "collaborative", "hybrid")
 """The spectrum rungs, in the order every figure lists them."""
@@ -644,18 +645,12 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], *, dpi: int = DPI) ->
     path = Path(path)
     if path.suffix.lower() != ".png":
         raise ValueError(f"save_figure: expected a path ending in .png, got {str(path)!r}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open honours the umask (mkstemp would leave the PNG readable by its owner only)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh, _house_style():
+
+    def render(tmp: Path) -> None:
+        with open(tmp, "wb") as fh, _house_style():
             _save_laid_out(fig, fh, dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+
+    atomic_write(path, render)
     return path
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.atomic import atomic_write_text
 from bench.metrics.segments import NEW_ITEMS
 from bench.reporting import analysis as an
 
@@ -456,6 +456,4 @@ def _fmt_diff(row, short: bool = False) -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    atomic_write_text(path, text)

@@ -14,13 +14,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from bench.atomic import atomic_write
 from bench.runner import RunResult, _write_json
 
 
@@ -215,12 +215,5 @@ def write_results(result: RunResult) -> list[Path]:
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write ``frame`` to ``path`` atomically (temp file in the same folder + rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """Write ``frame`` to ``path`` atomically (see :mod:`bench.atomic`)."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))

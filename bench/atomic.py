@@ -1,0 +1,42 @@
+"""Atomic file writes: a reader (or a crash) never sees half a file.
+
+Every report, result, baseline and figure is written through :func:`atomic_write`: the
+content goes to a temporary file in the target's folder, is flushed to disk, and then
+replaces the target with ``os.replace`` (atomic on POSIX and Windows within one file
+system). On any failure the temporary file is removed and the old target is untouched.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["atomic_write", "atomic_write_text"]
+
+
+def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` to fill a temporary file, then move it onto ``path``.
+
+    Parent folders are created. The file gets the usual permissions (``0o666`` minus the
+    umask), not the owner-only mode of ``tempfile.mkstemp``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
