@@ -31,6 +31,7 @@ TOP_LEVEL_KEYS = {
     "stats",
     "cold_start",
     "check",
+    "resume",
     "experiment",
     "hydra",
 }

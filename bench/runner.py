@@ -206,6 +206,7 @@ def run_experiment(
     run_name = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(report.dir) / name / run_name
     out.mkdir(parents=True, exist_ok=True)
+    resume_from = _resume_source(raw.get("resume", False), out)
     tracker = tracker or build_tracker(raw.get("tracker"))
     tracker.check()  # before any training: an unreachable store fails fast
     timings: dict[str, float] = {}
@@ -275,10 +276,12 @@ def run_experiment(
         seg_labels = None
         for model_name in order:
             log.info("model %s (fold %d): fit", model_name, split.fold)
+            key = _child_key(models_cfg[model_name], split, ds_summary, settings, report)
             try:
-                res, labels = _run_model(
+                done = _resume(resume_from, out, model_name, split.fold, key, tracker, parent)
+                res, labels = done or _run_model(
                     model_name, models_cfg[model_name], dataset, ctx, settings, report,
-                    tracker, parent, out, seg_labels,
+                    tracker, parent, out, seg_labels, key,
                 )
             except ModelFailed as failed:  # the other models still run
                 failures.append(failed.failure)
@@ -413,7 +416,7 @@ def _audit(splits: list[Split], settings: EvalSettings) -> list[dict[str, object
 
 def _run_model(
     model_name, model_cfg, dataset, ctx: FoldContext, settings: EvalSettings,
-    report: ReportSettings, tracker, parent, out, seg_labels,
+    report: ReportSettings, tracker, parent, out, seg_labels, key: str = "",
 ) -> tuple[ModelResult, pd.Series | None]:
     """Fit, recommend, evaluate and log one model on one fold.
 
@@ -493,6 +496,116 @@ def _run_model(
         recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child, source_shares=shares,
         segment_metrics=seg, curves=ev.curves,
     )
+    _mark_done(out / "artifacts" / model_name / f"fold{split.fold}", key, result,
+               labels is not None)
+    return result, labels
+
+
+# ---------------------------------------------------------------------------- resume
+#: Written last into a finished (model, fold)'s artifact folder: its presence means done.
+DONE = "done.json"
+
+
+def _child_key(model_cfg, split: Split, ds_summary, settings: EvalSettings,
+               report: ReportSettings) -> str:
+    """SHA-256 of everything that decides a (model, fold)'s numbers: the resolved model
+    config (seeds included), the data and split fingerprints and the evaluation settings."""
+    import hashlib
+    from dataclasses import asdict
+
+    blob = json.dumps({"model": model_cfg, "dataset": ds_summary["fingerprint"],
+                       "split": split.fingerprint, "eval": asdict(settings),
+                       "curve_k": report.curve_k}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _mark_done(folder: Path, key: str, result: ModelResult, segments_source: bool) -> None:
+    if not key:
+        return
+    payload = {
+        "config_hash": key, "model": result.model, "family": result.family,
+        "target": result.target, "params": result.params, "fold": result.fold,
+        "metrics": result.metrics, "n_users_excluded": result.n_users_excluded,
+        "n_users_empty_list": result.n_users_empty_list, "fit_seconds": result.fit_seconds,
+        "recommend_seconds": result.recommend_seconds,
+        "evaluate_seconds": result.evaluate_seconds, "run_id": result.run_id,
+        "source_shares": result.source_shares, "segment_metrics": result.segment_metrics,
+        "curves": {m: v.tolist() for m, v in result.curves.items()},
+        "segments_source": segments_source,
+    }
+    _write_json(folder / DONE, payload)
+
+
+def _resume_source(value, out: Path) -> Path | None:
+    """The run folder to resume from: ``resume=true`` = the latest other run of this
+    experiment (``out``'s siblings, by name); ``resume=<folder>``; false = none."""
+    if value is False or value is None:
+        return None
+    if value is True:
+        runs = sorted(d for d in out.parent.iterdir()
+                      if d.is_dir() and d != out and (d / "artifacts").is_dir())
+        if not runs:
+            log.info("resume: no earlier run of this experiment in %s; starting afresh",
+                     out.parent)
+            return None
+        return runs[-1]
+    if isinstance(value, str) and Path(value).is_dir():
+        return Path(value)
+    raise ConfigError(
+        f"resume: expected true, false or an existing run folder, got {value!r}"
+    )
+
+
+def _resume(source: Path | None, out: Path, model_name: str, fold: int, key: str, tracker,
+            parent) -> tuple[ModelResult, pd.Series | None] | None:
+    """A (model, fold) finished in ``source`` with the same config hash: reuse it.
+
+    Its artifact folder is copied into this run, its numbers are read back (bit for bit:
+    Parquet and JSON floats round-trip exactly) and logged to a new MLflow child tagged
+    with the run it came from. Returns ``None`` when there is nothing to reuse.
+    """
+    import shutil
+
+    if source is None:
+        return None
+    folder = source / "artifacts" / model_name / f"fold{fold}"
+    try:
+        done = json.loads((folder / DONE).read_text())
+        per_user = pd.read_parquet(folder / "per_user.parquet")
+    except (OSError, ValueError):
+        return None
+    if done.get("config_hash") != key:
+        log.info("model %s (fold %d): not resumed, its config or data changed", model_name,
+                 fold)
+        return None
+    target = out / "artifacts" / model_name / f"fold{fold}"
+    if folder.resolve() != target.resolve():
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+    child = tracker.start_run(
+        f"{model_name}/fold{fold}", parent_id=parent,
+        tags={"model": model_name, "family": done["family"], "fold": str(fold),
+              "recspectrum.resumed_from": str(done.get("run_id"))},
+    )
+    tracker.log_params(child, {**done["params"], "_target_": done["target"]})
+    tracker.log_metrics(child, {mlflow_key(k): v for k, v in done["metrics"].items()})
+    tracker.log_artifact(child, target, None)
+    tracker.end_run(child, "FINISHED")
+    result = ModelResult(
+        model=model_name, family=done["family"], target=done["target"],
+        params=done["params"], fold=fold, metrics=done["metrics"], per_user=per_user,
+        n_users=len(per_user), n_users_excluded=done["n_users_excluded"],
+        n_users_empty_list=done["n_users_empty_list"], fit_seconds=done["fit_seconds"],
+        recommend_seconds=done["recommend_seconds"],
+        evaluate_seconds=done["evaluate_seconds"], run_id=child,
+        source_shares=done["source_shares"], segment_metrics=done["segment_metrics"],
+        curves={m: np.asarray(v) for m, v in done["curves"].items()},
+    )
+    labels = None
+    if done.get("segments_source") and "segment" in per_user:
+        labels = pd.Series(per_user["segment"].to_numpy(dtype=object),
+                           index=pd.Index(per_user["user_id"]))
+    log.info("model %s (fold %d): resumed from %s (same config hash)", model_name, fold,
+             source.name)
     return result, labels
 
 
