@@ -143,6 +143,7 @@ def read_header(path: Path, *, sep: str, encoding: str = "utf-8") -> list[str]:
     """The column names on the first non-blank line of ``path``."""
     with open_text(path, encoding) as fh:
         for line in fh:
+            line = line.removeprefix("\ufeff")  # a UTF-8 byte-order mark (Excel exports)
             if line.strip():
                 if len(sep) == 1:
                     return [c.strip() for c in next(csv.reader([line], delimiter=sep))]
@@ -446,9 +447,29 @@ def _read_table(
             raise DataError(problem or f"{path}: cannot be parsed ({_first_line(exc)})") from None
         table = table.select(wanted)
     for col in (mapping[USER], mapping[ITEM]):
+        _check_no_null_token_ids(table.column(col), col, path)
         i = table.schema.get_field_index(col)
         table = table.set_column(i, col, _ids_as_ints_if_possible(table.column(col)))
     return table.to_pandas()
+
+
+def _check_no_null_token_ids(col: pa.ChunkedArray, name: str, path: Path) -> None:
+    """Refuse ids that spell a missing value ("NaN", "NA", "null", ...).
+
+    Ids are read as text so that "007" survives; without this check a ``NaN`` written by
+    pandas for a missing id would silently become one more user or item called "NaN".
+    """
+    if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+        return
+    folded = pc.utf8_lower(pc.utf8_trim_whitespace(col))
+    bad = pc.fill_null(pc.is_in(folded, value_set=pa.array(sorted(_NULL_TOKENS))), False)
+    n = pc.sum(bad).as_py() or 0
+    if n:
+        i = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+        raise DataError(
+            f"{path}: column '{name}' has {n} missing/empty id(s); first at data row {i + 1}: "
+            f"expected a non-empty id, got {col[i].as_py()!r}"
+        )
 
 
 def _ids_as_ints_if_possible(col: pa.ChunkedArray) -> pa.ChunkedArray:
