@@ -68,7 +68,14 @@ class MlflowTracker:
         return self._experiment_id
 
     def check(self) -> None:
-        """Reach the store once before any training; a clear error if it cannot."""
+        """Reach the store once before any training; a clear error if it cannot.
+
+        A server (``http(s)://``) is probed first with one short request: MLflow's own
+        client retries a refused connection with back-off for minutes before it fails.
+        """
+        uri = self._uri()
+        if uri.startswith(("http://", "https://")):
+            _probe(uri)
         try:
             self._exp_id()
         except Exception as exc:  # any backend failure becomes one clear line
@@ -127,3 +134,25 @@ class MlflowTracker:
         if uri.startswith("sqlite:///"):
             hint = f" (browse: mlflow ui --backend-store-uri {uri})"
         return f"MLflow experiment {self.experiment!r} at {uri}{hint}"
+
+
+#: Seconds the reachability probe of a tracking server may take.
+PROBE_TIMEOUT_S = 5.0
+
+
+def _probe(uri: str) -> None:
+    """One GET of ``<uri>/health`` (any HTTP answer means the server is there)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=PROBE_TIMEOUT_S).close()
+    except urllib.error.HTTPError:
+        return  # it answered: reachable (authentication and paths are MLflow's business)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TrackingError(
+            f"tracker.tracking_uri: cannot reach the MLflow tracking server at {uri!r} "
+            f"({reason}); start it (e.g. mlflow server --host 127.0.0.1 --port 5000), fix "
+            "tracker.tracking_uri, or run with tracker=none"
+        ) from None
