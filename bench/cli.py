@@ -87,6 +87,45 @@ def _failed_models(failures) -> int:
     return EXIT_USAGE if all(f.bad_input for f in failures) else 1
 
 
+def _composition_problem(argv: list[str], cdir: Path) -> str | None:
+    """Compose the overrides once up front, so a bad key or option is one clear line.
+
+    Hydra reports composition errors itself, over several lines; this turns them into
+    the house message. Skipped when Hydra flags are given (``-m``, ``--cfg``, ...): Hydra
+    handles those itself.
+    """
+    if any(a.startswith("-") for a in argv):
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
+            compose("config", overrides=list(argv))
+    except (HydraException, OmegaConfBaseException) as exc:
+        return _composition_message(str(exc), cdir) or f"config: {type(exc).__name__}"
+    return None
+
+
+def _composition_message(text: str, cdir: Path) -> str | None:
+    """One line for a Hydra composition error: the key or group option, and what exists."""
+    import re
+
+    option = re.search(r"Could not (?:load|find) '([\w/]+)/([^'/]+)'", text)
+    if option:
+        group, name = option.groups()
+        found = sorted(f.stem for f in (cdir / group).glob("*.yaml"))
+        return (f"{group.replace('/', '.')}={name}: no such option; expected one of {found} "
+                f"(files in {cdir / group})")
+    key = re.search(r"Could not override '([^']+)'", text)
+    if key:
+        return (f"{key.group(1)}: unknown config key (not in configs/config.yaml or the chosen "
+                "groups; `bench --cfg job` prints the composed config)")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return f"config: {lines[0]}" if lines else None
+
+
 def _hydra_main(argv: list[str]) -> int:
     import hydra
 
@@ -97,6 +136,9 @@ def _hydra_main(argv: list[str]) -> int:
         cdir = config_dir()
     except BenchError as exc:
         return _fail(str(exc))
+    problem = _composition_problem(argv, cdir)
+    if problem:
+        return _fail(problem)
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
     saved = sys.argv
     sys.argv = ["bench", *argv]
@@ -220,6 +262,12 @@ def main(argv: list[str] | None = None) -> int:
             return _compare_command(argv[1:])
         if argv and argv[0] == "check":
             return _check_command(argv[1:])
+        if argv and "=" not in argv[0] and not argv[0].startswith(("-", "~", "+")) \
+                and argv[0] not in SUBCOMMANDS:
+            return _fail(
+                f"unknown command {argv[0]!r}; expected one of {list(SUBCOMMANDS)}, or "
+                "key=value config overrides (bench --help lists them)"
+            )
         if argv and argv[0] == "perf":
             from bench.perf import main as perf_main
 

@@ -446,14 +446,15 @@ def _read_table(
             problem = locate_problem(path, names=wanted, types=id_types, sep=sep, header=True)
             raise DataError(problem or f"{path}: cannot be parsed ({_first_line(exc)})") from None
         table = table.select(wanted)
-    for col in (mapping[USER], mapping[ITEM]):
-        _check_no_null_token_ids(table.column(col), col, path)
+    for canon in (USER, ITEM):
+        col = mapping[canon]
+        _check_no_null_token_ids(table.column(col), canon, col, path)
         i = table.schema.get_field_index(col)
         table = table.set_column(i, col, _ids_as_ints_if_possible(table.column(col)))
     return table.to_pandas()
 
 
-def _check_no_null_token_ids(col: pa.ChunkedArray, name: str, path: Path) -> None:
+def _check_no_null_token_ids(col: pa.ChunkedArray, canon: str, name: str, path: Path) -> None:
     """Refuse ids that spell a missing value ("NaN", "NA", "null", ...).
 
     Ids are read as text so that "007" survives; without this check a ``NaN`` written by
@@ -466,8 +467,9 @@ def _check_no_null_token_ids(col: pa.ChunkedArray, name: str, path: Path) -> Non
     n = pc.sum(bad).as_py() or 0
     if n:
         i = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
+        where = f"'{canon}'" + (f" (file column '{name}')" if name != canon else "")
         raise DataError(
-            f"{path}: column '{name}' has {n} missing/empty id(s); first at data row {i + 1}: "
+            f"{path}: column {where} has {n} missing/empty id(s); first at data row {i + 1}: "
             f"expected a non-empty id, got {col[i].as_py()!r}"
         )
 

@@ -1,0 +1,394 @@
+"""The bad-input catalogue: every malformed input a user can hand `bench` exits 2 with a
+message naming the file, column or key and what was expected — never a traceback.
+
+One table drives the test: each case builds its input under ``tmp_path``, runs the real
+command line (:func:`bench.cli.main`) and checks the exit code and a regex on the message.
+Running this module also writes the table as markdown (input -> message -> exit code) to
+``$BENCH_CATALOGUE`` when set (e.g. ``/tmp/bad_input_catalogue.md``), for a closing note.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from bench.cli import main
+from bench.data.tabular import load_table
+
+#: where the markdown catalogue goes; only written when $BENCH_CATALOGUE is set
+CATALOGUE = os.environ.get("BENCH_CATALOGUE")
+HEADER = "user,item,stars,ts\n"
+COLUMNS = "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}"
+
+
+def fast(tmp: Path) -> list[str]:
+    """Overrides that keep a run tiny: one rule model, no tracker, figures or cold start."""
+    return ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]", "split=temporal",
+            "~experiment", "report.figures=false", f"report.dir={tmp / 'reports'}"]
+
+
+def csv_run(path: Path, tmp: Path, *extra: str) -> list[str]:
+    return ["dataset=csv", f"dataset.path={path}", COLUMNS, "dataset.rating_scale=[1,5]",
+            *fast(tmp), *extra]
+
+
+def good_csv(tmp: Path) -> Path:
+    """A small valid table (20 users x 6 rows, ratings 3-5): config errors come first."""
+    rows = [f"{u},{(u + 3 * j) % 30},{3 + (u + j) % 3},{1000 + 100 * j + u}"
+            for u in range(20) for j in range(6)]
+    path = tmp / "ratings.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
+# ---------------------------------------------------------------------- case builders
+def bad_file(content: str | bytes, *extra: str, name: str = "bad.csv"):
+    def build(tmp: Path) -> list[str]:
+        path = tmp / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return csv_run(path, tmp, *extra)
+    return build
+
+
+def bad_config(*extra: str):
+    return lambda tmp: csv_run(good_csv(tmp), tmp, *extra)
+
+
+def command(*argv: str):
+    return lambda tmp: [a.replace("{tmp}", str(tmp)) for a in argv]
+
+
+def parquet(table: pa.Table | bytes):
+    def build(tmp: Path) -> list[str]:
+        path = tmp / "bad.parquet"
+        if isinstance(table, bytes):
+            path.write_bytes(table)
+        else:
+            pq.write_table(table, path)
+        return csv_run(path, tmp)
+    return build
+
+
+def _zip_bytes() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in ("u.data", "u.item", "u.user", "u.genre"):
+            zf.writestr(f"ml-100k/{member}", "1\t2\t3\t4\n" * 500)
+    return buf.getvalue()
+
+
+def mirror(zip_bytes: bytes, md5: str | None = None):
+    """A local 'GroupLens mirror' (file:// URL) serving ml-100k.zip and its .md5."""
+    def build(tmp: Path) -> list[str]:
+        site = tmp / "mirror"
+        site.mkdir()
+        (site / "ml-100k.zip").write_bytes(zip_bytes)
+        digest = md5 or hashlib.md5(zip_bytes).hexdigest()
+        (site / "ml-100k.zip.md5").write_text(f"{digest}  ml-100k.zip\n")
+        return ["data", "download", "ml-100k", "--base-url", site.as_uri(),
+                "--data-dir", str(tmp / "datasets")]
+    return build
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    input: str            # what the user did, for the catalogue
+    build: Callable[[Path], list[str]]
+    pattern: str          # regex searched in the message line
+    one_line: bool = True  # False: Hydra/argparse print their own (multi-line) usage text
+
+
+ZIP = _zip_bytes()
+H = HEADER
+CASES = [
+    # ------------------------------------------------------------------ data files
+    Case("missing-file", "dataset.path points at a file that does not exist",
+         lambda tmp: csv_run(tmp / "nope.csv", tmp),
+         r"nope\.csv: the interactions file does not exist"),
+    Case("renamed-column", "user column renamed (`usr`) in the header",
+         bad_file("usr,item,stars,ts\n1,2,4,5\n"),
+         r"bad\.csv: missing column\(s\) \['user'\]; found columns \['usr', 'item'"),
+    Case("semicolon-sep", "file separated by `;`, read as comma",
+         bad_file("user;item;stars;ts\n1;2;4;5\n"),
+         r"bad\.csv: missing column.*separator looks wrong.*contains ';'; set sep=';'"),
+    Case("tab-sep", "tab-separated file named .csv",
+         bad_file("user\titem\tstars\tts\n1\t2\t4\t5\n"),
+         r"bad\.csv: missing column.*separator looks wrong.*contains tab; set sep='\\t'"),
+    Case("nan-item-id", "item id written as `NaN`",
+         bad_file(H + "1,NaN,4,5\n"),
+         r"bad\.csv: column 'item_id' \(file column 'item'\) has 1 missing/empty "
+         r"id\(s\); first at data row 1: "
+         r"expected a non-empty id, got 'NaN'"),
+    Case("na-user-id", "user id written as `NA` (second row)",
+         bad_file(H + "1,2,4,5\nNA,3,4,6\n"),
+         r"bad\.csv: column 'user_id' \(file column 'user'\) has 1 missing/empty "
+         r"id\(s\); first at data row 2: "
+         r"expected a non-empty id, got 'NA'"),
+    Case("empty-user-id", "empty user id field",
+         bad_file(H + ",2,4,5\n"),
+         r"bad\.csv: column 'user_id' \(file column 'user'\) has 1 missing/empty "
+         r"id\(s\); first at data row 1: "
+         r"expected a non-empty id"),
+    Case("non-numeric-rating", "rating `x`",
+         bad_file(H + "1,2,4,5\n1,3,x,6\n"),
+         r"bad\.csv: column 'rating' has 1 non-numeric value\(s\); first at data row 2: "
+         r"expected a number, got 'x'"),
+    Case("empty-rating", "empty rating field",
+         bad_file(H + "1,2,,5\n"),
+         r"bad\.csv: column 'rating' has 1 missing value\(s\); first at data row 1: "
+         r"expected a number"),
+    Case("infinite-rating", "rating `inf`",
+         bad_file(H + "1,2,inf,5\n"),
+         r"bad\.csv: column 'rating' data row 1: expected a finite number, got inf"),
+    Case("rating-above-scale", "rating 9 with rating_scale=[1,5]",
+         bad_file(H + "1,2,4,5\n1,3,9,6\n"),
+         r"bad\.csv: column 'rating' has 1 value\(s\) outside the declared scale \[1, 5\]; "
+         r"first at data row 2: got 9"),
+    Case("rating-below-scale", "rating 0 with rating_scale=[1,5]",
+         bad_file(H + "1,2,0,5\n"),
+         r"column 'rating' has 1 value\(s\) outside the declared scale \[1, 5\].*got 0"),
+    Case("unparseable-timestamp", "timestamp `yesterday-ish`",
+         bad_file(H + "1,2,4,yesterday-ish\n"),
+         r"bad\.csv: column 'timestamp' has 1 unparseable value\(s\); first at data row 1: "
+         r"expected Unix seconds or a date, got 'yesterday-ish'"),
+    Case("negative-timestamp", "Unix timestamp -5",
+         bad_file(H + "1,2,4,5\n1,3,4,-5\n"),
+         r"bad\.csv: column 'timestamp' data row 2: expected a non-negative Unix time, got -5"),
+    Case("pre-1970-date", "ISO date 1960-01-01 as timestamp",
+         bad_file(H + "1,2,4,1960-01-01\n"),
+         r"bad\.csv: column 'timestamp' data row 1: expected a time after 1970"),
+    Case("timestamp-format", "timestamp not matching dataset.timestamp_format",
+         bad_file(H + "1,2,4,03/02/2020\n1,3,4,2020-02-03\n",
+                  "dataset.timestamp_format='%d/%m/%Y'"),
+         r"bad\.csv: column 'timestamp' has 1 value\(s\) not matching timestamp_format "
+         r"'%d/%m/%Y'; first at data row 2: got '2020-02-03'"),
+    Case("duplicates-error", "repeated (user, item) pair under duplicates=error",
+         bad_file(H + "1,2,4,5\n1,3,4,6\n1,2,3,7\n"),
+         r"bad\.csv: 1 duplicate \(user_id, item_id\) row\(s\) under duplicates='error'; "
+         r"first at data row 3: \(1, 2\).*keep_last, keep_first or mean"),
+    Case("empty-file", "empty file (0 bytes)", bad_file(""),
+         r"bad\.csv: the file is empty; expected data rows"),
+    Case("blank-file", "file of blank lines", bad_file("\n  \n\n"),
+         r"bad\.csv: the file is empty; expected data rows"),
+    Case("header-only", "header line, no data rows", bad_file(H),
+         r"bad\.csv: the file has a header line but no data rows"),
+    Case("latin1-bytes", "latin-1 bytes (`caf\\xe9`) in a file read as UTF-8",
+         bad_file((H + "1,2,4,5\n2,caf\xe9,4,6\n").encode("latin-1")),
+         r"bad\.csv: cannot be read as utf-8 text \('utf-8' codec can't decode byte 0xe9"),
+    Case("binary-garbage", "a binary file given as CSV", bad_file(bytes(range(256))),
+         r"bad\.csv: cannot be read as utf-8 text"),
+    Case("short-row", "a row with 3 of 4 fields",
+         bad_file(H + "1,2,4,5\n1,3,4\n"),
+         r"bad\.csv, line 3: expected 4 comma-separated fields, got 3: '1,3,4'"),
+    Case("long-row", "a row with 5 of 4 fields",
+         bad_file(H + "1,2,4,5,9\n"),
+         r"bad\.csv, line 2: expected 4 comma-separated fields, got 5"),
+    Case("unbalanced-quote", "an opening quote never closed",
+         bad_file(H + '1,"2,4,5\n'),
+         r"bad\.csv, line 2: expected 4 comma-separated fields, got 2"),
+    Case("corrupt-parquet", "a .parquet file that is not Parquet",
+         parquet(b"PAR1 this is not parquet"),
+         r"bad\.parquet: not a readable Parquet file"),
+    Case("parquet-missing-column", "Parquet table without the rating column",
+         parquet(pa.table({"user": [1], "item": [2], "ts": [5]})),
+         r"bad\.parquet: missing column\(s\) \['stars'\]; found columns \['user', 'item', 'ts'\]"),
+    Case("items-file-missing", "dataset.items_path does not exist",
+         bad_config("dataset.items_path={tmp}/no_items.csv"),
+         r"no_items\.csv: the items file \(items_path\) does not exist"),
+    Case("movielens-folder-missing", "dataset=ml_100k with an empty data_dir",
+         command("dataset=ml_100k", "data_dir={tmp}", "tracker=none", "~experiment",
+                 "model=[rule_popular]"),
+         r"ml-100k.*bench data download"),
+    Case("truncated-zip", "`bench data download` of a truncated ml-100k.zip (MD5 matches)",
+         mirror(ZIP[:-200]),
+         r"ml-100k\.zip: truncated or corrupt zip"),
+    Case("zip-md5-mismatch", "`bench data download` whose zip fails the published MD5",
+         mirror(ZIP, md5="0" * 32),
+         r"ml-100k\.zip: MD5 checksum mismatch: expected 0{32}, got [0-9a-f]{32}; "
+         r"the downloaded file was deleted"),
+    Case("mirror-unreachable", "`bench data download --base-url` pointing nowhere",
+         command("data", "download", "ml-100k", "--base-url", "file:///nonexistent/mirror",
+                 "--data-dir", "{tmp}/datasets"),
+         r"ml-100k\.zip\.md5: cannot connect"),
+    # ------------------------------------------------------------------ configs
+    Case("unknown-top-level-key", "`nosuchkey=1`", bad_config("nosuchkey=1"),
+         r"nosuchkey: unknown config key \(not in configs/config\.yaml"),
+    Case("unknown-eval-key", "`+eval.nosuch=1`", bad_config("+eval.nosuch=1"),
+         r"eval: unknown key\(s\) \['nosuch'\]; expected some of"),
+    Case("unknown-model-param", "`+models.rule_popular.bogus=1`",
+         bad_config("+models.rule_popular.bogus=1"),
+         r"models\.rule_popular: unknown key\(s\) \['bogus'\]"),
+    Case("seed-not-int", "`seed=abc`", bad_config("seed=abc"),
+         r"seed: expected an integer, got 'abc'"),
+    Case("cutoffs-not-list", "`eval.cutoffs=abc`", bad_config("eval.cutoffs=abc"),
+         r"eval\.cutoffs: expected a non-empty list of integers, got 'abc'"),
+    Case("unknown-model", "`model=[no_such_model]`", bad_config("model=[no_such_model]"),
+         r"model=no_such_model: no such option; expected one of \['cf_als'"),
+    Case("cutoff-zero", "`eval.cutoffs=[0]`", bad_config("eval.cutoffs=[0]"),
+         r"eval\.cutoffs: expected every k > 0, got \[0\]"),
+    Case("cutoff-negative", "`eval.cutoffs=[-3]`", bad_config("eval.cutoffs=[-3]"),
+         r"eval\.cutoffs: expected every k > 0, got \[-3\]"),
+    Case("cutoffs-descending", "`eval.cutoffs=[10,5]`", bad_config("eval.cutoffs=[10,5]"),
+         r"eval\.cutoffs: expected strictly ascending values, got \[10, 5\]"),
+    Case("cutoffs-repeated", "`eval.cutoffs=[5,5]`", bad_config("eval.cutoffs=[5,5]"),
+         r"eval\.cutoffs: expected strictly ascending values, got \[5, 5\]"),
+    Case("quantile-above-1", "`split=temporal split.quantile=1.5`",
+         bad_config("split.quantile=1.5"),
+         r"split\.quantile: expected a number in \(0, 1\), got 1\.5"),
+    Case("quantile-zero", "`split=temporal split.quantile=0`", bad_config("split.quantile=0"),
+         r"split\.quantile: expected a number in \(0, 1\), got 0"),
+    Case("holdout-fraction-1", "`split=holdout split.fraction=1.0`",
+         bad_config("split=holdout", "split.fraction=1.0"),
+         r"split\.fraction: expected a number in \(0, 1\), got 1\.0"),
+    Case("holdout-fraction-negative", "`split=holdout split.fraction=-0.2`",
+         bad_config("split=holdout", "split.fraction=-0.2"),
+         r"split\.fraction: expected a number in \(0, 1\), got -0\.2"),
+    Case("confidence-above-1", "`stats.confidence=1.5`", bad_config("stats.confidence=1.5"),
+         r"stats\.confidence: expected a number in \(0, 1\), got 1\.5"),
+    Case("target-outside-bench", "`models.rule_popular._target_=os.system`",
+         bad_config("models.rule_popular._target_=os.system"),
+         r"models\.rule_popular\._target_: expected a dotted path inside the 'bench' package, "
+         r"got 'os\.system'"),
+    Case("dataset-target-outside-bench", "`dataset._target_=subprocess.run`",
+         bad_config("dataset._target_=subprocess.run"),
+         r"dataset\._target_: expected a dotted path inside the 'bench' package, "
+         r"got 'subprocess\.run'"),
+    Case("target-does-not-exist", "`models.rule_popular._target_=bench.nope.Nope`",
+         bad_config("models.rule_popular._target_=bench.nope.Nope"),
+         r"models\.rule_popular\._target_: 'bench\.nope\.Nope' does not exist"),
+    Case("unknown-duplicates-policy", "`dataset.duplicates=sometimes`",
+         bad_config("dataset.duplicates=sometimes"),
+         r"duplicates policy: expected one of \['error', 'keep_last', 'keep_first', 'mean'\], "
+         r"got 'sometimes'"),
+    Case("reversed-rating-scale", "`dataset.rating_scale=[5,1]`",
+         bad_config("dataset.rating_scale=[5,1]"),
+         r"rating_scale: expected low < high, got \[5, 1\]"),
+    Case("unknown-canonical-column", "`+dataset.columns.score=stars`",
+         bad_config("+dataset.columns.score=stars"),
+         r"columns: unknown canonical name\(s\) \['score'\]"),
+    Case("threshold-off-scale", "`eval.relevance_threshold=9` on a [1, 5] scale",
+         bad_config("eval.relevance_threshold=9"),
+         r"eval\.relevance_threshold: expected a value within the rating scale \[1, 5\]"),
+    # ------------------------------------------------------------------ command line
+    Case("unknown-subcommand", "`bench reprot x` (misspelt subcommand)",
+         command("reprot", "x"), r"unknown command 'reprot'; expected one of \['data'"),
+    Case("unknown-flag", "`bench --frobnicate`", command("--frobnicate"),
+         r"unrecognized arguments: --frobnicate", one_line=False),
+    Case("check-missing-baseline", "`bench check --baseline missing.json`",
+         command("check", "--baseline", "{tmp}/missing.json", "tracker=none"),
+         r"missing\.json: no baseline file; create it .*`bench check --update-baseline`"),
+    Case("report-nowhere", "`bench report nowhere`",
+         command("report", "nowhere", "--reports-dir", "{tmp}/reports"),
+         r"run 'nowhere': expected a run folder with results\.json, or an experiment name"),
+    Case("compare-missing-runs", "`bench compare a b` (no such runs)",
+         command("compare", "a", "b", "--reports-dir", "{tmp}/reports"),
+         r"run 'a': expected a run folder with results\.json"),
+    Case("download-unknown-dataset", "`bench data download ml-nope`",
+         command("data", "download", "ml-nope", "--data-dir", "{tmp}"),
+         r"dataset name: expected one of \['ml-100k', .*\], got 'ml-nope'"),
+    Case("perf-unknown-workload", "`bench perf nope`", command("perf", "nope"),
+         r"invalid choice: 'nope'", one_line=False),
+]
+
+_rows: dict[str, tuple[str, str, int]] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def write_catalogue():
+    yield
+    if not _rows or not CATALOGUE:
+        return
+    lines = ["| # | input | message (stderr) | exit |", "|---|---|---|---|"]
+    for n, case in enumerate(c for c in CASES if c.id in _rows):
+        inp, msg, code = _rows[case.id]
+        msg = msg.replace("|", "\\|")
+        lines.append(f"| {n + 1} | {inp} | `` {msg} `` | {code} |")
+    Path(CATALOGUE).write_text("\n".join(lines) + "\n")
+
+
+def _message(err: str, one_line: bool) -> str:
+    mine = [x for x in err.splitlines() if x.startswith("bench: error:")]
+    if one_line:
+        assert len(mine) == 1, f"expected one 'bench: error:' line, got:\n{err}"
+        return mine[0]
+    lines = [x for x in err.splitlines() if x.strip()]
+    return next((x for x in lines if re.search(r"error|Could not|Error", x)), lines[0])
+
+
+def test_catalogue_is_large_enough():
+    assert len(CASES) >= 25
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_exits_2_naming_the_problem(case, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in case.build(tmp_path)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    line = _message(err, case.one_line)
+    assert re.search(case.pattern, line), f"{case.pattern!r} not in {line!r}"
+    shown = line.replace(str(tmp_path), "<tmp>").replace(Path.cwd().as_posix(), ".")
+    _rows[case.id] = (case.input, shown, code)
+
+
+# ---------------------------------------------------------------------- duplicate policies
+def _dup_table(tmp: Path) -> Path:
+    """20 users x 6 rows plus 3 repeated pairs: (0, 0) twice more, (1, 1) once more."""
+    rows = [f"{u},{(u % 2) + 2 * j},{3 + (u + j) % 3},{1000 + 100 * j + u}"
+            for u in range(20) for j in range(6)]
+    # (0, 0) first seen at ts 1000 with rating 3; (1, 1) at ts 1001 with rating 4
+    rows += ["0,0,5,99999", "0,0,1,99998", "1,1,2,5"]
+    path = tmp / "dups.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("policy", "rating_00", "rating_11"),
+    [("keep_last", 5.0, 4.0), ("keep_first", 3.0, 2.0), ("mean", 3.0, 3.0)],
+)
+def test_duplicate_policies_count_and_report_the_dropped_rows(
+    policy, rating_00, rating_11, tmp_path, capsys
+):
+    path = _dup_table(tmp_path)
+    code = main(csv_run(path, tmp_path, f"dataset.duplicates={policy}"))
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    (results,) = (tmp_path / "reports").rglob("results.json")
+    drops = json.loads(results.read_text())["dataset"]["drops"]
+    assert drops == {f"duplicates_{policy}": 3}
+    log = (out.out + out.err + "".join(p.read_text() for p in results.parent.rglob("*.log")))
+    assert f"'duplicates_{policy}': 3" in log
+    # the surviving rating of each repeated pair follows the policy
+    ds = load_table(path=path, duplicates=policy,
+                    columns={"user_id": "user", "item_id": "item", "rating": "stars",
+                             "timestamp": "ts"})
+    frame = ds.interactions.to_frame().set_index(["user_id", "item_id"])
+    assert len(frame) == 120
+    assert frame.loc[(0, 0), "rating"] == rating_00
+    assert frame.loc[(1, 1), "rating"] == rating_11
+
+
+def test_utf8_bom_header_is_accepted(tmp_path):
+    path = tmp_path / "bom.csv"
+    path.write_text("\ufeff" + HEADER + "1,2,4,5\n1,3,5,6\n")
+    ds = load_table(path=path, columns={"user_id": "user", "item_id": "item",
+                                        "rating": "stars", "timestamp": "ts"})
+    assert ds.interactions.to_frame()["rating"].tolist() == [4.0, 5.0]
