@@ -7,7 +7,7 @@ import statistics
 import time
 from pathlib import Path
 
-__all__ = ["time_runs", "write_json"]
+__all__ = ["add_json_option", "emit", "time_runs", "write_json"]
 
 
 def time_runs(fn, repeats: int) -> tuple[dict, object]:
@@ -37,3 +37,22 @@ def write_json(out: dict, path: str | Path | None) -> None:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(text)
+
+
+def add_json_option(parser) -> None:
+    """The ``--json [PATH]`` option every workload shares."""
+    parser.add_argument(
+        "--json",
+        nargs="?",
+        const="-",
+        default=None,
+        help="print JSON instead of the table, or write it to the given path",
+    )
+
+
+def emit(out: dict, json_path: str | Path | None, print_table) -> int:
+    """Show a workload's result: the table (``print_table(out)``) and/or its JSON."""
+    if str(json_path) != "-":
+        print_table(out)
+    write_json(out, json_path)
+    return 0

@@ -33,7 +33,6 @@ Inputs (``--dataset``):
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.metrics import evaluate_rankings, metric_key
-from bench.perf.common import time_runs
+from bench.perf.common import add_json_option, emit, time_runs
 
 DEFAULT_CUTOFFS = (10,)
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map")
@@ -384,7 +383,7 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--compare-repeats", type=int, default=1, help="pytrec_eval/ranx repeats (default 1)"
     )
-    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    add_json_option(p)
 
 
 def run(args, parser) -> int:
@@ -394,8 +393,4 @@ def run(args, parser) -> int:
     if bad:
         parser.error(f"--metrics: unknown {bad}; expected some of {list(_RANX_NAMES)}")
     out = bench_metrics(args)
-    _print_table(out)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    return emit(out, args.json, _print_table)

@@ -41,7 +41,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.perf.common import write_json
+from bench.perf.common import add_json_option, emit
 
 HELP = "ml-25m-shaped synthetic run end to end: wall time and peak RSS per stage"
 
@@ -456,22 +456,11 @@ def add_arguments(q) -> None:
         help="keep the run's report here (default: a temporary folder)",
     )
     q.add_argument("--verbose", action="store_true", help="show the harness's log lines")
-    q.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        help="print JSON instead of the table, or write it to the given path",
-    )
+    add_json_option(q)
 
 
 def run(args, parser) -> int:
     if not args.scale > 0 or args.repeats <= 0:
         parser.error("--scale and --repeats must be positive")
     out = bench_scale(args)
-    if args.json == "-":
-        print(json.dumps(out, indent=2))
-        return 0
-    _print(out)
-    write_json(out, args.json)
-    return 0
+    return emit(out, args.json, _print)

@@ -39,6 +39,8 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from bench.perf.common import add_json_option, emit
+
 HELP = "the spectrum experiment end to end: load, split, fit, score, metrics, logging, report"
 
 CATEGORIES = ("load", "split", "fit", "score", "metrics", "logging", "report", "other")
@@ -364,15 +366,11 @@ def add_arguments(p) -> None:
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
                    help="skip the untimed run that creates the MLflow store")
     p.add_argument("--workdir", default=None, help="working folder (default: a new temp folder)")
-    p.add_argument("--json", type=Path, default=None, help="write the results here")
+    add_json_option(p)
 
 
 def run(args, parser) -> int:
     if args.runs < 0 or args.plain_runs < 0 or args.runs + args.plain_runs == 0:
         parser.error("--runs and --plain-runs must be >= 0, and not both 0")
     out = bench_spectrum(args)
-    _print_table(out)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    return emit(out, args.json, _print_table)

@@ -14,13 +14,12 @@ threads (default 1). ``--json`` without a path prints the numbers as JSON instea
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from bench.perf.common import time_runs
+from bench.perf.common import add_json_option, emit, time_runs
 
 HELP = "Surprise SVD ranking: learned arrays vs per-pair predict"
 
@@ -113,24 +112,11 @@ def add_arguments(q) -> None:
         help="BLAS threads for both ways (default 1: a per-core comparison; 0 = library "
         "default, which collapses when the machine is oversubscribed)",
     )
-    q.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        help="print JSON instead of the table, or write it to the given path",
-    )
+    add_json_option(q)
 
 
 def run(args, parser) -> int:
     if args.users <= 0 or args.k <= 0 or args.repeats <= 0:
         parser.error("--users, --k and --repeats must be positive")
     out = bench_surprise(args)
-    if args.json == "-":
-        print(json.dumps(out, indent=2))
-        return 0
-    _print_surprise(out)
-    if args.json is not None:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
-    return 0
+    return emit(out, args.json, _print_surprise)

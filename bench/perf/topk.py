@@ -45,10 +45,11 @@ import statistics
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
+
+from bench.perf.common import add_json_option, emit
 
 HELP = "full-ranking top-k from ALS factors: ours vs implicit vs the matmul floor"
 
@@ -332,13 +333,7 @@ def add_arguments(q) -> None:
     q.add_argument("--no-memory", dest="memory", action="store_false", help="skip memory runs")
     q.add_argument("--memory-of", default=None, help=argparse.SUPPRESS)  # child of a memory run
     q.add_argument("--seed", type=int, default=0)
-    q.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        help="print JSON instead of the table, or write it to the given path",
-    )
+    add_json_option(q)
 
 
 def _child_argv(args) -> list[str]:
@@ -372,11 +367,4 @@ def run(args, parser) -> int:
     if args.memory_of:
         print(json.dumps(out))
         return 0
-    if args.json == "-":
-        print(json.dumps(out, indent=2, default=float))
-        return 0
-    _print(out)
-    if args.json is not None:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, default=float) + "\n")
-    return 0
+    return emit(out, args.json, _print)
