@@ -12,6 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from bench.check.gate import GateResult
+from bench.reporting.formatting import fmt_p
 
 __all__ = ["junit_xml", "markdown_summary"]
 
@@ -39,7 +40,7 @@ def markdown_summary(gate: GateResult) -> str:
               "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in t[t["segment"] == "all"].itertuples():
         lines.append(f"| `{r.model}` | {r.metric} | {r.n} | {r.baseline:.4f} | {r.current:.4f} "
-                     f"| {r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {_p(r.p_holm)} | "
+                     f"| {r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {fmt_p(r.p_holm)} | "
                      f"{r.status} |")
     if gate.new_models:
         lines.append(f"\nNew models (not in the baseline, not gated): "
@@ -51,12 +52,8 @@ def markdown_summary(gate: GateResult) -> str:
 
 def _row(r) -> str:
     return (f"| `{r.model}` | {r.metric} | {r.segment} | {r.baseline:.4f} | {r.current:.4f} | "
-            f"{r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.allowed:.4f} | {_p(r.p_holm)} | "
+            f"{r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.allowed:.4f} | {fmt_p(r.p_holm)} | "
             f"{r.status} |")
-
-
-def _p(v: float) -> str:
-    return "—" if v != v else ("< 0.0001" if v < 1e-4 else f"{v:.4f}")
 
 
 def junit_xml(gate: GateResult) -> str:
@@ -71,7 +68,7 @@ def junit_xml(gate: GateResult) -> str:
         if len(bad):
             n_fail += 1
             text = "; ".join(f"[{r.segment}] {r.diff:+.4f} (baseline {r.baseline:.4f}, "
-                             f"allowed drop {r.allowed:.4f}, Holm p {_p(r.p_holm)}, n {r.n})"
+                             f"allowed drop {r.allowed:.4f}, Holm p {fmt_p(r.p_holm)}, n {r.n})"
                              for r in bad.itertuples())
             failure = ET.SubElement(case, "failure", message=f"{metric} regressed: {text}",
                                     type="regression")
@@ -79,7 +76,7 @@ def junit_xml(gate: GateResult) -> str:
         out = ET.SubElement(case, "system-out")
         out.text = "\n".join(
             f"{r.segment}: baseline {r.baseline:.6f} current {r.current:.6f} diff {r.diff:+.6f} "
-            f"CI [{r.low:+.6f}, {r.high:+.6f}] Holm p {_p(r.p_holm)} n {r.n} -> {r.status}"
+            f"CI [{r.low:+.6f}, {r.high:+.6f}] Holm p {fmt_p(r.p_holm)} n {r.n} -> {r.status}"
             for r in part.itertuples()
         )
     presence = ([(m, "new model: not in the baseline", gate.fail_new) for m in gate.new_models]

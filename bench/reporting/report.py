@@ -10,15 +10,14 @@ an appendix with the evaluation card and the leakage audit. All numbers come fro
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from bench.atomic import atomic_write_text
 from bench.metrics.segments import NEW_ITEMS
 from bench.reporting import analysis as an
+from bench.reporting.formatting import fmt_num, fmt_p, fmt_pct
 
 log = logging.getLogger("bench")
 
@@ -213,7 +212,7 @@ def _cost(data: an.RunData, trade: pd.DataFrame, a: str, b: str, k: int) -> str:
     for key, label in ((f"coverage@{k}", "coverage"), (f"novelty@{k}", "novelty"),
                        (f"arp@{k}", "avg. popularity")):
         if key in t:
-            parts.append(f"{label} {_num(t.at[a, key])} → {_num(t.at[b, key])}")
+            parts.append(f"{label} {fmt_num(t.at[a, key])} → {fmt_num(t.at[b, key])}")
     return "; ".join(parts)
 
 
@@ -234,12 +233,12 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
         cells = [f"`{model}`", data.families[model]]
         for m in compared:
             r = wide.get(model, {}).get(m)
-            cells.append("—" if r is None else f"{_num(r['mean'])} [{_num(r['low'])}, "
-                                               f"{_num(r['high'])}]")
+            cells.append("—" if r is None else f"{fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
+                                               f"{fmt_num(r['high'])}]")
         cells.append(_vs_base(base_cmp, model, metric) if model != base else "(baseline)")
         for b in beyond:
             if b.split("@")[0] in ("coverage", "novelty"):
-                cells.append(_num(data.mean_over_folds(model, b)))
+                cells.append(fmt_num(data.mean_over_folds(model, b)))
         n = int((data.per_user["model"] == model).sum())
         cells += [str(n), f"{data.seconds(model, 'fit_seconds'):.2f}",
                   f"{data.seconds(model, 'recommend_seconds'):.2f}"]
@@ -274,8 +273,8 @@ def _ladder_section(data, lad, figures) -> list[str]:
         seg = r["segment"] if r["by"] in ("all", NEW_ITEMS) else f"{r['by']}={r['segment']}"
         lines.append(
             f"| {r['step']} | {seg} | {int(r['n'])} | {_fmt_diff(r, short=True)} | "
-            f"{_pct(r['rel_diff'])} | {_p(r['p_t_holm'])} | {_p(r['p_wilcoxon_holm'])} | "
-            f"{_num(r['effect_size'], 2)} |"
+            f"{fmt_pct(r['rel_diff'])} | {fmt_p(r['p_t_holm'])} | {fmt_p(r['p_wilcoxon_holm'])} | "
+            f"{fmt_num(r['effect_size'], 2)} |"
         )
     return lines
 
@@ -290,8 +289,8 @@ def _baseline_section(data, base_cmp) -> list[str]:
              "|---|---|---:|---:|---:|---:|---:|"]
     for _, r in base_cmp.iterrows():
         lines.append(f"| `{r['model']}` | {r['metric']} | {_fmt_diff(r, short=True)} | "
-                     f"{_pct(r['rel_diff'])} | {_p(r['p_t_holm'])} | "
-                     f"{_p(r['p_wilcoxon_holm'])} | {_num(r['effect_size'], 2)} |")
+                     f"{fmt_pct(r['rel_diff'])} | {fmt_p(r['p_t_holm'])} | "
+                     f"{fmt_p(r['p_wilcoxon_holm'])} | {fmt_num(r['effect_size'], 2)} |")
     return lines
 
 
@@ -321,7 +320,7 @@ def _segment_section(data, seg) -> list[str]:
             key = (model, b, s)
             if key in idx.index:
                 r = idx.loc[key]
-                cells.append(f"{_num(r['mean'])} ({int(r['users'])})")
+                cells.append(f"{fmt_num(r['mean'])} ({int(r['users'])})")
             else:
                 cells.append("—")
         lines.append(f"| `{model}` | " + " | ".join(cells) + " |")
@@ -345,7 +344,7 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
                   "|---|" + "---:|" * (len(levels) + 1)]
         for model in dict.fromkeys(cold_users["model"]):
             mine = cold_users[cold_users["model"] == model].set_index("x_order")
-            cells = [_num(mine.at[lv, "mean"]) if lv in mine.index else "—" for lv in levels]
+            cells = [fmt_num(mine.at[lv, "mean"]) if lv in mine.index else "—" for lv in levels]
             lines.append(f"| `{model}` | " + " | ".join(cells) +
                          f" | {int(mine['n'].max())} |")
     lines += ["", f"**By training history** in the main split ({metric} per history bucket):"]
@@ -355,8 +354,8 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
                   "test item is one the model never saw.", "",
                   "| model | " + metric + " [CI] | users |", "|---|---:|---:|"]
         for _, r in cold_items.iterrows():
-            lines.append(f"| `{r['model']}` | {_num(r['mean'])} [{_num(r['low'])}, "
-                         f"{_num(r['high'])}] | {int(r['n'])} |")
+            lines.append(f"| `{r['model']}` | {fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
+                         f"{fmt_num(r['high'])}] | {int(r['n'])} |")
     return lines
 
 
@@ -369,7 +368,7 @@ def _beyond_section(data, trade, beyond, figures) -> list[str]:
              "per-user means. Definitions are in the appendix.", "",
              "| model | " + " | ".join(beyond) + " |", "|---|" + "---:|" * len(beyond)]
     for _, r in trade.iterrows():
-        lines.append(f"| `{r['model']}` | " + " | ".join(_num(r[b]) for b in beyond) + " |")
+        lines.append(f"| `{r['model']}` | " + " | ".join(fmt_num(r[b]) for b in beyond) + " |")
     lines += _img(figures, "tradeoff", "accuracy vs coverage and novelty")
     return lines
 
@@ -417,42 +416,13 @@ def _appendix(data) -> list[str]:
 
 
 # ---------------------------------------------------------------------------- formatting
-def _num(v, digits: int = 4) -> str:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    if math.isnan(v):
-        return "—"
-    if math.isinf(v):
-        return "∞" if v > 0 else "−∞"
-    return f"{v:.{digits}f}"
-
-
-def _pct(v) -> str:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    return "—" if not np.isfinite(v) else f"{v:+.0%}"
-
-
-def _p(v) -> str:
-    try:
-        v = float(v)
-    except (TypeError, ValueError):
-        return "—"
-    if math.isnan(v):
-        return "—"
-    return "< 0.0001" if v < 1e-4 else f"{v:.4f}"
-
-
 def _fmt_diff(row, short: bool = False) -> str:
     star = "*" if bool(row.get("significant", False)) else ""
     text = f"{row['diff']:+.4f}{star} [{row['low']:+.4f}, {row['high']:+.4f}]"
     if short:
         return text
-    return f"{text} ({_pct(row['rel_diff'])}, Holm p = {_p(row['p_t_holm'])}, n = {int(row['n'])})"
+    return (f"{text} ({fmt_pct(row['rel_diff'])}, Holm p = {fmt_p(row['p_t_holm'])}, "
+            f"n = {int(row['n'])})")
 
 
 def _write_text(path: Path, text: str) -> None:
