@@ -281,6 +281,17 @@ def _segment_settings(raw) -> dict:
     }
 
 
+def _metric_keys(value, where: str) -> list[str]:
+    """A non-empty list of metric keys like ``ndcg@10`` (a single string is a list of one)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not value or not all(
+        isinstance(m, str) and "@" in m for m in value
+    ):
+        raise ConfigError(f"{where}: expected metric keys like 'ndcg@10', got {value!r}")
+    return list(value)
+
+
 def stats_settings(raw: Mapping | None, seed: int = 0) -> StatsSettings:
     """Validate the ``stats`` group; every problem names its key."""
     raw = _mapping(raw, "stats")
@@ -288,15 +299,7 @@ def stats_settings(raw: Mapping | None, seed: int = 0) -> StatsSettings:
     baseline = raw.get("baseline")
     if baseline is not None and (not isinstance(baseline, str) or not baseline):
         raise ConfigError(f"stats.baseline: expected a model name or null, got {baseline!r}")
-    metrics = raw.get("metrics", list(StatsSettings.metrics))
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if not isinstance(metrics, list | tuple) or not metrics or not all(
-        isinstance(m, str) and "@" in m for m in metrics
-    ):
-        raise ConfigError(
-            f"stats.metrics: expected metric keys like 'ndcg@10', got {metrics!r}"
-        )
+    metrics = _metric_keys(raw.get("metrics", list(StatsSettings.metrics)), "stats.metrics")
     conf = raw.get("confidence", 0.95)
     alpha = raw.get("alpha", 0.05)
     return StatsSettings(
@@ -373,13 +376,7 @@ def check_settings(raw: Mapping | None) -> CheckSettings:
     baseline = raw.get("baseline", CheckSettings.baseline)
     if not isinstance(baseline, str) or not baseline.endswith(".json"):
         raise ConfigError(f"check.baseline: expected a path ending in .json, got {baseline!r}")
-    metrics = raw.get("metrics", list(CheckSettings.metrics))
-    if isinstance(metrics, str):
-        metrics = [metrics]
-    if not isinstance(metrics, list | tuple) or not metrics or not all(
-        isinstance(m, str) and "@" in m for m in metrics
-    ):
-        raise ConfigError(f"check.metrics: expected metric keys like 'ndcg@10', got {metrics!r}")
+    metrics = _metric_keys(raw.get("metrics", list(CheckSettings.metrics)), "check.metrics")
     segments = raw.get("segments", list(CheckSettings.segments))
     if isinstance(segments, str):
         segments = [segments]
