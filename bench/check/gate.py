@@ -32,9 +32,10 @@ from bench.config import CheckSettings, history_labels
 from bench.errors import IncomparableError
 from bench.metrics.segments import NEW_ITEMS
 from bench.reporting.analysis import RunData, paired_frame
+from bench.reporting.card import card_differences
 from bench.stats import holm, reject
 
-__all__ = ["EXIT_OK", "EXIT_REGRESSION", "GateResult", "card_differences", "run_gate"]
+__all__ = ["EXIT_OK", "EXIT_REGRESSION", "GateResult", "run_gate"]
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
@@ -76,30 +77,6 @@ class GateResult:
     @property
     def improvements(self) -> pd.DataFrame:
         return self.tests[self.tests["status"] == "improvement"]
-
-
-def card_differences(current: dict, baseline: dict, prefix: str = "") -> list[str]:
-    """Every key of the cards' ``comparable`` blocks whose values differ, with both values."""
-    out = []
-    for key in sorted(set(current) | set(baseline)):
-        a, b = current.get(key, "<absent>"), baseline.get(key, "<absent>")
-        where = f"{prefix}{key}"
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += card_differences(a, b, f"{where}.")
-        elif a != b:
-            out.append(f"{where}: run has {_short(a)}, baseline has {_short(b)}")
-    return out
-
-
-def _short(value) -> str:
-    if isinstance(value, list) and value and all(
-        isinstance(v, str) and len(v) == 64 for v in value
-    ):  # split fingerprints: their first 12 hex digits say enough
-        value = [v[:12] for v in value]
-    elif isinstance(value, str) and len(value) == 64:
-        value = value[:12]
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> GateResult:

@@ -20,7 +20,14 @@ from pathlib import Path
 
 from bench.metrics import beyond, ranking
 
-__all__ = ["METRIC_DEFINITIONS", "evaluation_card", "git_commit", "library_versions"]
+__all__ = [
+    "METRIC_DEFINITIONS",
+    "card_differences",
+    "evaluation_card",
+    "git_commit",
+    "library_versions",
+    "short_value",
+]
 
 #: Libraries whose versions can change a number.
 LIBRARIES = (
@@ -144,3 +151,31 @@ def evaluation_card(result) -> dict[str, object]:
         "versions": library_versions(),
         "git": git_commit(),
     }
+
+
+def card_differences(current: dict, reference: dict, prefix: str = "",
+                     names: tuple[str, str] = ("run", "baseline")) -> list[str]:
+    """Every key of two cards' ``comparable`` blocks (or parts of them) whose values
+    differ, with both values: ``"split.params.n: run has 3, baseline has 5"``."""
+    out = []
+    for key in sorted(set(current) | set(reference)):
+        a, b = current.get(key, "<absent>"), reference.get(key, "<absent>")
+        where = f"{prefix}{key}"
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += card_differences(a, b, f"{where}.", names)
+        elif a != b:
+            out.append(f"{where}: {names[0]} has {short_value(a)}, {names[1]} has "
+                       f"{short_value(b)}")
+    return out
+
+
+def short_value(value) -> str:
+    """``repr`` of a card value for a message: fingerprints cut to 12 hex digits."""
+    if isinstance(value, list) and value and all(
+        isinstance(v, str) and len(v) == 64 for v in value
+    ):  # split fingerprints: their first 12 hex digits say enough
+        value = [v[:12] for v in value]
+    elif isinstance(value, str) and len(value) == 64:
+        value = value[:12]
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."

@@ -15,6 +15,7 @@ import pandas as pd
 
 from bench.errors import DataError, IncomparableError
 from bench.reporting import analysis as an
+from bench.reporting.card import card_differences, short_value
 
 __all__ = ["comparable_differences", "compare_runs", "format_comparison", "resolve_run"]
 
@@ -46,17 +47,13 @@ def comparable_differences(a: an.RunData, b: an.RunData) -> list[str]:
     fa = [s["fingerprint"] for s in a.results["splits"]]
     fb = [s["fingerprint"] for s in b.results["splits"]]
     if fa != fb:
-        out.append(f"split fingerprints differ ({_short(fa)} vs {_short(fb)}): the runs did "
-                   "not evaluate the same train/test rows")
+        out.append(f"split fingerprints differ ({short_value(fa)} vs {short_value(fb)}): the "
+                   "runs did not evaluate the same train/test rows")
+    keys = ("relevance", "candidates", "cutoffs", "map_denominator")
     ca, cb = a.card.get("comparable", {}), b.card.get("comparable", {})
-    for key in ("relevance", "candidates", "cutoffs", "map_denominator"):
-        if ca.get(key) != cb.get(key):
-            out.append(f"{key} differs ({ca.get(key)!r} vs {cb.get(key)!r})")
+    out += card_differences({k: ca.get(k) for k in keys}, {k: cb.get(k) for k in keys},
+                            names=("A", "B"))
     return out
-
-
-def _short(prints: list[str]) -> str:
-    return "[" + ", ".join(p[:12] for p in prints) + "]"
 
 
 def compare_runs(folder_a: str | Path, folder_b: str | Path) -> pd.DataFrame:
