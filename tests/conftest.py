@@ -34,15 +34,19 @@ def _restore_logging():
         lg.propagate = propagate
 
 
-@pytest.fixture
-def ratings_csv(tmp_path) -> Path:
-    """A 60-user, 40-item ratings CSV with timestamps and two taste groups."""
+def write_ratings_csv(path: Path) -> Path:
+    """Write a 60-user, 40-item ratings CSV with timestamps and two taste groups."""
     rng = np.random.default_rng(0)
     rows = []
     for u in range(60):
         items = rng.choice([i for i in range(40) if i % 2 == u % 2], size=12, replace=False)
         for j, i in enumerate(items):
             rows.append((u, int(i), float(rng.integers(3, 6)), 1_000_000 + u * 100 + j * 1000))
-    path = tmp_path / "ratings.csv"
     pd.DataFrame(rows, columns=["user", "item", "stars", "ts"]).to_csv(path, index=False)
     return path
+
+
+@pytest.fixture
+def ratings_csv(tmp_path) -> Path:
+    """A 60-user, 40-item ratings CSV with timestamps and two taste groups."""
+    return write_ratings_csv(tmp_path / "ratings.csv")

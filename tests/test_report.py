@@ -18,6 +18,7 @@ from bench.reporting.analysis import RunData, ladder_models
 from bench.reporting.compare import compare_runs, resolve_run
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
+from tests.conftest import write_ratings_csv
 from tests.test_runner import make_cfg
 
 POP = {"_target_": "bench.models.rule.popular.PopularityRecommender"}
@@ -43,15 +44,7 @@ def report_cfg(csv, **over):
 @pytest.fixture(scope="module")
 def csv(tmp_path_factory):
     """The runner tests' CSV (60 users, two taste groups), written once for this module."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(60):
-        items = rng.choice([i for i in range(40) if i % 2 == u % 2], size=12, replace=False)
-        for j, i in enumerate(items):
-            rows.append((u, int(i), float(rng.integers(3, 6)), 1_000_000 + u * 100 + j * 1000))
-    path = tmp_path_factory.mktemp("data") / "ratings.csv"
-    pd.DataFrame(rows, columns=["user", "item", "stars", "ts"]).to_csv(path, index=False)
-    return path
+    return write_ratings_csv(tmp_path_factory.mktemp("data") / "ratings.csv")
 
 
 @pytest.fixture(scope="module")
