@@ -97,6 +97,20 @@ def load_movielens_small(
     )
 
 
+def _read_headerless_ratings(path: Path, sep: str):
+    """``user, item, rating, timestamp`` rows without a header (ml-100k ``u.data``,
+    ml-1m ``ratings.dat``)."""
+    return read_delimited(
+        path,
+        names=[USER, ITEM, RATING, TIMESTAMP],
+        types=_RATING_TYPES,
+        sep=sep,
+        header=False,
+        quoting=False,
+        required=[USER, ITEM, RATING, TIMESTAMP],
+    )
+
+
 def load_ml_100k(
     *, path: str | Path, duplicates: str = "error", exclude_users: str | Path | None = None
 ) -> Dataset:
@@ -107,15 +121,7 @@ def load_ml_100k(
     """
     folder = _require_folder(path, "ml-100k", "ml_100k")
     ratings_path = folder / "u.data"
-    frame = read_delimited(
-        ratings_path,
-        names=[USER, ITEM, RATING, TIMESTAMP],
-        types=_RATING_TYPES,
-        sep="\t",
-        header=False,
-        quoting=False,
-        required=[USER, ITEM, RATING, TIMESTAMP],
-    )
+    frame = _read_headerless_ratings(ratings_path, sep="\t")
     genre_names = _read_100k_genres(folder / "u.genre")
     items = _read_100k_items(folder / "u.item", genre_names)
     users = read_delimited(
@@ -152,15 +158,7 @@ def load_ml_1m(
     """
     folder = _require_folder(path, "ml-1m", "ml_1m")
     ratings_path = folder / "ratings.dat"
-    frame = read_delimited(
-        ratings_path,
-        names=[USER, ITEM, RATING, TIMESTAMP],
-        types=_RATING_TYPES,
-        sep="::",
-        header=False,
-        quoting=False,
-        required=[USER, ITEM, RATING, TIMESTAMP],
-    )
+    frame = _read_headerless_ratings(ratings_path, sep="::")
     items = _read_1m_movies(folder / "movies.dat")
     users = read_delimited(
         folder / "users.dat",
