@@ -31,6 +31,21 @@ class ConfigError(BenchError):
     """A config key, value or combination is invalid."""
 
 
+class ParameterError(ConfigError):
+    """A constructor parameter (of a model, splitter or loader) has a bad value.
+
+    Raised by library code that does not know where in a config its parameter came
+    from: it names the parameter only. :func:`bench.config.build` prefixes the config
+    path (``models.cf_als``), so the user still reads ``models.cf_als.factors: ...``.
+    """
+
+    def __init__(self, param: str, expected: str, received: object):
+        super().__init__(describe(param, expected, repr(received)))
+        self.param = param
+        self.expected = expected
+        self.received = received
+
+
 class SplitError(BenchError):
     """A split cannot be made or breaks a post-condition (e.g. no test users)."""
 
