@@ -522,3 +522,44 @@ def build(node: Mapping, where: str):
         raise
     except TypeError as exc:
         raise ConfigError(f"{where}: cannot build {target}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Every validated top-level setting of a run; the ``_target_`` groups as plain data."""
+
+    seed: int
+    name: str
+    resume: object
+    eval: EvalSettings
+    stats: StatsSettings
+    cold_start: ColdStartSettings
+    report: ReportSettings
+    check: CheckSettings
+    dataset: dict
+    split: dict
+    models: dict
+    tracker: dict | None
+
+
+def load_settings(cfg) -> RunSettings:
+    """Validate a composed config (``DictConfig`` or mapping); one ``ConfigError`` naming
+    the key otherwise."""
+    raw = to_container(cfg)
+    check_top_level(raw)
+    settings = eval_settings(raw.get("eval"))
+    groups = dict(
+        stats=stats_settings(raw.get("stats"), raw["seed"]),
+        cold_start=cold_start_settings(raw.get("cold_start"), raw["seed"]),
+        report=resolve_headline(report_settings(raw.get("report")), settings),
+        check=check_settings(raw.get("check")),
+    )
+    models = raw["models"]
+    if not isinstance(models, Mapping) or not models:
+        raise ConfigError("models: expected at least one model (e.g. model=[rule_popular,cf_als])")
+    return RunSettings(
+        seed=raw["seed"], name=str(raw.get("name") or "default"),
+        resume=raw.get("resume", False), eval=settings, **groups,
+        dataset=raw["dataset"], split=raw["split"], models=dict(models),
+        tracker=raw.get("tracker"),
+    )

@@ -12,38 +12,32 @@
   (:class:`~bench.splits.cold_start.ItemColdStartSplitter`): every relevant test item is
   one the models never saw in training.
 
-Both produce one row per (model, level, evaluated user) with every ranking metric, in
-the frame :func:`run_cold_start` returns (``protocol``, ``level``, ``model``,
-``family``, ``user_id``, metrics...). ``level`` is the fold-in size (user protocol) or
--1 (item protocol). Each (model, protocol) is one MLflow child run whose metrics are keyed
-``ndcg_at_10.fold_in_3`` / ``ndcg_at_10.item_cold``.
+Each (model, protocol) is one cell (:mod:`bench.cells`), run by the same code as the
+main split's cells. Both produce one row per (model, level, evaluated user) with every
+ranking metric: ``protocol``, ``level``, ``model``, ``family``, ``user_id``, metrics...
+``level`` is the fold-in size (user protocol) or -1 (item protocol). Each (model,
+protocol) is one MLflow child run whose metrics are keyed ``ndcg_at_10.fold_in_3`` /
+``ndcg_at_10.item_cold``.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
-from bench.config import ColdStartSettings, EvalSettings, build
+from bench.cells import ITEM_COLD, USER_COLD, Cell, CellInputs, ProtocolEvaluation
+from bench.config import ColdStartSettings, EvalSettings
 from bench.data.dataset import Dataset
 from bench.errors import SplitError
 from bench.evaluation import relevance
-from bench.metrics import evaluate_rankings, mlflow_key
-from bench.models.base import Recommender
 from bench.splits.base import Split, time_rank
 from bench.splits.cold_start import ItemColdStartSplitter, UserColdStartSplitter
 
 log = logging.getLogger("bench")
 
-__all__ = ["ITEM_COLD", "USER_COLD", "fold_in_levels", "run_cold_start"]
-
-USER_COLD = "user_cold_start"
-ITEM_COLD = "item_cold_start"
+__all__ = ["ITEM_COLD", "USER_COLD", "fold_in_levels", "protocol_cells", "protocol_evaluations"]
 
 
 def fold_in_levels(
@@ -72,25 +66,10 @@ def fold_in_levels(
     return out
 
 
-def run_cold_start(
-    dataset: Dataset,
-    models_cfg,
-    settings: EvalSettings,
-    cold: ColdStartSettings,
-    *,
-    tracker,
-    parent,
-    out: Path | None = None,
-    failures: list | None = None,
-) -> pd.DataFrame:
-    """Run the enabled cold-start protocols for every model; return the per-user frame.
-
-    A model that raises is recorded in ``failures`` (see
-    :class:`~bench.runner.ModelFailure`, traceback under ``out``) and the others go on.
-    """
-    out = Path(out) if out is not None else Path(".")
-    failures = failures if failures is not None else []
-    frames = []
+def protocol_evaluations(dataset: Dataset, settings: EvalSettings,
+                         cold: ColdStartSettings) -> list[ProtocolEvaluation]:
+    """The enabled cold-start protocols, each with its split, users and levels."""
+    out = []
     if cold.user_fraction is not None:
         splitter = UserColdStartSplitter(
             fraction=cold.user_fraction, fold_in=max(cold.user_fold_in), seed=cold.user_seed
@@ -98,20 +77,31 @@ def run_cold_start(
         split = _protocol_split(splitter, dataset, "cold_start.user")
         relevant, users, _ = relevance(split, settings)
         levels = fold_in_levels(split, users, cold.user_fold_in)
-        log.info(
-            "user cold start: %d held-out users evaluated, fold-in n = %s",
-            len(users), list(cold.user_fold_in),
-        )
-        frames += _protocol(USER_COLD, dataset, split, relevant, users, levels, models_cfg,
-                            settings, tracker, parent, out, failures)
+        log.info("user cold start: %d held-out users evaluated, fold-in n = %s",
+                 len(users), list(cold.user_fold_in))
+        out.append(ProtocolEvaluation(USER_COLD, split, relevant[users], users, levels,
+                                      settings))
     if cold.item_fraction is not None:
         splitter = ItemColdStartSplitter(fraction=cold.item_fraction, seed=cold.item_seed)
         split = _protocol_split(splitter, dataset, "cold_start.item")
         relevant, users, _ = relevance(split, settings)
         log.info("item cold start: %d users with a held-out relevant item", len(users))
-        frames += _protocol(ITEM_COLD, dataset, split, relevant, users, {-1: None}, models_cfg,
-                            settings, tracker, parent, out, failures)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        out.append(ProtocolEvaluation(ITEM_COLD, split, relevant[users], users, {-1: None},
+                                      settings))
+    return out
+
+
+def protocol_cells(evaluations: list[ProtocolEvaluation], models_cfg,
+                   dataset: Dataset) -> tuple[list[Cell], list[CellInputs]]:
+    """One cell per (protocol, model), protocols in order, models in config order."""
+    cells, inputs = [], []
+    for ev in evaluations:
+        for name, model_cfg in models_cfg.items():
+            cells.append(Cell(model=name, protocol=ev.protocol, fold=None))
+            inputs.append(CellInputs(model_cfg=model_cfg, evaluation=ev,
+                                     item_features=dataset.item_features,
+                                     user_features=dataset.user_features))
+    return cells, inputs
 
 
 def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
@@ -121,56 +111,3 @@ def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
     except SplitError as exc:
         raise SplitError(f"{key}: {exc}".replace("split.fold_in", f"{key}.fold_in")
                          .replace("split.fraction", f"{key}.fraction")) from None
-
-
-def _protocol(protocol, dataset, split, relevant, users, levels, models_cfg, settings,
-              tracker, parent, out, failures) -> list[pd.DataFrame]:
-    from bench.runner import record_failure
-
-    frames = []
-    rel = relevant[users]
-    uid = split.test.user_ids[users]
-    for model_name, model_cfg in models_cfg.items():
-        where = f"models.{model_name}"
-        model: Recommender = build(model_cfg, where)
-        child = tracker.start_run(
-            f"{model_name}/{protocol}", parent_id=parent,
-            tags={"model": model_name, "family": model.family, "protocol": protocol,
-                  "split.fingerprint": split.fingerprint},
-        )
-        status = "FAILED"
-        mine: list[pd.DataFrame] = []
-        try:
-            t = time.perf_counter()
-            model.fit(split.train, item_features=dataset.item_features,
-                      user_features=dataset.user_features, train_order=split.train_order)
-            fit_s = time.perf_counter() - t
-            logged: dict[str, float] = {"fit_seconds": fit_s}
-            for level, history in levels.items():
-                top = model.recommend_codes(
-                    users, settings.k_max, exclude_seen=settings.exclude_seen,
-                    history=history, batch_size=settings.batch_size,
-                )
-                ev = evaluate_rankings(
-                    top.items, rel, cutoffs=settings.cutoffs, metrics=settings.metrics,
-                    graded=settings.graded, map_denominator=settings.map_denominator,
-                )
-                frame = pd.DataFrame({"protocol": protocol, "level": level, "model": model_name,
-                                      "family": model.family, "user_id": uid[ev.users],
-                                      "n_relevant": ev.n_relevant})
-                for key, values in ev.per_user.items():
-                    frame[key] = values
-                mine.append(frame)
-                suffix = f"fold_in_{level}" if protocol == USER_COLD else "item_cold"
-                logged.update({f"{mlflow_key(k)}.{suffix}": v for k, v in ev.mean().items()})
-            tracker.log_metrics(child, logged)
-            log.info("%s %s: fit %.2fs", protocol, model_name, fit_s)
-            status = "FINISHED"
-            frames += mine
-        except Exception as exc:  # the other models still run
-            failures.append(record_failure(exc, model_name, None, protocol,
-                                           out / "artifacts" / model_name / protocol,
-                                           tracker, child))
-        finally:
-            tracker.end_run(child, status)
-    return frames

@@ -75,9 +75,9 @@ def baseline_payload(data: RunData, metrics: list[str]) -> dict:
     return {
         "format": FORMAT,
         "version": VERSION,
-        "name": data.results["name"],
+        "name": data.record.name,
         "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "source_run": data.results.get("run"),
+        "source_run": data.record.run,
         "card": data.card,
         "metrics": list(metrics),
         "models": models,

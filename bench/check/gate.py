@@ -151,7 +151,7 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
         failures.append(f"models not in the baseline: {new} (check.fail_on_new_model)")
     if settings.fail_on_missing_model and missing:
         failures.append(f"baseline models not run: {missing} (check.fail_on_missing_model)")
-    return GateResult(name=data.results["name"], baseline_path=str(baseline.path), tests=tests,
+    return GateResult(name=data.record.name, baseline_path=str(baseline.path), tests=tests,
                       new_models=new, missing_models=missing, failures=failures, alpha=alpha,
                       fail_new=settings.fail_on_new_model,
                       fail_missing=settings.fail_on_missing_model)
@@ -167,7 +167,7 @@ def _segments(ref: pd.DataFrame, cur: pd.DataFrame, settings: CheckSettings, dat
         elif kind in ref and kind in cur:
             labels = list(dict.fromkeys(ref[kind].dropna()))
             if kind == "history_bucket":
-                order = history_labels(data.results["eval"]["history_edges"])
+                order = history_labels(data.record.eval["history_edges"])
                 labels = [b for b in order if b in labels]
             for label in labels:
                 # segment membership from the baseline: the same users on both sides

@@ -28,6 +28,7 @@ import pandas as pd
 from bench.config import FAMILIES
 from bench.errors import DataError
 from bench.metrics.segments import NEW_ITEMS
+from bench.record import RunRecord, read_record
 from bench.stats import bootstrap_means, holm, paired_comparison, reject
 
 __all__ = [
@@ -49,10 +50,10 @@ KEYS = ["model", "fold", "user_id"]
 
 @dataclass(frozen=True, eq=False)
 class RunData:
-    """A run folder's results, loaded."""
+    """A run folder's results, loaded: its record (:mod:`bench.record`) and tables."""
 
     folder: Path
-    results: dict
+    record: RunRecord
     per_user: pd.DataFrame
     curves: pd.DataFrame
     cold_start: pd.DataFrame | None
@@ -62,29 +63,29 @@ class RunData:
     def load(cls, folder: str | Path) -> RunData:
         """Load a run folder; a missing or unreadable file is a ``DataError`` naming it."""
         folder = Path(folder)
-        results = _read_json(folder / "results.json")
+        record = read_record(folder)
         card = _read_json(folder / "card.json")
         per_user = _read_parquet(folder / "per_user.parquet")
         curves = _read_parquet(folder / "curves.parquet")
         cold = folder / "cold_start.parquet"
-        return cls(folder, results, per_user, curves,
+        return cls(folder, record, per_user, curves,
                    _read_parquet(cold) if cold.is_file() else None, card)
 
     @property
     def models(self) -> list[str]:
-        return list(dict.fromkeys(m["model"] for m in self.results["models"]))
+        return self.record.model_names
 
     @property
     def families(self) -> dict[str, str]:
-        return {m["model"]: m["family"] for m in self.results["models"]}
+        return self.record.families
 
     @property
     def stats(self) -> dict:
-        return self.results["stats"]
+        return self.record.stats
 
     @property
     def headline_metric(self) -> str:
-        return self.results["report"]["headline"]
+        return self.record.report["headline"]
 
     @property
     def k(self) -> int:
@@ -96,12 +97,10 @@ class RunData:
         return [m for m in dict.fromkeys(wanted) if m in self.per_user.columns]
 
     def mean_over_folds(self, model: str, key: str) -> float:
-        vals = [m["metrics"].get(key, np.nan) for m in self.results["models"]
-                if m["model"] == model]
-        return float(np.mean(vals)) if vals else float("nan")
+        return self.record.mean_over_folds(model, key)
 
     def seconds(self, model: str, key: str) -> float:
-        return float(sum(m[key] for m in self.results["models"] if m["model"] == model))
+        return self.record.seconds(model, key)
 
     def users(self, model: str) -> pd.DataFrame:
         return self.per_user[self.per_user["model"] == model]
@@ -193,7 +192,7 @@ def _ordered_labels(column: pd.Series, data: RunData, by: str) -> list:
     if by == "history_bucket":
         from bench.config import history_labels
 
-        order = history_labels(data.results["eval"]["history_edges"])
+        order = history_labels(data.record.eval["history_edges"])
         return [b for b in order if b in present]
     return sorted(present, key=str)
 
@@ -262,7 +261,7 @@ def ladder_models(data: RunData) -> list[tuple[str, str]]:
     ``report.ladder`` names them; otherwise each family's best model by mean headline
     metric (chosen on the test results: the ladder shows what each rung *can* do).
     """
-    chosen = data.results["report"].get("ladder")
+    chosen = data.record.report.get("ladder")
     if chosen:
         return [(f, chosen[f]) for f in FAMILIES if f in chosen]
     metric = data.headline_metric

@@ -83,7 +83,7 @@ def git_commit(path: Path | None = None) -> dict[str, object]:
 
 
 def evaluation_card(result) -> dict[str, object]:
-    """The card of a :class:`~bench.runner.RunResult` (plain JSON types)."""
+    """The card of a :class:`~bench.record.RunResult` (plain JSON types)."""
     ev = result.eval
     raw = result.config
     splits = result.splits

@@ -44,8 +44,8 @@ def resolve_run(ref: str | Path, reports_dir: str | Path = "reports") -> Path:
 def comparable_differences(a: an.RunData, b: an.RunData) -> list[str]:
     """What differs between two runs' data and protocol (empty = comparable)."""
     out = []
-    fa = [s["fingerprint"] for s in a.results["splits"]]
-    fb = [s["fingerprint"] for s in b.results["splits"]]
+    fa = [s["fingerprint"] for s in a.record.splits]
+    fb = [s["fingerprint"] for s in b.record.splits]
     if fa != fb:
         out.append(f"split fingerprints differ ({short_value(fa)} vs {short_value(fb)}): the "
                    "runs did not evaluate the same train/test rows")

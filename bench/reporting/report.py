@@ -39,7 +39,7 @@ def write_report(folder: str | Path) -> list[Path]:
     compared = data.compared_metrics()
     beyond = [f"{m}@{k}" for m in ("coverage", "novelty", "ild", "arp", "gini",
                                    "personalisation")]
-    beyond = [b for b in beyond if any(b in m["metrics"] for m in data.results["models"])]
+    beyond = [b for b in beyond if any(b in m.metrics for m in data.record.models)]
 
     # a CI on every per-user mean: compared metrics first, then every other cutoff and
     # the per-user beyond-accuracy metrics (list-set metrics such as coverage have none)
@@ -55,7 +55,7 @@ def write_report(folder: str | Path) -> list[Path]:
     trade = an.tradeoff(data, beyond)
 
     figures: dict[str, Path] = {}
-    if data.results["report"].get("figures", True):
+    if data.record.report.get("figures", True):
         figures = _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond)
 
     lines = _title(data)
@@ -126,18 +126,18 @@ def _img(figures: dict, name: str, alt: str) -> list[str]:
 
 # ---------------------------------------------------------------------------- sections
 def _title(data: an.RunData) -> list[str]:
-    r = data.results
-    ds, sp0 = r["dataset"], r["splits"][0]
-    ev = r["eval"]
+    r = data.record
+    ds, sp0 = r.dataset, r.splits[0]
+    ev = r.eval
     rel = (f"relevant = test rating >= {ev['relevance_threshold']}"
            if ev["relevance_threshold"] is not None else "every test interaction is relevant")
     users = data.per_user.groupby("model").size()
     st = data.stats
     return [
-        f"# {r['name']} — {r['run']}",
+        f"# {r.name} — {r.run}",
         "",
         f"**{ds['name']}** ({ds['rows']:,} interactions, {ds['users']:,} users, "
-        f"{ds['items']:,} items) · split **{sp0['name']}** ({len(r['splits'])} fold(s), "
+        f"{ds['items']:,} items) · split **{sp0['name']}** ({len(r.splits)} fold(s), "
         f"fingerprint `{str(sp0['fingerprint'])[:12]}`) · {rel} · "
         f"{int(users.max()) if len(users) else 0} evaluated users per model · "
         f"headline metric **{data.headline_metric}** · "
@@ -150,14 +150,14 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
     """The first screen: one bullet per ladder step — worth it, for whom, at what cost."""
     metric = data.headline_metric
     lines = ["", "## Is the next rung worth it?", ""]
-    failed = data.results.get("failures") or []
+    failed = data.record.failures
     if failed:
         from bench.reporting.summary import failure_lines
 
         lines += [f"> **{len(failed)} model run(s) failed** and are missing from this "
                   "report (the other models finished):", ">"]
         lines += [f"> {x}" for x in failure_lines(failed)] + [""]
-    leaks = [x for a in data.results.get("leakage", []) for x in a.get("leaks", [])]
+    leaks = [x for a in data.record.leakage for x in a.get("leaks", [])]
     if leaks:
         lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]
     if lad.empty:
@@ -185,7 +185,7 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
         lines.append(f"  Cost: {_cost(data, trade, a, b, k)}.")
     lines += ["", "Rungs are represented by " + ", ".join(
         f"`{m}` ({f})" for f, m in an.ladder_models(data)
-    ) + (" (set in `report.ladder`)." if data.results["report"].get("ladder") else
+    ) + (" (set in `report.ladder`)." if data.record.report.get("ladder") else
          " — each family's best model on the headline metric; set `report.ladder` to choose.")]
     return lines
 
@@ -331,7 +331,7 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
     metric = data.headline_metric
     lines = ["", "## Cold start", ""]
     if not cold_users.empty:
-        cs = data.results["cold_start"]
+        cs = data.record.cold_start
         lines.append(
             f"**New users.** {cs['user_fraction']:.0%} of users held out of training; each "
             "model is fitted once and then given the first n interactions of each held-out "
@@ -406,7 +406,7 @@ def _appendix(data) -> list[str]:
              "- Full card: `card.json`.", "", "Metric definitions:", ""]
     lines += [f"- **{m}**: {d}" for m, d in (card.get("metric_definitions") or {}).items()]
     lines += ["", "### Leakage audit", ""]
-    for a in data.results.get("leakage", []):
+    for a in data.record.leakage:
         found = a.get("leaks") or []
         warn = a.get("warnings") or []
         lines.append(f"- fold {a.get('fold')}: " + ("; ".join(found) if found else

@@ -1,10 +1,10 @@
-"""What a run leaves on disk, from the :class:`~bench.runner.RunResult`.
+"""What a run leaves on disk, from the :class:`~bench.record.RunResult`.
 
 :func:`write_results` writes everything :mod:`bench.reporting.report` (and ``bench report``,
 ``bench compare``, ``bench check``) needs, so a report can be rebuilt without rerunning:
 
-* ``results.json`` — settings, dataset and split summaries, leakage audit, per (model,
-  fold): means, segment means, timings;
+* ``results.json`` — the run record (:mod:`bench.record`): settings, dataset and split
+  summaries, leakage audit, per (model, fold): means, segment means, timings;
 * ``per_user.parquet`` — every model's per-user metrics, keyed by ``model, fold, user_id``;
 * ``curves.parquet`` — metric@k means for k = 1..``report.curve_k``;
 * ``cold_start.parquet`` — the cold-start protocols' per-user metrics (when run);
@@ -14,14 +14,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.atomic import atomic_write
-from bench.runner import RunResult, _write_json
+from bench.atomic import atomic_write, write_json
+from bench.record import RunResult, write_record
 
 
 def table_columns(result: RunResult, k: int | None = None) -> list[str]:
@@ -80,14 +79,9 @@ def markdown_table(frame: pd.DataFrame, cols: list[str]) -> str:
 
 
 def failure_lines(failures) -> list[str]:
-    """One markdown bullet per failed model run (from ``ModelFailure`` objects or dicts)."""
-    out = []
-    for f in failures:
-        f = f if isinstance(f, dict) else asdict(f)
-        where = f"fold {f['fold']}" if f.get("fold") is not None else f["protocol"]
-        out.append(f"- `{f['model']}` ({where}): {f['error']} — traceback in "
-                   f"`{f.get('traceback')}`")
-    return out
+    """One markdown bullet per failed model run (:class:`~bench.record.ModelFailure`)."""
+    return [f"- `{f.model}` ({f.where}): {f.error} — traceback in `{f.traceback}`"
+            for f in failures]
 
 
 def _failure_lines(result: RunResult) -> list[str]:
@@ -157,55 +151,9 @@ def write_results(result: RunResult) -> list[Path]:
     ]
     md = out / "summary.md"
     md.write_text("\n".join(lines) + "\n")
-    payload = {
-        "name": result.name,
-        "run": result.run_name,
-        "dataset": ds,
-        "splits": result.splits,
-        "eval": {
-            "cutoffs": list(result.eval.cutoffs),
-            "metrics": list(result.eval.metrics),
-            "relevance_threshold": result.eval.relevance_threshold,
-            "graded": result.eval.graded,
-            "map_denominator": result.eval.map_denominator,
-            "exclude_seen": result.eval.exclude_seen,
-            "history_edges": list(result.eval.history_edges),
-            "segment_rules": result.eval.segment_rules,
-            "new_items": result.eval.new_items,
-        },
-        "stats": asdict(result.stats),
-        "report": {**asdict(result.report),
-                   "ladder": dict(result.report.ladder) if result.report.ladder else None},
-        "cold_start": asdict(result.cold_start_settings),
-        "leakage": result.audits,
-        "models": [
-            {
-                "model": r.model,
-                "family": r.family,
-                "target": r.target,
-                "params": r.params,
-                "fold": r.fold,
-                "metrics": r.metrics,
-                "users_evaluated": r.n_users,
-                "users_excluded": r.n_users_excluded,
-                "users_empty_list": r.n_users_empty_list,
-                "fit_seconds": r.fit_seconds,
-                "recommend_seconds": r.recommend_seconds,
-                "evaluate_seconds": r.evaluate_seconds,
-                "source_shares": r.source_shares,
-                "segment_metrics": r.segment_metrics,
-                "mlflow_run_id": r.run_id,
-            }
-            for r in result.models
-        ],
-        "failures": [asdict(f) for f in result.failures],
-        "mlflow_parent_run_id": result.parent_run_id,
-        "timings": result.timings,
-    }
-    js = out / "results.json"
-    _write_json(js, payload)
+    js = write_record(out, result.record())
     card = out / "card.json"
-    _write_json(card, evaluation_card(result))
+    write_json(card, evaluation_card(result))
     paths = [md, js, card]
     paths.append(write_parquet(result.per_user_frame(), out / "per_user.parquet"))
     paths.append(write_parquet(result.curves_frame(), out / "curves.parquet"))

@@ -1,0 +1,441 @@
+"""Cells: the unit of work of an experiment — one model on one fold or protocol.
+
+An experiment is a plan of cells (:class:`Cell`): the models of the main split, one per
+(model, fold), and the cold-start protocols, one per (model, protocol). Every cell runs
+the same code, :func:`run_cell`: build the model from its config, fit it on the cell's
+training rows, then for each *level* recommend and evaluate —
+
+* the main split has one level, evaluated in full by :class:`MainEvaluation` (accuracy
+  at every cutoff, segments, beyond-accuracy, metric@k curves, rating errors, the
+  per-model artifacts and the cell's ``done.json``);
+* the user cold-start sweep has one level per fold-in history size and the item
+  protocol one level, evaluated by :class:`ProtocolEvaluation` (ranking metrics per user).
+
+A cell's inputs (:class:`CellInputs`) are explicit and picklable — the model config as
+plain data, the split, the item and user features, the evaluation — so an executor may
+run it anywhere. What it needs from the place it runs (tracker, run folder, observers)
+is the :class:`CellEnv`. Its outputs are files in ``artifacts/<model>/<fold0|protocol>/``
+plus a small :class:`CellOutput`. A model that raises never stops the run: the cell
+returns a :class:`~bench.record.ModelFailure` instead, with its traceback on disk.
+
+Each cell is keyed by :func:`cell_key`, the hash of everything that decides its numbers;
+``resume`` reuses a finished cell whose key matches (:func:`resume_cell`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+import traceback
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from bench.atomic import write_json
+from bench.config import EvalSettings, build
+from bench.errors import BenchError, ConfigError, EvaluationError
+from bench.evaluation import FoldContext, accuracy_keys, evaluate_lists, segment_metrics
+from bench.metrics import evaluate_rankings, mlflow_key
+from bench.metrics.rating import mae, rmse
+from bench.models.base import Recommender, TopK
+from bench.observe import NULL_OBSERVER, Observers
+from bench.record import ModelFailure, ModelResult, read_cell, write_cell
+from bench.splits.base import Split
+
+log = logging.getLogger("bench")
+
+__all__ = [
+    "ITEM_COLD",
+    "MAIN",
+    "USER_COLD",
+    "Cell",
+    "CellEnv",
+    "CellInputs",
+    "CellOutput",
+    "MainEvaluation",
+    "ProtocolEvaluation",
+    "build_model",
+    "cell_key",
+    "record_failure",
+    "resume_cell",
+    "run_cell",
+]
+
+#: Protocol names: the configured split, and the two cold-start protocols.
+MAIN = "main"
+USER_COLD = "user_cold_start"
+ITEM_COLD = "item_cold_start"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One model on one fold (``protocol="main"``) or one cold-start protocol."""
+
+    model: str
+    protocol: str = MAIN
+    fold: int | None = 0
+    #: :func:`cell_key` of the cell (empty: not resumable)
+    key: str = ""
+
+    @property
+    def part(self) -> str:
+        """``fold0`` for the main split, else the protocol's name."""
+        return f"fold{self.fold}" if self.protocol == MAIN else self.protocol
+
+    @property
+    def label(self) -> str:
+        """``cf_als/fold0`` or ``cf_als/user_cold_start`` (MLflow child run names)."""
+        return f"{self.model}/{self.part}"
+
+    def folder(self, out: Path) -> Path:
+        """The cell's artifact folder under the run folder ``out``."""
+        return Path(out) / "artifacts" / self.model / self.part
+
+
+@dataclass
+class CellEnv:
+    """Where a cell runs: the tracker and parent run, the run folder, the observers."""
+
+    tracker: object
+    parent: str | None
+    out: Path
+    observers: Observers = NULL_OBSERVER
+
+
+@dataclass(frozen=True, eq=False)
+class CellOutput:
+    """A finished cell: its result (main split), its per-user rows (protocols), and the
+    user segments it labelled (a Series indexed by user id), when it labels users."""
+
+    result: ModelResult | None = None
+    frame: pd.DataFrame | None = None
+    labels: pd.Series | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class MainEvaluation:
+    """Evaluate a model on one fold of the main split, in full.
+
+    Attributes:
+        ctx: what every model on the fold shares (relevance, history, popularity).
+        settings: the ``eval`` settings.
+        curve_k: metric@k curves run to this k (lists are this long when it exceeds k_max).
+        labels: user segments from the run's segmenting model, applied to this model's
+            per-user rows (``None``: this model's own, or none).
+    """
+
+    ctx: FoldContext
+    settings: EvalSettings
+    curve_k: int
+    labels: pd.Series | None = None
+
+    @property
+    def split(self) -> Split:
+        return self.ctx.split
+
+
+@dataclass(frozen=True, eq=False)
+class ProtocolEvaluation:
+    """Evaluate a model on a cold-start protocol, level by level.
+
+    Attributes:
+        protocol: :data:`USER_COLD` or :data:`ITEM_COLD`.
+        split: the protocol's split.
+        relevant: CSR of relevant test items, rows = ``users``.
+        users: codes of the evaluated users.
+        levels: level -> history CSR (rows = ``users``) or ``None``; the fold-in size for
+            the user sweep, -1 for the item protocol.
+        settings: the ``eval`` settings.
+    """
+
+    protocol: str
+    split: Split
+    relevant: sp.csr_matrix
+    users: np.ndarray
+    levels: dict[int, sp.csr_matrix | None]
+    settings: EvalSettings
+
+
+@dataclass(frozen=True, eq=False)
+class CellInputs:
+    """Everything a cell reads: plain config data and arrays, so it can be shipped."""
+
+    model_cfg: dict
+    evaluation: MainEvaluation | ProtocolEvaluation
+    item_features: object = None
+    user_features: object = None
+
+
+# ---------------------------------------------------------------------------- the cell
+def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | ModelFailure:
+    """Fit, recommend, evaluate and log one cell; a failure is returned, not raised."""
+    ev = inputs.evaluation
+    split = ev.split
+    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold):
+        try:
+            model = build_model(cell.model, inputs.model_cfg)
+        except BenchError as exc:
+            return record_failure(exc, cell, env, child=None)
+        tags = {"model": cell.model, "family": model.family, "split.fingerprint": split.fingerprint}
+        tags.update({"fold": str(cell.fold)} if cell.protocol == MAIN
+                    else {"protocol": cell.protocol})
+        child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
+        status = "FAILED"
+        try:
+            if cell.protocol == MAIN:
+                env.tracker.log_params(
+                    child, {**model.get_params(deep=True), "_target_": inputs.model_cfg["_target_"]}
+                )
+            info = {"model": cell.model, "protocol": cell.protocol, "fold": cell.fold}
+            t = time.perf_counter()
+            with env.observers.stage("fit", **info):
+                model.fit(split.train, item_features=inputs.item_features,
+                          user_features=inputs.user_features, train_order=split.train_order)
+            fit_s = time.perf_counter() - t
+            if isinstance(ev, MainEvaluation):
+                out = _evaluate_main(cell, model, inputs, ev, env, child, fit_s, info)
+            else:
+                out = _evaluate_protocol(cell, model, ev, env, child, fit_s, info)
+            status = "FINISHED"
+            return out
+        except Exception as exc:  # the other cells still run
+            return record_failure(exc, cell, env, child)
+        finally:
+            env.tracker.end_run(child, status)
+
+
+def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainEvaluation,
+                   env: CellEnv, child, fit_s: float, info: dict) -> CellOutput:
+    """The main split's single level: every metric, segments, artifacts, ``done.json``."""
+    ctx, settings, split = ev.ctx, ev.settings, ev.split
+    users = ctx.users
+    t = time.perf_counter()
+    with env.observers.stage("recommend", **info):
+        top = model.recommend_codes(
+            users, max(settings.k_max, ev.curve_k), exclude_seen=settings.exclude_seen,
+            history=ctx.history, batch_size=settings.batch_size,
+        )
+    rec_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    with env.observers.stage("evaluate", **info):
+        lists = evaluate_lists(top.items, ctx, settings, curve_k=ev.curve_k)
+        metrics = lists.metrics
+        metrics.update(rating_metrics(model, split))
+        per_user = lists.per_user
+        per_user.insert(1, "fold", split.fold)
+        labels = None
+        own = model.user_segments(users)
+        if own is not None:
+            labels = pd.Series(np.asarray(own, dtype=object), index=split.test.user_ids[users])
+        source = ev.labels if ev.labels is not None else labels
+        if source is not None and settings.segment_rules is not None:
+            per_user["segment"] = source.reindex(per_user["user_id"]).to_numpy(dtype=object)
+        seg = segment_metrics(per_user, accuracy_keys(settings))
+    eval_s = time.perf_counter() - t
+
+    top = truncate(top, settings.k_max)
+    shares = source_shares(top, cell.model)
+    n_empty = int((top.lengths == 0).sum())
+    env.tracker.log_metrics(child, _main_metrics_log(metrics, seg, settings, len(per_user),
+                                                     lists.n_excluded, n_empty, fit_s, rec_s,
+                                                     shares if top.sources is not None else None))
+    result = ModelResult(
+        model=cell.model, family=model.family, target=inputs.model_cfg["_target_"],
+        params=model.get_params(deep=True), fold=split.fold, metrics=metrics, per_user=per_user,
+        n_users=len(per_user), n_users_excluded=lists.n_excluded, n_users_empty_list=n_empty,
+        fit_seconds=fit_s, recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child,
+        source_shares=shares, segment_metrics=seg, curves=lists.curves, config_hash=cell.key,
+        segments_source=labels is not None,
+    )
+    with env.observers.stage("artifacts", **info):
+        _write_main_artifacts(cell, model, top, ctx, result, env, child)
+    return CellOutput(result=result, labels=labels)
+
+
+def _main_metrics_log(metrics, seg, settings: EvalSettings, n_users: int, n_excluded: int,
+                      n_empty: int, fit_s: float, rec_s: float, shares) -> dict[str, float]:
+    """What a main cell logs to its MLflow child: every mean, segments at the table cutoff
+    (every cutoff is in results.json: logging all of them cost more than the rest),
+    user counts, timings and, for composites, each component's share."""
+    out = {mlflow_key(k): v for k, v in metrics.items()}
+    at = f"@{table_k(settings)}."
+    out.update({mlflow_key(k): v for k, v in seg.items() if at in k or k.startswith("users.")})
+    out.update({"users_evaluated": n_users, "users_excluded": n_excluded,
+                "users_empty_list": n_empty, "fit_seconds": fit_s, "recommend_seconds": rec_s})
+    if shares is not None:
+        out.update({f"source_share.{k}": v for k, v in shares.items()})
+    return out
+
+
+def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldContext,
+                          result: ModelResult, env: CellEnv, child) -> None:
+    """``topk.parquet``, ``per_user.parquet``, ``relevant.parquet``, ``metrics.json``, then
+    ``done.json`` last (its presence means the cell is complete)."""
+    folder = cell.folder(env.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    lists = model.lists_frame(top, ctx.split.test.user_ids[ctx.users])
+    if top.sources is None:  # a single-component model: label rows with its config name
+        lists["source"] = cell.model
+    lists.to_parquet(folder / "topk.parquet", index=False)
+    result.per_user.to_parquet(folder / "per_user.parquet", index=False)
+    ctx.relevant_frame.to_parquet(folder / "relevant.parquet", index=False)
+    write_json(folder / "metrics.json", result.metrics)
+    env.tracker.log_artifact(child, folder, None)
+    if cell.key:
+        write_cell(folder, result)
+
+
+def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, env: CellEnv,
+                       child, fit_s: float, info: dict) -> CellOutput:
+    """A cold-start protocol: one recommend + evaluate per level, one row per user."""
+    settings = ev.settings
+    uid = ev.split.test.user_ids[ev.users]
+    logged: dict[str, float] = {"fit_seconds": fit_s}
+    frames = []
+    for level, history in ev.levels.items():
+        with env.observers.stage("recommend", **info, level=level):
+            top = model.recommend_codes(
+                ev.users, settings.k_max, exclude_seen=settings.exclude_seen,
+                history=history, batch_size=settings.batch_size,
+            )
+        with env.observers.stage("evaluate", **info, level=level):
+            ranked = evaluate_rankings(
+                top.items, ev.relevant, cutoffs=settings.cutoffs, metrics=settings.metrics,
+                graded=settings.graded, map_denominator=settings.map_denominator,
+            )
+        frame = pd.DataFrame({"protocol": ev.protocol, "level": level, "model": cell.model,
+                              "family": model.family, "user_id": uid[ranked.users],
+                              "n_relevant": ranked.n_relevant})
+        for key, values in ranked.per_user.items():
+            frame[key] = values
+        frames.append(frame)
+        suffix = f"fold_in_{level}" if ev.protocol == USER_COLD else "item_cold"
+        logged.update({f"{mlflow_key(k)}.{suffix}": v for k, v in ranked.mean().items()})
+    env.tracker.log_metrics(child, logged)
+    log.info("%s %s: fit %.2fs", ev.protocol, cell.model, fit_s)
+    return CellOutput(frame=pd.concat(frames, ignore_index=True))
+
+
+# ---------------------------------------------------------------------------- pieces
+def build_model(model_name: str, model_cfg) -> Recommender:
+    """Build a model config; anything but a ``Recommender`` is refused naming its key."""
+    where = f"models.{model_name}"
+    model = build(model_cfg, where)
+    if not isinstance(model, Recommender):
+        raise ConfigError(f"{where}._target_: expected a Recommender, got {type(model).__name__}")
+    return model
+
+
+def cell_key(model_cfg, split: Split, dataset_fingerprint: str, settings: EvalSettings,
+             curve_k: int) -> str:
+    """SHA-256 of everything that decides a main cell's numbers: the resolved model config
+    (seeds included), the data and split fingerprints and the evaluation settings."""
+    blob = json.dumps({"model": model_cfg, "dataset": dataset_fingerprint,
+                       "split": split.fingerprint, "eval": asdict(settings),
+                       "curve_k": curve_k}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def record_failure(exc: BaseException, cell: Cell, env: CellEnv, child) -> ModelFailure:
+    """Write the traceback into the cell's folder, attach it to its tracking run, log one
+    line, and return the failure record."""
+    folder = cell.folder(env.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "traceback.txt"
+    path.write_text("".join(traceback.format_exception(exc)))
+    if child is not None:
+        try:
+            env.tracker.log_artifact(child, path, None)
+        except Exception:  # the tracker's own fault must not hide the model's
+            log.warning("could not attach %s to the tracking run", path)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+    fold = cell.fold if cell.protocol == MAIN else None
+    failure = ModelFailure(model=cell.model, fold=fold, protocol=cell.protocol, error=error,
+                           bad_input=isinstance(exc, BenchError), traceback=str(path))
+    log.error("model %s (%s) FAILED: %s (traceback: %s)", cell.model, failure.where, error, path)
+    return failure
+
+
+def resume_cell(source: Path | None, cell: Cell, env: CellEnv) -> CellOutput | None:
+    """The same cell finished in run folder ``source`` with the same key: reuse it.
+
+    Its artifact folder is copied into this run, its record read back (bit for bit:
+    Parquet and JSON floats round-trip exactly) and logged to a new MLflow child tagged
+    with the run it came from. ``None`` when there is nothing to reuse.
+    """
+    if source is None or not cell.key:
+        return None
+    folder = cell.folder(source)
+    done = read_cell(folder)
+    if done is None:
+        return None
+    if done.config_hash != cell.key:
+        log.info("model %s (%s): not resumed, its config or data changed", cell.model,
+                 cell.part)
+        return None
+    target = cell.folder(env.out)
+    if folder.resolve() != target.resolve():
+        shutil.copytree(folder, target, dirs_exist_ok=True)
+    child = env.tracker.start_run(
+        cell.label, parent_id=env.parent,
+        tags={"model": cell.model, "family": done.family, "fold": str(cell.fold),
+              "recspectrum.resumed_from": str(done.run_id)},
+    )
+    env.tracker.log_params(child, {**done.params, "_target_": done.target})
+    env.tracker.log_metrics(child, {mlflow_key(k): v for k, v in done.metrics.items()})
+    env.tracker.log_artifact(child, target, None)
+    env.tracker.end_run(child, "FINISHED")
+    result = replace(done, run_id=child)
+    labels = None
+    if done.segments_source and "segment" in done.per_user:
+        labels = pd.Series(done.per_user["segment"].to_numpy(dtype=object),
+                           index=pd.Index(done.per_user["user_id"]))
+    log.info("model %s (%s): resumed from %s (same config hash)", cell.model, cell.part,
+             source.name)
+    return CellOutput(result=result, labels=labels)
+
+
+def truncate(top: TopK, k: int) -> TopK:
+    """The first ``k`` ranks of ``top``."""
+    if top.items.shape[1] <= k:
+        return top
+    return replace(top, items=top.items[:, :k], scores=top.scores[:, :k],
+                   sources=None if top.sources is None else top.sources[:, :k])
+
+
+def source_shares(top: TopK, model_name: str) -> dict[str, float]:
+    """Share of recommended rows per producing component (a plain model: its own name)."""
+    filled = top.items >= 0
+    total = int(filled.sum())
+    if top.sources is None:
+        return {model_name: 1.0 if total else 0.0}
+    counts = np.bincount(top.sources[filled].astype(np.int64), minlength=len(top.source_names))
+    return {name: (float(c) / total if total else 0.0)
+            for name, c in zip(top.source_names, counts, strict=True)}
+
+
+def rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
+    """RMSE/MAE on the test pairs the model can predict (rating predictors only)."""
+    if not getattr(model, "predicts_ratings", False) or not split.test.has_ratings:
+        return {}
+    pred = np.asarray(model.predict_codes(split.test.users, split.test.items), dtype=np.float64)
+    ok = np.isfinite(pred)
+    if not ok.any():
+        raise EvaluationError(f"{type(model).__name__}: no test rating could be predicted")
+    truth = split.test.ratings[ok]
+    return {"rmse": rmse(pred[ok], truth), "mae": mae(pred[ok], truth),
+            "rating_pairs_unpredicted": float((~ok).sum())}
+
+
+def table_k(settings: EvalSettings) -> int:
+    """The cutoff of the compact tables: 10 when evaluated, else the largest."""
+    return 10 if 10 in settings.cutoffs else settings.cutoffs[-1]
+

@@ -1,0 +1,305 @@
+"""The run record: what a run produced, typed, versioned, with one writer and one reader.
+
+Two files carry it, both written and read only here:
+
+* ``artifacts/<model>/<fold0|protocol>/done.json`` — one finished cell
+  (:class:`ModelResult` without its per-user frame, which sits next to it in
+  ``per_user.parquet``). Written last into the cell's folder, so its presence means the
+  cell is complete; ``resume`` reuses it when its ``config_hash`` matches.
+* ``results.json`` — the whole run (:class:`RunRecord`): settings, dataset and split
+  summaries, leakage audit, every cell, every failure, timings.
+
+Reports, ``bench compare`` and ``bench check`` read runs through :func:`read_record`;
+nothing else parses these files. :data:`FORMAT_VERSION` changes whenever a field does;
+:func:`read_record` refuses a version it does not know with one line saying so.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.atomic import write_json
+from bench.errors import DataError
+
+__all__ = [
+    "DONE",
+    "FORMAT_VERSION",
+    "RESULTS",
+    "ModelFailure",
+    "ModelResult",
+    "RunRecord",
+    "RunResult",
+    "read_cell",
+    "read_record",
+    "write_cell",
+    "write_record",
+]
+
+#: Version of the layout of ``results.json`` and ``done.json``.
+FORMAT_VERSION = 2
+#: File name of a finished cell's record.
+DONE = "done.json"
+#: File name of the run's record.
+RESULTS = "results.json"
+
+
+@dataclass
+class ModelResult:
+    """One cell's outcome: a model evaluated on one fold of the main split."""
+
+    model: str
+    family: str
+    target: str
+    params: dict[str, object]
+    fold: int
+    #: mean of every metric over the evaluated users (keys like ``ndcg@10``)
+    metrics: dict[str, float]
+    #: one row per evaluated user; not part of the JSON record (``per_user.parquet``)
+    per_user: pd.DataFrame | None
+    n_users: int
+    n_users_excluded: int
+    n_users_empty_list: int
+    fit_seconds: float
+    recommend_seconds: float
+    evaluate_seconds: float
+    run_id: str | None = None
+    #: share of recommended rows produced by each component (composites; plain = 1.0)
+    source_shares: dict[str, float] = field(default_factory=dict)
+    #: means per segment (``ndcg@10.hist_1-5``, ``ndcg@10.new_items``, ``users.<segment>``)
+    segment_metrics: dict[str, float] = field(default_factory=dict)
+    #: metric@k curves: ``{"ndcg": means at k = 1..report.curve_k}``
+    curves: dict[str, np.ndarray] = field(default_factory=dict)
+    #: hash of everything that decides this cell's numbers (see ``bench.cells``)
+    config_hash: str = ""
+    #: True when this model labelled users with segments for the others
+    segments_source: bool = False
+
+    def to_json(self) -> dict[str, object]:
+        """The record (every field but ``per_user``), JSON-ready."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+               if f.name != "per_user"}
+        out["curves"] = {m: np.asarray(v).tolist() for m, v in self.curves.items()}
+        return out
+
+    @classmethod
+    def from_json(cls, raw: dict, per_user: pd.DataFrame | None = None) -> ModelResult:
+        names = {f.name for f in dataclasses.fields(cls)} - {"per_user", "curves"}
+        missing = sorted(n for n in names if n not in raw
+                         and cls.__dataclass_fields__[n].default is dataclasses.MISSING
+                         and cls.__dataclass_fields__[n].default_factory is dataclasses.MISSING)
+        if missing:
+            raise KeyError(", ".join(missing))
+        return cls(**{n: raw[n] for n in names if n in raw}, per_user=per_user,
+                   curves={m: np.asarray(v, dtype=np.float64)
+                           for m, v in (raw.get("curves") or {}).items()})
+
+
+@dataclass
+class ModelFailure:
+    """A model that raised during a run; the run went on without it."""
+
+    model: str
+    #: fold number, or None for a cold-start protocol
+    fold: int | None
+    #: "main" (the configured split) or the cold-start protocol's name
+    protocol: str
+    #: ``ExceptionType: message`` (first line)
+    error: str
+    #: True when the error is bad input (a ``BenchError``: config, data), else a crash
+    bad_input: bool
+    #: file holding the full traceback (also an artifact of the model's MLflow child run)
+    traceback: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``fold 0`` or the protocol's name."""
+        return f"fold {self.fold}" if self.fold is not None else self.protocol
+
+
+@dataclass
+class RunRecord:
+    """Everything ``results.json`` holds about a run (per-user frames are Parquet files)."""
+
+    name: str
+    run: str
+    #: ``Dataset.summary()``: name, rows, users, items, fingerprint, drops, ...
+    dataset: dict[str, object]
+    #: ``Split.summary()`` of every fold
+    splits: list[dict[str, object]]
+    #: the validated settings of each group, as plain mappings
+    eval: dict[str, object]
+    stats: dict[str, object]
+    report: dict[str, object]
+    cold_start: dict[str, object]
+    #: the leakage audit of every fold
+    leakage: list[dict[str, object]]
+    models: list[ModelResult]
+    failures: list[ModelFailure]
+    mlflow_parent_run_id: str | None
+    timings: dict[str, float]
+    tracking: str = ""
+    version: int = FORMAT_VERSION
+
+    # ------------------------------------------------------------------ views
+    @property
+    def model_names(self) -> list[str]:
+        """Models that finished at least one cell, in run order."""
+        return list(dict.fromkeys(m.model for m in self.models))
+
+    @property
+    def families(self) -> dict[str, str]:
+        return {m.model: m.family for m in self.models}
+
+    def results_of(self, model: str) -> list[ModelResult]:
+        return [m for m in self.models if m.model == model]
+
+    def mean_over_folds(self, model: str, key: str) -> float:
+        """Mean of ``metrics[key]`` over the model's folds (NaN when absent)."""
+        vals = [m.metrics.get(key, np.nan) for m in self.results_of(model)]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    def seconds(self, model: str, what: str) -> float:
+        """Summed ``fit_seconds`` / ``recommend_seconds`` / ``evaluate_seconds`` of a model."""
+        return float(sum(getattr(m, what) for m in self.results_of(model)))
+
+    def to_json(self) -> dict[str, object]:
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out["models"] = [m.to_json() for m in self.models]
+        out["failures"] = [dataclasses.asdict(f) for f in self.failures]
+        return out
+
+
+@dataclass
+class RunResult:
+    """What a run returns in memory: its record's content plus the per-user frames and
+    the resolved config. :meth:`record` is what goes to disk."""
+
+    name: str
+    run_name: str
+    output_dir: Path
+    dataset: dict[str, object]
+    splits: list[dict[str, object]]
+    #: the validated ``eval`` settings (``bench.config.EvalSettings``)
+    eval: object
+    models: list[ModelResult]
+    parent_run_id: str | None
+    tracking: str
+    config: dict[str, object]
+    timings: dict[str, float] = field(default_factory=dict)
+    #: the validated ``stats``, ``report`` and ``cold_start`` settings
+    stats: object = None
+    report: object = None
+    cold_start_settings: object = None
+    #: per-user results of the cold-start protocols (one row per model x level x user)
+    cold_start: pd.DataFrame | None = None
+    #: leakage audit of each fold (see :func:`bench.splits.audit.audit_split`)
+    audits: list[dict[str, object]] = field(default_factory=list)
+    #: models that raised (the others finished); the command exits non-zero when any did
+    failures: list[ModelFailure] = field(default_factory=list)
+
+    def record(self) -> RunRecord:
+        """The run's :class:`RunRecord` (what ``results.json`` holds)."""
+        report = dataclasses.asdict(self.report)
+        report["ladder"] = dict(self.report.ladder) if self.report.ladder else None
+        return RunRecord(
+            name=self.name, run=self.run_name, dataset=self.dataset, splits=self.splits,
+            eval=dataclasses.asdict(self.eval), stats=dataclasses.asdict(self.stats),
+            report=report, cold_start=dataclasses.asdict(self.cold_start_settings),
+            leakage=self.audits, models=self.models, failures=self.failures,
+            mlflow_parent_run_id=self.parent_run_id, timings=self.timings,
+            tracking=self.tracking,
+        )
+
+    def per_user_frame(self) -> pd.DataFrame:
+        """Every model's per-user table, stacked (columns ``model``, ``family``, ``fold``, ...)."""
+        frames = [r.per_user.assign(model=r.model, family=r.family) for r in self.models]
+        frame = pd.concat(frames, ignore_index=True)
+        first = ["model", "family", "fold", "user_id"]
+        return frame[first + [c for c in frame.columns if c not in first]]
+
+    def curves_frame(self) -> pd.DataFrame:
+        """Long metric@k table: ``model, family, fold, metric, k, value``."""
+        rows = [
+            pd.DataFrame({"model": r.model, "family": r.family, "fold": r.fold, "metric": m,
+                          "k": np.arange(1, len(v) + 1), "value": v})
+            for r in self.models for m, v in r.curves.items()
+        ]
+        if not rows:
+            return pd.DataFrame(columns=["model", "family", "fold", "metric", "k", "value"])
+        return pd.concat(rows, ignore_index=True)
+
+    def summary_frame(self) -> pd.DataFrame:
+        """One row per model: metric means averaged over folds, users, timings."""
+        rows = []
+        for name in dict.fromkeys(r.model for r in self.models):
+            res = [r for r in self.models if r.model == name]
+            row: dict[str, object] = {"model": name, "family": res[0].family}
+            for key in res[0].metrics:
+                row[key] = float(np.mean([r.metrics[key] for r in res]))
+            row["users"] = int(sum(r.n_users for r in res))
+            row["users_excluded"] = int(sum(r.n_users_excluded for r in res))
+            row["fit_s"] = float(sum(r.fit_seconds for r in res))
+            row["recommend_s"] = float(sum(r.recommend_seconds for r in res))
+            rows.append(row)
+        return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------- writers
+def write_cell(folder: Path, result: ModelResult) -> Path:
+    """Write a finished cell's ``done.json`` (last, after its other files)."""
+    return write_json(Path(folder) / DONE, {"version": FORMAT_VERSION, **result.to_json()})
+
+
+def write_record(folder: Path, record: RunRecord) -> Path:
+    """Write the run's ``results.json``."""
+    return write_json(Path(folder) / RESULTS, record.to_json())
+
+
+# ---------------------------------------------------------------------- readers
+def read_cell(folder: Path) -> ModelResult | None:
+    """A finished cell in ``folder`` (its per-user frame loaded), or ``None`` when the
+    folder holds no complete cell of this format (missing, unreadable or older files)."""
+    folder = Path(folder)
+    try:
+        raw = json.loads((folder / DONE).read_text())
+        if raw.get("version") != FORMAT_VERSION:
+            return None
+        per_user = pd.read_parquet(folder / "per_user.parquet")
+        return ModelResult.from_json(raw, per_user)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def read_record(folder: Path) -> RunRecord:
+    """Read a run folder's ``results.json``; a missing, unreadable or foreign file is a
+    ``DataError`` naming it."""
+    path = Path(folder) / RESULTS
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: not found; is this a run folder written by bench?") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: cannot read it as JSON ({exc})") from None
+    version = raw.get("version") if isinstance(raw, dict) else None
+    if version != FORMAT_VERSION:
+        raise DataError(
+            f"{path}: expected a run record of format version {FORMAT_VERSION}, got "
+            f"{version!r}; it was written by another recspectrum version — rerun the "
+            f"experiment (or `bench report` it with that version)"
+        )
+    try:
+        fields = {f.name for f in dataclasses.fields(RunRecord)}
+        return RunRecord(
+            **{k: v for k, v in raw.items() if k in fields and k not in ("models", "failures")},
+            models=[ModelResult.from_json(m) for m in raw["models"]],
+            failures=[ModelFailure(**f) for f in raw.get("failures", [])],
+        )
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{path}: not a complete run record (missing or unexpected {exc})") \
+            from None
