@@ -1,6 +1,6 @@
 """Metrics: ranking functions, the hit matrix, the evaluator, beyond-accuracy, rating errors.
 
-Definitions (trec_eval-compatible) are in each function's docstring and in DESIGN.md.
+Definitions (trec_eval-compatible) are in each function's docstring and in docs/metrics.md.
 """
 
 from bench.metrics.beyond import (

@@ -1,6 +1,6 @@
 """Segments: who a metric is averaged over.
 
-Every evaluation is broken down three ways (DESIGN "Cold start is a first-class axis"):
+Every evaluation is broken down three ways (see docs/protocols.md, "Segments"):
 
 * **history buckets** — users by the length of the history the model had for them
   (training rows plus fold-in rows), cut at configurable lower edges; the default edges

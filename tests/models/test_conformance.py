@@ -5,7 +5,7 @@ Hydra exactly as ``bench model=[NAME]`` would, built with :func:`bench.config.bu
 and exercised on a small synthetic dataset with planted structure (segments with genre
 tastes), demographics added so segment rules have something to read.
 
-Checks (STYLE.md rule 10, and the contracts in DESIGN.md): a docstring and a family;
+Checks (the Recommender contract, docs/contributing.md): a docstring and a family;
 hyperparameters round-trip through the constructor; recommend before fit raises
 NotFittedError; fit returns self; lists hold at most k unique items, sorted by score,
 padded only at the end, without seen items; unknown users get no crash (an empty list
