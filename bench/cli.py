@@ -75,10 +75,10 @@ def _run_task(cfg) -> None:
     print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")
     if result.failures:
-        raise SystemExit(_failed_models(result.failures))
+        raise SystemExit(failed_models_exit_code(result.failures))
 
 
-def _failed_models(failures) -> int:
+def failed_models_exit_code(failures) -> int:
     """Say which models failed; exit 2 when every failure was bad input, else 1."""
     for f in failures:
         where = f"fold {f.fold}" if f.fold is not None else f.protocol

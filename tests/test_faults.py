@@ -67,9 +67,9 @@ def test_a_model_refusing_its_input_fails_alone_with_exit_2(ratings_csv, tmp_pat
     assert [r.model for r in result.models] == ["rule_popular"]
     (failure,) = result.failures
     assert failure.bad_input and failure.error.startswith("ConfigError: EASE:")
-    from bench.cli import _failed_models
+    from bench.cli import failed_models_exit_code
 
-    assert _failed_models(result.failures) == 2
+    assert failed_models_exit_code(result.failures) == 2
     assert "max_memory_gb" in capsys.readouterr().err
 
 

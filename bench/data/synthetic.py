@@ -281,7 +281,7 @@ def _sample_without_replacement(
     cdf[:, -1] = 1.0
     cdf += np.arange(n_segments, dtype=np.float64)[:, None]
     flat_cdf = cdf.ravel()
-    guide = _Guide(flat_cdf, n_segments)
+    guide = CdfGuide(flat_cdf, n_segments)
 
     # Users needing a large share of the catalogue go straight to the exact path;
     # batched draws would mostly hit items they already have.
@@ -329,7 +329,7 @@ def _sample_without_replacement(
     )
 
 
-class _Guide:
+class CdfGuide:
     """``np.searchsorted(cdf, q, side="right")`` for many queries, via a guide table.
 
     ``cdf`` is the segments' CDFs laid end to end (segment ``s`` spans ``(s, s + 1]``).

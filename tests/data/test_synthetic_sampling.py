@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from bench.data import synthetic
-from bench.data.synthetic import _Guide
+from bench.data.synthetic import CdfGuide
 
 
 def segment_cdfs(rng, n_segments, n_items, exponent):
@@ -25,7 +25,7 @@ def segment_cdfs(rng, n_segments, n_items, exponent):
 def test_guide_equals_searchsorted(n_segments, n_items, exponent, table):
     rng = np.random.default_rng(n_items)
     cdf = segment_cdfs(rng, n_segments, n_items, exponent)
-    guide = _Guide(cdf, n_segments)
+    guide = CdfGuide(cdf, n_segments)
     assert (guide.table is not None) == table
     q = rng.integers(0, n_segments, 200_000) + rng.random(200_000)
     # and the awkward points: grid points, the CDF's own values, just below them
@@ -40,7 +40,7 @@ def test_guide_falls_back_after_its_steps(monkeypatch):
     cdf = segment_cdfs(rng, 2, 4000, 2.0)
     q = rng.integers(0, 2, 50_000) + rng.random(50_000)
     np.testing.assert_array_equal(
-        _Guide(cdf, 2).search(q), np.searchsorted(cdf, q, side="right")
+        CdfGuide(cdf, 2).search(q), np.searchsorted(cdf, q, side="right")
     )
 
 

@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.base import Recommender
-from bench.models.rule.random import _GOLDEN, _mix64
+from bench.models.rule.random import GOLDEN, mix64
 
 #: Algorithms scored from their learned arrays here: offset + biases + factor products.
 LINEAR = ("SVD", "SVDpp", "NMF", "BaselineOnly")
@@ -365,12 +365,12 @@ class SurpriseRecommender(Recommender):
         seed = 0 if self.random_state is None else int(self.random_state)
         n = np.uint64(len(self.item_inner_))
         with np.errstate(over="ignore"):
-            base = _mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * _GOLDEN + np.uint64(7))
+            base = mix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF) * GOLDEN + np.uint64(7))
             key = np.asarray(user_codes).astype(np.uint64) * n + np.asarray(item_codes).astype(
                 np.uint64
             )
-            x1 = _mix64(base ^ (key * np.uint64(2)))
-            x2 = _mix64(base ^ (key * np.uint64(2) + np.uint64(1)))
+            x1 = mix64(base ^ (key * np.uint64(2)))
+            x2 = mix64(base ^ (key * np.uint64(2) + np.uint64(1)))
         u1 = ((x1 >> np.uint64(11)).astype(np.float64) + 1.0) / 2.0**53  # (0, 1]
         u2 = (x2 >> np.uint64(11)).astype(np.float64) / 2.0**53
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)

@@ -9,10 +9,11 @@ from bench.models.base import Recommender
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+#: The 64-bit golden-ratio increment of SplitMix64 (seeds are spread by it).
+GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix64(x: np.ndarray) -> np.ndarray:
+def mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser: a bijective, well-mixed hash of uint64 values."""
     x = x ^ (x >> np.uint64(30))
     x = x * _M1
@@ -44,9 +45,9 @@ class RandomRecommender(Recommender):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         n_items = self.item_mask_.shape[0]
         with np.errstate(over="ignore"):
-            base = _mix64(np.uint64(self.seed) * _GOLDEN + np.uint64(1))
+            base = mix64(np.uint64(self.seed) * GOLDEN + np.uint64(1))
             u = users.astype(np.int64).astype(np.uint64)[:, None] * np.uint64(n_items)
-            x = _mix64(base ^ (u + np.arange(n_items, dtype=np.uint64)[None, :]))
+            x = mix64(base ^ (u + np.arange(n_items, dtype=np.uint64)[None, :]))
         scores = (x >> np.uint64(40)).astype(np.float32) / np.float32(1 << 24)
         scores[:, ~self.item_mask_] = np.nan
         return scores
