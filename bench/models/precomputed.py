@@ -391,7 +391,8 @@ def _encode(frame: pd.DataFrame, file: Path, train) -> tuple[np.ndarray, np.ndar
 def _codes(col: pd.Series, vocab: pd.Index, name: str, file: Path) -> np.ndarray:
     missing = col.isna().to_numpy()
     if col.dtype == object or pd.api.types.is_string_dtype(col.dtype):
-        missing |= (col.astype("string").str.strip() == "").fillna(False).to_numpy(dtype=bool)
+        blank = (col.astype("string").str.strip() == "").fillna(False)
+        missing = missing | blank.to_numpy(dtype=bool)
     if missing.any():
         i = int(np.flatnonzero(missing)[0])
         raise DataError(
@@ -410,11 +411,11 @@ def _codes(col: pd.Series, vocab: pd.Index, name: str, file: Path) -> np.ndarray
     if unknown.any():
         bad = pd.unique(col[unknown].to_numpy())
         what = "users" if name == "user_id" else "items"
+        examples = ", ".join(_show(v) for v in bad[:_EXAMPLES])
         raise DataError(
             f"{file}: {int(unknown.sum())} row(s) name {len(bad)} unknown {what} (column "
             f"'{name}', not in the split's vocabulary), e.g. "
-            f"{[_show(v) for v in bad[:_EXAMPLES]]}; expected ids of the dataset the split "
-            f"was made from"
+            f"[{examples}]; expected ids of the dataset the split was made from"
         )
     return codes.astype(np.int64)
 
