@@ -60,6 +60,11 @@ Policies
   the lists are read, exactly what ``eval.exclude_seen`` does to every model, and logs how
   many; ``keep`` leaves them to ``eval.exclude_seen``; ``error`` refuses the file.
 
+Limits: the lists belong to one split, so the cold-start protocols (``cold_start.*``),
+which fit models on splits of their own, refuse them like any other split; and
+``resume`` keys a finished (model, fold) on the config, not on the file's content, so
+lists rewritten in place under the same ``path`` need ``resume=false`` (or a new path).
+
 Scores
 ------
 ``_score`` gives each listed item ``-position`` (1-based place in the user's ordered list)

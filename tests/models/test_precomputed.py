@@ -13,6 +13,7 @@ import pytest
 
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, DataError
+from bench.models.base import mask_history, top_k
 from bench.models.precomputed import METADATA_KEY, PrecomputedRecommender
 
 
@@ -72,9 +73,7 @@ def test_generic_path_and_fast_path_agree(tmp_path):
             fast = model._top_k_fast(users, hist, k, exclude)
             scores = model._score(users, hist)
             if exclude:
-                from bench.models.base import mask_history
                 mask_history(scores, hist)
-            from bench.models.base import top_k
             generic = top_k(scores, k)
             np.testing.assert_array_equal(fast[0], generic[0])
             np.testing.assert_array_equal(fast[1], generic[1])
