@@ -125,8 +125,8 @@ class PrecomputedRecommender(Recommender):
     # ------------------------------------------------------------------ fit
     def _fit(self, train, item_features, user_features) -> None:
         self._check_params()
-        file, fold = self._locate(train)
-        frame = read_lists(file, fold)
+        file, fold, shared = self._locate(train)
+        frame = read_lists(file, fold, shared)
         users, items, order_key = _encode(frame, file, train)
         self.source_file_ = str(file)
         self.fold_ = fold
@@ -153,8 +153,9 @@ class PrecomputedRecommender(Recommender):
                 f"seen_policy: expected one of {list(SEEN_POLICIES)}, got {self.seen_policy!r}"
             )
 
-    def _locate(self, train) -> tuple[Path, int]:
-        """The list file for the fold ``train`` belongs to, and that fold's number."""
+    def _locate(self, train) -> tuple[Path, int, bool]:
+        """The list file for the fold ``train`` belongs to, that fold's number, and whether
+        the file is shared by several folds (a single file for a multi-fold split)."""
         actual = train.fingerprint()
         candidates = _candidate_files(str(self.path))
         explicit = Path(self.split_card) if self.split_card is not None else None
@@ -167,7 +168,7 @@ class PrecomputedRecommender(Recommender):
                     continue
                 if file_fold is not None and file_fold != entry["fold"]:
                     continue
-                return file, int(entry["fold"])
+                return file, int(entry["fold"]), file_fold is None and len(folds) > 1
         file, card_path, folds = seen_cards[0]
         made_on = ", ".join(
             f"fold {e['fold']} train {e['train_fingerprint']}" for e in folds
@@ -335,8 +336,11 @@ def _card_folds(raw, where: Path) -> list[dict]:
     return folds
 
 
-def read_lists(file: Path, fold: int) -> pd.DataFrame:
-    """The rows of ``file`` for ``fold``: ``user_id``, ``item_id`` and ``rank`` or ``score``."""
+def read_lists(file: Path, fold: int, shared: bool = False) -> pd.DataFrame:
+    """The rows of ``file`` for ``fold``: ``user_id``, ``item_id`` and ``rank`` or ``score``.
+
+    ``shared``: the file serves several folds, so it must say which rows are whose.
+    """
     name = file.name.lower()
     try:
         if name.endswith(_PARQUET):
@@ -360,6 +364,11 @@ def read_lists(file: Path, fold: int) -> pd.DataFrame:
         raise DataError(
             f"{file}: missing column(s) {need}; expected user_id, item_id and rank or score "
             f"(optional fold); found columns {list(frame.columns)}"
+        )
+    if shared and "fold" not in frame.columns:
+        raise DataError(
+            f"{file}: one file for a split with several folds needs a 'fold' column; add "
+            f"it, or write one file per fold and set path to a pattern like fold{{fold}}.parquet"
         )
     if "fold" in frame.columns:
         folds = pd.to_numeric(frame["fold"], errors="coerce")

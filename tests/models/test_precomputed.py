@@ -116,6 +116,11 @@ def test_fold_column_and_pattern_pick_the_fold_the_train_matches(tmp_path):
     model = _fit(tmp_path / "all.parquet", train)
     assert model.fold_ == 1
     assert _recs(model, [10]) == {10: [4]}
+    frame.drop(columns="fold").to_parquet(tmp_path / "nofold.parquet", index=False)
+    _card(tmp_path / "nofold.parquet.json", train, fold=1, extra=[other])
+    with pytest.raises(DataError, match=r"nofold\.parquet: one file for a split with several "
+                                        r"folds needs a 'fold' column"):
+        _fit(tmp_path / "nofold.parquet", train)
     # one file per fold, the card in the parent folder (the export layout)
     for k, item in ((0, 5), (1, 6)):
         (tmp_path / "exp" / f"fold{k}").mkdir(parents=True)
