@@ -9,6 +9,8 @@
 * ``bench perf WORKLOAD`` — benchmarks (:mod:`bench.perf`).
 * ``bench check [--update-baseline] [overrides...]`` — the CI model-quality gate
   (:mod:`bench.check`): exit 1 on a significant regression from the committed baseline.
+* ``bench split export DIR [overrides...]`` — write every fold's train / test / fold-in
+  rows as Parquet plus ``split.json`` (:mod:`bench.splits.export`), for outside pipelines.
 
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
@@ -26,7 +28,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_USAGE, BenchError
 
-SUBCOMMANDS = ("data", "report", "compare", "check", "perf")
+SUBCOMMANDS = ("data", "report", "compare", "check", "perf", "split")
 _task_entered = False
 
 
@@ -240,6 +242,30 @@ def _check_command(argv: list[str]) -> int:
                      update=args.update_baseline, markdown=args.markdown, junit=args.junit)
 
 
+def _split_command(argv: list[str]) -> int:
+    from hydra import compose, initialize_config_dir
+
+    from bench.splits.export import export_split
+
+    parser = argparse.ArgumentParser(prog="bench split", description="Work with splits.")
+    sub = parser.add_subparsers(dest="action", required=True)
+    ex = sub.add_parser("export", help="write every fold's parts as Parquet plus split.json")
+    ex.add_argument("directory", help="folder to write fold<k>/*.parquet and split.json into")
+    ex.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. split=temporal")
+    ex.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    args = parser.parse_args(argv)
+    cdir = config_dir()
+    problem = _composition_problem(args.overrides, cdir)
+    if problem:
+        return _fail(problem)
+    _log_to_stderr()
+    with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
+        cfg = compose("config", overrides=list(args.overrides))
+    card = export_split(cfg, args.directory, force=args.force)
+    print(f"split: {card}")
+    return 0
+
+
 def _log_to_stderr() -> None:
     logger = logging.getLogger("bench")
     if not logger.handlers:
@@ -262,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compare_command(argv[1:])
         if argv and argv[0] == "check":
             return _check_command(argv[1:])
+        if argv and argv[0] == "split":
+            return _split_command(argv[1:])
         if argv and "=" not in argv[0] and not argv[0].startswith(("-", "~", "+")) \
                 and argv[0] not in SUBCOMMANDS:
             return _fail(

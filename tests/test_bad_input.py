@@ -104,6 +104,25 @@ def mirror(zip_bytes: bytes, md5: str | None = None):
     return build
 
 
+def precomputed(rows, columns=("user_id", "item_id", "rank"), *, split=(), card=True,
+                path: str | None = None):
+    """Export good_csv's temporal split, write ``rows`` as the lists of fold 0 and run
+    rule_popular next to the precomputed model (the run finishes; only it is refused)."""
+    def build(tmp: Path) -> list[str]:
+        data = good_csv(tmp)
+        base = ["dataset=csv", f"dataset.path={data}", COLUMNS, "dataset.rating_scale=[1,5]",
+                "split=temporal", "~experiment"]
+        assert main(["split", "export", str(tmp / "export"), *base, *split]) == 0
+        folder = tmp / "export" / "fold0" if card else tmp
+        lists = folder / "lists.parquet"
+        table = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in rows])
+        pq.write_table(table, lists)
+        argv = csv_run(data, tmp, f"models.precomputed.path={path or lists}")
+        return ["model=[rule_popular,precomputed]" if a == "model=[rule_popular]" else a
+                for a in argv]
+    return build
+
+
 @dataclass(frozen=True)
 class Case:
     id: str
@@ -303,6 +322,35 @@ CASES = [
          r"dataset name: expected one of \['ml-100k', .*\], got 'ml-nope'"),
     Case("perf-unknown-workload", "`bench perf nope`", command("perf", "nope"),
          r"invalid choice: 'nope'", one_line=False),
+    # ------------------------------------------------------------------ precomputed lists
+    Case("precomputed-missing-file", "`models.precomputed.path` names no file",
+         precomputed([(0, 1, 1)], path="{tmp}/nope.parquet"),
+         r"model precomputed \(fold 0\) failed: DataError: .*nope\.parquet: the precomputed "
+         r"list file does not exist"),
+    Case("precomputed-no-rank", "list file with `user_id, item_id` only",
+         precomputed([(0, 1)], ("user_id", "item_id")),
+         r"lists\.parquet: missing column\(s\) \['rank or score'\]; expected user_id, "
+         r"item_id and rank or score"),
+    Case("precomputed-unknown-users", "lists for users 998 and 999, not in the dataset",
+         precomputed([(0, 1, 1), (999, 1, 1), (998, 2, 1)]),
+         r"lists\.parquet: 2 row\(s\) name 2 unknown users \(column 'user_id', not in "
+         r"the split's vocabulary\), e\.g\. \[999, 998\]"),
+    Case("precomputed-duplicate-pair", "item 1 listed twice for user 0",
+         precomputed([(0, 1, 1), (0, 1, 2)]),
+         r"lists\.parquet: 1 duplicate \(user_id, item_id\) pair\(s\); first at data "
+         r"row 2: \(0, 1\)"),
+    Case("precomputed-other-split", "lists made on `split.quantile=0.5`, run on 0.8",
+         precomputed([(0, 1, 1)], split=("split.quantile=0.5",)),
+         r"lists\.parquet: lists made on a different split: card .*split\.json gives fold "
+         r"0 train [0-9a-f]{64}; the train this model is fitted on has fingerprint "
+         r"[0-9a-f]{64}"),
+    Case("precomputed-no-card", "a list file with no split card anywhere",
+         precomputed([(0, 1, 1)], card=False),
+         r"lists\.parquet: no split card found \(looked for lists\.parquet\.json"),
+    Case("split-export-not-empty", "`bench split export DIR` into a non-empty folder",
+         lambda tmp: [*command("split", "export", "{tmp}", "split=temporal")(tmp),
+                      f"dataset.path={good_csv(tmp)}", "dataset=csv", COLUMNS],
+         r": folder is not empty; choose a new folder or pass --force"),
 ]
 
 _rows: dict[str, tuple[str, str, int]] = {}

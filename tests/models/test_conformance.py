@@ -33,7 +33,17 @@ from bench.models.base import Recommender
 from bench.splits.temporal import GlobalTemporalSplitter
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
+
+
+def _needs_user_value(path: Path) -> bool:
+    """A config with a required value (``???``, e.g. precomputed's ``path``) cannot run
+    as shipped; it is exercised by its own tests (tests/models/test_precomputed.py)."""
+    cfg = OmegaConf.load(path)
+    return any(OmegaConf.is_missing(cfg, key) for key in cfg)
+
+
+MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml")
+                       if not _needs_user_value(p))
 FAMILIES = {"rule", "content", "collaborative", "hybrid"}
 K = 10
 
