@@ -26,7 +26,24 @@ __all__ = ["reduce_run"]
 def reduce_run(result: RunResult, tracker, parent: str | None,
                on_result: Callable[[RunResult, object, str | None], list[Path]] | None = None,
                ) -> None:
-    """Write the record, the report and the figures; log them; close the parent run."""
+    """Write the record, the report and the figures; log them; close the parent run.
+
+    The parent run is closed whatever happens here (FAILED when a cell failed or this
+    step raised), so no tracking run is left RUNNING.
+    """
+    status = "FAILED"
+    try:
+        _write_and_log(result, tracker, parent, on_result)
+        if result.failures:
+            log.error("%d model run(s) failed: %s", len(result.failures),
+                      "; ".join(f"{f.model} ({f.where}): {f.error}" for f in result.failures))
+        else:
+            status = "FINISHED"
+    finally:
+        tracker.end_run(parent, status)
+
+
+def _write_and_log(result: RunResult, tracker, parent: str | None, on_result) -> None:
     out = result.output_dir
     paths = write_results(result)
     t = time.perf_counter()
@@ -39,7 +56,3 @@ def reduce_run(result: RunResult, tracker, parent: str | None,
     if on_result is not None:
         for p in on_result(result, tracker, parent):
             tracker.log_artifact(parent, p, f"report/{result.run_name}")
-    if result.failures:
-        log.error("%d model run(s) failed: %s", len(result.failures),
-                  "; ".join(f"{f.model} ({f.where}): {f.error}" for f in result.failures))
-    tracker.end_run(parent, "FAILED" if result.failures else "FINISHED")

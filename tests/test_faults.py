@@ -59,6 +59,36 @@ def test_cli_exits_1_on_a_crash_and_lists_it(ratings_csv, tmp_path, crashing_ran
     assert "bench: error: model rule_random (fold 0) failed: RuntimeError: boom" in captured.err
 
 
+def test_when_every_model_fails_the_run_still_reports_and_closes(ratings_csv, tmp_path,
+                                                                 monkeypatch, capsys):
+    """No model finished: exit code from the failures, a report saying so, no RUNNING run."""
+    from bench.models.base import Recommender
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom: nothing works")
+
+    monkeypatch.setattr(Recommender, "fit", boom)
+    tracker = MemoryTracker()
+    out = tmp_path / "out"
+    result = run_experiment(report_cfg(ratings_csv), output_dir=out, tracker=tracker)
+    assert result.models == [] and len(result.failures) == 9  # 3 models x 3 protocols
+    assert {r.status for r in tracker.runs.values()} == {"FAILED"}
+    report = (out / "report.md").read_text()
+    assert "Every model run failed (9)" in report and "boom: nothing works" in report
+    assert json.loads((out / "results.json").read_text())["models"] == []
+    assert not (out / "per_user.parquet").exists()
+
+    args = [f"hydra.run.dir={tmp_path / 'run'}", "tracker=none", "~experiment",
+            "dataset=csv", f"dataset.path={ratings_csv}", "dataset.columns.user_id=user",
+            "dataset.columns.item_id=item", "dataset.columns.rating=stars",
+            "dataset.columns.timestamp=ts", "dataset.rating_scale=[1,5]",
+            "model=[rule_popular]", "split=temporal", "report.figures=false"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "(no model finished)" in captured.out
+    assert "bench: error: model rule_popular (fold 0) failed: RuntimeError: boom" in captured.err
+
+
 def test_a_model_refusing_its_input_fails_alone_with_exit_2(ratings_csv, tmp_path, capsys):
     cfg = report_cfg(ratings_csv, models={"rule_popular": {
         "_target_": "bench.models.rule.popular.PopularityRecommender"}, "cf_ease": EASE_TOO_BIG},

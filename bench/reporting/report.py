@@ -16,6 +16,7 @@ import pandas as pd
 
 from bench.atomic import atomic_write_text
 from bench.metrics.segments import NEW_ITEMS
+from bench.record import read_record
 from bench.reporting import analysis as an
 from bench.reporting.formatting import fmt_num, fmt_p, fmt_pct
 
@@ -33,6 +34,9 @@ def write_report(folder: str | Path) -> list[Path]:
     unreadable results file.
     """
     folder = Path(folder)
+    record = read_record(folder)
+    if not record.models:
+        return [_write_failed_report(folder, record)]
     data = an.RunData.load(folder)
     metric = data.headline_metric
     k = data.k
@@ -83,6 +87,19 @@ def write_report(folder: str | Path) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------- figures
+def _write_failed_report(folder: Path, record) -> Path:
+    """The report of a run in which no model finished: what failed, and where to look."""
+    from bench.reporting.summary import failure_lines
+
+    lines = [f"# {record.name} — {record.run}", "",
+             f"**Every model run failed ({len(record.failures)})**: there is nothing to "
+             "compare. Each failure, with its traceback:", "",
+             *failure_lines(record.failures), ""]
+    path = folder / "report.md"
+    _write_text(path, "\n".join(lines))
+    return path
+
+
 def _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond) -> dict:
     from bench.reporting import figures as fg
 

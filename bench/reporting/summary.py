@@ -33,6 +33,8 @@ def table_columns(result: RunResult, k: int | None = None) -> list[str]:
 def compact_table(result: RunResult, k: int | None = None) -> str:
     """Plain-text table: model, family, metrics at k, users, fit and recommend seconds."""
     frame = result.summary_frame()
+    if not len(frame):
+        return "(no model finished)"
     cols = ["model", "family", *table_columns(result, k), "users", "fit_s", "recommend_s"]
     return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}")
 
@@ -138,7 +140,8 @@ def write_results(result: RunResult) -> list[Path]:
         if result.eval.relevance_threshold is not None
         else "Relevant = every test interaction.",
         "",
-        markdown_table(frame, cols),
+        markdown_table(frame, cols) if len(frame) else "**No model finished**: nothing to "
+        "tabulate.",
         "",
         "Metric values are macro averages over evaluated users (users with at least one "
         "relevant test item); users excluded for having none are counted in "
@@ -155,8 +158,9 @@ def write_results(result: RunResult) -> list[Path]:
     card = out / "card.json"
     write_json(card, evaluation_card(result))
     paths = [md, js, card]
-    paths.append(write_parquet(result.per_user_frame(), out / "per_user.parquet"))
-    paths.append(write_parquet(result.curves_frame(), out / "curves.parquet"))
+    if result.models:  # a run where every model failed has no per-user rows
+        paths.append(write_parquet(result.per_user_frame(), out / "per_user.parquet"))
+        paths.append(write_parquet(result.curves_frame(), out / "curves.parquet"))
     if result.cold_start is not None and len(result.cold_start):
         paths.append(write_parquet(result.cold_start, out / "cold_start.parquet"))
     return paths
