@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.observe import StageTimer
+from bench.observe import StageStats, StageTimer
 
 __all__ = [
     "SAMPLE_SECONDS",
@@ -135,6 +135,7 @@ class StageMeter(StageTimer):
 
     def start(self, stage: str, info: Mapping[str, object]) -> None:
         name = self.name(stage, info)
+        self.stages.setdefault(name, StageStats())  # rows in the order stages first start
         if self.follow_rss:
             now = rss_kb()
             with self.lock:

@@ -112,7 +112,7 @@ class SplitKeeper:
         return run_cell(cell, inputs, env)
 
 
-def _ease_refusal(train) -> dict:
+def ease_refusal(train) -> dict:
     """Fit ``cf_ease`` (its config's defaults) on ``train``: it must refuse, and early."""
     from hydra import compose, initialize_config_dir
 
@@ -180,7 +180,7 @@ def child_main(spec: dict) -> dict:
         run_s, run_cpu = time.perf_counter() - t, time.process_time() - c
     hwm_run = rss_kb("VmHWM") / 1e6
     split = keeper.split
-    ease = _ease_refusal(split.train) if spec["ease"] else None
+    ease = ease_refusal(split.train) if spec["ease"] else None
     return {
         "import_seconds": t_import,
         "run_seconds": run_s,

@@ -44,7 +44,7 @@ def test_stage_meter_times_and_nests():
         with run.stage("evaluate", model="big"):
             pass
     s = m.rows()
-    assert set(s) == {"cell big", "fit big", "evaluate"}
+    assert list(s) == ["cell big", "fit big", "evaluate"]  # in the order they start
     assert s["cell big"]["seconds"] >= 0.05
     assert s["cell big"]["self_seconds"] <= s["cell big"]["seconds"]
     # the 50 MB buffer shows in the fit's peak and in the enclosing cell's
@@ -60,3 +60,15 @@ def test_rows_are_per_model_for_cells_fits_and_recommends():
     assert scale.row("recommend", {"model": "cf_als"}) == "recommend cf_als"
     assert scale.row("evaluate", {"model": "cf_als"}) == "evaluate"
     assert scale.row("tracking", {"call": "log_metrics"}) == "tracking"
+
+
+def test_ease_check_sizes_the_item_x_item_matrices():
+    import pandas as pd
+
+    from bench.data.interactions import Interactions
+
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [10, 11, 11, 12],
+                          "rating": [4.0, 5.0, 3.0, 4.0], "timestamp": [1, 2, 3, 4]})
+    out = scale.ease_refusal(Interactions.from_frame(frame))
+    assert out["items"] == 3 and out["ran"] is False and out["expected_refusal"] is False
+    assert 0 < out["need_gib"] < 1e-6 and out["max_memory_gb"] == 4.0
