@@ -10,16 +10,22 @@ folder (``--workdir``, default a new temporary folder: the MLflow store
 
 - *plain*: the ``bench`` command itself (``bench experiment=spectrum`` plus
   ``--override``\\ s), untouched: the figure a user sees.
-- *instrumented*: the same command in a process that first wraps a few functions with
-  timers (nothing in the runner is edited), and breaks the wall clock down into
-  ``load`` (building the dataset), ``split`` (splitters, cold-start splits, leakage
-  audit), ``fit`` (``Recommender.fit``), ``score`` (``recommend_codes``: scoring,
-  masking, top-k), ``metrics`` (test relevance, ranking / beyond-accuracy / rating
-  metrics), ``logging`` (building the tracker, importing MLflow included, and every
-  tracker call), ``report`` (results files, report and figures) and ``other`` (interpreter
-  start, imports, Hydra, the rest). Time is *exclusive*: a timed call inside another
-  (a hybrid fitting its parts, a tracker call inside a report) counts once, in the
-  innermost category, so the categories add up to the wall clock.
+- *instrumented*: the same command in a process that attaches a stage observer
+  (:class:`~bench.perf.common.StageMeter` through :func:`bench.observe.attached`; nothing
+  is patched) and breaks the wall clock down by the stages the run layer announces:
+  ``load`` (``load``: building the dataset), ``split`` (``split``, ``audit``,
+  ``protocols``: the cold-start splits and their relevance), ``fit`` (``fit``), ``score``
+  (``recommend``: scoring, masking, top-k), ``metrics`` (``context``: a fold's relevance,
+  history and popularity; ``evaluate``: ranking / beyond-accuracy / rating metrics and
+  segments), ``logging`` (``tracking``: building and checking the tracker, importing
+  MLflow included, and every tracker call), ``report`` (``artifacts``: each cell's files;
+  ``reduce``: results files, statistics, report, figures) and ``other`` (interpreter
+  start, imports, Hydra, the ``cell`` stage's own bookkeeping — building the model,
+  truncating lists — and the rest). Time is *exclusive*: a stage inside another (a
+  tracker call inside a cell or the report) counts once, in the innermost category, so
+  the categories add up to the wall clock. The run also gives the fit seconds per model
+  config (inclusive, every protocol) and a detail table of inclusive seconds and calls
+  per stage and per tracker method (``tracking.log_metrics``).
 
 ``--warmup`` (on by default) first runs a small untimed ``bench`` in the same folder so
 the MLflow store exists (its creation, ~1-2 s of migrations, happens once per folder, not
@@ -36,10 +42,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter, defaultdict
 from pathlib import Path
 
-from bench.perf.common import add_json_option, emit
+from bench.observe import attached
+from bench.perf.common import StageMeter, add_json_option, emit
 
 HELP = "the spectrum experiment end to end: load, split, fit, score, metrics, logging, report"
 
@@ -49,170 +55,77 @@ TARGET_LOGGING_SHARE = 0.10
 
 
 # ----------------------------------------------------------------------------- child
-class StageMeter:
-    """Exclusive wall time per category over nested timed calls."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-        self.calls: Counter = Counter()
-        self.detail: dict[str, float] = defaultdict(float)  # inclusive, not summed
-        self.detail_calls: Counter = Counter()
-        self._stack: list[list] = []  # [category, seconds spent in nested timed calls]
-
-    def wrap(self, category: str, fn, detail: str | None = None):
-        meter = self
-
-        def timed(*args, **kwargs):
-            start = time.perf_counter()
-            meter._stack.append([category, 0.0])
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                elapsed = time.perf_counter() - start
-                _, nested = meter._stack.pop()
-                meter.seconds[category] += elapsed - nested
-                meter.calls[category] += 1
-                if meter._stack:
-                    meter._stack[-1][1] += elapsed
-                if detail is not None:
-                    meter.detail[detail] += elapsed
-                    meter.detail_calls[detail] += 1
-
-        timed.__wrapped__ = fn
-        timed.__name__ = getattr(fn, "__name__", "timed")
-        timed.__doc__ = getattr(fn, "__doc__", None)
-        return timed
+#: The run layer's stages (:mod:`bench.observe`) -> the category their exclusive time is
+#: charged to; a stage not listed here (``cell``: building the model, bookkeeping) and
+#: time outside any stage go to ``other``.
+CATEGORY = {
+    "load": "load",
+    "split": "split",
+    "audit": "split",
+    "protocols": "split",
+    "fit": "fit",
+    "recommend": "score",
+    "context": "metrics",
+    "evaluate": "metrics",
+    "tracking": "logging",
+    "artifacts": "report",
+    "reduce": "report",
+}
 
 
-class _TimedTracker:
-    """Proxy: every method call of the wrapped tracker is timed as ``logging``."""
-
-    def __init__(self, inner, meter: StageMeter):
-        self._inner = inner
-        self._meter = meter
-
-    def __getattr__(self, name):
-        value = getattr(self._inner, name)
-        if callable(value):
-            return self._meter.wrap("logging", value, detail=f"tracker.{name}")
-        return value
+def row(stage: str, info) -> str:
+    """A detail row per stage, and one per tracker method (``tracking.log_metrics``)."""
+    return f"tracking.{info['call']}" if stage == "tracking" and "call" in info else stage
 
 
-def _instrument(meter: StageMeter) -> None:
-    """Wrap the runner's stages with timers (module attributes only; no file edited)."""
-    import bench.evaluation as evaluation
-    import bench.protocols as protocols
-    import bench.reporting.figures as figures
-    import bench.reporting.report as report
-    import bench.reporting.summary as summary
-    import bench.runner as runner
-    import bench.splits.cold_start as cold_start
-    from bench.models.base import Recommender
-
-    build = runner.build
-
-    def timed_build(node, where):
-        category = {"dataset": "load", "split": "split"}.get(where)
-        if category is None:
-            return build(node, where)
-        obj = meter.wrap(category, build)(node, where)
-        if where == "split" and hasattr(obj, "split"):
-            obj.split = meter.wrap("split", obj.split)
-        return obj
-
-    runner.build = timed_build
-    runner._audit = meter.wrap("split", runner._audit)
-    for cls in (cold_start.UserColdStartSplitter, cold_start.ItemColdStartSplitter):
-        cls.split = meter.wrap("split", cls.split)
-
-    build_tracker = runner.build_tracker
-    runner.build_tracker = meter.wrap(
-        "logging", lambda cfg: _TimedTracker(build_tracker(cfg), meter), detail="build_tracker"
-    )
-
-    runner.FoldContext.build = meter.wrap("metrics", runner.FoldContext.build)
-    runner.evaluate_lists = meter.wrap("metrics", runner.evaluate_lists)
-    runner._rating_metrics = meter.wrap("metrics", runner._rating_metrics)
-    protocols.relevance = meter.wrap("metrics", protocols.relevance)
-    protocols.evaluate_rankings = meter.wrap("metrics", protocols.evaluate_rankings)
-    evaluation.evaluate_rankings = meter.wrap(
-        "metrics", evaluation.evaluate_rankings, detail="evaluate_rankings"
-    )
-
-    summary.write_results = meter.wrap("report", summary.write_results, detail="write_results")
-    report.write_report = meter.wrap("report", report.write_report, detail="write_report")
-    figures.save_figure = meter.wrap("report", figures.save_figure, detail="save_figure")
-
-    fit_by_model: dict[str, float] = defaultdict(float)
-
-    def wrap_model_class(cls) -> None:
-        for name, category in (("fit", "fit"), ("recommend_codes", "score")):
-            fn = cls.__dict__.get(name)
-            if fn is None or getattr(fn, "_perf_timed", False):
-                continue
-            timed = meter.wrap(category, fn)
-            if name == "fit":
-                timed = _fit_by_model(timed, fit_by_model, meter)
-            timed._perf_timed = True
-            setattr(cls, name, timed)
-
-    def all_subclasses(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from all_subclasses(sub)
-
-    wrap_model_class(Recommender)
-    for sub in list(all_subclasses(Recommender)):
-        wrap_model_class(sub)
-    previous = Recommender.__dict__.get("__init_subclass__")
-
-    def init_subclass(cls, **kwargs):  # models are imported while the config is built
-        if previous is not None:
-            previous.__func__(cls, **kwargs)
-        wrap_model_class(cls)
-
-    Recommender.__init_subclass__ = classmethod(init_subclass)
-    meter.fit_by_model = fit_by_model
+def category(name: str) -> str:
+    """The category of a meter row (``tracking.log_metrics`` -> ``logging``)."""
+    return CATEGORY.get(name.split(".")[0], "other")
 
 
-def _fit_by_model(timed, fit_by_model: dict, meter: StageMeter):
-    """Also record each outermost ``fit`` per model class (inclusive seconds)."""
+def meter() -> StageMeter:
+    """The observer of an instrumented run: rows per stage and tracker call, fits by model."""
+    return StageMeter(by="model", row=row)
 
-    def fit(self, *args, **kwargs):
-        outer = not any(cat == "fit" for cat, _ in meter._stack)
-        start = time.perf_counter()
-        try:
-            return timed(self, *args, **kwargs)
-        finally:
-            if outer:
-                fit_by_model[type(self).__name__] += time.perf_counter() - start
 
-    return fit
+def categories(m: StageMeter) -> tuple[dict[str, float], dict[str, int]]:
+    """Exclusive seconds and calls per category, ``other`` left out (the caller computes
+    it against its wall clock): each stage's time minus its children's, so a tracker
+    call inside a cell counts once, as ``logging``, and the categories add up."""
+    seconds = dict.fromkeys((c for c in CATEGORIES if c != "other"), 0.0)
+    calls = dict.fromkeys(seconds, 0)
+    for name, stats in m.stages.items():
+        c = category(name)
+        if c != "other":
+            seconds[c] += stats.self_seconds
+            calls[c] += stats.calls
+    return seconds, calls
 
 
 def child_main(out_path: str, argv: list[str]) -> int:
-    """Run ``bench *argv`` in this process with stage timers; write the figures as JSON."""
+    """Run ``bench *argv`` in this process with a stage meter attached; write the figures
+    as JSON."""
     t0 = time.perf_counter()
-    meter = StageMeter()
     import bench.cli as cli
 
     t_import = time.perf_counter() - t0
-    _instrument(meter)
-    t_instrument = time.perf_counter() - t0 - t_import
-    code = cli.main(argv)
+    m = meter()
+    with attached(m):
+        code = cli.main(argv)
     total = time.perf_counter() - t0
     import resource
 
+    seconds, calls = categories(m)
+    fits = m.per.get("fit", {})
     out = {
         "exit_code": code,
         "child_seconds": total,
         "import_cli_seconds": t_import,
-        "instrument_seconds": t_instrument,
-        "seconds": {c: meter.seconds.get(c, 0.0) for c in CATEGORIES if c != "other"},
-        "calls": dict(meter.calls),
-        "detail_seconds": dict(meter.detail),
-        "detail_calls": dict(meter.detail_calls),
-        "fit_seconds_by_model": dict(sorted(meter.fit_by_model.items(), key=lambda kv: -kv[1])),
+        "seconds": seconds,
+        "calls": calls,
+        "detail_seconds": {k: v.seconds for k, v in m.stages.items()},
+        "detail_calls": {k: v.calls for k, v in m.stages.items()},
+        "fit_seconds_by_model": dict(sorted(fits.items(), key=lambda kv: -kv[1])),
         "child_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
     Path(out_path).write_text(json.dumps(out, indent=2) + "\n")

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 from hydra import compose, initialize_config_dir
 
-from bench.perf.scale import ML25M, StageMeter, overrides, shape
+from bench.observe import Observers
+from bench.perf import scale
+from bench.perf.scale import ML25M, overrides, shape
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -32,15 +34,41 @@ def test_overrides_compose_the_scale_run():
 
 
 def test_stage_meter_times_and_nests():
-    meter = StageMeter()
-    inner = meter.wrap("inner", lambda n: np.ones(n, dtype=np.uint8))  # pages written
-    outer = meter.wrap(lambda n: f"outer {n}", lambda n: (time.sleep(0.05), len(inner(n)))[1])
-    assert outer(50_000_000) == 50_000_000
-    meter.stop()
-    s = meter.stages
-    assert set(s) == {"inner", "outer 50000000"}
-    assert s["outer 50000000"]["seconds"] >= 0.05
-    # the 50 MB buffer shows in both stages' peaks (charged to every open stage)
-    for rec in s.values():
-        assert rec["calls"] == 1
+    m = scale.meter()
+    run = Observers(m)
+    with m.sampling(), run.stage("cell", model="big"):
+        time.sleep(0.05)
+        with run.stage("fit", model="big"):
+            buffer = np.ones(50_000_000, dtype=np.uint8)  # pages written: 50 MB resident
+        del buffer
+        with run.stage("evaluate", model="big"):
+            pass
+    s = m.rows()
+    assert list(s) == ["cell big", "fit big", "evaluate"]  # in the order they start
+    assert s["cell big"]["seconds"] >= 0.05
+    assert s["cell big"]["self_seconds"] <= s["cell big"]["seconds"]
+    # the 50 MB buffer shows in the fit's peak and in the enclosing cell's
+    for name in ("cell big", "fit big"):
+        rec = s[name]
+        assert rec["calls"] == 1 and rec["cpu_seconds"] >= 0
         assert rec["peak_rss_gb"] - rec["rss_before_gb"] >= 0.045, s
+    assert m.open == []  # every stage closed
+
+
+def test_rows_are_per_model_for_cells_fits_and_recommends():
+    assert scale.row("fit", {"model": "cf_als", "fold": 0}) == "fit cf_als"
+    assert scale.row("recommend", {"model": "cf_als"}) == "recommend cf_als"
+    assert scale.row("evaluate", {"model": "cf_als"}) == "evaluate"
+    assert scale.row("tracking", {"call": "log_metrics"}) == "tracking"
+
+
+def test_ease_check_sizes_the_item_x_item_matrices():
+    import pandas as pd
+
+    from bench.data.interactions import Interactions
+
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 3], "item_id": [10, 11, 11, 12],
+                          "rating": [4.0, 5.0, 3.0, 4.0], "timestamp": [1, 2, 3, 4]})
+    out = scale.ease_refusal(Interactions.from_frame(frame))
+    assert out["items"] == 3 and out["ran"] is False and out["expected_refusal"] is False
+    assert 0 < out["need_gib"] < 1e-6 and out["max_memory_gb"] == 4.0

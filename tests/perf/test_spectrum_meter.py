@@ -1,71 +1,100 @@
-"""bench perf spectrum: the stage meter's exclusive accounting (a fake clock, no timing)."""
+"""bench perf spectrum: stages -> categories, exclusive accounting (a fake clock, no timing)."""
 
 import pytest
 
+import bench.observe as observe
+from bench.observe import Observers
 from bench.perf import spectrum
 
 
 class FakeClock:
+    """Stands in for the ``time`` module of :mod:`bench.observe`: wall and CPU clocks."""
+
     def __init__(self):
         self.now = 0.0
 
     def perf_counter(self):
         return self.now
 
+    def process_time(self):
+        return self.now
+
+    def tick(self, seconds):
+        self.now += seconds
+
 
 @pytest.fixture
 def clock(monkeypatch):
     fake = FakeClock()
-    monkeypatch.setattr(spectrum, "time", fake)
+    monkeypatch.setattr(observe, "time", fake)
     return fake
 
 
-def test_nested_calls_count_once_in_the_innermost_category(clock):
-    meter = spectrum.StageMeter()
+def test_nested_stages_count_once_in_the_innermost_category(clock):
+    meter = spectrum.meter()
+    run = Observers(meter)
+    info = {"model": "cf_als", "protocol": "main", "fold": 0}
+    with run.stage("load"):
+        clock.tick(0.5)
+    with run.stage("cell", **info):
+        clock.tick(0.25)  # building the model: the cell's own time
+        with run.stage("tracking", call="start_run"):
+            clock.tick(1.0)
+        with run.stage("fit", **info):
+            clock.tick(2.0)
+        with run.stage("recommend", **info):
+            clock.tick(3.0)
+        with run.stage("evaluate", **info):
+            clock.tick(1.5)
+        with run.stage("artifacts", **info):
+            clock.tick(0.5)
+            with run.stage("tracking", call="log_artifact"):
+                clock.tick(0.75)
+    with run.stage("reduce"):
+        clock.tick(1.0)
+        with run.stage("tracking", call="log_artifact"):
+            clock.tick(0.25)
+    seconds, calls = spectrum.categories(meter)
+    assert seconds == {"load": 0.5, "split": 0.0, "fit": 2.0, "score": 3.0, "metrics": 1.5,
+                       "logging": 2.0, "report": 1.5}
+    # the cell's own 0.25 s is "other": the categories and it add up to the wall clock
+    assert sum(seconds.values()) + 0.25 == clock.now
+    assert calls["logging"] == 3 and calls["report"] == 2 and calls["fit"] == 1
+    # the detail rows: inclusive seconds per stage and per tracker method
+    stages = meter.stages
+    assert stages["cell"].seconds == 9.0 and stages["cell"].self_seconds == 0.25
+    assert stages["artifacts"].seconds == 1.25
+    assert stages["tracking.log_artifact"].calls == 2
+    assert stages["tracking.log_artifact"].seconds == 1.0
+    assert meter.per["fit"] == {"cf_als": 2.0}
 
-    def log():  # 1 s of logging
-        clock.now += 1.0
 
-    timed_log = meter.wrap("logging", log, detail="tracker.log")
-
-    def fit():  # 2 s of its own, 1 s of logging inside, then a nested fit of 3 s
-        clock.now += 2.0
-        timed_log()
-        inner_fit()
-
-    inner_fit = meter.wrap("fit", lambda: setattr(clock, "now", clock.now + 3.0))
-    meter.wrap("fit", fit)()
-    assert clock.now == 6.0
-    assert meter.seconds["fit"] == 5.0 and meter.seconds["logging"] == 1.0
-    assert sum(meter.seconds.values()) == clock.now  # categories add up to the wall clock
-    assert meter.calls["fit"] == 2 and meter.calls["logging"] == 1
-    assert meter.detail["tracker.log"] == 1.0 and meter.detail_calls["tracker.log"] == 1
+def test_fits_are_summed_per_model_config_over_protocols(clock):
+    meter = spectrum.meter()
+    run = Observers(meter)
+    for model, protocol, seconds in [("cf_als", "main", 2.0), ("rule_popular", "main", 0.5),
+                                     ("cf_als", "user_cold_start", 1.0)]:
+        with run.stage("cell", model=model, protocol=protocol), \
+                run.stage("fit", model=model, protocol=protocol):
+            clock.tick(seconds)
+    assert meter.per["fit"] == {"cf_als": 3.0, "rule_popular": 0.5}
+    assert meter.stages["fit"].calls == 3
 
 
-def test_a_raising_call_is_still_counted_and_the_stack_unwinds(clock):
-    meter = spectrum.StageMeter()
-
-    def boom():
-        clock.now += 1.5
+def test_a_raising_stage_is_still_counted_and_the_stack_unwinds(clock):
+    meter = spectrum.meter()
+    run = Observers(meter)
+    with pytest.raises(ValueError), run.stage("recommend", model="m"):
+        clock.tick(1.5)
         raise ValueError("x")
+    with run.stage("fit", model="m"):  # top level again: nothing charged to "recommend"
+        clock.tick(1.0)
+    seconds, _ = spectrum.categories(meter)
+    assert seconds["score"] == 1.5 and seconds["fit"] == 1.0
+    assert meter.stages["recommend"].seconds == 1.5
 
-    with pytest.raises(ValueError):
-        meter.wrap("score", boom)()
-    assert meter.seconds["score"] == 1.5 and meter._stack == []
 
-
-def test_tracker_proxy_times_methods_and_passes_attributes(clock):
-    meter = spectrum.StageMeter()
-
-    class Tracker:
-        kind = "memory"
-
-        def log_metrics(self, run, metrics):
-            clock.now += 0.25
-            return len(metrics)
-
-    proxy = spectrum._TimedTracker(Tracker(), meter)
-    assert proxy.kind == "memory"
-    assert proxy.log_metrics("r", {"a": 1.0, "b": 2.0}) == 2
-    assert meter.seconds["logging"] == 0.25
-    assert meter.detail_calls["tracker.log_metrics"] == 1
+def test_every_category_is_reachable_and_unknown_stages_are_other():
+    assert set(spectrum.CATEGORY.values()) == set(spectrum.CATEGORIES) - {"other"}
+    assert spectrum.category("tracking.build") == "logging"
+    assert spectrum.category("cell") == "other" and spectrum.category("new_stage") == "other"
