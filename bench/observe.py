@@ -93,8 +93,8 @@ def attached(*observers: Observer) -> Iterator[None]:
     try:
         yield
     finally:
-        for o in observers:
-            _ATTACHED.remove(o)
+        for o in observers:  # by identity: two observers may compare equal
+            del _ATTACHED[next(i for i, a in enumerate(_ATTACHED) if a is o)]
 
 
 @dataclass
