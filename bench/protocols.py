@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench.config import ColdStartSettings, EvalSettings, build
+from bench.config import ColdStartSettings, EvalSettings
 from bench.data.dataset import Dataset
 from bench.errors import SplitError
 from bench.evaluation import relevance
@@ -37,6 +37,7 @@ from bench.metrics import evaluate_rankings, mlflow_key
 from bench.models.base import Recommender
 from bench.splits.base import Split, time_rank
 from bench.splits.cold_start import ItemColdStartSplitter, UserColdStartSplitter
+from bench.targets import build
 
 log = logging.getLogger("bench")
 

@@ -25,7 +25,6 @@ from bench.config import (
     EvalSettings,
     ReportSettings,
     StatsSettings,
-    build,
     check_settings,
     check_top_level,
     cold_start_settings,
@@ -49,6 +48,7 @@ from bench.metrics.rating import mae, rmse
 from bench.models.base import Recommender, TopK
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
+from bench.targets import build
 from bench.tracking.base import Tracker, build_tracker
 
 log = logging.getLogger("bench")

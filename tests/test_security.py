@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.config import build
 from bench.errors import ConfigError
+from bench.targets import build
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,7 @@
 """The conformance suite: every ``configs/model/*.yaml`` must pass these checks.
 
 A new model config is covered without a new test file. Each config is composed through
-Hydra exactly as ``bench model=[NAME]`` would, built with :func:`bench.config.build`
+Hydra exactly as ``bench model=[NAME]`` would, built with :func:`bench.targets.build`
 and exercised on a small synthetic dataset with planted structure (segments with genre
 tastes), demographics added so segment rules have something to read.
 
@@ -26,11 +26,11 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bench.config import build
 from bench.data.synthetic import generate_synthetic
 from bench.errors import NotFittedError
 from bench.models.base import Recommender
 from bench.splits.temporal import GlobalTemporalSplitter
+from bench.targets import build
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
