@@ -10,6 +10,12 @@
 * ``bench check [--update-baseline] [overrides...]`` — the CI model-quality gate
   (:mod:`bench.check`): exit 1 on a significant regression from the committed baseline.
 
+Plug-ins (:mod:`bench.plugins`) declared with ``BENCH_PLUGINS`` or the
+``recspectrum.plugins`` entry point are imported before composition, and their config
+folders join Hydra's search path. Overrides of Hydra's own settings that would run code
+(``hydra.callbacks`` outside a plug-in, logging factories, ``hydra.searchpath``) are
+refused up front (:mod:`bench.hydra_overrides`).
+
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
 A model that raises during a run does not stop the others: the run finishes, the report

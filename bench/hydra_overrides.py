@@ -9,7 +9,9 @@ the command line before Hydra sees it:
 * a callback override is accepted only when every ``_target_`` in it is a Hydra
   ``Callback`` subclass inside a declared plug-in (:mod:`bench.plugins`); deleting
   callbacks (``~hydra.callbacks``) is always fine;
-* a logging override may not name a ``class`` or ``()`` factory.
+* a logging override may not name a ``class`` or ``()`` factory;
+* ``hydra.searchpath`` may not be set: a config folder found that way could set
+  callbacks; ``BENCH_CONFIG_DIR`` and plug-in config folders are the ways to add configs.
 
 Overrides are read with Hydra's own parser, so ``+hydra={callbacks: ...}`` and
 ``hydra.callbacks={x: {...}}`` are seen as well as ``+hydra.callbacks.x._target_=...``.
@@ -24,6 +26,7 @@ from bench import plugins
 from bench.errors import ConfigError
 
 CALLBACKS = "hydra.callbacks"
+SEARCHPATH = "hydra.searchpath"
 LOGGING = ("hydra.job_logging", "hydra.hydra_logging")
 #: dictConfig keys that import and call what they name.
 LOGGING_FACTORIES = {"class", "()"}
@@ -45,6 +48,11 @@ def code_override_problem(argv: list[str]) -> str | None:
         key = override.key_or_group
         if override.is_delete() or not plugins.within(key, "hydra"):
             continue
+        if key == SEARCHPATH or (key == "hydra" and isinstance(override.value(), dict)
+                                 and "searchpath" in override.value()):
+            return (f"{SEARCHPATH}: config folders from the command line could set "
+                    f"{CALLBACKS}; expected BENCH_CONFIG_DIR or a declared plug-in's config "
+                    "folder instead")
         for path, value in _leaves(key, override.value()):
             problem = _callback_problem(path, value, arg) or _logging_problem(path)
             if problem:

@@ -340,6 +340,10 @@ CASES = [
          bad_config("++hydra.job_logging.handlers.x.class=os.system"),
          r"hydra\.job_logging\.handlers\.x\.class: a logging 'class' key imports and calls "
          r"what it names"),
+    Case("hydra-searchpath-override", "`hydra.searchpath=[file:///elsewhere]`",
+         bad_config("hydra.searchpath=[file:///elsewhere]"),
+         r"hydra\.searchpath: config folders from the command line could set hydra\.callbacks; "
+         r"expected BENCH_CONFIG_DIR or a declared plug-in's config folder instead"),
 ]
 
 _rows: dict[str, tuple[str, str, int]] = {}
