@@ -180,6 +180,20 @@ def test_entry_point_declares_a_plugin(plugin, monkeypatch):
     assert [d.name for d in plugins.config_dirs()] == ["configs"]
 
 
+def test_installed_distribution_entry_point_declares_a_plugin(plugin, tmp_path, capsys):
+    # what `pip install` leaves behind: a .dist-info folder with entry_points.txt on sys.path
+    dist = tmp_path / "src" / f"{plugin}-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {plugin}\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(f"[{plugins.ENTRY_POINT_GROUP}]\nmine = {plugin}\n")
+    assert [(p.prefix, p.source) for p in plugins.declared()] == [
+        (plugin, f"entry point 'mine' ({plugin})")]
+    code = main([*tiny(tmp_path), "model=[my_model]",
+                 f"+models.mine={{_target_: {plugin}.models.Cooccur}}"])
+    assert code == 0, capsys.readouterr().err
+    assert {r["model"] for r in results(tmp_path)["models"]} == {"my_model", "mine"}
+
+
 def test_plugin_classes_of_the_wrong_kind_are_refused(plugin, monkeypatch):
     monkeypatch.setenv(plugins.ENV_VAR, plugin)
     with pytest.raises(ConfigError, match=rf"^models\.mine\._target_: expected a Recommender "
