@@ -38,7 +38,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bench.atomic import write_json
-from bench.config import EvalSettings, build
+from bench.config import EvalSettings
 from bench.errors import BenchError, ConfigError, EvaluationError
 from bench.evaluation import FoldContext, accuracy_keys, evaluate_lists, segment_metrics
 from bench.metrics import evaluate_rankings, mlflow_key
@@ -47,6 +47,7 @@ from bench.models.base import Recommender, TopK
 from bench.observe import NULL_OBSERVER, Observers
 from bench.record import ModelFailure, ModelResult, read_cell, write_cell
 from bench.splits.base import Split
+from bench.targets import build
 
 log = logging.getLogger("bench")
 

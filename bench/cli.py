@@ -12,6 +12,12 @@
 * ``bench split export DIR [overrides...]`` — write every fold's train / test / fold-in
   rows as Parquet plus ``split.json`` (:mod:`bench.splits.export`), for outside pipelines.
 
+Plug-ins (:mod:`bench.plugins`) declared with ``BENCH_PLUGINS`` or the
+``recspectrum.plugins`` entry point are imported before composition, and their config
+folders join Hydra's search path. Overrides of Hydra's own settings that would run code
+(``hydra.callbacks`` outside a plug-in, logging factories, ``hydra.searchpath``) are
+refused up front (:mod:`bench.hydra_overrides`).
+
 Exit codes: 0 success; 2 bad input (data, config, command line), with one line on
 stderr naming the file, column or key; 1 anything else (a bug: the traceback is kept).
 A model that raises during a run does not stop the others: the run finishes, the report
@@ -45,6 +51,26 @@ def config_dir() -> Path:
         f"configs: no config.yaml in {[str(c) for c in candidates]}; reinstall the package "
         f"or set BENCH_CONFIG_DIR"
     )
+
+
+def _plugin_problem(argv: list[str]) -> str | None:
+    """Set up declared plug-ins; one line when one is broken or an override would run code.
+
+    Imports every declared plug-in (:mod:`bench.plugins`), puts their config folders on
+    Hydra's search path (:mod:`bench.plugin_configs`), and refuses Hydra callback and
+    logging-factory overrides that no plug-in declares (:mod:`bench.hydra_overrides`).
+    """
+    from bench import plugins
+    from bench.hydra_overrides import code_override_problem
+    from bench.plugin_configs import install
+
+    try:
+        plugins.load_all()
+        plugins.config_dirs()
+        install()
+        return code_override_problem(argv)
+    except BenchError as exc:
+        return str(exc)
 
 
 def _fail(message: str) -> int:
@@ -138,7 +164,7 @@ def _hydra_main(argv: list[str]) -> int:
         cdir = config_dir()
     except BenchError as exc:
         return _fail(str(exc))
-    problem = _composition_problem(argv, cdir)
+    problem = _plugin_problem(argv) or _composition_problem(argv, cdir)
     if problem:
         return _fail(problem)
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
@@ -237,6 +263,9 @@ def _check_command(argv: list[str]) -> int:
     parser.add_argument("--markdown", default=None, help="also write the summary here")
     parser.add_argument("--junit", default=None, help="also write JUnit XML here")
     args = parser.parse_args(argv)
+    problem = _plugin_problem(args.overrides)
+    if problem:
+        return _fail(problem)
     _log_to_stderr()
     return run_check(args.overrides, config_dir=config_dir(), baseline=args.baseline,
                      update=args.update_baseline, markdown=args.markdown, junit=args.junit)

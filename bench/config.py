@@ -7,8 +7,6 @@ targets inside the ``bench`` package — naming the config key when anything is 
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import itertools
 import math
 from collections.abc import Mapping
@@ -16,7 +14,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bench.errors import BenchError, ConfigError
+from bench.errors import ConfigError
 
 TOP_LEVEL_KEYS = {
     "seed",
@@ -458,70 +456,6 @@ def report_settings(raw: Mapping | None) -> ReportSettings:
         curve_k=_int(raw.get("curve_k", 50), "report.curve_k", 1),
         ladder=ladder,
     )
-
-
-def _build_nested(value, where: str):
-    """Build ``_target_`` nodes inside a value: a node, a mapping of nodes, a list of nodes.
-
-    This is how composite models receive their children (``components: {cold: {...}}``).
-    Plain data (mappings without ``_target_``, scalars) passes through unchanged.
-    """
-    if isinstance(value, Mapping):
-        if "_target_" in value:
-            return build(value, where)
-        return {k: _build_nested(v, f"{where}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_build_nested(v, f"{where}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def build(node: Mapping, where: str):
-    """Instantiate a ``_target_`` node from the ``bench`` package, checking its keys.
-
-    Nested ``_target_`` nodes in its values are built first (children of composites).
-
-    ``where`` is the config path used in messages (``models.cf_als``). Unknown keys,
-    missing required values and constructor errors all become ``ConfigError`` naming it.
-    """
-    if not isinstance(node, Mapping) or "_target_" not in node:
-        raise ConfigError(f"{where}: expected a mapping with a '_target_' key, got {node!r}")
-    target = node["_target_"]
-    if not isinstance(target, str) or not target.startswith("bench."):
-        raise ConfigError(
-            f"{where}._target_: expected a dotted path inside the 'bench' package, got "
-            f"{target!r}; other code is not loaded from configs"
-        )
-    module_name, _, attr = target.rpartition(".")
-    try:
-        fn = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError):
-        raise ConfigError(f"{where}._target_: {target!r} does not exist") from None
-    kwargs = {k: _build_nested(v, f"{where}.{k}") for k, v in node.items() if k != "_target_"}
-    missing = [k for k, v in kwargs.items() if v == "???"]
-    if missing:
-        raise ConfigError(f"{where}: required value(s) {missing} not set (they are '???')")
-    sig = inspect.signature(fn)
-    accepts_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
-    allowed = [n for n, p in sig.parameters.items() if n != "self" and p.kind is not p.VAR_KEYWORD]
-    unknown = sorted(set(kwargs) - set(allowed))
-    if unknown and not accepts_any:
-        raise ConfigError(
-            f"{where}: unknown key(s) {unknown} for {target}; expected some of {sorted(allowed)}"
-        )
-    required = [
-        n
-        for n, p in sig.parameters.items()
-        if n != "self" and p.default is p.empty and p.kind is p.KEYWORD_ONLY
-    ]
-    absent = [n for n in required if n not in kwargs]
-    if absent:
-        raise ConfigError(f"{where}: missing required key(s) {absent} for {target}")
-    try:
-        return fn(**kwargs)
-    except BenchError:
-        raise
-    except TypeError as exc:
-        raise ConfigError(f"{where}: cannot build {target}: {exc}") from None
 
 
 @dataclass(frozen=True)

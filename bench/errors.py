@@ -35,7 +35,7 @@ class ParameterError(ConfigError):
     """A constructor parameter (of a model, splitter or loader) has a bad value.
 
     Raised by library code that does not know where in a config its parameter came
-    from: it names the parameter only. :func:`bench.config.build` prefixes the config
+    from: it names the parameter only. :func:`bench.targets.build` prefixes the config
     path (``models.cf_als``), so the user still reads ``models.cf_als.factors: ...``.
     """
 

@@ -34,7 +34,7 @@ from bench.cells import (
     resume_cell,
     table_k,
 )
-from bench.config import RunSettings, build, load_settings, to_container
+from bench.config import RunSettings, load_settings, to_container
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
@@ -46,6 +46,7 @@ from bench.record import ModelFailure, ModelResult, RunResult
 from bench.reduce import reduce_run
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
+from bench.targets import build
 from bench.tracking.base import Tracker, build_tracker
 
 log = logging.getLogger("bench")

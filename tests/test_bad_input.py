@@ -351,6 +351,47 @@ CASES = [
          lambda tmp: [*command("split", "export", "{tmp}", "split=temporal")(tmp),
                       f"dataset.path={good_csv(tmp)}", "dataset=csv", COLUMNS],
          r": folder is not empty; choose a new folder or pass --force"),
+    # ------------------------------------------------------------------ code from configs
+    Case("target-function", "a model `_target_` naming a function (bench.atomic.atomic_write_text)",
+         bad_config("+models.evil={_target_: bench.atomic.atomic_write_text, "
+                    "path: {tmp}/probe, text: x}"),
+         r"models\.evil\._target_: expected a Recommender subclass "
+         r"\(bench\.models\.base\.Recommender\), got the function "
+         r"'bench\.atomic\.atomic_write_text'"),
+    Case("target-wrong-kind", "`split._target_` naming a model class",
+         bad_config("split._target_=bench.models.rule.popular.PopularityRecommender"),
+         r"split\._target_: expected a splitter class \(a subclass of "
+         r"bench\.splits\.base\.Splitter\), got the class "
+         r"'bench\.models\.rule\.popular\.PopularityRecommender'"),
+    Case("dataset-target-not-a-loader", "`dataset._target_` naming an unregistered function",
+         bad_config("dataset._target_=bench.data.tabular.read_header"),
+         r"dataset\._target_: expected a dataset loader \(registered with @dataset_loader\), "
+         r"got the function 'bench\.data\.tabular\.read_header'"),
+    Case("target-private-module", "a `_target_` inside a private module (bench.perf.__main__)",
+         bad_config("+models.x={_target_: bench.perf.__main__.main}"),
+         r"models\.x\._target_: expected a public dotted path \(no component starting with "
+         r"'_'\), got 'bench\.perf\.__main__\.main'"),
+    Case("target-undeclared-plugin", "a model class from a package not declared as a plug-in",
+         bad_config("+models.mine={_target_: myrec.models.Cooccur}"),
+         r"models\.mine\._target_: expected a dotted path inside the 'bench' package, got "
+         r"'myrec\.models\.Cooccur'; other code must be declared as a plug-in "
+         r"\(BENCH_PLUGINS or the 'recspectrum\.plugins' entry point\)"),
+    Case("hydra-callback-override", "`+hydra.callbacks.x._target_=...` on the command line",
+         bad_config("+hydra.callbacks.x._target_=bench.atomic.atomic_write_text"),
+         r"hydra\.callbacks\.x\._target_: a callback from the command line runs code; "
+         r"expected a Hydra Callback class inside a declared plug-in"),
+    Case("hydra-callbacks-mapping", "`hydra.callbacks={x: {_target_: os.system}}`",
+         bad_config("hydra.callbacks={x: {_target_: os.system}}"),
+         r"hydra\.callbacks\.x\._target_: a callback from the command line runs code.*"
+         r"got 'os\.system'"),
+    Case("hydra-logging-factory", "`++hydra.job_logging.handlers.x.class=os.system`",
+         bad_config("++hydra.job_logging.handlers.x.class=os.system"),
+         r"hydra\.job_logging\.handlers\.x\.class: a logging 'class' key imports and calls "
+         r"what it names"),
+    Case("hydra-searchpath-override", "`hydra.searchpath=[file:///elsewhere]`",
+         bad_config("hydra.searchpath=[file:///elsewhere]"),
+         r"hydra\.searchpath: config folders from the command line could set hydra\.callbacks; "
+         r"expected BENCH_CONFIG_DIR or a declared plug-in's config folder instead"),
 ]
 
 _rows: dict[str, tuple[str, str, int]] = {}

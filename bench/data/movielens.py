@@ -35,6 +35,7 @@ from bench.data.dataset import Dataset
 from bench.data.download import DATASETS, canonical_name
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
+from bench.data.loaders import dataset_loader
 from bench.data.tabular import check_has_rows, open_text, read_delimited
 from bench.errors import ConfigError, DataError, DatasetMissingError
 
@@ -58,6 +59,7 @@ _RATING_TYPES = {USER: _I64, ITEM: _I64, RATING: _F64, TIMESTAMP: _I64}
 
 
 # ====================================================================== public loaders
+@dataset_loader
 def load_movielens_small(
     *, duplicates: str = "error", exclude_users: str | Path | None = None
 ) -> Dataset:
@@ -111,6 +113,7 @@ def _read_headerless_ratings(path: Path, sep: str):
     )
 
 
+@dataset_loader
 def load_ml_100k(
     *, path: str | Path, duplicates: str = "error", exclude_users: str | Path | None = None
 ) -> Dataset:
@@ -147,6 +150,7 @@ def load_ml_100k(
     )
 
 
+@dataset_loader
 def load_ml_1m(
     *, path: str | Path, duplicates: str = "error", exclude_users: str | Path | None = None
 ) -> Dataset:
@@ -188,6 +192,7 @@ def load_ml_1m(
     )
 
 
+@dataset_loader
 def load_ml_latest(
     *,
     path: str | Path,

@@ -35,6 +35,7 @@ import scipy.sparse as sp
 from bench.data.dataset import Dataset
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
+from bench.data.loaders import dataset_loader
 from bench.errors import ConfigError
 
 TASTE_BOOST = 6.0
@@ -72,6 +73,7 @@ class SyntheticDataset(Dataset):
     in_taste: np.ndarray | None = None
 
 
+@dataset_loader
 def generate_synthetic(
     *,
     n_users: int = 1000,

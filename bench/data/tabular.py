@@ -30,6 +30,7 @@ from bench.data.consent import exclusion_drops
 from bench.data.dataset import Dataset
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
+from bench.data.loaders import dataset_loader
 from bench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -290,6 +291,7 @@ def _sep_hint(found: Sequence[str], sep: str) -> str:
 
 
 # ====================================================================== generic tables
+@dataset_loader
 def load_table(
     *,
     path: str | Path,

@@ -119,9 +119,10 @@ def movielens_rankings(
     import yaml
 
     from bench.cli import config_dir
-    from bench.config import build, eval_settings
+    from bench.config import eval_settings
     from bench.data.movielens import load_movielens_small
     from bench.evaluation import relevance
+    from bench.targets import build
 
     cdir = config_dir()
 

@@ -116,8 +116,8 @@ def ease_refusal(train) -> dict:
     """Fit ``cf_ease`` (its config's defaults) on ``train``: it must refuse, and early."""
     from hydra import compose, initialize_config_dir
 
-    from bench.config import build
     from bench.errors import ConfigError
+    from bench.targets import build
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["~experiment", "model=[cf_ease]", "tracker=none"])

@@ -39,10 +39,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from bench.atomic import atomic_write, atomic_write_text
-from bench.config import build, eval_settings, to_container
+from bench.config import eval_settings, to_container
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError
 from bench.splits.base import Split
+from bench.targets import build
 
 log = logging.getLogger("bench")
 

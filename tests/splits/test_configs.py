@@ -7,9 +7,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bench.config import build, to_container
+from bench.config import to_container
 from bench.errors import ConfigError
 from bench.splits import Splitter
+from bench.targets import build
 from tests.splits.helpers import assert_split_invariants
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"

@@ -10,7 +10,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from bench.cli import config_dir, main
-from bench.config import build, to_container
+from bench.config import to_container
+from bench.targets import build
 from tests.conftest import write_ratings_csv
 
 COLUMNS = "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}"

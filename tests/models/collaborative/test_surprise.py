@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
-from bench.config import build, to_container
+from bench.config import to_container
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.collaborative import surprise as wrap
@@ -17,6 +17,7 @@ from bench.models.collaborative.surprise import (
     algorithm_defaults,
     build_trainset,
 )
+from bench.targets import build
 from tests.conftest import shared_data_dir
 
 CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"

@@ -7,10 +7,10 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from bench.config import build
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 from bench.models.rule import BusinessRules, PopularityRecommender, SegmentRecommender
+from bench.targets import build
 
 NAN = np.nan
 D = np.array([3])  # user d: no training history, so nothing is masked

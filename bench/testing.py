@@ -1,0 +1,314 @@
+"""The conformance kit: the checks every built-in model passes, for any model.
+
+A team that writes its own :class:`~bench.models.base.Recommender` puts one line in its
+tests (as with scikit-learn's ``check_estimator``)::
+
+    from bench.testing import check_recommender
+
+    def test_my_model_conforms():
+        check_recommender(MyModel, params={"factors": 8})
+
+``check_recommender`` fits the model on a small synthetic dataset with planted structure
+(user segments with genre tastes, plus random demographics so segment rules have
+something to read) and runs the checks in :data:`CHECKS`. The first failing check raises
+an ``AssertionError`` whose message starts with ``check '<name>' failed``. The built-in
+models run the same function (``tests/models/test_conformance.py``).
+
+The checks (what ``bench`` relies on when it evaluates, logs and compares a model):
+
+* ``declares_what_it_is`` — a ``Recommender`` with a known ``family`` and a docstring;
+* ``params_round_trip`` — ``type(m)(**m.get_params())`` has the same ``repr``
+  (what Hydra, MLflow and the config hash rely on);
+* ``not_fitted_error`` — recommending before ``fit`` raises ``NotFittedError``;
+* ``fit_returns_self``;
+* ``lists_well_formed`` — at most k unique items per user, scores non-increasing, padding
+  (item -1, score NaN) only at the end, no training item, an unknown user handled, most
+  test users served, every source label declared in ``source_names()``;
+* ``recommend_frame`` — ``recommend(ids)`` gives ``user_id, item_id, rank, score, source``,
+  ranks 1..n, and an unknown id is no crash;
+* ``deterministic`` — two models from the same parameters give bitwise the same lists;
+* ``batch_size_invariant`` — another batch size gives the same lists (scores to 1e-5);
+* ``unknown_pairs_nan`` — a rating predictor predicts NaN for unknown users and items;
+* ``planted_tastes`` (only with ``personalised=True``) — the model recommends in-taste
+  items at least 0.1 more often than the better of random and all-time popularity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+import pandas as pd
+
+from bench.data.synthetic import SyntheticDataset, generate_synthetic
+from bench.errors import NotFittedError
+from bench.models.base import Recommender
+from bench.splits.base import Split
+
+__all__ = [
+    "CHECKS",
+    "FAMILIES",
+    "ConformanceData",
+    "check_recommender",
+    "conformance_data",
+    "taste_share",
+]
+
+FAMILIES = ("rule", "content", "collaborative", "hybrid")
+#: The checks run by default, in order.
+CHECKS = (
+    "declares_what_it_is",
+    "params_round_trip",
+    "not_fitted_error",
+    "fit_returns_self",
+    "lists_well_formed",
+    "recommend_frame",
+    "deterministic",
+    "batch_size_invariant",
+    "unknown_pairs_nan",
+)
+#: Opt-in checks (``personalised=True`` or by name in ``checks``).
+OPTIONAL_CHECKS = ("planted_tastes",)
+#: How much more often than the non-personal floors a personalised model must hit tastes.
+TASTE_MARGIN = 0.1
+
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity (cache key)
+class ConformanceData:
+    """The data the checks run on: a synthetic dataset, user features and one split."""
+
+    dataset: SyntheticDataset
+    user_features: pd.DataFrame
+    split: Split
+
+
+@cache
+def conformance_data() -> ConformanceData:
+    """200 users x 120 items, 4,000 rows, 4 taste segments; a temporal 80/20 split (cached)."""
+    from bench.splits.temporal import GlobalTemporalSplitter
+
+    ds = generate_synthetic(n_users=200, n_items=120, n_interactions=4000, n_segments=4,
+                            n_genres=8, seed=3)
+    uf = ds.user_features.copy()
+    rng = np.random.default_rng(0)
+    uf["age"] = rng.integers(15, 70, len(uf))
+    uf["gender"] = rng.choice(["F", "M"], len(uf))
+    uf["occupation"] = rng.choice(["student", "engineer", "artist", "other"], len(uf))
+    split = GlobalTemporalSplitter(quantile=0.8, cold_users="keep").split(ds.interactions)[0]
+    return ConformanceData(ds, uf, split)
+
+
+def check_recommender(
+    model: type[Recommender] | Callable[[], Recommender],
+    params: Mapping[str, object] | None = None,
+    *,
+    k: int = 10,
+    personalised: bool = False,
+    checks: Iterable[str] | None = None,
+    data: ConformanceData | None = None,
+) -> list[str]:
+    """Run the conformance checks on a model; return the names of the checks that ran.
+
+    Args:
+        model: a ``Recommender`` subclass (built as ``model(**params)``) or a factory
+            called with no arguments that returns a new, unfitted model each time.
+        params: constructor keyword arguments when ``model`` is a class.
+        k: list length the checks ask for.
+        personalised: also run ``planted_tastes`` (for models meant to personalise).
+        checks: run only these (names from :data:`CHECKS` and :data:`OPTIONAL_CHECKS`).
+        data: what to fit on; default :func:`conformance_data`.
+
+    Raises:
+        AssertionError: ``check '<name>' failed for <model>: <what was wrong>``; an
+            exception the model raises during a check is reported the same way.
+        ValueError: an unknown check name, or ``params`` given with a factory.
+    """
+    if params is not None and not isinstance(model, type):
+        raise ValueError("params: expected None when model is a factory (pass a class)")
+    if isinstance(model, type):
+        cls, kwargs = model, dict(params or {})
+
+        def make() -> Recommender:
+            return cls(**kwargs)
+    else:
+        make = model
+    names = list(checks) if checks is not None else [
+        *CHECKS, *(OPTIONAL_CHECKS if personalised else ())]
+    unknown = [n for n in names if n not in CHECKS and n not in OPTIONAL_CHECKS]
+    if unknown:
+        raise ValueError(
+            f"checks: unknown name(s) {unknown}; expected some of {[*CHECKS, *OPTIONAL_CHECKS]}"
+        )
+    run = _Run(make, data or conformance_data(), k)
+    for name in names:
+        try:
+            getattr(run, name)()
+        except AssertionError as exc:
+            raise AssertionError(f"check {name!r} failed for {run.label}: {exc}") from exc
+        except Exception as exc:
+            raise AssertionError(
+                f"check {name!r} failed for {run.label}: {type(exc).__name__}: {exc}"
+            ) from exc
+    return names
+
+
+def taste_share(model: Recommender, data: ConformanceData | None = None, k: int = 10) -> float:
+    """Share of a fitted model's top-k items that are in the user's planted taste."""
+    data = data or conformance_data()
+    users = data.split.test.present_users()
+    top = model.recommend_codes(users, k)
+    uid = data.split.test.user_ids[users]
+    seg = data.dataset.user_features.loc[uid, "segment"].to_numpy().astype(int)
+    taste = data.dataset.in_taste[seg][np.arange(len(users))[:, None], np.maximum(top.items, 0)]
+    return float(taste[top.items >= 0].mean())
+
+
+@cache
+def _floors(data: ConformanceData, k: int) -> tuple[float, float]:
+    """Taste shares of the random floor and all-time popularity on ``data``."""
+    from bench.models.rule.popular import PopularityRecommender
+    from bench.models.rule.random import RandomRecommender
+
+    out = []
+    for model in (RandomRecommender(seed=0), PopularityRecommender()):
+        model.fit(data.split.train, item_features=data.dataset.item_features,
+                  user_features=data.user_features)
+        out.append(taste_share(model, data, k))
+    return out[0], out[1]
+
+
+def _require(condition: object, message: str) -> None:
+    if not condition:
+        raise AssertionError(message)
+
+
+class _Run:
+    """One model under test: the factory, the data, and a fitted model made on demand."""
+
+    def __init__(self, make: Callable[[], Recommender], data: ConformanceData, k: int):
+        self.make, self.data, self.k = make, data, k
+        self._fitted: Recommender | None = None
+        self.label = "the model"
+        first = make()
+        self.label = type(first).__name__
+
+    def fit(self) -> Recommender:
+        model = self.make()
+        out = model.fit(self.data.split.train, item_features=self.data.dataset.item_features,
+                        user_features=self.data.user_features)
+        _require(out is model, f"fit must return self, got {type(out).__name__}")
+        return model
+
+    @property
+    def fitted(self) -> Recommender:
+        if self._fitted is None:
+            self._fitted = self.fit()
+        return self._fitted
+
+    def test_users(self) -> np.ndarray:
+        return self.data.split.test.present_users()
+
+    # ------------------------------------------------------------------ checks
+    def declares_what_it_is(self) -> None:
+        model = self.make()
+        _require(isinstance(model, Recommender),
+                 f"expected a bench.models.base.Recommender, got {type(model).__name__}")
+        _require(model.family in FAMILIES,
+                 f"family: expected one of {list(FAMILIES)}, got {model.family!r}")
+        _require((type(model).__doc__ or "").strip(),
+                 "expected a class docstring stating the model's assumptions")
+
+    def params_round_trip(self) -> None:
+        model = self.make()
+        clone = type(model)(**model.get_params())
+        _require(repr(clone) == repr(model),
+                 f"type(m)(**m.get_params()) gives {clone!r}, expected {model!r}")
+
+    def not_fitted_error(self) -> None:
+        try:
+            self.make().recommend_codes(np.array([0]), self.k)
+        except NotFittedError:
+            return
+        raise AssertionError("recommend_codes before fit: expected NotFittedError, got none")
+
+    def fit_returns_self(self) -> None:
+        self._fitted = self.fit()
+
+    def lists_well_formed(self) -> None:
+        model, k = self.fitted, self.k
+        users = np.append(self.test_users(), -1)  # plus a user nobody has seen
+        top = model.recommend_codes(users, k)
+        _require(top.items.shape == (len(users), k) and top.scores.shape == (len(users), k),
+                 f"expected items and scores of shape {(len(users), k)}, got "
+                 f"{top.items.shape} and {top.scores.shape}")
+        filled = top.items >= 0
+        _require((np.diff(filled.astype(int), axis=1) <= 0).all(),
+                 "padding (item -1) must only come at the end of a list")
+        _require(np.array_equal(np.isnan(top.scores), ~filled),
+                 "scores must be NaN exactly where the item is -1 (padding)")
+        for row, ok in zip(top.items, filled, strict=True):
+            _require(len(set(row[ok])) == ok.sum(), f"a list repeats an item: {row[ok]}")
+        s = np.where(filled, top.scores, np.float32(-3e38))
+        _require((np.diff(s, axis=1) <= 0)[filled[:, 1:]].all(),
+                 "scores must be non-increasing along each list")
+        seen = model.seen_
+        known = users >= 0
+        for u, row in zip(users[known], top.items[known], strict=True):
+            overlap = set(row[row >= 0]) & set(seen.indices[seen.indptr[u]:seen.indptr[u + 1]])
+            _require(not overlap, f"user code {u} is recommended training items {overlap}")
+        served = filled[:-1].any(axis=1).mean()
+        _require(served > 0.5, f"only {served:.0%} of known test users get a list; expected most")
+        labels = set(model.source_labels(top)[filled])
+        _require(labels <= set(model.source_names()),
+                 f"source labels {sorted(labels)} not all in source_names() "
+                 f"{list(model.source_names())}")
+
+    def recommend_frame(self) -> None:
+        model, test = self.fitted, self.data.split.test
+        ids = [*list(test.user_ids[self.test_users()[:5]]), "no-such-user"]
+        frame = model.recommend(ids, k=self.k)
+        columns = ["user_id", "item_id", "rank", "score", "source"]
+        _require(list(frame.columns) == columns,
+                 f"recommend(): expected columns {columns}, got {list(frame.columns)}")
+        ranks = frame.groupby("user_id")["rank"].apply(list)
+        _require(all(r == list(range(1, len(r) + 1)) for r in ranks),
+                 "recommend(): ranks must run 1..n for each user")
+        _require(frame["source"].notna().all(), "recommend(): every row must name its source")
+
+    def deterministic(self) -> None:
+        users = self.test_users()
+        a = self.fitted.recommend_codes(users, self.k)
+        b = self.fit().recommend_codes(users, self.k)
+        _require(np.array_equal(a.items, b.items),
+                 "two models with the same parameters give different lists")
+        _require(np.array_equal(a.scores, b.scores, equal_nan=True),
+                 "two models with the same parameters give different scores")
+
+    def batch_size_invariant(self) -> None:
+        # BLAS may pick another kernel for another block shape: scores may differ in the
+        # last float32 bit, the lists may not
+        users = self.test_users()
+        a = self.fitted.recommend_codes(users, self.k)
+        c = self.fitted.recommend_codes(users, self.k, batch_size=7)
+        _require(np.array_equal(a.items, c.items), "batch_size=7 changes the lists")
+        _require(np.allclose(a.scores, c.scores, rtol=1e-5, atol=1e-7, equal_nan=True),
+                 "batch_size=7 changes the scores beyond rounding")
+
+    def unknown_pairs_nan(self) -> None:
+        model = self.fitted
+        if not model.predicts_ratings:
+            return
+        pred = model.predict_codes(np.array([-1, self.test_users()[0]]), np.array([0, -1]))
+        _require(np.isnan(pred).all(),
+                 f"unknown users and items must be predicted NaN, never a default; got {pred}")
+
+    def planted_tastes(self) -> None:
+        share = taste_share(self.fitted, self.data, self.k)
+        random_share, popular_share = _floors(self.data, self.k)
+        floor = max(random_share, popular_share)
+        _require(share >= floor + TASTE_MARGIN,
+                 f"{share:.3f} of recommendations are in the user's planted taste; expected "
+                 f">= {floor + TASTE_MARGIN:.3f} (random gets {random_share:.3f}, popularity "
+                 f"{popular_share:.3f})")
