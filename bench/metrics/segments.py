@@ -1,6 +1,6 @@
 """Segments: who a metric is averaged over.
 
-Every evaluation is broken down three ways (DESIGN "Cold start is a first-class axis"):
+Every evaluation is broken down three ways (cold start is a first-class axis):
 
 * **history buckets** — users by the length of the history the model had for them
   (training rows plus fold-in rows), cut at configurable lower edges; the default edges
@@ -22,11 +22,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bench.config import history_labels
+from bench.metrics.keys import NEW_ITEMS
 
 __all__ = ["NEW_ITEMS", "history_buckets", "new_item_relevance", "segment_means"]
-
-#: Suffix of per-user metric columns computed against new relevant items only.
-NEW_ITEMS = "new_items"
 
 
 def history_buckets(lengths: np.ndarray, edges) -> np.ndarray:
