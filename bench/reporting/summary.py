@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from bench.atomic import atomic_write
+from bench.metrics.keys import MetricKey
 from bench.runner import RunResult, _write_json
 
 
@@ -28,7 +29,7 @@ def table_columns(result: RunResult, k: int | None = None) -> list[str]:
     """Metric columns for the compact table: every metric at ``k`` (10 when evaluated)."""
     cutoffs = result.eval.cutoffs
     k = k or (10 if 10 in cutoffs else cutoffs[-1])
-    return [f"{m}@{k}" for m in result.eval.metrics]
+    return [str(MetricKey(m, k)) for m in result.eval.metrics]
 
 
 def compact_table(result: RunResult, k: int | None = None) -> str:
