@@ -89,8 +89,8 @@ def evaluate_rankings(
         relevant: sparse ``(n_users, n_items)``; row ``u`` holds user ``u``'s relevant
             items, values = gains (1.0 binary; e.g. the rating for graded NDCG).
         cutoffs: strictly ascending positive integers, the largest ``<= K``.
-        metrics: names from :data:`~bench.metrics.registry.RANKING_METRICS` (``precision,
-            recall, ndcg, map, mrr, hit_rate``).
+        metrics: ranking metric names
+            (:data:`~bench.metrics.registry.RANKING_METRICS`).
         graded: NDCG with the stored values as gains (trec_eval ``ndcg_cut`` with
             relevance levels); otherwise every relevant item has gain 1. Only NDCG uses
             the gains.

@@ -147,10 +147,12 @@ def test_key_helpers():
 
 # ------------------------------------------------------------------ registry
 def test_kinds_and_derived_lists():
-    assert RANKING_METRICS == ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+    # new ranking metrics are appended: the first six keep their order (and configs' meaning)
+    assert RANKING_METRICS[:6] == ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
     assert BEYOND_METRICS == ("coverage", "novelty", "ild", "arp", "gini", "personalisation")
     assert RATING_METRICS == ("rmse", "mae")
-    assert names() == RANKING_METRICS + BEYOND_METRICS + RATING_METRICS
+    assert set(names()) == set(RANKING_METRICS + BEYOND_METRICS + RATING_METRICS)
+    assert len(names()) == len(DEFINITIONS) == len(METRICS)
     assert names(RANKING) == RANKING_METRICS and names(BEYOND) == BEYOND_METRICS
     assert names(RATING) == RATING_METRICS
     assert CURVE_METRICS == ("precision", "recall", "ndcg")
