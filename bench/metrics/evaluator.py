@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError, EvaluationError
-from bench.metrics.hits import _as_csr, _hit_matrix, _ideal_gains, _row_block
+from bench.metrics.hits import as_relevance, hit_matrix_block, ideal_gains_csr, row_block
 from bench.metrics.keys import MetricKey, check_cutoffs
 from bench.metrics.ranking import MAP_DENOMINATORS, RankedHits
 from bench.metrics.registry import METRICS, RANKING_METRICS
@@ -121,7 +121,7 @@ def evaluate_rankings(
             f"eval.cutoffs: expected values <= {recs.shape[1]} (the length of the "
             f"recommendation lists), got {list(ks)}"
         )
-    rel = _as_csr(relevant)
+    rel = as_relevance(relevant)
     if rel.shape[0] != recs.shape[0]:
         raise EvaluationError(
             f"recs/relevant: expected the same number of user rows, got {recs.shape[0]} "
@@ -146,11 +146,11 @@ def evaluate_rankings(
     done = 0
     for start in range(0, recs.shape[0], _BLOCK_ROWS):
         stop = min(recs.shape[0], start + _BLOCK_ROWS)
-        block_rel = _row_block(rel, start, stop)
-        hits, gains = _hit_matrix(
+        block_rel = row_block(rel, start, stop)
+        hits, gains = hit_matrix_block(
             recs[start:stop], block_rel, with_gains=graded_ndcg, row_offset=start, scratch=scratch
         )
-        ideal = _ideal_gains(block_rel, ks[-1]) if graded_ndcg else None
+        ideal = ideal_gains_csr(block_rel, ks[-1]) if graded_ndcg else None
         keep = n_rel_all[start:stop] > 0
         n_keep = int(keep.sum())
         if n_keep == 0:
