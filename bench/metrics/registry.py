@@ -31,8 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
+import bench.metrics.beyond as beyond
+import bench.metrics.ranking as ranking
+import bench.metrics.rating as rating
 from bench.errors import ConfigError, describe
-from bench.metrics import beyond, ranking, rating
 from bench.metrics.keys import MetricKey
 
 __all__ = [
