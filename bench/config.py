@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bench.errors import ConfigError
+from bench.metrics.registry import RANKING_METRICS
 
 TOP_LEVEL_KEYS = {
     "seed",
@@ -35,7 +36,7 @@ TOP_LEVEL_KEYS = {
 }
 #: The rungs of the personalization spectrum, in order.
 FAMILIES = ("rule", "content", "collaborative", "hybrid")
-KNOWN_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
+KNOWN_METRICS = RANKING_METRICS
 EVAL_KEYS = {
     "cutoffs",
     "metrics",

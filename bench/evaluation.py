@@ -19,9 +19,11 @@ import scipy.sparse as sp
 from bench.config import EvalSettings
 from bench.data.dataset import Dataset
 from bench.errors import EvaluationError
-from bench.metrics import evaluate_rankings, metric_key
+from bench.metrics import evaluate_rankings
 from bench.metrics.beyond import beyond_accuracy
-from bench.metrics.segments import NEW_ITEMS, history_buckets, new_item_relevance
+from bench.metrics.keys import NEW_ITEMS, MetricKey, history_segment, rule_segment
+from bench.metrics.registry import CURVE_METRICS
+from bench.metrics.segments import history_buckets, new_item_relevance
 from bench.splits.base import Split
 
 __all__ = [
@@ -33,10 +35,6 @@ __all__ = [
     "relevance",
     "segment_metrics",
 ]
-
-#: Metrics drawn as metric@k curves.
-CURVE_METRICS = ("precision", "recall", "ndcg")
-
 
 def relevance(split: Split, settings: EvalSettings) -> tuple[sp.csr_matrix, np.ndarray, int]:
     """Relevant test items per user (CSR over the full vocabularies) and who is evaluated.
@@ -197,7 +195,7 @@ def evaluate_lists(
     if ctx.new_relevant is not None:
         new_rel = ctx.new_relevant[ctx.users][ev.users]
         rows = np.flatnonzero(np.diff(new_rel.indptr) > 0)
-        per_user[f"n_relevant.{NEW_ITEMS}"] = np.diff(new_rel.indptr)
+        per_user[str(MetricKey("n_relevant", segment=NEW_ITEMS))] = np.diff(new_rel.indptr)
         if rows.size:
             ev_new = evaluate_rankings(
                 items[ev.users][rows], new_rel[rows], cutoffs=settings.cutoffs,
@@ -206,7 +204,7 @@ def evaluate_lists(
             for key, values in ev_new.per_user.items():
                 col = np.full(len(per_user), np.nan)
                 col[rows] = values
-                per_user[f"{key}.{NEW_ITEMS}"] = col
+                per_user[str(MetricKey.parse(key).over(NEW_ITEMS))] = col
 
     lists = items[ev.users][:, : settings.k_max]
     beyond = beyond_accuracy(
@@ -226,7 +224,7 @@ def evaluate_lists(
         names = [m for m in CURVE_METRICS if m in settings.metrics] or list(CURVE_METRICS)
         ev_k = evaluate_rankings(items[:, :width], rel, cutoffs=ks, metrics=names, **kw)
         means = ev_k.mean()
-        curves = {m: np.array([means[f"{m}@{k}"] for k in ks]) for m in names}
+        curves = {m: np.array([means[str(MetricKey(m, k))] for k in ks]) for m in names}
     return ListEvaluation(
         metrics=metrics, per_user=per_user, curves=curves,
         n_excluded=ev.n_excluded + (ctx.n_test_users - len(ctx.users)),
@@ -235,7 +233,7 @@ def evaluate_lists(
 
 def accuracy_keys(settings: EvalSettings) -> list[str]:
     """The ranking-metric keys a run evaluates: ``["precision@1", ..., "hit_rate@20"]``."""
-    return [metric_key(m, k) for m in settings.metrics for k in settings.cutoffs]
+    return [str(MetricKey(m, k)) for m in settings.metrics for k in settings.cutoffs]
 
 
 def segment_metrics(per_user: pd.DataFrame, keys: list[str]) -> dict[str, float]:
@@ -245,17 +243,19 @@ def segment_metrics(per_user: pd.DataFrame, keys: list[str]) -> dict[str, float]
     ``users.<segment>`` with the number of users in the segment.
     """
     out: dict[str, float] = {}
-    for col, prefix in (("history_bucket", "hist_"), ("segment", "seg_")):
+    parsed = [MetricKey.parse(key) for key in keys]
+    users = MetricKey("users")
+    for col, segment in (("history_bucket", history_segment), ("segment", rule_segment)):
         if col not in per_user:
             continue
         for label, group in per_user.groupby(col, sort=False, observed=True):
-            out[f"users.{prefix}{label}"] = float(len(group))
-            for key in keys:
-                out[f"{key}.{prefix}{label}"] = float(group[key].mean())
-    new_cols = [k for k in keys if f"{k}.{NEW_ITEMS}" in per_user]
+            out[str(users.over(segment(label)))] = float(len(group))
+            for key in parsed:
+                out[str(key.over(segment(label)))] = float(group[str(key)].mean())
+    new_cols = [str(k.over(NEW_ITEMS)) for k in parsed if str(k.over(NEW_ITEMS)) in per_user]
     if new_cols:
-        has = per_user[f"n_relevant.{NEW_ITEMS}"] > 0
-        out[f"users.{NEW_ITEMS}"] = float(has.sum())
-        for key in new_cols:
-            out[f"{key}.{NEW_ITEMS}"] = float(per_user.loc[has, f"{key}.{NEW_ITEMS}"].mean())
+        has = per_user[str(MetricKey("n_relevant", segment=NEW_ITEMS))] > 0
+        out[str(users.over(NEW_ITEMS))] = float(has.sum())
+        for new in new_cols:
+            out[new] = float(per_user.loc[has, new].mean())
     return out

@@ -29,7 +29,7 @@ import pandas as pd
 
 from bench.atomic import atomic_write
 from bench.errors import DataError
-from bench.metrics.segments import NEW_ITEMS
+from bench.metrics.keys import NEW_ITEMS, MetricKey
 from bench.reporting.analysis import RunData
 
 __all__ = ["FORMAT", "VERSION", "Baseline", "baseline_payload", "read_baseline",
@@ -60,12 +60,14 @@ def baseline_payload(data: RunData, metrics: list[str]) -> dict:
     if missing:
         raise DataError(
             f"{data.folder}: the run has no per-user values for check.metrics {missing} "
-            f"(it evaluated {sorted(c for c in frame.columns if '@' in c and '.' not in c)})"
+            f"(it evaluated {sorted(c for c in frame.columns if _is_metric_column(c))})"
         )
     cols = KEYS + [c for c in LABELS if c in frame]
-    cols += metrics + [f"{m}.{NEW_ITEMS}" for m in metrics if f"{m}.{NEW_ITEMS}" in frame]
-    if f"n_relevant.{NEW_ITEMS}" in frame:
-        cols.append(f"n_relevant.{NEW_ITEMS}")
+    new = [str(MetricKey.parse(m).over(NEW_ITEMS)) for m in metrics]
+    cols += metrics + [c for c in new if c in frame]
+    n_new = str(MetricKey("n_relevant", segment=NEW_ITEMS))
+    if n_new in frame:
+        cols.append(n_new)
     per_user = {c: [_plain(v) for v in frame[c].tolist()] for c in cols}
     models = {
         m: {"family": data.families[m],
@@ -83,6 +85,11 @@ def baseline_payload(data: RunData, metrics: list[str]) -> dict:
         "models": models,
         "per_user": per_user,
     }
+
+
+def _is_metric_column(column: str) -> bool:
+    key = MetricKey.try_parse(column)
+    return key is not None and key.is_cutoff_metric
 
 
 def _plain(v):

@@ -3,8 +3,10 @@
 A **regression** is a (model, metric, segment) whose paired per-user difference from the
 baseline (current - baseline, over the users and folds present in both) is
 
-1. worse than the tolerance: ``diff < -max(abs, rel x baseline mean)``
-   (``check.tolerance``, per metric or ``default``), **and**
+1. worse than the tolerance: ``diff < -max(abs, rel x baseline mean)`` for a
+   higher-is-better metric, ``diff > max(...)`` for a lower-is-better one such as ARP
+   (the direction comes from the metric registry; ``check.tolerance``, per metric or
+   ``default``), **and**
 2. statistically significant: its paired t-test p-value, Holm-corrected over every test
    the gate runs (models x metrics x segments), is at most ``stats.alpha``.
 
@@ -30,7 +32,8 @@ import pandas as pd
 from bench.check.baseline import Baseline
 from bench.config import CheckSettings, history_labels
 from bench.errors import IncomparableError
-from bench.metrics.segments import NEW_ITEMS
+from bench.metrics.keys import NEW_ITEMS, MetricKey
+from bench.metrics.registry import direction
 from bench.reporting.analysis import RunData, paired_frame
 from bench.reporting.card import card_differences
 from bench.stats import holm, reject
@@ -105,7 +108,8 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
         ref = baseline.per_user[baseline.per_user["model"] == model]
         for kind, label, col, ref_part, cur_part in _segments(ref, cur, settings, data):
             for metric in metrics:
-                column = f"{metric}.{NEW_ITEMS}" if col == NEW_ITEMS else metric
+                column = (str(MetricKey.parse(metric).over(NEW_ITEMS)) if col == NEW_ITEMS
+                          else metric)
                 if column not in ref_part or column not in cur_part:
                     continue
                 frame = paired_frame(ref_part, cur_part, [column], st)
@@ -127,8 +131,11 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
     p = tests["p_t"].to_numpy(dtype=np.float64)
     tests["p_holm"] = holm(p) if len(p) else p
     significant = reject(tests["p_holm"].to_numpy(dtype=np.float64), alpha)
-    worse = tests["diff"].to_numpy(dtype=np.float64) < -tests["allowed"].to_numpy(np.float64)
-    better = tests["diff"].to_numpy(dtype=np.float64) > tests["allowed"].to_numpy(np.float64)
+    # the change in the metric's good direction (= diff for higher-is-better metrics)
+    sign = np.array([direction(m) for m in tests["metric"]], dtype=np.float64)
+    gain = sign * tests["diff"].to_numpy(dtype=np.float64)
+    worse = gain < -tests["allowed"].to_numpy(np.float64)
+    better = gain > tests["allowed"].to_numpy(np.float64)
     status = np.where(significant & worse, "regression",
                       np.where(significant & better, "improvement",
                                np.where(significant, "within tolerance", "no change")))

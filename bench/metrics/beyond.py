@@ -72,7 +72,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError, EvaluationError
-from bench.metrics.evaluator import _check_cutoffs, metric_key
+from bench.metrics.keys import MetricKey, check_cutoffs
 
 __all__ = [
     "AGGREGATE_METRICS",
@@ -238,7 +238,7 @@ def beyond_accuracy(
             list, negative or non-finite counts, counts above ``n_train_users``,
             ``item_features`` rows not matching ``item_counts``).
     """
-    ks = _check_cutoffs(cutoffs)
+    ks = check_cutoffs(cutoffs)
     recs = _as_recs(recs)
     if ks[-1] > recs.shape[1]:
         raise ConfigError(
@@ -267,9 +267,12 @@ def beyond_accuracy(
         n_train_users=n_train,
         features=features,
     )
-    per_user = {metric_key(m, k): table[m][:, j].copy() for m in names for j, k in enumerate(ks)}
+    per_user = {
+        str(MetricKey(m, k)): table[m][:, j].copy() for m in names for j, k in enumerate(ks)
+    }
     aggregate = {
-        metric_key(m, k): float(table[m][j]) for m in AGGREGATE_METRICS for j, k in enumerate(ks)
+        str(MetricKey(m, k)): float(table[m][j])
+        for m in AGGREGATE_METRICS for j, k in enumerate(ks)
     }
     return BeyondEvaluation(per_user=per_user, aggregate=aggregate)
 

@@ -6,25 +6,29 @@
 Users with no relevant item are excluded and counted; users with short or empty lists are
 evaluated, their missing ranks being misses.
 
-Metric keys are ``"<metric>@<k>"`` (:func:`metric_key`); :func:`mlflow_key` turns them
-into keys MLflow accepts (``"ndcg@10"`` -> ``"ndcg_at_10"``).
+Which metrics exist, and how each is computed at every cutoff, comes from the registry
+(:mod:`bench.metrics.registry`). Metric keys are ``"<metric>@<k>"``
+(:class:`~bench.metrics.keys.MetricKey`; :func:`metric_key` and :func:`mlflow_key` are
+shorthands for its formatter and its MLflow form, ``"ndcg@10"`` -> ``"ndcg_at_10"``).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError, EvaluationError
-from bench.metrics.hits import _as_csr, _hit_matrix, _ideal_gains, _row_block
-from bench.metrics.ranking import MAP_DENOMINATORS, RANKING_METRICS, _metric_table
+from bench.metrics.hits import as_relevance, hit_matrix_block, ideal_gains_csr, row_block
+from bench.metrics.keys import MetricKey, check_cutoffs
+from bench.metrics.ranking import MAP_DENOMINATORS, RankedHits
+from bench.metrics.registry import METRICS, RANKING_METRICS
 
-__all__ = ["RankingEvaluation", "evaluate_rankings", "metric_key", "mlflow_key"]
+__all__ = [
+    "RANKING_METRICS", "RankingEvaluation", "evaluate_rankings", "metric_key", "mlflow_key",
+]
 
 #: Users per block (hit matrix + metrics); bounds temporary memory and keeps it in cache.
 _BLOCK_ROWS = 8_192
@@ -53,27 +57,19 @@ class RankingEvaluation:
 
 
 def metric_key(name: str, k: int) -> str:
-    """``metric_key("ndcg", 10) == "ndcg@10"``."""
-    if not isinstance(name, str) or not name or "@" in name:
-        raise ConfigError(f"metric name: expected a non-empty name without '@', got {name!r}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ConfigError(f"metric cutoff: expected a positive integer, got {k!r}")
-    return f"{name}@{int(k)}"
-
-
-_MLFLOW_UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
+    """``metric_key("ndcg", 10) == "ndcg@10"`` (``str(MetricKey(name, k))``)."""
+    return str(MetricKey(name, k))
 
 
 def mlflow_key(key: str) -> str:
     """A metric key MLflow accepts: ``"ndcg@10"`` -> ``"ndcg_at_10"``.
 
-    ``@`` becomes ``_at_`` and ``+`` becomes ``plus`` (``"ndcg@10.21+"`` ->
-    ``"ndcg_at_10.21plus"``); any other character MLflow refuses (it allows letters,
-    digits, ``_ - . /`` and space) becomes ``_``. Segment suffixes after a ``.`` are kept.
+    ``MetricKey.parse(key).mlflow``: ``@`` becomes ``_at_`` and ``+`` becomes ``plus``
+    (``"ndcg@10.21+"`` -> ``"ndcg_at_10.21plus"``); any other character MLflow refuses
+    (it allows letters, digits, ``_ - . /`` and space) becomes ``_``. Segment suffixes
+    after a ``.`` are kept.
     """
-    if not isinstance(key, str) or not key:
-        raise ConfigError(f"metric key: expected a non-empty string, got {key!r}")
-    return _MLFLOW_UNSAFE.sub("_", key.replace("@", "_at_").replace("+", "plus"))
+    return MetricKey.parse(key).mlflow
 
 
 def evaluate_rankings(
@@ -93,7 +89,8 @@ def evaluate_rankings(
         relevant: sparse ``(n_users, n_items)``; row ``u`` holds user ``u``'s relevant
             items, values = gains (1.0 binary; e.g. the rating for graded NDCG).
         cutoffs: strictly ascending positive integers, the largest ``<= K``.
-        metrics: names from ``precision, recall, ndcg, map, mrr, hit_rate``.
+        metrics: ranking metric names
+            (:data:`~bench.metrics.registry.RANKING_METRICS`).
         graded: NDCG with the stored values as gains (trec_eval ``ndcg_cut`` with
             relevance levels); otherwise every relevant item has gain 1. Only NDCG uses
             the gains.
@@ -107,7 +104,7 @@ def evaluate_rankings(
         EvaluationError: malformed inputs (see :func:`~bench.metrics.hits.hit_matrix`),
             or no user has any relevant item.
     """
-    ks = _check_cutoffs(cutoffs)
+    ks = check_cutoffs(cutoffs)
     names = _check_metrics(metrics)
     if map_denominator not in MAP_DENOMINATORS:
         raise ConfigError(
@@ -124,7 +121,7 @@ def evaluate_rankings(
             f"eval.cutoffs: expected values <= {recs.shape[1]} (the length of the "
             f"recommendation lists), got {list(ks)}"
         )
-    rel = _as_csr(relevant)
+    rel = as_relevance(relevant)
     if rel.shape[0] != recs.shape[0]:
         raise EvaluationError(
             f"recs/relevant: expected the same number of user rows, got {recs.shape[0]} "
@@ -149,11 +146,11 @@ def evaluate_rankings(
     done = 0
     for start in range(0, recs.shape[0], _BLOCK_ROWS):
         stop = min(recs.shape[0], start + _BLOCK_ROWS)
-        block_rel = _row_block(rel, start, stop)
-        hits, gains = _hit_matrix(
+        block_rel = row_block(rel, start, stop)
+        hits, gains = hit_matrix_block(
             recs[start:stop], block_rel, with_gains=graded_ndcg, row_offset=start, scratch=scratch
         )
-        ideal = _ideal_gains(block_rel, ks[-1]) if graded_ndcg else None
+        ideal = ideal_gains_csr(block_rel, ks[-1]) if graded_ndcg else None
         keep = n_rel_all[start:stop] > 0
         n_keep = int(keep.sum())
         if n_keep == 0:
@@ -162,44 +159,22 @@ def evaluate_rankings(
             hits = hits[keep]
             if graded_ndcg:
                 gains, ideal = gains[keep], ideal[keep]
-        table = _metric_table(
+        ranked = RankedHits(
             hits,
             n_rel_all[start:stop][keep].astype(np.float64),
             ks,
-            names,
             gains=gains,
             ideal=ideal,
             map_denominator=map_denominator,
         )
         for m in names:
+            table = METRICS[m].columns(ranked)
             for j, k in enumerate(ks):
-                per_user[metric_key(m, k)][done : done + n_keep] = table[m][:, j]
+                per_user[metric_key(m, k)][done : done + n_keep] = table[:, j]
         done += n_keep
     return RankingEvaluation(
         per_user=per_user, users=users, n_relevant=n_rel_all[users], n_excluded=n_excluded
     )
-
-
-def _check_cutoffs(cutoffs) -> tuple[int, ...]:
-    if isinstance(cutoffs, int | np.integer) and not isinstance(cutoffs, bool):
-        cutoffs = (cutoffs,)
-    try:
-        values = list(cutoffs)
-    except TypeError:
-        values = None
-    ok = (
-        values is not None
-        and len(values) > 0
-        and all(isinstance(k, int | np.integer) and not isinstance(k, bool) for k in values)
-        and all(k > 0 for k in values)
-        and all(b > a for a, b in pairwise(values))
-    )
-    if not ok:
-        shown = values if values is not None else cutoffs
-        raise ConfigError(
-            f"eval.cutoffs: expected strictly ascending positive integers, got {shown!r}"
-        )
-    return tuple(int(k) for k in values)
 
 
 def _check_metrics(metrics) -> tuple[str, ...]:

@@ -54,7 +54,10 @@ import scipy.sparse as sp
 
 from bench.errors import EvaluationError
 
-__all__ = ["hit_matrix", "ideal_gains", "n_relevant"]
+__all__ = [
+    "as_relevance", "hit_matrix", "hit_matrix_block", "ideal_gains", "ideal_gains_csr",
+    "n_relevant", "row_block",
+]
 
 #: Cells of the reusable dense buffer (int32), i.e. 32 MiB.
 _BUFFER_CELLS = 1 << 23
@@ -85,11 +88,11 @@ def hit_matrix(
             ``[-1, n_items)``, repeats an item within one list, or its row count differs
             from ``relevant``'s; ``relevant`` has non-finite or non-positive values.
     """
-    hits, gains = _hit_matrix(recs, _as_csr(relevant), with_gains=True)
+    hits, gains = hit_matrix_block(recs, as_relevance(relevant), with_gains=True)
     return hits, gains
 
 
-def _hit_matrix(
+def hit_matrix_block(
     recs: np.ndarray,
     rel: sp.csr_matrix,
     *,
@@ -124,7 +127,7 @@ def _hit_matrix(
     return hits, gains
 
 
-def _row_block(rel: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
+def row_block(rel: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
     """Rows ``start:stop`` of a canonical CSR, sharing its arrays (no checks, no copy)."""
     lo, hi = rel.indptr[start], rel.indptr[stop]
     parts = (rel.data[lo:hi], rel.indices[lo:hi], rel.indptr[start : stop + 1] - lo)
@@ -133,7 +136,7 @@ def _row_block(rel: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
 
 def n_relevant(relevant: sp.spmatrix | sp.sparray) -> np.ndarray:
     """Number of relevant items per user (stored entries per row), as int64."""
-    rel = _as_csr(relevant)
+    rel = as_relevance(relevant)
     return np.diff(rel.indptr).astype(np.int64)
 
 
@@ -153,10 +156,10 @@ def ideal_gains(relevant: sp.spmatrix | sp.sparray, k: int) -> np.ndarray:
     k = int(k)
     if k < 0:
         raise EvaluationError(f"ideal_gains: expected k >= 0, got {k}")
-    return _ideal_gains(_as_csr(relevant), k)
+    return ideal_gains_csr(as_relevance(relevant), k)
 
 
-def _ideal_gains(rel: sp.csr_matrix, k: int) -> np.ndarray:
+def ideal_gains_csr(rel: sp.csr_matrix, k: int) -> np.ndarray:
     """:func:`ideal_gains` on a checked, canonical CSR."""
     n_users = rel.shape[0]
     out = np.zeros((n_users, k), dtype=np.float64)
@@ -173,8 +176,12 @@ def _ideal_gains(rel: sp.csr_matrix, k: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- checks
-def _as_csr(relevant) -> sp.csr_matrix:
-    """Canonical CSR (sorted indices, no duplicates) with finite, positive data."""
+def as_relevance(relevant) -> sp.csr_matrix:
+    """Canonical CSR (sorted indices, no duplicates) with finite, positive data.
+
+    The checked input of the block-level functions (:func:`hit_matrix_block`,
+    :func:`row_block`, :func:`ideal_gains_csr`); raises :class:`EvaluationError` otherwise.
+    """
     if not sp.issparse(relevant):
         raise EvaluationError(
             "relevant: expected a scipy.sparse matrix (users x items), got "
@@ -195,6 +202,9 @@ def _as_csr(relevant) -> sp.csr_matrix:
     if data.dtype != np.float64:
         rel = sp.csr_matrix((data.astype(np.float64), rel.indices, rel.indptr), shape=rel.shape)
     return rel
+
+
+_as_csr = as_relevance  # the name the hit-design tests use
 
 
 def _check_recs(recs, n_rows: int, n_items: int) -> np.ndarray:

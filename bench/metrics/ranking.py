@@ -14,15 +14,17 @@ functions return NaN for them (the evaluator excludes such users and counts them
 
 A cutoff ``k`` must satisfy ``1 <= k <= K``; anything else is a :class:`ConfigError`.
 
-All functions share one implementation (:func:`_metric_table`), which evaluates any set of
-cutoffs in one pass over the ranks (prefix sums read at the cutoffs); the evaluator calls
-it directly.
+Each metric also has a vectorised form, ``<name>_columns(ranked)``, which evaluates it at
+any set of cutoffs in one pass over the ranks (prefix sums read at the cutoffs) from a
+:class:`RankedHits`, where the intermediates metrics share (``hits@i``) are computed once.
+The public per-cutoff functions call it with one cutoff; the evaluator calls the forms the
+metric registry (:mod:`bench.metrics.registry`) names, at every cutoff.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import numpy as np
 
@@ -30,17 +32,21 @@ from bench.errors import ConfigError, EvaluationError
 
 __all__ = [
     "MAP_DENOMINATORS",
-    "RANKING_METRICS",
+    "RankedHits",
     "average_precision_at_k",
+    "average_precision_columns",
     "hit_rate_at_k",
+    "hit_rate_columns",
     "ndcg_at_k",
+    "ndcg_columns",
     "precision_at_k",
+    "precision_columns",
     "recall_at_k",
+    "recall_columns",
     "reciprocal_rank_at_k",
+    "reciprocal_rank_columns",
 ]
 
-#: Names understood by :func:`_metric_table` (and the evaluator's ``metrics`` argument).
-RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate")
 #: Choices for the AP denominator.
 MAP_DENOMINATORS = ("relevant", "min_k_relevant")
 
@@ -60,7 +66,7 @@ def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     Returns:
         float64 ``(n_users,)`` in ``[0, 1]``; an empty list gives 0.
     """
-    return _single(hits, None, k, "precision")
+    return _single(hits, None, k, precision_columns)
 
 
 def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
@@ -77,7 +83,7 @@ def recall_at_k(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
     Returns:
         float64 ``(n_users,)`` in ``[0, 1]``; NaN where ``|R| = 0``.
     """
-    return _single(hits, n_relevant, k, "recall")
+    return _single(hits, n_relevant, k, recall_columns)
 
 
 def ndcg_at_k(
@@ -109,7 +115,7 @@ def ndcg_at_k(
     Returns:
         float64 ``(n_users,)`` in ``[0, 1]``; NaN where IDCG is 0 (no relevant item).
     """
-    return _single(hits, n_relevant, k, "ndcg", gains=gains, ideal=ideal)
+    return _single(hits, n_relevant, k, ndcg_columns, gains=gains, ideal=ideal)
 
 
 def average_precision_at_k(
@@ -131,7 +137,7 @@ def average_precision_at_k(
     Returns:
         float64 ``(n_users,)`` in ``[0, 1]``; NaN where ``|R| = 0``.
     """
-    return _single(hits, n_relevant, k, "map", map_denominator=denominator)
+    return _single(hits, n_relevant, k, average_precision_columns, map_denominator=denominator)
 
 
 def reciprocal_rank_at_k(hits: np.ndarray, k: int) -> np.ndarray:
@@ -146,7 +152,7 @@ def reciprocal_rank_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     Returns:
         float64 ``(n_users,)`` in ``[0, 1]``; 0 for a list without a hit in the top ``k``.
     """
-    return _single(hits, None, k, "mrr")
+    return _single(hits, None, k, reciprocal_rank_columns)
 
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
@@ -159,7 +165,7 @@ def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     Returns:
         float64 ``(n_users,)`` of 0.0 / 1.0.
     """
-    return _single(hits, None, k, "hit_rate")
+    return _single(hits, None, k, hit_rate_columns)
 
 
 # --------------------------------------------------------------------------- internals
@@ -206,14 +212,13 @@ def _as_counts(n_relevant, n_users: int) -> np.ndarray:
     return n_rel.astype(np.float64, copy=False)
 
 
-def _single(hits, n_relevant, k, name, *, gains=None, ideal=None, map_denominator="relevant"):
+def _single(hits, n_relevant, k, columns, *, gains=None, ideal=None, map_denominator="relevant"):
+    """One metric at one cutoff: ``columns`` (e.g. :func:`precision_columns`) at ``(k,)``."""
     hb = _as_hits(hits)
     k = _check_k(k, hb.shape[1])
     n_rel = None if n_relevant is None else _as_counts(n_relevant, hb.shape[0])
-    table = _metric_table(
-        hb, n_rel, (k,), (name,), gains=gains, ideal=ideal, map_denominator=map_denominator
-    )
-    return table[name][:, 0].copy()
+    ranked = RankedHits(hb, n_rel, (k,), gains=gains, ideal=ideal, map_denominator=map_denominator)
+    return columns(ranked)[:, 0].copy()
 
 
 def _divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -235,87 +240,123 @@ def _at_cutoffs(terms: np.ndarray, ks: np.ndarray) -> np.ndarray:
     return np.cumsum(np.add.reduceat(terms, starts, axis=1), axis=1)
 
 
-def _metric_table(
-    hits: np.ndarray,
-    n_relevant: np.ndarray | None,
-    cutoffs: Sequence[int],
-    metrics: Sequence[str],
-    *,
-    gains: np.ndarray | None = None,
-    ideal: np.ndarray | None = None,
-    map_denominator: str = "relevant",
-) -> dict[str, np.ndarray]:
-    """All requested metrics at all cutoffs: ``{name: float64 (n_users, len(cutoffs))}``.
+# --------------------------------------------------------------------------- vectorised
+class RankedHits:
+    """A block of hit rows read at a set of cutoffs, with the prefix sums metrics share.
 
-    ``hits`` must be bool; ``cutoffs`` validated, strictly ascending, the largest
-    ``<= K``; ``n_relevant`` float64 (needed by recall, ndcg and map). Columns beyond the
-    largest cutoff are ignored. Every metric is a prefix sum along the ranks read at the
-    cutoffs: hit counts from one integer ``cumsum``, DCG and AP from per-rank terms summed
-    per segment between cutoffs (:func:`_at_cutoffs`).
+    The input of every ``*_columns`` function (and of the evaluator, through the metric
+    registry): each returns float64 ``(n_users, len(cutoffs))``, column ``j`` the metric
+    at ``cutoffs[j]``. Shared intermediates (``hits@i`` for every rank, ``hits@k`` at the
+    cutoffs) are computed once, on first use.
+
+    Args:
+        hits: bool ``(n_users, K)``; columns beyond the largest cutoff are ignored.
+        n_relevant: float64 ``(n_users,)`` ``|R|``, or None (then recall, ndcg and map
+            raise :class:`EvaluationError`).
+        cutoffs: validated, strictly ascending, the largest ``<= K``.
+        gains, ideal: graded NDCG inputs (see :func:`ndcg_at_k`), or None for binary.
+        map_denominator: one of :data:`MAP_DENOMINATORS`.
     """
-    ks = np.asarray(cutoffs, dtype=np.int64)
-    kmax = int(ks[-1])
-    hits = hits[:, :kmax]
-    n_users = hits.shape[0]
-    kf = ks.astype(np.float64)
-    out: dict[str, np.ndarray] = {}
-    needs_rel = {"recall", "ndcg", "map"}.intersection(metrics)
-    if needs_rel and n_relevant is None:
-        raise EvaluationError(f"n_relevant: required for {sorted(needs_rel)}")
-    n_rel = None if n_relevant is None else n_relevant[:, None]
 
-    cum = None  # hits@i for every rank i (int32; exact)
-    if {"precision", "recall", "hit_rate", "map"}.intersection(metrics):
-        cum = np.cumsum(hits, axis=1, dtype=np.int32)
-        count = cum[:, ks - 1].astype(np.float64)  # hits@k
-        if "precision" in metrics:
-            out["precision"] = count / kf
-        if "recall" in metrics:
-            out["recall"] = _divide(count, n_rel)
-        if "hit_rate" in metrics:
-            out["hit_rate"] = (count > 0).astype(np.float64)
+    def __init__(
+        self,
+        hits: np.ndarray,
+        n_relevant: np.ndarray | None,
+        cutoffs: Sequence[int],
+        *,
+        gains: np.ndarray | None = None,
+        ideal: np.ndarray | None = None,
+        map_denominator: str = "relevant",
+    ) -> None:
+        self.ks = np.asarray(cutoffs, dtype=np.int64)
+        self.kmax = int(self.ks[-1])
+        self.hits = hits[:, : self.kmax]
+        self.n_users = self.hits.shape[0]
+        self.kf = self.ks.astype(np.float64)
+        self.n_relevant = n_relevant
+        self.gains = gains
+        self.ideal = ideal
+        self.map_denominator = map_denominator
 
-    if "ndcg" in metrics:
-        disc = _discounts(kmax)
-        if (gains is None) != (ideal is None):
-            raise ConfigError(
-                "ndcg: expected both `gains` and `ideal` for graded NDCG (or neither for "
-                "binary), got only one of them"
+    def relevant(self, metric: str) -> np.ndarray:
+        """``|R|`` as a float64 column ``(n_users, 1)``; an error naming ``metric`` if absent."""
+        if self.n_relevant is None:
+            raise EvaluationError(f"n_relevant: required for {metric!r}")
+        return self.n_relevant[:, None]
+
+    @cached_property
+    def cumulative(self) -> np.ndarray:
+        """``hits@i`` for every rank ``i = 1..kmax`` (int32, exact)."""
+        return np.cumsum(self.hits, axis=1, dtype=np.int32)
+
+    @cached_property
+    def count(self) -> np.ndarray:
+        """``hits@k`` at every cutoff, float64 ``(n_users, len(cutoffs))``."""
+        return self.cumulative[:, self.ks - 1].astype(np.float64)
+
+
+def precision_columns(r: RankedHits) -> np.ndarray:
+    """:func:`precision_at_k` at every cutoff of ``r``."""
+    return r.count / r.kf
+
+
+def recall_columns(r: RankedHits) -> np.ndarray:
+    """:func:`recall_at_k` at every cutoff of ``r``."""
+    return _divide(r.count, r.relevant("recall"))
+
+
+def hit_rate_columns(r: RankedHits) -> np.ndarray:
+    """:func:`hit_rate_at_k` at every cutoff of ``r``."""
+    return (r.count > 0).astype(np.float64)
+
+
+def ndcg_columns(r: RankedHits) -> np.ndarray:
+    """:func:`ndcg_at_k` at every cutoff of ``r`` (graded when ``r`` has gains)."""
+    if (r.gains is None) != (r.ideal is None):
+        raise ConfigError(
+            "ndcg: expected both `gains` and `ideal` for graded NDCG (or neither for "
+            "binary), got only one of them"
+        )
+    n_rel = r.relevant("ndcg")
+    disc = _discounts(r.kmax)
+    if r.gains is None:
+        dcg = _at_cutoffs(np.multiply(r.hits, disc), r.ks)
+        depth = np.minimum(r.ks[None, :], n_rel[:, 0].astype(np.int64)[:, None])
+        idcg = _ideal_binary_dcg(r.kmax)[depth]
+    else:
+        g = np.asarray(r.gains, dtype=np.float64)
+        if g.ndim != 2 or g.shape[0] != r.n_users or g.shape[1] < r.kmax:
+            raise EvaluationError(
+                f"gains: expected shape ({r.n_users}, >= {r.kmax}), got {g.shape}"
             )
-        if gains is None:
-            dcg = _at_cutoffs(np.multiply(hits, disc), ks)
-            depth = np.minimum(ks[None, :], n_relevant.astype(np.int64)[:, None])
-            idcg = _ideal_binary_dcg(kmax)[depth]
-        else:
-            g = np.asarray(gains, dtype=np.float64)
-            if g.ndim != 2 or g.shape[0] != n_users or g.shape[1] < kmax:
-                raise EvaluationError(
-                    f"gains: expected shape ({n_users}, >= {kmax}), got {g.shape}"
-                )
-            dcg = _at_cutoffs(g[:, :kmax] * disc, ks)
-            idcg = _at_cutoffs(_ideal_dcg(ideal, n_users, kmax) * disc, ks)
-        out["ndcg"] = _divide(dcg, idcg)
+        dcg = _at_cutoffs(g[:, : r.kmax] * disc, r.ks)
+        idcg = _at_cutoffs(_ideal_dcg(r.ideal, r.n_users, r.kmax) * disc, r.ks)
+    return _divide(dcg, idcg)
 
-    if "map" in metrics:
-        if map_denominator not in MAP_DENOMINATORS:
-            raise ConfigError(
-                f"map_denominator: expected one of {list(MAP_DENOMINATORS)}, "
-                f"got {map_denominator!r}"
-            )
-        # Precision@i = hits@i / i at each hit rank i, 0 elsewhere.
-        prec_at_hit = np.zeros(hits.shape, dtype=np.float64)
-        np.divide(cum, np.arange(1, kmax + 1, dtype=np.float64), out=prec_at_hit, where=hits)
-        total = _at_cutoffs(prec_at_hit, ks)
-        den = n_rel if map_denominator == "relevant" else np.minimum(kf[None, :], n_rel)
-        out["map"] = _divide(total, den)
 
-    if "mrr" in metrics:
-        first = np.argmax(hits, axis=1)  # index of the first True (0 when none)
-        found = hits[np.arange(n_users), first]
-        rank = np.where(found, first + 1, kmax + 1)  # kmax + 1: no hit at any cutoff
-        out["mrr"] = np.where(rank[:, None] <= ks[None, :], 1.0 / rank[:, None], 0.0)
+def average_precision_columns(r: RankedHits) -> np.ndarray:
+    """:func:`average_precision_at_k` at every cutoff of ``r``."""
+    if r.map_denominator not in MAP_DENOMINATORS:
+        raise ConfigError(
+            f"map_denominator: expected one of {list(MAP_DENOMINATORS)}, "
+            f"got {r.map_denominator!r}"
+        )
+    n_rel = r.relevant("map")
+    # Precision@i = hits@i / i at each hit rank i, 0 elsewhere.
+    prec_at_hit = np.zeros(r.hits.shape, dtype=np.float64)
+    np.divide(r.cumulative, np.arange(1, r.kmax + 1, dtype=np.float64), out=prec_at_hit,
+              where=r.hits)
+    total = _at_cutoffs(prec_at_hit, r.ks)
+    den = n_rel if r.map_denominator == "relevant" else np.minimum(r.kf[None, :], n_rel)
+    return _divide(total, den)
 
-    return {name: out[name] for name in metrics}
+
+def reciprocal_rank_columns(r: RankedHits) -> np.ndarray:
+    """:func:`reciprocal_rank_at_k` at every cutoff of ``r``."""
+    first = np.argmax(r.hits, axis=1)  # index of the first True (0 when none)
+    found = r.hits[np.arange(r.n_users), first]
+    rank = np.where(found, first + 1, r.kmax + 1)  # kmax + 1: no hit at any cutoff
+    return np.where(rank[:, None] <= r.ks[None, :], 1.0 / rank[:, None], 0.0)
 
 
 def _ideal_dcg(ideal, n_users: int, kmax: int) -> np.ndarray:

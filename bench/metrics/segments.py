@@ -22,11 +22,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from bench.config import history_labels
+from bench.metrics.keys import NEW_ITEMS
 
 __all__ = ["NEW_ITEMS", "history_buckets", "new_item_relevance", "segment_means"]
-
-#: Suffix of per-user metric columns computed against new relevant items only.
-NEW_ITEMS = "new_items"
 
 
 def history_buckets(lengths: np.ndarray, edges) -> np.ndarray:

@@ -27,7 +27,8 @@ import pandas as pd
 
 from bench.config import FAMILIES
 from bench.errors import DataError
-from bench.metrics.segments import NEW_ITEMS
+from bench.metrics.keys import NEW_ITEMS, MetricKey
+from bench.metrics.registry import direction
 from bench.record import RunRecord, read_record
 from bench.stats import bootstrap_means, holm, paired_comparison, reject
 
@@ -89,7 +90,7 @@ class RunData:
 
     @property
     def k(self) -> int:
-        return int(self.headline_metric.split("@")[1])
+        return MetricKey.parse(self.headline_metric).k
 
     def compared_metrics(self) -> list[str]:
         """The paired-tested metrics that exist in this run (headline first)."""
@@ -181,7 +182,7 @@ def _segments(frame: pd.DataFrame, metric: str, data: RunData):
         labels = _ordered_labels(frame[by], data, by)
         for label in labels:
             yield by, str(label), frame.loc[frame[by] == label, metric].to_numpy(np.float64)
-    new = f"{metric}.{NEW_ITEMS}"
+    new = str(MetricKey.parse(metric).over(NEW_ITEMS))
     if new in frame:
         values = frame[new].to_numpy(dtype=np.float64)
         yield NEW_ITEMS, NEW_ITEMS, values[np.isfinite(values)]
@@ -259,18 +260,21 @@ def ladder_models(data: RunData) -> list[tuple[str, str]]:
     """(family, model) representing each rung present, in spectrum order.
 
     ``report.ladder`` names them; otherwise each family's best model by mean headline
-    metric (chosen on the test results: the ladder shows what each rung *can* do).
+    metric, in the metric's direction (chosen on the test results: the ladder shows what
+    each rung *can* do).
     """
     chosen = data.record.report.get("ladder")
     if chosen:
         return [(f, chosen[f]) for f in FAMILIES if f in chosen]
     metric = data.headline_metric
+    sign = direction(metric)
     out = []
     for fam in FAMILIES:
         members = [m for m in data.models if data.families[m] == fam]
         if members:
-            best = max(members, key=lambda m: (np.nan_to_num(data.mean_over_folds(m, metric),
-                                                             nan=-np.inf), -members.index(m)))
+            best = max(members, key=lambda m: (
+                np.nan_to_num(sign * data.mean_over_folds(m, metric), nan=-np.inf),
+                -members.index(m)))
             out.append((fam, best))
     return out
 
@@ -288,7 +292,7 @@ def ladder(data: RunData) -> pd.DataFrame:
             if by == "all":
                 pa, pb, col = ua, ub, metric
             elif by == NEW_ITEMS:
-                pa, pb, col = ua, ub, f"{metric}.{NEW_ITEMS}"
+                pa, pb, col = ua, ub, str(MetricKey.parse(metric).over(NEW_ITEMS))
             else:
                 pa, pb, col = ua[ua[by] == label], ub, metric
                 if len(pa) == len(ua):  # one segment holding everyone repeats "all"

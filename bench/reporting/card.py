@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
-from bench.metrics import beyond, ranking
+from bench.metrics import beyond, ranking, registry
 
 __all__ = [
     "METRIC_DEFINITIONS",
@@ -35,23 +35,8 @@ LIBRARIES = (
     "hydra-core", "matplotlib",
 )
 
-#: One line per metric; the full statement is each function's docstring.
-METRIC_DEFINITIONS = {
-    "precision": "hits@k / k (k even when the list is shorter)",
-    "recall": "hits@k / |R|",
-    "ndcg": "DCG@k / IDCG@k; DCG = sum_i gain_i / log2(i + 1); binary gain unless graded",
-    "map": "sum over hit ranks i <= k of precision@i, / |R| (or min(k, |R|))",
-    "mrr": "1 / rank of the first hit within k, else 0",
-    "hit_rate": "1 if hits@k > 0 else 0",
-    "coverage": "distinct recommended training-catalogue items / training-catalogue items",
-    "novelty": "mean -log2(max(count_i, 1) / training users) over recommended items",
-    "ild": "mean pairwise (1 - cosine) of genre vectors within a list",
-    "arp": "mean training interaction count of recommended items",
-    "gini": "Gini coefficient of exposure counts over the training catalogue",
-    "personalisation": "1 - mean pairwise cosine similarity between users' lists",
-    "rmse": "sqrt(mean (predicted - rating)^2) over predictable test pairs",
-    "mae": "mean |predicted - rating| over predictable test pairs",
-}
+#: One line per metric, from the registry; the full statement is each function's docstring.
+METRIC_DEFINITIONS = registry.definitions()
 
 
 def library_versions() -> dict[str, str | None]:

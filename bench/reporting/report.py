@@ -15,6 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from bench.atomic import atomic_write_text
+from bench.metrics.keys import MetricKey
+from bench.metrics.registry import BEYOND_METRICS, direction
 from bench.metrics.segments import NEW_ITEMS
 from bench.record import read_record
 from bench.reporting import analysis as an
@@ -41,13 +43,12 @@ def write_report(folder: str | Path) -> list[Path]:
     metric = data.headline_metric
     k = data.k
     compared = data.compared_metrics()
-    beyond = [f"{m}@{k}" for m in ("coverage", "novelty", "ild", "arp", "gini",
-                                   "personalisation")]
+    beyond = [str(MetricKey(m, k)) for m in BEYOND_METRICS]
     beyond = [b for b in beyond if any(b in m.metrics for m in data.record.models)]
 
     # a CI on every per-user mean: compared metrics first, then every other cutoff and
     # the per-user beyond-accuracy metrics (list-set metrics such as coverage have none)
-    keys = [c for c in data.per_user.columns if "@" in c and "." not in c]
+    keys = [c for c in data.per_user.columns if _is_metric_column(c)]
     head = an.headline(data, list(dict.fromkeys(compared + keys)))
     base_cmp = an.baseline_comparisons(data)
     lad = an.ladder(data)
@@ -128,7 +129,7 @@ def _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond) -
          xlabel="fold-in history given to the model (interactions), held-out users")
     save("cold_start_history", fg.cold_start_figure, hist, metric=metric,
          xlabel="training history of the evaluated user (interactions)")
-    others = [b for b in beyond if b.split("@")[0] in ("coverage", "novelty", "arp")]
+    others = [b for b in beyond if _metric(b) in ("coverage", "novelty", "arp")]
     if others:
         save("tradeoff", fg.tradeoff_figure, trade, accuracy=metric, others=others)
     save("metric_at_k", fg.metric_at_k_figure, curves)
@@ -184,13 +185,14 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
     for step, part in lad.groupby("step", sort=False):
         a, b = part["from"].iloc[0], part["to"].iloc[0]
         overall = part[part["by"] == "all"].iloc[0]
-        word = _word(overall)
+        sign = direction(metric)
+        word = _word(overall, sign)
         lines.append(
             f"- **{step}** (`{a}` → `{b}`): {metric} {_fmt_diff(overall)} — **{word}**."
         )
         rest = part[part["by"] != "all"]
-        gains = rest[rest["significant"] & (rest["diff"] > 0)]
-        losses = rest[rest["significant"] & (rest["diff"] < 0)]
+        gains = rest[rest["significant"] & (sign * rest["diff"] > 0)]
+        losses = rest[rest["significant"] & (sign * rest["diff"] < 0)]
         who = []
         if len(gains):
             who.append("better for " + ", ".join(_seg_name(r) for _, r in gains.iterrows()))
@@ -207,10 +209,22 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
     return lines
 
 
-def _word(row) -> str:
+def _word(row, sign: int) -> str:
+    """Verdict on a difference; ``sign`` is the metric's direction (+1: higher is better)."""
     if not bool(row["significant"]):
         return "no significant difference"
-    return "significantly better" if row["diff"] > 0 else "significantly worse"
+    return "significantly better" if sign * row["diff"] > 0 else "significantly worse"
+
+
+def _metric(key: str) -> str:
+    """The metric name of a key: ``"coverage@10"`` -> ``"coverage"``."""
+    return MetricKey.parse(key).metric
+
+
+def _is_metric_column(column: str) -> bool:
+    """A per-user column holding a metric@k over all users (``ndcg@10``, not ``.new_items``)."""
+    key = MetricKey.try_parse(column)
+    return key is not None and key.is_cutoff_metric
 
 
 def _seg_name(row) -> str:
@@ -226,8 +240,9 @@ def _cost(data: an.RunData, trade: pd.DataFrame, a: str, b: str, k: int) -> str:
     ra, rb = data.seconds(a, "recommend_seconds"), data.seconds(b, "recommend_seconds")
     parts = [f"fit {fa:.2f} s → {fb:.2f} s, recommend {ra:.2f} s → {rb:.2f} s"]
     t = trade.set_index("model")
-    for key, label in ((f"coverage@{k}", "coverage"), (f"novelty@{k}", "novelty"),
-                       (f"arp@{k}", "avg. popularity")):
+    for key, label in ((str(MetricKey("coverage", k)), "coverage"),
+                       (str(MetricKey("novelty", k)), "novelty"),
+                       (str(MetricKey("arp", k)), "avg. popularity")):
         if key in t:
             parts.append(f"{label} {fmt_num(t.at[a, key])} → {fmt_num(t.at[b, key])}")
     return "; ".join(parts)
@@ -242,7 +257,7 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
         wide.setdefault(r["model"], {})[r["metric"]] = r
     base = data.stats.get("baseline") or data.models[0]
     cols = ["model", "family", *compared, f"Δ {metric} vs {base}",
-            *[b for b in beyond if b.split("@")[0] in ("coverage", "novelty")],
+            *[b for b in beyond if _metric(b) in ("coverage", "novelty")],
             "users", "fit s", "rec. s"]
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" if c in ("model", "family") else "---:" for c in cols) + "|")
@@ -254,7 +269,7 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
                                                f"{fmt_num(r['high'])}]")
         cells.append(_vs_base(base_cmp, model, metric) if model != base else "(baseline)")
         for b in beyond:
-            if b.split("@")[0] in ("coverage", "novelty"):
+            if _metric(b) in ("coverage", "novelty"):
                 cells.append(fmt_num(data.mean_over_folds(model, b)))
         n = int((data.per_user["model"] == model).sum())
         cells += [str(n), f"{data.seconds(model, 'fit_seconds'):.2f}",

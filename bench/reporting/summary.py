@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from bench.atomic import atomic_write, write_json
+from bench.metrics.keys import MetricKey
 from bench.record import RunResult, write_record
 
 
@@ -27,7 +28,7 @@ def table_columns(result: RunResult, k: int | None = None) -> list[str]:
     """Metric columns for the compact table: every metric at ``k`` (10 when evaluated)."""
     cutoffs = result.eval.cutoffs
     k = k or (10 if 10 in cutoffs else cutoffs[-1])
-    return [f"{m}@{k}" for m in result.eval.metrics]
+    return [str(MetricKey(m, k)) for m in result.eval.metrics]
 
 
 def compact_table(result: RunResult, k: int | None = None) -> str:
