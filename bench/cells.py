@@ -41,7 +41,9 @@ from bench.atomic import write_json
 from bench.config import EvalSettings
 from bench.errors import BenchError, ConfigError, EvaluationError
 from bench.evaluation import FoldContext, accuracy_keys, evaluate_lists, segment_metrics
-from bench.metrics import evaluate_rankings, mlflow_key
+from bench.metrics import evaluate_rankings
+from bench.metrics import keys as metric_keys
+from bench.metrics.keys import MetricKey, fold_in_segment
 from bench.metrics.rating import mae, rmse
 from bench.models.base import Recommender, TopK
 from bench.observe import NULL_OBSERVER, Observers
@@ -265,9 +267,12 @@ def _main_metrics_log(metrics, seg, settings: EvalSettings, n_users: int, n_excl
     """What a main cell logs to its MLflow child: every mean, segments at the table cutoff
     (every cutoff is in results.json: logging all of them cost more than the rest),
     user counts, timings and, for composites, each component's share."""
-    out = {mlflow_key(k): v for k, v in metrics.items()}
-    at = f"@{table_k(settings)}."
-    out.update({mlflow_key(k): v for k, v in seg.items() if at in k or k.startswith("users.")})
+    out = {MetricKey.parse(k).mlflow: v for k, v in metrics.items()}
+    k_table = table_k(settings)
+    for key, value in seg.items():
+        mk = MetricKey.parse(key)
+        if mk.metric == "users" or mk.k == k_table:
+            out[mk.mlflow] = value
     out.update({"users_evaluated": n_users, "users_excluded": n_excluded,
                 "users_empty_list": n_empty, "fit_seconds": fit_s, "recommend_seconds": rec_s})
     if shares is not None:
@@ -317,8 +322,9 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
         for key, values in ranked.per_user.items():
             frame[key] = values
         frames.append(frame)
-        suffix = f"fold_in_{level}" if ev.protocol == USER_COLD else "item_cold"
-        logged.update({f"{mlflow_key(k)}.{suffix}": v for k, v in ranked.mean().items()})
+        segment = fold_in_segment(level) if ev.protocol == USER_COLD else metric_keys.ITEM_COLD
+        logged.update({MetricKey.parse(k).over(segment).mlflow: v
+                       for k, v in ranked.mean().items()})
     env.tracker.log_metrics(child, logged)
     log.info("%s %s: fit %.2fs", ev.protocol, cell.model, fit_s)
     return CellOutput(frame=pd.concat(frames, ignore_index=True))
@@ -391,7 +397,8 @@ def resume_cell(source: Path | None, cell: Cell, env: CellEnv) -> CellOutput | N
               "recspectrum.resumed_from": str(done.run_id)},
     )
     env.tracker.log_params(child, {**done.params, "_target_": done.target})
-    env.tracker.log_metrics(child, {mlflow_key(k): v for k, v in done.metrics.items()})
+    env.tracker.log_metrics(child, {MetricKey.parse(k).mlflow: v
+                                    for k, v in done.metrics.items()})
     env.tracker.log_artifact(child, target, None)
     env.tracker.end_run(child, "FINISHED")
     result = replace(done, run_id=child)

@@ -39,6 +39,7 @@ from bench.data.dataset import Dataset
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
 from bench.executor import Executor, LocalExecutor
+from bench.metrics.keys import MetricKey
 from bench.models.base import Recommender
 from bench.observe import Observers, TimedTracker, default_observers
 from bench.protocols import protocol_cells, protocol_evaluations
@@ -363,10 +364,9 @@ def _resume_source(value, out: Path) -> Path | None:
 
 
 def _log_result(res: ModelResult, s: RunSettings) -> None:
-    at_k = f"@{table_k(s.eval)}"
+    shown = {str(MetricKey(m, table_k(s.eval))) for m in s.eval.metrics}
     log.info("model %s (fold %d): %s (fit %.2fs, recommend %.2fs)", res.model, res.fold,
-             ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items()
-                       if k.endswith(at_k) and k.split("@")[0] in s.eval.metrics),
+             ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k in shown),
              res.fit_seconds, res.recommend_seconds)
 
 
