@@ -22,7 +22,8 @@ command line turns into one line and exit code 2.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,9 +31,11 @@ from pathlib import Path
 import pandas as pd
 
 from bench.errors import ConfigError
+from bench.models.base import Recommender
+from bench.params import HasParams
 from bench.record import RunRecord, RunResult, read_record
 
-__all__ = ["Result", "compose", "run"]
+__all__ = ["Result", "compose", "evaluate", "model_config", "run"]
 
 
 def compose(overrides: Sequence[str] = (), config_dir: str | Path | None = None):
@@ -47,9 +50,13 @@ def compose(overrides: Sequence[str] = (), config_dir: str | Path | None = None)
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from bench import plugins
     from bench.cli import config_dir as default_config_dir
+    from bench.plugin_configs import install
 
     folder = Path(config_dir) if config_dir is not None else default_config_dir()
+    plugins.load_all()  # declared plug-ins and their config folders, as on the command line
+    install()
     if GlobalHydra.instance().is_initialized():  # e.g. called from inside a Hydra app
         GlobalHydra.instance().clear()
     try:
@@ -77,6 +84,75 @@ def run(overrides: Sequence[str] | None = None, *, config=None, output_dir=None,
     result = run_experiment(cfg, output_dir=output_dir, tracker=tracker,
                             observers=observers, executor=executor)
     return Result(result)
+
+
+def evaluate(model: Recommender, overrides: Sequence[str] = (), *, name: str | None = None,
+             output_dir=None, tracker=None) -> Result:
+    """Evaluate a model object you constructed, on the data, split and settings that
+    ``overrides`` select, next to the models they select.
+
+    The model is not trained in place: every fold (and cold-start protocol) fits a fresh
+    copy built from its hyperparameters (:func:`model_config`), exactly as a model config
+    would be — so it gets the same fingerprinting, resume, MLflow and report treatment.
+    ``name`` (default: the class name in snake case) is its name in the results.
+
+    Example: ``bench.evaluate(MyModel(alpha=0.5), ["~experiment", "model=[rule_popular]",
+    "tracker=none"])`` compares it with all-time popularity on the default split.
+    """
+    from omegaconf import open_dict
+
+    from bench.targets import allowing
+
+    if not isinstance(model, Recommender):
+        raise ConfigError(f"evaluate: expected a bench.models.base.Recommender, got "
+                          f"{type(model).__name__}")
+    name = name or re.sub(r"(?<!^)(?=[A-Z])", "_", type(model).__name__).lower()
+    cfg = compose(overrides)
+    if name in cfg.models:
+        raise ConfigError(f"evaluate: a model named {name!r} is already in the run; pass "
+                          f"name= to call yours something else")
+    node = model_config(model)
+    with open_dict(cfg):
+        cfg.models[name] = node
+    with allowing(*_classes(model)):
+        return run(config=cfg, output_dir=output_dir, tracker=tracker)
+
+
+def model_config(model: HasParams) -> dict:
+    """The config node that builds a copy of ``model``: ``_target_`` plus its
+    hyperparameters (children of composites become nested nodes). Hyperparameters must
+    be plain data (numbers, strings, booleans, None, lists and mappings of them)."""
+    from bench.targets import dotted_name
+
+    node: dict[str, object] = {"_target_": dotted_name(type(model))}
+    for key, value in model.get_params().items():
+        node[key] = _plain(value, f"{type(model).__name__}.{key}")
+    return node
+
+
+def _plain(value, where: str):
+    if isinstance(value, HasParams):
+        return model_config(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise ConfigError(f"evaluate: {where}: expected plain data (a number, string, boolean, "
+                      f"None, list or mapping) as a hyperparameter, got a "
+                      f"{type(value).__name__}")
+
+
+def _classes(model: HasParams) -> list[type]:
+    """The model's class and those of its nested children."""
+    out = [type(model)]
+    for value in model.get_params().values():
+        children = value.values() if isinstance(value, Mapping) else \
+            value if isinstance(value, list | tuple) else [value]
+        out += [c for child in children if isinstance(child, HasParams)
+                for c in _classes(child)]
+    return out
 
 
 @dataclass(frozen=True, eq=False)

@@ -19,6 +19,11 @@ naming the key, what was expected and what was found:
 
    Functions are never called from a config, except registered dataset loaders.
 
+A Python caller may also hand over a class object itself (:func:`bench.api.evaluate`
+does, for a model the user constructed): :func:`allowing` makes that one class
+resolvable by its dotted name for the duration of a ``with`` block, still subject to
+the kind check. Config text alone can never widen what is allowed.
+
 :func:`build` then checks the node's keys against the constructor's signature and calls
 it. A constructor's :class:`bench.errors.ParameterError` comes back as a ``ConfigError``
 prefixed with the config path (``models.cf_als.factors: expected ...``).
@@ -26,10 +31,11 @@ prefixed with the config path (``models.cf_als.factors: expected ...``).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import inspect
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from bench import plugins
@@ -79,6 +85,27 @@ KINDS: dict[str, Kind] = {
 }
 
 
+#: Classes handed over in-process by a Python caller (:func:`allowing`), by dotted name.
+_ALLOWED: dict[str, type] = {}
+
+
+def dotted_name(cls: type) -> str:
+    """``module.QualName`` of a class: what a ``_target_`` naming it says."""
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@contextlib.contextmanager
+def allowing(*classes: type) -> Iterator[None]:
+    """Let configs name these exact class objects while the block runs."""
+    added = [dotted_name(c) for c in classes if dotted_name(c) not in _ALLOWED]
+    _ALLOWED.update({dotted_name(c): c for c in classes})
+    try:
+        yield
+    finally:
+        for name in added:
+            _ALLOWED.pop(name, None)
+
+
 def group_of(where: str) -> str:
     """The config group of a config path: ``models.hybrid_blend.components.cf_als`` -> models."""
     return re.split(r"[.\[]", where, maxsplit=1)[0]
@@ -100,6 +127,11 @@ def resolve(target: object, where: str):
             f"{key}: expected a '_target_' only under {sorted(KINDS)}, got one under "
             f"{group_of(where)!r}"
         )
+    if isinstance(target, str) and target in _ALLOWED:
+        obj = _ALLOWED[target]
+        if not kind.accepts(obj):
+            raise ConfigError(f"{key}: expected {kind.expected}, got {_what(obj, target)}")
+        return obj
     if not isinstance(target, str) or not _DOTTED.fullmatch(target):
         raise ConfigError(_outside(key, target))
     module_name, _, attr = target.rpartition(".")
