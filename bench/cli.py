@@ -173,7 +173,7 @@ def _hydra_main(argv: list[str]) -> int:
     try:
         app()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exit_code(exc)
         # Hydra reports composition errors (unknown key or option, bad override) itself
         # and exits 1 before our task starts: those are bad input, so exit 2.
         if code == 1 and not _task_entered:
@@ -333,7 +333,19 @@ def main(argv: list[str] | None = None) -> int:
     except BenchError as exc:
         return _fail(str(exc))
     except SystemExit as exc:  # argparse usage errors exit 2 already
-        return exc.code if isinstance(exc.code, int) else 0
+        return exit_code(exc)
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The exit code a ``SystemExit`` stands for: ``None`` is success; an integer is
+    itself; a message is a failure (exit 1), printed as one ``bench: error:`` line —
+    never swallowed into a success."""
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code
+    print(f"bench: error: {exc.code}", file=sys.stderr)
+    return 1
 
 
 def entry() -> None:

@@ -108,3 +108,45 @@ def test_no_test_users_exit_2(capsys, ratings_csv, tmp_path):
 def test_data_download_unknown_name_exit_2(capsys, tmp_path):
     code, _, err = run(capsys, "data", "download", "ml-nope", "--data-dir", str(tmp_path))
     assert code == 2 and "ml-nope" in err
+
+
+# ---------------------------------------------------------------- every SystemExit path
+@pytest.mark.parametrize(("code", "expected", "printed"), [
+    (None, 0, ""), (0, 0, ""), (3, 3, ""), ("scale: the child process failed", 1,
+                                            "bench: error: scale: the child process failed"),
+])
+def test_a_systemexit_from_a_subcommand_keeps_its_meaning(monkeypatch, capsys, code, expected,
+                                                          printed):
+    """A failure raised as SystemExit("message") exits 1 with its message, never 0."""
+    import bench.perf
+
+    def perf(argv):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(bench.perf, "main", perf)
+    assert main(["perf", "scale"]) == expected
+    assert capsys.readouterr().err.strip() == printed
+
+
+def test_every_systemexit_in_bench_is_a_failure_message_or_an_exit_code():
+    """The SystemExits left in bench/ are the perf scripts' failures (exit 1 via
+    exit_code) or integer codes; bad input raises a BenchError (exit 2) instead."""
+    import ast
+    from pathlib import Path
+
+    import bench
+
+    found = []
+    for path in Path(bench.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                    and getattr(node.exc.func, "id", None) == "SystemExit":
+                found.append((path.name, ast.unparse(node.exc.args[0])[:40]))
+    perf = [f for f in found if f[0] in {"topk.py", "scale.py", "spectrum.py"}]
+    assert perf and all("failed" in text for _, text in perf)
+    assert [f for f in found if f not in perf and f[0] != "cli.py"] == []
+
+
+def test_perf_bad_arguments_are_bad_input(capsys):
+    assert main(["perf", "metrics", "--k", "0"]) == 2
+    assert "bench: error: --k: expected 1 <= k" in capsys.readouterr().err

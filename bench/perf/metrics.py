@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from bench.errors import ConfigError
 from bench.metrics import evaluate_rankings, metric_key
 from bench.perf.common import add_json_option, emit, time_runs
 
@@ -69,7 +70,7 @@ def synthetic_rankings(
 ) -> tuple[np.ndarray, sp.csr_matrix]:
     """Deterministic synthetic ``(recs, relevant)`` for benchmarking (see module docstring)."""
     if not 0 < k <= n_items:
-        raise SystemExit(f"--k: expected 1 <= k <= --items ({n_items}), got {k}")
+        raise ConfigError(f"--k: expected 1 <= k <= --items ({n_items}), got {k}")
     rng = np.random.default_rng(seed)
     head = min(n_items, max(2 * k, n_items // 10))
     steps = np.arange(1, head)
@@ -133,7 +134,8 @@ def movielens_rankings(
 
     model_path = cdir / "model" / f"{model_name}.yaml"
     if not model_path.is_file():
-        raise SystemExit(f"--model: no config {model_path}")
+        raise ConfigError(f"--model: expected a model config name, got {model_name!r} "
+                          f"(no {model_path})")
     dataset = load_movielens_small()
     split = build(node(cdir / "split" / "holdout.yaml"), "split").split(dataset.interactions)[0]
     model = build(node(model_path), f"models.{model_name}")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.errors import ConfigError
 from bench.perf.common import add_json_option, emit, time_runs
 
 HELP = "Surprise SVD ranking: learned arrays vs per-pair predict"
@@ -34,7 +35,8 @@ def bench_surprise(args: argparse.Namespace) -> dict:
     if path is None:
         root = os.environ.get("BENCH_DATA_DIR")
         if not root:
-            raise SystemExit("surprise: give --path to ml-100k or set BENCH_DATA_DIR")
+            raise ConfigError("surprise: expected --path to ml-100k or BENCH_DATA_DIR set, "
+                              "got neither")
         path = Path(root) / "ml-100k"
     x = load_ml_100k(path=path).interactions
     start = time.perf_counter()
