@@ -21,6 +21,14 @@ def shared_data_dir() -> Path | None:
     return Path(value).resolve() if value and Path(value).is_dir() else None
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items):
+    """Every integration test is also slow, so ``-m "not slow"`` never reads real MovieLens."""
+    for item in items:
+        if item.get_closest_marker("integration") and not item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """Undo the logging set-up a Hydra run leaves behind (handlers on pytest's captured,

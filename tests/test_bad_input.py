@@ -305,6 +305,16 @@ CASES = [
          r"invalid choice: 'nope'", one_line=False),
 ]
 
+#: One case per kind of input (file, Parquet, download, config key, command line) for the
+#: fast tier; every case costs a CLI start (~0.25 s), so the rest are marked slow.
+FAST_CASES = {
+    "missing-file", "semicolon-sep", "nan-item-id", "rating-above-scale",
+    "unparseable-timestamp", "short-row", "corrupt-parquet", "zip-md5-mismatch",
+    "unknown-top-level-key", "cutoffs-descending", "target-outside-bench",
+    "unknown-subcommand", "unknown-flag",
+}
+assert FAST_CASES <= {c.id for c in CASES}, "FAST_CASES names a case that does not exist"
+
 _rows: dict[str, tuple[str, str, int]] = {}
 
 
@@ -335,7 +345,9 @@ def test_catalogue_is_large_enough():
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c.id, marks=() if c.id in FAST_CASES else pytest.mark.slow) for c in CASES
+])
 def test_bad_input_exits_2_naming_the_problem(case, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in case.build(tmp_path)]
     code = main(argv)
@@ -360,6 +372,7 @@ def _dup_table(tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a full run per policy; tests/data/test_interactions.py covers each fast
 @pytest.mark.parametrize(
     ("policy", "rating_00", "rating_11"),
     [("keep_last", 5.0, 4.0), ("keep_first", 3.0, 2.0), ("mean", 3.0, 3.0)],

@@ -30,6 +30,7 @@ def test_csv_run_succeeds(capsys, ratings_csv, tmp_path):
     assert "rule_popular" in out and "ndcg@5" in out
 
 
+@pytest.mark.slow  # a CLI run per case; the bad-input catalogue's fast subset covers this
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
@@ -63,6 +64,7 @@ def test_hydra_composition_errors_exit_2(capsys, args):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a CLI run per case; the bad-input catalogue's fast subset covers this
 @pytest.mark.parametrize(
     ("content", "needle"),
     [

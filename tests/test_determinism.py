@@ -38,6 +38,9 @@ ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
 #: config name -> why its metric values may legitimately differ between two runs.
 NOT_DETERMINISTIC: dict[str, str] = {}
 
+#: Two runs of every model config (~10 s): slow tier.
+pytestmark = pytest.mark.slow
+
 _generate = synthetic.generate_synthetic
 
 

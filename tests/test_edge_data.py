@@ -96,6 +96,8 @@ def assert_sensible(result, k_max: int, n_items: int) -> None:
 
 
 # ---------------------------------------------------------------------------- sensible results
+# Each is a full run of seven models (~0.5 s): slow tier. The clear-error tests stay fast.
+@pytest.mark.slow
 def test_users_with_exactly_one_interaction(tmp_path):
     rows = base_rows()
     # five users with one early row (train only) and five with one late row (test only:
@@ -113,6 +115,7 @@ def test_users_with_exactly_one_interaction(tmp_path):
                      "cf_ease": 5, "cf_item_knn": 5, "content_profile": 5}
 
 
+@pytest.mark.slow
 def test_items_with_no_training_interaction(tmp_path):
     rows = base_rows()
     # items 20-24 appear only after the cut: new items, in the test set alone
@@ -125,6 +128,7 @@ def test_items_with_no_training_interaction(tmp_path):
     assert not set(als["item_id"].astype(int)) & set(range(20, 25))
 
 
+@pytest.mark.slow
 def test_all_ratings_equal(tmp_path):
     rows = [(u, i, 5.0, t) for u, i, _, t in base_rows()]
     result = run(tmp_path, rows)
@@ -143,6 +147,7 @@ def test_all_ratings_equal_below_threshold_is_one_clear_error(tmp_path, capsys):
     assert err.strip().splitlines() == [f"bench: error: {info.value}"]
 
 
+@pytest.mark.slow
 def test_all_timestamps_equal_with_a_random_holdout(tmp_path):
     rows = [(u, i, r, 1_000_000) for u, i, r, _ in base_rows()]
     result = run(tmp_path, rows, "split=holdout")
@@ -162,6 +167,7 @@ def test_all_timestamps_equal_with_a_temporal_cut_is_one_clear_error(tmp_path, c
     assert err.strip().splitlines() == [f"bench: error: {info.value}"]
 
 
+@pytest.mark.slow
 def test_k_larger_than_the_catalogue(tmp_path):
     result = run(tmp_path, base_rows(), "eval.cutoffs=[1000]", "report.curve_k=10")
     assert_sensible(result, 1000, N_ITEMS)
@@ -176,6 +182,7 @@ def test_k_larger_than_the_catalogue(tmp_path):
             assert r.per_user["recall@1000"].eq(1.0).all()
 
 
+@pytest.mark.slow
 def test_a_single_user_dataset(tmp_path):
     rows = [(0, i, float(1 + i % 5), 1_000_000 + i) for i in range(N_ITEMS)]
     result = run(tmp_path, rows)

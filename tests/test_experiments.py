@@ -16,6 +16,9 @@ from bench.tracking import MemoryTracker
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+#: Experiments quick enough on tiny data for the fast tier; the others (many models or
+#: figures, 3-5 s each) run in the slow tier.
+FAST_EXPERIMENTS = {"ci"}
 TINY = ["dataset=synthetic", "dataset.n_users=150", "dataset.n_items=90",
         "dataset.n_interactions=3000", "tracker=none", "eval.cutoffs=[5,10]"]
 
@@ -36,7 +39,9 @@ def test_plain_bench_runs_the_spectrum_experiment():
     assert list(bare.models) == ["rule_popular", "rule_random", "cf_als"]
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=() if n in FAST_EXPERIMENTS else pytest.mark.slow) for n in EXPERIMENTS
+])
 def test_experiment_runs_on_tiny_data(name, tmp_path):
     # experiment-specific keys that point into the real dataset's folder
     extra = {"surprise_ml100k": ["split.load_order=null"]}.get(name, [])

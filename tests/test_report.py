@@ -259,6 +259,7 @@ def test_compare_same_run_is_all_zero(run, capsys):
     assert "| `cf_ease` | ndcg@10 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a second full run
 def test_compare_finds_a_changed_model(run, csv, tmp_path):
     _, _, out = run
     cfg = report_cfg(csv, models={"rule_popular": POP, "rule_random": RANDOM, "cf_ease": POP})
@@ -270,6 +271,7 @@ def test_compare_finds_a_changed_model(run, csv, tmp_path):
     assert changed["diff"] != 0.0 and changed["n"] > 0
 
 
+@pytest.mark.slow  # a second full run
 def test_compare_refuses_runs_of_different_splits(run, csv, tmp_path, capsys):
     _, _, out = run
     cfg = report_cfg(csv)

@@ -56,6 +56,7 @@ def test_run_writes_report_and_logs_parent_with_children(ratings_csv, tmp_path):
         assert np.isclose(r.per_user["ndcg@10"].mean(), r.metrics["ndcg@10"])
 
 
+@pytest.mark.slow  # two full runs (a determinism rerun)
 def test_same_config_same_numbers(ratings_csv, tmp_path):
     a = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "a", tracker=MemoryTracker())
     b = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "b", tracker=MemoryTracker())

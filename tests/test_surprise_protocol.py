@@ -18,6 +18,9 @@ surprise = pytest.importorskip("surprise")
 from surprise import SVD, BaselineOnly, Dataset, Reader  # noqa: E402
 from surprise.model_selection import KFold  # noqa: E402
 
+#: Reads and splits ml-100k and fits Surprise models on it: slow tier.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def ml100k():

@@ -130,6 +130,7 @@ def test_bad_arguments_are_config_errors():
         generate_synthetic(start="someday")
 
 
+@pytest.mark.slow  # perf: a million rows
 def test_vectorised_scale():
     t = time.perf_counter()
     d = generate_synthetic(n_users=20_000, n_items=5_000, n_interactions=1_000_000, seed=1)

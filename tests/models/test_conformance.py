@@ -56,6 +56,19 @@ ORACLE_OVERRIDES = {
     # is ~25x less training than on movielens_small, where more epochs hurt validation
     "cf_bpr": ["models.cf_bpr.iterations=200"],
 }
+#: Cheap configs, one or more per family (plus a rating predictor), fitted in the fast tier;
+#: the other configs' fitting checks are marked slow (``test_declares_what_it_is`` stays
+#: fast for every config: it composes and builds, it does not fit).
+FAST_MODELS = {"rule_popular", "rule_random", "content_knn", "cf_item_knn", "cf_surprise_svd",
+               "hybrid_fallback"}
+assert FAST_MODELS <= set(MODEL_CONFIGS), "FAST_MODELS names a config that does not exist"
+
+
+def tiered(names) -> list:
+    """``names`` as parameters, those outside FAST_MODELS marked slow."""
+    return [pytest.param(n, marks=() if n in FAST_MODELS else pytest.mark.slow) for n in names]
+
+
 #: Models whose ranking is the same for everyone (popularity rules): the oracle only
 #: asks personalised models to beat them.
 POPULARITY_LIKE_PREFIX = "rule_popular"
@@ -109,7 +122,7 @@ def test_declares_what_it_is(name):
         model.recommend_codes(np.array([0]), K)
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+@pytest.mark.parametrize("name", tiered(MODEL_CONFIGS))
 def test_lists_are_well_formed(name):
     _, _, split = data()
     model = fitted(name)
@@ -138,7 +151,7 @@ def test_lists_are_well_formed(name):
     assert set(labels) <= set(model.source_names())
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+@pytest.mark.parametrize("name", tiered(MODEL_CONFIGS))
 def test_recommend_frame_and_unknown_ids(name):
     _, _, split = data()
     model = fitted(name)
@@ -150,7 +163,7 @@ def test_recommend_frame_and_unknown_ids(name):
     assert frame["source"].notna().all()
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+@pytest.mark.parametrize("name", tiered(MODEL_CONFIGS))
 def test_same_seed_same_lists_any_batch_size(name):
     _, _, split = data()
     users = split.test.present_users()
@@ -194,8 +207,8 @@ def _popularity_share() -> float:
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in MODEL_CONFIGS
-     if n not in NOT_PERSONAL and not n.startswith(POPULARITY_LIKE_PREFIX)],
+    tiered(n for n in MODEL_CONFIGS
+           if n not in NOT_PERSONAL and not n.startswith(POPULARITY_LIKE_PREFIX)),
 )
 def test_planted_tastes_are_recovered(name):
     # ~1,000 recommendations: a share's standard error is about 0.015, so 0.1 is a

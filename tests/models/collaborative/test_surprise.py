@@ -113,6 +113,7 @@ def test_svd_top10_equals_per_pair_predict_on_synthetic(small):
     assert np.allclose(s, reference_scores(model, users), rtol=0, atol=1e-5, equal_nan=True)
 
 
+@pytest.mark.integration
 def test_svd_top10_equals_per_pair_predict_on_ml100k():
     root = shared_data_dir()
     if root is None or not (root / "ml-100k" / "u.data").is_file():
