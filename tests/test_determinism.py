@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import bench.data.synthetic as synthetic
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
+from tests.helpers import CONFIG_DIR, compose_config, with_demographics
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
 
 ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
@@ -47,25 +46,20 @@ _generate = synthetic.generate_synthetic
 def _with_demographics(**kwargs):
     """The synthetic loader, plus seeded demographics for the demographic segment rule."""
     ds = _generate(**kwargs)
-    uf = ds.user_features.copy()
-    rng = np.random.default_rng(0)
-    uf["age"] = rng.integers(15, 70, len(uf))
-    uf["gender"] = rng.choice(["F", "M"], len(uf))
-    uf["occupation"] = rng.choice(["student", "engineer", "artist", "other"], len(uf))
+    uf = with_demographics(ds.user_features)
     object.__setattr__(ds, "user_features", uf)  # SyntheticDataset is a frozen dataclass
     return ds
 
 
 def compose_all(tmp: Path):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"model=[{','.join(MODEL_CONFIGS)}]", "~experiment", "seed=5", "name=det",
-            "tracker=none", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=80",
-            "dataset.n_interactions=2400", "split=temporal", "eval.batch_size=32",
-            "eval.cutoffs=[1,5,10]", "report.figures=false", "report.curve_k=10",
-            f"report.dir={tmp}", "stats.n_resamples=50", "cold_start.user=null",
-            "cold_start.item=null",
-        ])
+    cfg = compose_config([
+        f"model=[{','.join(MODEL_CONFIGS)}]", "~experiment", "seed=5", "name=det",
+        "tracker=none", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=80",
+        "dataset.n_interactions=2400", "split=temporal", "eval.batch_size=32",
+        "eval.cutoffs=[1,5,10]", "report.figures=false", "report.curve_k=10",
+        f"report.dir={tmp}", "stats.n_resamples=50", "cold_start.user=null",
+        "cold_start.item=null",
+    ])
     return OmegaConf.to_container(cfg, resolve=True)
 
 

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.cli import main
 from bench.errors import BenchError
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
+from tests.helpers import compose_config
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MODELS = ["rule_popular", "rule_random", "cf_als", "cf_ease", "cf_item_knn", "content_profile",
           "hybrid_fallback"]
 ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
@@ -67,8 +66,7 @@ def args(tmp: Path, rows, *extra: str, n_items: int = N_ITEMS) -> list[str]:
 
 
 def run(tmp: Path, rows, *extra: str, n_items: int = N_ITEMS):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=args(tmp, rows, *extra, n_items=n_items))
+    cfg = compose_config(args(tmp, rows, *extra, n_items=n_items))
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     return run_experiment(cfg, output_dir=tmp / "out", tracker=MemoryTracker())
 

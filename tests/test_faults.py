@@ -8,7 +8,7 @@ from bench.cli import main
 from bench.models.rule.random import RandomRecommender
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.test_report import report_cfg
+from tests.helpers import report_cfg
 
 EASE_TOO_BIG = {"_target_": "bench.models.collaborative.ease.EASE", "max_memory_gb": 1e-9}
 

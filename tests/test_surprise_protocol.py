@@ -12,7 +12,7 @@ import pytest
 
 from bench.data.movielens import load_ml_100k
 from bench.splits.kfold import SurpriseKFoldSplitter
-from tests.conftest import shared_data_dir
+from tests.helpers import shared_data_dir
 
 surprise = pytest.importorskip("surprise")
 from surprise import SVD, BaselineOnly, Dataset, Reader  # noqa: E402

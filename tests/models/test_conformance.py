@@ -18,12 +18,10 @@ more often than the random floor and all-time popularity do.
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.config import build
@@ -31,8 +29,8 @@ from bench.data.synthetic import generate_synthetic
 from bench.errors import NotFittedError
 from bench.models.base import Recommender
 from bench.splits.temporal import GlobalTemporalSplitter
+from tests.helpers import CONFIG_DIR, compose_config, with_demographics
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml"))
 FAMILIES = {"rule", "content", "collaborative", "hybrid"}
 K = 10
@@ -75,10 +73,7 @@ POPULARITY_LIKE_PREFIX = "rule_popular"
 
 
 def compose_model(name: str, seed: int = 0, overrides=()) -> dict:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            "config", overrides=[f"model=[{name}]", f"seed={seed}", "tracker=none", *overrides]
-        )
+    cfg = compose_config([f"model=[{name}]", f"seed={seed}", "tracker=none", *overrides])
     return OmegaConf.to_container(cfg.models[name], resolve=True)
 
 
@@ -86,11 +81,7 @@ def compose_model(name: str, seed: int = 0, overrides=()) -> dict:
 def data():
     ds = generate_synthetic(n_users=200, n_items=120, n_interactions=4000, n_segments=4,
                             n_genres=8, seed=3)
-    uf = ds.user_features.copy()
-    rng = np.random.default_rng(0)
-    uf["age"] = rng.integers(15, 70, len(uf))
-    uf["gender"] = rng.choice(["F", "M"], len(uf))
-    uf["occupation"] = rng.choice(["student", "engineer", "artist", "other"], len(uf))
+    uf = with_demographics(ds.user_features)
     split = GlobalTemporalSplitter(quantile=0.8, cold_users="keep").split(ds.interactions)[0]
     return ds, uf, split
 
