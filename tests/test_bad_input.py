@@ -25,22 +25,21 @@ import pytest
 
 from bench.cli import main
 from bench.data.tabular import load_table
+from tests.helpers import QUICK_RUN, RATINGS_COLUMNS, csv_dataset
 
 #: where the markdown catalogue goes; only written when $BENCH_CATALOGUE is set
 CATALOGUE = os.environ.get("BENCH_CATALOGUE")
-HEADER = "user,item,stars,ts\n"
-COLUMNS = "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}"
+HEADER = "user,item,stars,ts\n"  # the columns of RATINGS_COLUMNS
 
 
 def fast(tmp: Path) -> list[str]:
     """Overrides that keep a run tiny: one rule model, no tracker, figures or cold start."""
-    return ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]", "split=temporal",
-            "~experiment", "report.figures=false", f"report.dir={tmp / 'reports'}"]
+    return [*QUICK_RUN, "split=temporal", "~experiment", "report.figures=false",
+            f"report.dir={tmp / 'reports'}"]
 
 
 def csv_run(path: Path, tmp: Path, *extra: str) -> list[str]:
-    return ["dataset=csv", f"dataset.path={path}", COLUMNS, "dataset.rating_scale=[1,5]",
-            *fast(tmp), *extra]
+    return [*csv_dataset(path), *fast(tmp), *extra]
 
 
 def good_csv(tmp: Path) -> Path:
@@ -390,9 +389,7 @@ def test_duplicate_policies_count_and_report_the_dropped_rows(
     log = (out.out + out.err + "".join(p.read_text() for p in results.parent.rglob("*.log")))
     assert f"'duplicates_{policy}': 3" in log
     # the surviving rating of each repeated pair follows the policy
-    ds = load_table(path=path, duplicates=policy,
-                    columns={"user_id": "user", "item_id": "item", "rating": "stars",
-                             "timestamp": "ts"})
+    ds = load_table(path=path, duplicates=policy, columns=RATINGS_COLUMNS)
     frame = ds.interactions.to_frame().set_index(["user_id", "item_id"])
     assert len(frame) == 120
     assert frame.loc[(0, 0), "rating"] == rating_00
@@ -402,6 +399,5 @@ def test_duplicate_policies_count_and_report_the_dropped_rows(
 def test_utf8_bom_header_is_accepted(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_text("\ufeff" + HEADER + "1,2,4,5\n1,3,5,6\n")
-    ds = load_table(path=path, columns={"user_id": "user", "item_id": "item",
-                                        "rating": "stars", "timestamp": "ts"})
+    ds = load_table(path=path, columns=RATINGS_COLUMNS)
     assert ds.interactions.to_frame()["rating"].tolist() == [4.0, 5.0]

@@ -20,8 +20,8 @@ from bench.check.command import run_check
 from bench.cli import main
 from bench.config import check_settings
 from bench.errors import ConfigError, DataError, IncomparableError
+from tests.helpers import CONFIG_DIR, ROOT
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SMALL = ["dataset=synthetic", "dataset.n_users=300", "dataset.n_items=120",
          "dataset.n_interactions=9000", "tracker=none"]
 
@@ -29,7 +29,7 @@ SMALL = ["dataset=synthetic", "dataset.n_users=300", "dataset.n_items=120",
 def check(tmp_path, *extra, update=False, baseline="base.json", **kw):
     out = io.StringIO()
     code = run_check([*SMALL, f"report.dir={tmp_path / 'reports'}", *extra],
-                     config_dir=CONFIGS, baseline=str(tmp_path / baseline), update=update,
+                     config_dir=CONFIG_DIR, baseline=str(tmp_path / baseline), update=update,
                      out=out, **kw)
     return code, out.getvalue()
 
@@ -190,7 +190,7 @@ def test_check_settings_are_validated():
 
 
 def test_the_committed_ci_baseline_is_a_valid_baseline():
-    saved = read_baseline(Path(__file__).resolve().parents[1] / "reports/baselines/ci.json")
+    saved = read_baseline(ROOT / "reports/baselines/ci.json")
     assert saved.name == "ci"
     assert set(saved.models) == {"rule_popular", "rule_segment", "content_profile", "cf_als",
                                  "cf_item_knn", "hybrid_blend"}

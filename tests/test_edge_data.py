@@ -22,7 +22,7 @@ from bench.cli import main
 from bench.errors import BenchError
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.helpers import compose_config
+from tests.helpers import compose_config, csv_dataset
 
 MODELS = ["rule_popular", "rule_random", "cf_als", "cf_ease", "cf_item_knn", "content_profile",
           "hybrid_fallback"]
@@ -55,12 +55,9 @@ def write(tmp: Path, rows, n_items: int = N_ITEMS) -> tuple[Path, Path]:
 def args(tmp: Path, rows, *extra: str, n_items: int = N_ITEMS) -> list[str]:
     csv, items = write(tmp, rows, n_items)
     return [
-        "~experiment", "tracker=none", "seed=1", "name=edge", "dataset=csv",
-        f"dataset.path={csv}", f"dataset.items_path={items}", "dataset.columns.user_id=user",
-        "dataset.columns.item_id=item", "dataset.columns.rating=stars",
-        "dataset.columns.timestamp=ts", "dataset.rating_scale=[1,5]",
-        f"model=[{','.join(MODELS)}]", "split=temporal", "eval.cutoffs=[1,5,10]",
-        "eval.batch_size=16", "report.figures=false", "report.curve_k=10",
+        "~experiment", "tracker=none", "seed=1", "name=edge", *csv_dataset(csv),
+        f"dataset.items_path={items}", f"model=[{','.join(MODELS)}]", "split=temporal",
+        "eval.cutoffs=[1,5,10]", "eval.batch_size=16", "report.figures=false", "report.curve_k=10",
         f"report.dir={tmp / 'reports'}", "stats.n_resamples=50", *extra,
     ]
 

@@ -2,14 +2,12 @@
 examples bind the tracking server to 127.0.0.1."""
 
 import re
-from pathlib import Path
 
 import pytest
 
 from bench.config import build
 from bench.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("target", ["os.system", "subprocess.run", "builtins.eval",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from omegaconf import OmegaConf
 
 from bench.data.synthetic import SyntheticDataset, generate_synthetic
 from bench.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")
