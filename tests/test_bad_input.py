@@ -25,22 +25,21 @@ import pytest
 
 from bench.cli import main
 from bench.data.tabular import load_table
+from tests.helpers import QUICK_RUN, RATINGS_COLUMNS, csv_dataset
 
 #: where the markdown catalogue goes; only written when $BENCH_CATALOGUE is set
 CATALOGUE = os.environ.get("BENCH_CATALOGUE")
-HEADER = "user,item,stars,ts\n"
-COLUMNS = "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}"
+HEADER = "user,item,stars,ts\n"  # the columns of RATINGS_COLUMNS
 
 
 def fast(tmp: Path) -> list[str]:
     """Overrides that keep a run tiny: one rule model, no tracker, figures or cold start."""
-    return ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]", "split=temporal",
-            "~experiment", "report.figures=false", f"report.dir={tmp / 'reports'}"]
+    return [*QUICK_RUN, "split=temporal", "~experiment", "report.figures=false",
+            f"report.dir={tmp / 'reports'}"]
 
 
 def csv_run(path: Path, tmp: Path, *extra: str) -> list[str]:
-    return ["dataset=csv", f"dataset.path={path}", COLUMNS, "dataset.rating_scale=[1,5]",
-            *fast(tmp), *extra]
+    return [*csv_dataset(path), *fast(tmp), *extra]
 
 
 def good_csv(tmp: Path) -> Path:
@@ -110,8 +109,7 @@ def precomputed(rows, columns=("user_id", "item_id", "rank"), *, split=(), card=
     rule_popular next to the precomputed model (the run finishes; only it is refused)."""
     def build(tmp: Path) -> list[str]:
         data = good_csv(tmp)
-        base = ["dataset=csv", f"dataset.path={data}", COLUMNS, "dataset.rating_scale=[1,5]",
-                "split=temporal", "~experiment"]
+        base = [*csv_dataset(data), "split=temporal", "~experiment"]
         assert main(["split", "export", str(tmp / "export"), *base, *split]) == 0
         folder = tmp / "export" / "fold0" if card else tmp
         lists = folder / "lists.parquet"
@@ -349,7 +347,7 @@ CASES = [
          r"lists\.parquet: no split card found \(looked for lists\.parquet\.json"),
     Case("split-export-not-empty", "`bench split export DIR` into a non-empty folder",
          lambda tmp: [*command("split", "export", "{tmp}", "split=temporal")(tmp),
-                      f"dataset.path={good_csv(tmp)}", "dataset=csv", COLUMNS],
+                      *csv_dataset(good_csv(tmp))],
          r": folder is not empty; choose a new folder or pass --force"),
     # ------------------------------------------------------------------ code from configs
     Case("target-function", "a model `_target_` naming a function (bench.atomic.atomic_write_text)",
@@ -394,6 +392,16 @@ CASES = [
          r"expected BENCH_CONFIG_DIR or a declared plug-in's config folder instead"),
 ]
 
+#: One case per kind of input (file, Parquet, download, config key, command line) for the
+#: fast tier; every case costs a CLI start (~0.25 s), so the rest are marked slow.
+FAST_CASES = {
+    "missing-file", "semicolon-sep", "nan-item-id", "rating-above-scale",
+    "unparseable-timestamp", "short-row", "corrupt-parquet", "zip-md5-mismatch",
+    "unknown-top-level-key", "cutoffs-descending", "target-outside-bench",
+    "unknown-subcommand", "unknown-flag",
+}
+assert FAST_CASES <= {c.id for c in CASES}, "FAST_CASES names a case that does not exist"
+
 _rows: dict[str, tuple[str, str, int]] = {}
 
 
@@ -424,7 +432,9 @@ def test_catalogue_is_large_enough():
     assert len({c.id for c in CASES}) == len(CASES)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+@pytest.mark.parametrize("case", [
+    pytest.param(c, id=c.id, marks=() if c.id in FAST_CASES else pytest.mark.slow) for c in CASES
+])
 def test_bad_input_exits_2_naming_the_problem(case, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in case.build(tmp_path)]
     code = main(argv)
@@ -449,6 +459,7 @@ def _dup_table(tmp: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # a full run per policy; tests/data/test_interactions.py covers each fast
 @pytest.mark.parametrize(
     ("policy", "rating_00", "rating_11"),
     [("keep_last", 5.0, 4.0), ("keep_first", 3.0, 2.0), ("mean", 3.0, 3.0)],
@@ -466,9 +477,7 @@ def test_duplicate_policies_count_and_report_the_dropped_rows(
     log = (out.out + out.err + "".join(p.read_text() for p in results.parent.rglob("*.log")))
     assert f"'duplicates_{policy}': 3" in log
     # the surviving rating of each repeated pair follows the policy
-    ds = load_table(path=path, duplicates=policy,
-                    columns={"user_id": "user", "item_id": "item", "rating": "stars",
-                             "timestamp": "ts"})
+    ds = load_table(path=path, duplicates=policy, columns=RATINGS_COLUMNS)
     frame = ds.interactions.to_frame().set_index(["user_id", "item_id"])
     assert len(frame) == 120
     assert frame.loc[(0, 0), "rating"] == rating_00
@@ -478,6 +487,5 @@ def test_duplicate_policies_count_and_report_the_dropped_rows(
 def test_utf8_bom_header_is_accepted(tmp_path):
     path = tmp_path / "bom.csv"
     path.write_text("\ufeff" + HEADER + "1,2,4,5\n1,3,5,6\n")
-    ds = load_table(path=path, columns={"user_id": "user", "item_id": "item",
-                                        "rating": "stars", "timestamp": "ts"})
+    ds = load_table(path=path, columns=RATINGS_COLUMNS)
     assert ds.interactions.to_frame()["rating"].tolist() == [4.0, 5.0]

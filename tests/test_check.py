@@ -20,8 +20,8 @@ from bench.check.command import run_check
 from bench.cli import main
 from bench.config import check_settings
 from bench.errors import ConfigError, DataError, IncomparableError
+from tests.helpers import CONFIG_DIR, ROOT
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SMALL = ["dataset=synthetic", "dataset.n_users=300", "dataset.n_items=120",
          "dataset.n_interactions=9000", "tracker=none"]
 
@@ -29,13 +29,13 @@ SMALL = ["dataset=synthetic", "dataset.n_users=300", "dataset.n_items=120",
 def check(tmp_path, *extra, update=False, baseline="base.json", **kw):
     out = io.StringIO()
     code = run_check([*SMALL, f"report.dir={tmp_path / 'reports'}", *extra],
-                     config_dir=CONFIGS, baseline=str(tmp_path / baseline), update=update,
+                     config_dir=CONFIG_DIR, baseline=str(tmp_path / baseline), update=update,
                      out=out, **kw)
     return code, out.getvalue()
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory):
+def base(tmp_path_factory):  # a gate run; every test that takes it is marked slow
     """A baseline written by --update-baseline, and the run it came from."""
     tmp = tmp_path_factory.mktemp("gate")
     code, text = check(tmp, update=True)
@@ -47,6 +47,7 @@ def latest_run(tmp: Path) -> Path:
     return sorted((tmp / "reports" / "ci").iterdir())[-1]
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_identical_values_and_passes(base):
     saved = read_baseline(base / "base.json")
     code, text = check(base)
@@ -63,6 +64,7 @@ def test_same_config_twice_gives_identical_values_and_passes(base):
     assert (run / "check.md").is_file() and (run / "check.xml").is_file()
 
 
+@pytest.mark.slow
 def test_degraded_model_fails_with_exit_1_naming_metric_and_segment(base, tmp_path):
     md, xml = tmp_path / "pr.md", tmp_path / "junit.xml"
     code, text = check(base, "models.cf_als.factors=1", markdown=str(md), junit=str(xml))
@@ -83,6 +85,7 @@ def test_degraded_model_fails_with_exit_1_naming_metric_and_segment(base, tmp_pa
     assert suite.get("failures") == str(len(failed))
 
 
+@pytest.mark.slow
 def test_change_within_the_tolerance_passes(base):
     code, text = check(base, "models.cf_als.factors=1",
                        "check.tolerance.default.abs=0.5")
@@ -90,17 +93,20 @@ def test_change_within_the_tolerance_passes(base):
     assert "within tolerance" in text and "**PASS**" in text
 
 
+@pytest.mark.slow
 def test_noise_that_is_not_significant_passes(base):
     # a different ALS seed moves per-user values a little, nowhere significantly
     code, text = check(base, "models.cf_als.seed=7")
     assert code == 0, text
 
 
+@pytest.mark.slow
 def test_baseline_from_a_different_split_exits_2_saying_what_differs(base):
     with pytest.raises(IncomparableError, match=r"split\.fingerprints: run has .*split\.params\.n"):
         check(base, "split.n=3")
 
 
+@pytest.mark.slow
 def test_baseline_from_different_data_exits_2(base, capsys):
     args = ["check", *SMALL[1:], "dataset=synthetic", "dataset.n_users=310",
             f"report.dir={base / 'reports'}", "--baseline", str(base / "base.json")]
@@ -141,6 +147,7 @@ def test_missing_baseline_says_how_to_create_it(tmp_path, capsys):
     assert "bench check --update-baseline" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_update_baseline_is_atomic(base, tmp_path, monkeypatch):
     path = tmp_path / "b.json"
     path.write_text("old")
@@ -158,6 +165,7 @@ def test_update_baseline_is_atomic(base, tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"x": 1.0000000000000002}  # exact round trip
 
 
+@pytest.mark.slow
 def test_new_and_missing_models_are_reported_not_failed_unless_configured(base):
     code, text = check(base, "~models.cf_item_knn", "+models.rule_random={_target_: "
                        "bench.models.rule.random.RandomRecommender, seed: 1}")
@@ -182,7 +190,7 @@ def test_check_settings_are_validated():
 
 
 def test_the_committed_ci_baseline_is_a_valid_baseline():
-    saved = read_baseline(Path(__file__).resolve().parents[1] / "reports/baselines/ci.json")
+    saved = read_baseline(ROOT / "reports/baselines/ci.json")
     assert saved.name == "ci"
     assert set(saved.models) == {"rule_popular", "rule_segment", "content_profile", "cf_als",
                                  "cf_item_knn", "hybrid_blend"}
@@ -190,6 +198,7 @@ def test_the_committed_ci_baseline_is_a_valid_baseline():
     assert saved.per_user.groupby("model").size().min() > 500  # power for paired tests
 
 
+@pytest.mark.slow
 def test_a_crashing_model_fails_the_gate_and_is_never_a_baseline(base, tmp_path, monkeypatch):
     from bench.models.content.profile import ContentProfile
 

@@ -3,8 +3,8 @@
 import pytest
 
 from bench.cli import main
-
-FAST = ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]"]
+from tests.helpers import QUICK_RUN as FAST
+from tests.helpers import csv_dataset
 
 
 def run(capsys, *args):
@@ -14,13 +14,7 @@ def run(capsys, *args):
 
 
 def csv_args(path, *extra):
-    return [
-        "dataset=csv",
-        f"dataset.path={path}",
-        "dataset.columns={user_id: user, item_id: item, rating: stars, timestamp: ts}",
-        "dataset.rating_scale=[1,5]",
-        *extra,
-    ]
+    return [*csv_dataset(path), *extra]
 
 
 def test_csv_run_succeeds(capsys, ratings_csv, tmp_path):
@@ -30,6 +24,7 @@ def test_csv_run_succeeds(capsys, ratings_csv, tmp_path):
     assert "rule_popular" in out and "ndcg@5" in out
 
 
+@pytest.mark.slow  # a CLI run per case; the bad-input catalogue's fast subset covers this
 @pytest.mark.parametrize(
     ("extra", "needle"),
     [
@@ -63,6 +58,7 @@ def test_hydra_composition_errors_exit_2(capsys, args):
     assert "Traceback" not in err
 
 
+@pytest.mark.slow  # a CLI run per case; the bad-input catalogue's fast subset covers this
 @pytest.mark.parametrize(
     ("content", "needle"),
     [

@@ -24,29 +24,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 import bench.data.synthetic as synthetic
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-
-
-def _needs_user_value(path: Path) -> bool:
-    """A config with a required value (``???``, e.g. precomputed's ``path``) cannot run
-    as shipped; it is exercised by its own tests (tests/models/test_precomputed.py)."""
-    cfg = OmegaConf.load(path)
-    return any(OmegaConf.is_missing(cfg, key) for key in cfg)
-
+from tests.helpers import CONFIG_DIR, compose_config, needs_user_value, with_demographics
 
 MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml")
-                       if not _needs_user_value(p))
+                       if not needs_user_value(p))
 
 ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
 #: config name -> why its metric values may legitimately differ between two runs.
 NOT_DETERMINISTIC: dict[str, str] = {}
+
+#: Two runs of every model config (~10 s): slow tier.
+pytestmark = pytest.mark.slow
 
 _generate = synthetic.generate_synthetic
 
@@ -54,25 +47,20 @@ _generate = synthetic.generate_synthetic
 def _with_demographics(**kwargs):
     """The synthetic loader, plus seeded demographics for the demographic segment rule."""
     ds = _generate(**kwargs)
-    uf = ds.user_features.copy()
-    rng = np.random.default_rng(0)
-    uf["age"] = rng.integers(15, 70, len(uf))
-    uf["gender"] = rng.choice(["F", "M"], len(uf))
-    uf["occupation"] = rng.choice(["student", "engineer", "artist", "other"], len(uf))
+    uf = with_demographics(ds.user_features)
     object.__setattr__(ds, "user_features", uf)  # SyntheticDataset is a frozen dataclass
     return ds
 
 
 def compose_all(tmp: Path):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[
-            f"model=[{','.join(MODEL_CONFIGS)}]", "~experiment", "seed=5", "name=det",
-            "tracker=none", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=80",
-            "dataset.n_interactions=2400", "split=temporal", "eval.batch_size=32",
-            "eval.cutoffs=[1,5,10]", "report.figures=false", "report.curve_k=10",
-            f"report.dir={tmp}", "stats.n_resamples=50", "cold_start.user=null",
-            "cold_start.item=null",
-        ])
+    cfg = compose_config([
+        f"model=[{','.join(MODEL_CONFIGS)}]", "~experiment", "seed=5", "name=det",
+        "tracker=none", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=80",
+        "dataset.n_interactions=2400", "split=temporal", "eval.batch_size=32",
+        "eval.cutoffs=[1,5,10]", "report.figures=false", "report.curve_k=10",
+        f"report.dir={tmp}", "stats.n_resamples=50", "cold_start.user=null",
+        "cold_start.item=null",
+    ])
     return OmegaConf.to_container(cfg, resolve=True)
 
 

@@ -16,15 +16,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.cli import main
 from bench.errors import BenchError
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
+from tests.helpers import compose_config, csv_dataset
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 MODELS = ["rule_popular", "rule_random", "cf_als", "cf_ease", "cf_item_knn", "content_profile",
           "hybrid_fallback"]
 ACCURACY = {"precision", "recall", "ndcg", "map", "mrr", "hit_rate"}
@@ -56,19 +55,15 @@ def write(tmp: Path, rows, n_items: int = N_ITEMS) -> tuple[Path, Path]:
 def args(tmp: Path, rows, *extra: str, n_items: int = N_ITEMS) -> list[str]:
     csv, items = write(tmp, rows, n_items)
     return [
-        "~experiment", "tracker=none", "seed=1", "name=edge", "dataset=csv",
-        f"dataset.path={csv}", f"dataset.items_path={items}", "dataset.columns.user_id=user",
-        "dataset.columns.item_id=item", "dataset.columns.rating=stars",
-        "dataset.columns.timestamp=ts", "dataset.rating_scale=[1,5]",
-        f"model=[{','.join(MODELS)}]", "split=temporal", "eval.cutoffs=[1,5,10]",
-        "eval.batch_size=16", "report.figures=false", "report.curve_k=10",
+        "~experiment", "tracker=none", "seed=1", "name=edge", *csv_dataset(csv),
+        f"dataset.items_path={items}", f"model=[{','.join(MODELS)}]", "split=temporal",
+        "eval.cutoffs=[1,5,10]", "eval.batch_size=16", "report.figures=false", "report.curve_k=10",
         f"report.dir={tmp / 'reports'}", "stats.n_resamples=50", *extra,
     ]
 
 
 def run(tmp: Path, rows, *extra: str, n_items: int = N_ITEMS):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=args(tmp, rows, *extra, n_items=n_items))
+    cfg = compose_config(args(tmp, rows, *extra, n_items=n_items))
     cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
     return run_experiment(cfg, output_dir=tmp / "out", tracker=MemoryTracker())
 
@@ -96,6 +91,8 @@ def assert_sensible(result, k_max: int, n_items: int) -> None:
 
 
 # ---------------------------------------------------------------------------- sensible results
+# Each is a full run of seven models (~0.5 s): slow tier. The clear-error tests stay fast.
+@pytest.mark.slow
 def test_users_with_exactly_one_interaction(tmp_path):
     rows = base_rows()
     # five users with one early row (train only) and five with one late row (test only:
@@ -113,6 +110,7 @@ def test_users_with_exactly_one_interaction(tmp_path):
                      "cf_ease": 5, "cf_item_knn": 5, "content_profile": 5}
 
 
+@pytest.mark.slow
 def test_items_with_no_training_interaction(tmp_path):
     rows = base_rows()
     # items 20-24 appear only after the cut: new items, in the test set alone
@@ -125,6 +123,7 @@ def test_items_with_no_training_interaction(tmp_path):
     assert not set(als["item_id"].astype(int)) & set(range(20, 25))
 
 
+@pytest.mark.slow
 def test_all_ratings_equal(tmp_path):
     rows = [(u, i, 5.0, t) for u, i, _, t in base_rows()]
     result = run(tmp_path, rows)
@@ -143,6 +142,7 @@ def test_all_ratings_equal_below_threshold_is_one_clear_error(tmp_path, capsys):
     assert err.strip().splitlines() == [f"bench: error: {info.value}"]
 
 
+@pytest.mark.slow
 def test_all_timestamps_equal_with_a_random_holdout(tmp_path):
     rows = [(u, i, r, 1_000_000) for u, i, r, _ in base_rows()]
     result = run(tmp_path, rows, "split=holdout")
@@ -162,6 +162,7 @@ def test_all_timestamps_equal_with_a_temporal_cut_is_one_clear_error(tmp_path, c
     assert err.strip().splitlines() == [f"bench: error: {info.value}"]
 
 
+@pytest.mark.slow
 def test_k_larger_than_the_catalogue(tmp_path):
     result = run(tmp_path, base_rows(), "eval.cutoffs=[1000]", "report.curve_k=10")
     assert_sensible(result, 1000, N_ITEMS)
@@ -176,6 +177,7 @@ def test_k_larger_than_the_catalogue(tmp_path):
             assert r.per_user["recall@1000"].eq(1.0).all()
 
 
+@pytest.mark.slow
 def test_a_single_user_dataset(tmp_path):
     rows = [(0, i, float(1 + i % 5), 1_000_000 + i) for i in range(N_ITEMS)]
     result = run(tmp_path, rows)

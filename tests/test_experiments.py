@@ -5,30 +5,28 @@ timestamps), so this checks wiring — groups, overrides, composed child models 
 numbers. Integration tests on MovieLens check numbers.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
+from tests.helpers import CONFIG_DIR, compose_config
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
+#: Experiments quick enough on tiny data for the fast tier; the others (many models or
+#: figures, 3-5 s each) run in the slow tier.
+FAST_EXPERIMENTS = {"ci"}
 TINY = ["dataset=synthetic", "dataset.n_users=150", "dataset.n_items=90",
         "dataset.n_interactions=3000", "tracker=none", "eval.cutoffs=[5,10]"]
 
 
 def compose_experiment(name: str, extra=()):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose("config", overrides=[f"experiment={name}", *TINY, *extra])
+    return compose_config([f"experiment={name}", *TINY, *extra])
 
 
 def test_plain_bench_runs_the_spectrum_experiment():
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        plain = compose("config")
-        bare = compose("config", overrides=["~experiment"])
+    plain = compose_config()
+    bare = compose_config(["~experiment"])
     assert plain.name == "spectrum"
     families = {m.split("_")[0] for m in plain.models}
     assert families == {"rule", "content", "cf", "hybrid"}
@@ -36,7 +34,9 @@ def test_plain_bench_runs_the_spectrum_experiment():
     assert list(bare.models) == ["rule_popular", "rule_random", "cf_als"]
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=() if n in FAST_EXPERIMENTS else pytest.mark.slow) for n in EXPERIMENTS
+])
 def test_experiment_runs_on_tiny_data(name, tmp_path):
     # experiment-specific keys that point into the real dataset's folder
     extra = {"surprise_ml100k": ["split.load_order=null"]}.get(name, [])

@@ -8,7 +8,7 @@ from bench.cli import main
 from bench.models.rule.random import RandomRecommender
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.test_report import report_cfg
+from tests.helpers import csv_dataset, report_cfg
 
 EASE_TOO_BIG = {"_target_": "bench.models.collaborative.ease.EASE", "max_memory_gb": 1e-9}
 
@@ -49,10 +49,8 @@ def test_a_crashing_model_fails_alone(ratings_csv, tmp_path, crashing_random):
 
 def test_cli_exits_1_on_a_crash_and_lists_it(ratings_csv, tmp_path, crashing_random, capsys):
     args = [f"hydra.run.dir={tmp_path / 'run'}", "tracker=none", "~experiment",
-            "dataset=csv", f"dataset.path={ratings_csv}", "dataset.columns.user_id=user",
-            "dataset.columns.item_id=item", "dataset.columns.rating=stars",
-            "dataset.columns.timestamp=ts", "dataset.rating_scale=[1,5]",
-            "model=[rule_popular,rule_random]", "split=temporal", "report.figures=false"]
+            *csv_dataset(ratings_csv), "model=[rule_popular,rule_random]", "split=temporal",
+            "report.figures=false"]
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "rule_popular" in captured.out  # the table of the models that finished

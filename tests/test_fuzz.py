@@ -22,8 +22,8 @@ from bench.data.tabular import load_table
 from bench.errors import DataError
 from bench.metrics.beyond import beyond_accuracy
 from bench.metrics.evaluator import RANKING_METRICS, evaluate_rankings
+from tests.helpers import RATINGS_COLUMNS as COLUMNS
 
-COLUMNS = {"user_id": "user", "item_id": "item", "rating": "stars", "timestamp": "ts"}
 # BENCH_FUZZ_EXAMPLES=2000 for a long local hunt; the default keeps the file at ~2 s.
 FUZZ = settings(max_examples=int(os.environ.get("BENCH_FUZZ_EXAMPLES", "40")), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from tests.conftest import shared_data_dir
+from tests.helpers import shared_data_dir
 
 pytestmark = pytest.mark.integration
 

@@ -18,27 +18,7 @@ from bench.reporting.analysis import RunData, ladder_models
 from bench.reporting.compare import compare_runs, resolve_run
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.conftest import write_ratings_csv
-from tests.test_runner import make_cfg
-
-POP = {"_target_": "bench.models.rule.popular.PopularityRecommender"}
-RANDOM = {"_target_": "bench.models.rule.random.RandomRecommender", "seed": 1}
-EASE = {"_target_": "bench.models.collaborative.ease.EASE"}
-
-
-def report_cfg(csv, **over):
-    cfg = make_cfg(csv, **over)
-    base = {
-        "models": {"rule_popular": POP, "rule_random": RANDOM, "cf_ease": EASE},
-        "stats": {"baseline": "rule_popular", "n_resamples": 200, "seed": 0},
-        "cold_start": {"user": {"fraction": 0.3, "fold_in": [0, 1, 3], "seed": 0},
-                       "item": {"fraction": 0.2, "seed": 0}},
-        "report": {"curve_k": 15},
-    }
-    for key, value in base.items():
-        if key not in over:
-            cfg[key] = value
-    return cfg
+from tests.helpers import POP, RANDOM, report_cfg, write_ratings_csv
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +239,7 @@ def test_compare_same_run_is_all_zero(run, capsys):
     assert "| `cf_ease` | ndcg@10 |" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a second full run
 def test_compare_finds_a_changed_model(run, csv, tmp_path):
     _, _, out = run
     cfg = report_cfg(csv, models={"rule_popular": POP, "rule_random": RANDOM, "cf_ease": POP})
@@ -270,6 +251,7 @@ def test_compare_finds_a_changed_model(run, csv, tmp_path):
     assert changed["diff"] != 0.0 and changed["n"] > 0
 
 
+@pytest.mark.slow  # a second full run
 def test_compare_refuses_runs_of_different_splits(run, csv, tmp_path, capsys):
     _, _, out = run
     cfg = report_cfg(csv)

@@ -8,7 +8,7 @@ from bench.models.collaborative.ease import EASE
 from bench.models.rule.random import RandomRecommender
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.test_report import report_cfg
+from tests.helpers import report_cfg
 
 
 def cfg_for(csv, **over):

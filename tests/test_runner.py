@@ -4,35 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from bench.errors import ConfigError, EvaluationError
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-
-
-def make_cfg(ratings_csv, **over):
-    cfg = {
-        "seed": 3,
-        "name": "t",
-        "dataset": {
-            "_target_": "bench.data.tabular.load_table",
-            "path": str(ratings_csv),
-            "columns": {"user_id": "user", "item_id": "item", "rating": "stars",
-                        "timestamp": "ts"},
-            "rating_scale": [1, 5],
-        },
-        "split": {"_target_": "bench.splits.temporal.GlobalTemporalSplitter", "quantile": 0.8},
-        "models": {
-            "rule_popular": {"_target_": "bench.models.rule.popular.PopularityRecommender"},
-            "rule_random": {"_target_": "bench.models.rule.random.RandomRecommender",
-                            "seed": "${seed}"},
-        },
-        "eval": {"cutoffs": [1, 5, 10], "relevance_threshold": 4.0},
-        "tracker": {"kind": "memory"},
-    }
-    cfg.update(over)
-    return OmegaConf.create(cfg)
+from tests.helpers import make_cfg
 
 
 def test_run_writes_report_and_logs_parent_with_children(ratings_csv, tmp_path):
@@ -56,6 +32,7 @@ def test_run_writes_report_and_logs_parent_with_children(ratings_csv, tmp_path):
         assert np.isclose(r.per_user["ndcg@10"].mean(), r.metrics["ndcg@10"])
 
 
+@pytest.mark.slow  # two full runs (a determinism rerun)
 def test_same_config_same_numbers(ratings_csv, tmp_path):
     a = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "a", tracker=MemoryTracker())
     b = run_experiment(make_cfg(ratings_csv), output_dir=tmp_path / "b", tracker=MemoryTracker())

@@ -9,7 +9,6 @@ import writes one) and check, after the refusal, that the file does not exist.
 import re
 import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,7 @@ from bench import plugins
 from bench.cli import main
 from bench.errors import ConfigError
 from bench.targets import build
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("target", ["os.system", "subprocess.run", "builtins.eval",

@@ -12,11 +12,14 @@ import pytest
 
 from bench.data.movielens import load_ml_100k
 from bench.splits.kfold import SurpriseKFoldSplitter
-from tests.conftest import shared_data_dir
+from tests.helpers import shared_data_dir
 
 surprise = pytest.importorskip("surprise")
 from surprise import SVD, BaselineOnly, Dataset, Reader  # noqa: E402
 from surprise.model_selection import KFold  # noqa: E402
+
+#: Reads and splits ml-100k and fits Surprise models on it: slow tier.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from bench.data import download
 from bench.data.download import DATASETS, download_dataset
 from bench.data.movielens import load_ml_100k
 from bench.errors import ConfigError, DownloadError
+from tests.helpers import ROOT
 
 FAKE_FILES = {
     "u.data": "1\t10\t5\t881250949\n2\t10\t3\t881250950\n",
@@ -180,7 +181,7 @@ def test_sha256_manifest_is_checked(server, tmp_path, no_manifest):
 
 
 def test_repository_manifest_rejects_fake_ml_100k(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "MANIFEST_DIR", Path(__file__).resolve().parents[2] / "datasets")
+    monkeypatch.setattr(download, "MANIFEST_DIR", ROOT / "datasets")
     root, base, _ = server
     publish(root, make_zip())
     with pytest.raises(DownloadError, match="SHA-256 mismatch"):

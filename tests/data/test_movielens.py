@@ -17,8 +17,8 @@ from omegaconf import OmegaConf
 
 from bench.data.movielens import load_ml_1m, load_ml_100k, load_ml_latest, load_movielens_small
 from bench.errors import DataError, DatasetMissingError
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted((ROOT / "configs" / "dataset").glob("*.yaml"))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from omegaconf import OmegaConf
 
 from bench.data.synthetic import SyntheticDataset, generate_synthetic
 from bench.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +128,7 @@ def test_bad_arguments_are_config_errors():
         generate_synthetic(start="someday")
 
 
+@pytest.mark.slow  # perf: a million rows
 def test_vectorised_scale():
     t = time.perf_counter()
     d = generate_synthetic(n_users=20_000, n_items=5_000, n_interactions=1_000_000, seed=1)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,9 +12,9 @@ from omegaconf import OmegaConf
 
 from bench.data.tabular import load_table
 from bench.errors import ConfigError, DataError
+from tests.helpers import RATINGS_COLUMNS as MAP
+from tests.helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
-MAP = {"user_id": "user", "item_id": "item", "rating": "stars", "timestamp": "ts"}
 ROWS = pd.DataFrame(
     {"user": [1, 1, 2, 3], "item": [10, 11, 10, 12], "stars": [4.0, 3.5, 5.0, 1.0],
      "ts": [100, 200, 150, 50]}

@@ -10,26 +10,14 @@ get wrong (its ``# @package`` line) and which models the planted-structure oracl
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.models.rule.popular import PopularityRecommender
 from bench.models.rule.random import RandomRecommender
 from bench.targets import build
 from bench.testing import CHECKS, check_recommender, conformance_data, taste_share
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
-
-def needs_user_value(path: Path) -> bool:
-    """A config with a required value (``???``, e.g. precomputed's ``path``) cannot run
-    as shipped; it is exercised by its own tests (tests/models/test_precomputed.py)."""
-    cfg = OmegaConf.load(path)
-    return any(OmegaConf.is_missing(cfg, key) for key in cfg)
-
+from tests.helpers import CONFIG_DIR, compose_config, needs_user_value
 
 MODEL_CONFIGS = sorted(p.stem for p in (CONFIG_DIR / "model").glob("*.yaml")
                        if not needs_user_value(p))
@@ -53,16 +41,26 @@ ORACLE_OVERRIDES = {
     # is ~25x less training than on movielens_small, where more epochs hurt validation
     "cf_bpr": ["models.cf_bpr.iterations=200"],
 }
+#: Cheap configs, one or more per family (plus a rating predictor), fitted in the fast tier;
+#: the other configs' fitting checks are marked slow (``test_declares_what_it_is`` stays
+#: fast for every config: it composes and builds, it does not fit).
+FAST_MODELS = {"rule_popular", "rule_random", "content_knn", "cf_item_knn", "cf_surprise_svd",
+               "hybrid_fallback"}
+assert FAST_MODELS <= set(MODEL_CONFIGS), "FAST_MODELS names a config that does not exist"
+
+
+def tiered(names) -> list:
+    """``names`` as parameters, those outside FAST_MODELS marked slow."""
+    return [pytest.param(n, marks=() if n in FAST_MODELS else pytest.mark.slow) for n in names]
+
+
 #: Models whose ranking is the same for everyone (popularity rules): the oracle only
 #: asks personalised models to beat them.
 POPULARITY_LIKE_PREFIX = "rule_popular"
 
 
 def compose_model(name: str, seed: int = 0, overrides=()) -> dict:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            "config", overrides=[f"model=[{name}]", f"seed={seed}", "tracker=none", *overrides]
-        )
+    cfg = compose_config([f"model=[{name}]", f"seed={seed}", "tracker=none", *overrides])
     return OmegaConf.to_container(cfg.models[name], resolve=True)
 
 
@@ -82,15 +80,15 @@ def test_config_names_its_package(name):
     assert first == f"# @package models.{name}"
 
 
-@pytest.mark.parametrize("name", MODEL_CONFIGS)
+@pytest.mark.parametrize("name", tiered(MODEL_CONFIGS))
 def test_passes_the_conformance_kit(name):
     assert check_recommender(factory(name)) == list(CHECKS)
 
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in MODEL_CONFIGS
-     if n not in NOT_PERSONAL and not n.startswith(POPULARITY_LIKE_PREFIX)],
+    tiered(n for n in MODEL_CONFIGS
+           if n not in NOT_PERSONAL and not n.startswith(POPULARITY_LIKE_PREFIX)),
 )
 def test_planted_tastes_are_recovered(name):
     # ~1,000 recommendations: a share's standard error is about 0.015, so 0.1 is a

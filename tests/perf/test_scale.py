@@ -1,16 +1,13 @@
 """``bench perf scale``: its sizes, its Hydra overrides and its stage meter (no timing)."""
 
 import time
-from pathlib import Path
 
 import numpy as np
-from hydra import compose, initialize_config_dir
 
 from bench.observe import Observers
 from bench.perf import scale
 from bench.perf.scale import ML25M, overrides, shape
-
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+from tests.helpers import compose_config
 
 
 def test_shape_scales_ml25m():
@@ -23,8 +20,7 @@ def test_shape_scales_ml25m():
 
 def test_overrides_compose_the_scale_run():
     ov = overrides(0.01, "temporal_warm", ["rule_popular", "cf_als"], 7, figures=False)
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=ov)
+    cfg = compose_config(ov)
     assert list(cfg.models) == ["rule_popular", "cf_als"]
     assert cfg.dataset._target_ == "bench.data.synthetic.generate_synthetic"
     assert cfg.dataset.n_users == 1625 and cfg.dataset.n_interactions == 250_001

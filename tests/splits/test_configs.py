@@ -1,19 +1,17 @@
 """Every configs/split/*.yaml composes, builds its splitter and splits; options documented."""
 
 import inspect
-from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.config import to_container
 from bench.errors import ConfigError
 from bench.splits import Splitter
 from bench.targets import build
+from tests.helpers import CONFIG_DIR, compose_config
 from tests.splits.helpers import assert_split_invariants
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 CONFIGS = sorted((CONFIG_DIR / "split").glob("*.yaml"))
 SPLITTER_CONFIGS = {
     "temporal",
@@ -27,8 +25,7 @@ SPLITTER_CONFIGS = {
 
 def compose_split(name: str, seed: int = 11) -> dict:
     """The `split` node as Hydra composes it (defaults lists and interpolations resolved)."""
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(overrides=[f"+split={name}", f"+seed={seed}"])
+    cfg = compose_config([f"+split={name}", f"+seed={seed}"], config_name=None)
     return to_container(cfg)["split"]
 
 
@@ -83,7 +80,7 @@ def test_unknown_option_is_a_config_error():
 
 
 def test_date_override_from_the_command_line(events):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(overrides=["+split=temporal", "+seed=1", "split.date=1970-01-01T00:00:30"])
+    cfg = compose_config(["+split=temporal", "+seed=1", "split.date=1970-01-01T00:00:30"],
+                         config_name=None)
     splitter = build(to_container(cfg)["split"], "split")
     assert splitter.split(events)[0].cut == 30

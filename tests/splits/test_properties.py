@@ -81,6 +81,7 @@ splitters = st.one_of(
 
 
 @pytest.mark.filterwarnings("ignore")
+@pytest.mark.slow  # 600 Hypothesis examples; the invariant tests cover the fast tier
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=datasets(), splitter=splitters)
 def test_split_is_sound_or_refused_with_a_reason(data, splitter):

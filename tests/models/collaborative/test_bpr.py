@@ -5,18 +5,7 @@ import pytest
 
 from bench.errors import ConfigError
 from bench.models.collaborative import ImplicitBPR
-from tests.models.collaborative import cf_data
 from tests.models.collaborative.cf_data import with_new_user_and_item
-
-
-@pytest.fixture
-def checkerboard():
-    return cf_data.checkerboard()
-
-
-@pytest.fixture
-def random_ratings():
-    return cf_data.random_ratings()
 
 
 def test_scores_match_implicits_recommend(random_ratings):

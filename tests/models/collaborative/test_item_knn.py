@@ -8,18 +8,7 @@ import scipy.sparse as sp
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.collaborative import ItemKNN
-from tests.models.collaborative import cf_data
 from tests.models.collaborative.cf_data import with_new_user_and_item
-
-
-@pytest.fixture
-def checkerboard():
-    return cf_data.checkerboard()
-
-
-@pytest.fixture
-def random_ratings():
-    return cf_data.random_ratings()
 
 R3, R6 = 1 / np.sqrt(3), 1 / np.sqrt(6)
 

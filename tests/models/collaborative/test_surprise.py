@@ -1,11 +1,8 @@
 """Surprise wrapper: batch scores and rankings agree with Surprise's own per-pair predict."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 
 from bench.config import to_container
 from bench.data.interactions import Interactions
@@ -18,9 +15,8 @@ from bench.models.collaborative.surprise import (
     build_trainset,
 )
 from bench.targets import build
-from tests.conftest import shared_data_dir
+from tests.helpers import CONFIG_DIR, compose_config, shared_data_dir
 
-CONFIG_DIR = Path(__file__).resolve().parents[3] / "configs"
 SURPRISE_CONFIGS = sorted((CONFIG_DIR / "model").glob("cf_surprise_*.yaml"))
 
 
@@ -114,6 +110,7 @@ def test_svd_top10_equals_per_pair_predict_on_synthetic(small):
     assert np.allclose(s, reference_scores(model, users), rtol=0, atol=1e-5, equal_nan=True)
 
 
+@pytest.mark.integration
 def test_svd_top10_equals_per_pair_predict_on_ml100k():
     root = shared_data_dir()
     if root is None or not (root / "ml-100k" / "u.data").is_file():
@@ -314,8 +311,7 @@ OPTION_DEFAULTS = {
 
 
 def compose_model(name: str, seed: int = 13) -> dict:
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(overrides=[f"+model={name}", f"+seed={seed}"])
+    cfg = compose_config([f"+model={name}", f"+seed={seed}"], config_name=None)
     return to_container(cfg)["models"][name]
 
 

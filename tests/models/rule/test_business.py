@@ -1,16 +1,14 @@
 """Business rules over a child model: each rule type, sources, nesting, errors."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 from bench.models.rule import BusinessRules, PopularityRecommender, SegmentRecommender
 from bench.targets import build
+from tests.helpers import compose_config
 
 NAN = np.nan
 D = np.array([3])  # user d: no training history, so nothing is masked
@@ -157,9 +155,7 @@ def test_bad_rules(small, items, people, rule, message):
 
 
 def test_config_composes_the_child_from_another_model_config(small, items):
-    configs = Path(__file__).resolve().parents[3] / "configs"
-    with initialize_config_dir(config_dir=str(configs), version_base="1.3"):
-        cfg = compose("config", overrides=["model=[rule_business_popular]", "tracker=none"])
+    cfg = compose_config(["model=[rule_business_popular]", "tracker=none"])
     node = OmegaConf.to_container(cfg.models.rule_business_popular, resolve=True)
     assert node["model"]["_target_"] == "bench.models.rule.popular.PopularityRecommender"
     model = build(node, "models.rule_business_popular")
