@@ -68,23 +68,24 @@ class NullTracker:
 
 
 def build_tracker(cfg: Mapping[str, object] | None) -> Tracker:
-    """Build a tracker from the ``tracker`` config group (``kind: mlflow|memory|none``)."""
-    cfg = dict(cfg or {})
-    kind = cfg.pop("kind", "mlflow")
-    if kind == "none":
-        return NullTracker()
-    if kind == "memory":
-        from bench.tracking.memory import MemoryTracker
+    """Build the tracker of the ``tracker`` config group, a ``_target_`` node like every
+    other group (``tracker=mlflow``: :class:`~bench.tracking.mlflow_tracker.MlflowTracker`,
+    ``tracker=none``: :class:`NullTracker`). No node at all means MLflow with its defaults.
 
-        return MemoryTracker()
-    if kind == "mlflow":
+    Raises:
+        ConfigError: the node is not a ``_target_`` node, or what it builds is not a
+            :class:`Tracker`.
+    """
+    from bench.config import build
+
+    if not cfg:
         from bench.tracking.mlflow_tracker import MlflowTracker
 
-        allowed = {"tracking_uri", "experiment", "artifact_root"}
-        unknown = sorted(set(cfg) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"tracker: unknown key(s) {unknown}; expected some of {sorted(allowed)}"
-            )
-        return MlflowTracker(**cfg)
-    raise ConfigError(f"tracker.kind: expected one of ['mlflow', 'memory', 'none'], got {kind!r}")
+        return MlflowTracker()
+    tracker = build(cfg, "tracker")
+    if not isinstance(tracker, Tracker):
+        raise ConfigError(
+            f"tracker._target_: expected a Tracker (e.g. bench.tracking.base.NullTracker), "
+            f"got {type(tracker).__name__}"
+        )
+    return tracker
