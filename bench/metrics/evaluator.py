@@ -20,6 +20,7 @@ from itertools import pairwise
 import numpy as np
 import scipy.sparse as sp
 
+from bench import validate
 from bench.errors import ConfigError, EvaluationError
 from bench.metrics.hits import _as_csr, _hit_matrix, _ideal_gains, _row_block
 from bench.metrics.ranking import MAP_DENOMINATORS, RANKING_METRICS, _metric_table
@@ -56,9 +57,7 @@ def metric_key(name: str, k: int) -> str:
     """``metric_key("ndcg", 10) == "ndcg@10"``."""
     if not isinstance(name, str) or not name or "@" in name:
         raise ConfigError(f"metric name: expected a non-empty name without '@', got {name!r}")
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k <= 0:
-        raise ConfigError(f"metric cutoff: expected a positive integer, got {k!r}")
-    return f"{name}@{int(k)}"
+    return f"{name}@{validate.positive_integer('metric cutoff', k)}"
 
 
 _MLFLOW_UNSAFE = re.compile(r"[^0-9A-Za-z_\-. /]")
