@@ -142,6 +142,9 @@ def _composition_message(exc: Exception, cdir: Path) -> str | None:
 def _hydra_main(argv: list[str]) -> int:
     import hydra
 
+    from bench.schema import register
+
+    register()  # config.yaml extends the schema; Hydra must find it whatever the flags
     global _task_entered
     _task_entered = False
 

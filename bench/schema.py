@@ -13,7 +13,9 @@ checked when they are built.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
 from itertools import pairwise
@@ -253,8 +255,49 @@ class RunConfig:
     report: ReportConfig = group(ReportConfig)
 
 
+def composable(schema: type) -> type:
+    """The variant of ``schema`` Hydra composes against: optional groups and mappings of
+    groups (``cold_start.user``, ``report.ladder``, ``check.tolerance``) become untyped.
+
+    OmegaConf cannot apply a command-line override (``cold_start.item={fraction: 0.1}``,
+    ``+check.tolerance.ndcg@10={abs: 0.01}``) onto a typed null node or into a mapping of
+    typed groups; :func:`bench.config.load_settings` checks those nodes against
+    ``schema`` itself. Everything else keeps its type, so Hydra still checks it.
+    """
+    fields = []
+    for f in dataclasses.fields(schema):
+        hint = typing.get_type_hints(schema)[f.name]
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional_container = type(None) in typing.get_args(hint) and any(
+            dataclasses.is_dataclass(a) or typing.get_origin(a) is dict for a in args
+        )
+        groups = typing.get_origin(hint) is dict and dataclasses.is_dataclass(
+            typing.get_args(hint)[1]
+        )
+        if dataclasses.is_dataclass(hint):
+            sub = composable(hint)
+            fields.append((f.name, sub, field(default_factory=sub, metadata=f.metadata)))
+        elif optional_container or groups:
+            plain = f.default if f.default_factory is dataclasses.MISSING else (
+                _plain(f.default_factory()))
+            fields.append((f.name, Any, field(default_factory=lambda v=plain: _plain(v),
+                                              metadata=f.metadata)))
+        else:
+            fields.append((f.name, hint, f))
+    return dataclasses.make_dataclass(f"Composed{schema.__name__}", fields)
+
+
+def _plain(value):
+    """Dataclass instances inside ``value`` as plain dicts (a fresh copy)."""
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
 def register() -> None:
-    """Store :class:`RunConfig` in Hydra's ConfigStore as :data:`SCHEMA_NAME` (idempotent)."""
+    """Store :func:`composable` ``(RunConfig)`` in Hydra's ConfigStore as :data:`SCHEMA_NAME`."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=RunConfig)
+    ConfigStore.instance().store(name=SCHEMA_NAME, node=composable(RunConfig))

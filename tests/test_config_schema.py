@@ -154,3 +154,18 @@ def test_every_failure_on_the_command_line_is_one_line_and_exit_2(overrides, lin
     assert main([*overrides, "tracker=none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"bench: error: {line}"), err
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["cold_start.item={fraction: 0.2}", "+cold_start.item.fraction=0.2",
+     "report.ladder={rule: rule_popular}", "check.tolerance.default={abs: 0.01}"],
+)
+def test_command_line_overrides_reach_optional_and_mapping_groups(override):
+    s = load_settings(compose_cfg("~experiment", "cold_start.user=null", override))
+    assert s.cold_start.item_fraction in (None, 0.2)
+    assert s.report.ladder in (None, (("rule", "rule_popular"),))
+    if "tolerance" in override:
+        assert s.check.tolerance == (("default", 0.01, 0.02),)
+    if "item" in override:
+        assert s.cold_start.item_fraction == 0.2 and s.cold_start.item_seed == s.seed
