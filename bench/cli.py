@@ -116,11 +116,12 @@ def failed_models_exit_code(failures) -> int:
 
 
 def _composition_problem(argv: list[str], cdir: Path) -> str | None:
-    """Compose the overrides once up front, so a bad key or option is one clear line.
+    """Compose the overrides once up front and check the result against the schema, so a
+    bad key, option or value is one clear line before Hydra starts the run.
 
     Hydra reports composition errors itself, over several lines; this turns them into
     the house message. Skipped when Hydra flags are given (``-m``, ``--cfg``, ...): Hydra
-    handles those itself.
+    handles those itself, and the run checks the config again.
     """
     if any(a.startswith("-") for a in argv):
         return None
@@ -128,18 +129,27 @@ def _composition_problem(argv: list[str], cdir: Path) -> str | None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    from bench.config import load_settings
+
     try:
         with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
-            compose("config", overrides=list(argv))
+            cfg = compose("config", overrides=list(argv))
     except (HydraException, OmegaConfBaseException) as exc:
-        return _composition_message(str(exc), cdir) or f"config: {type(exc).__name__}"
+        return _composition_message(exc, cdir) or f"config: {type(exc).__name__}"
+    try:
+        load_settings(cfg)
+    except BenchError as exc:
+        return str(exc)
     return None
 
 
-def _composition_message(text: str, cdir: Path) -> str | None:
+def _composition_message(exc: Exception, cdir: Path) -> str | None:
     """One line for a Hydra composition error: the key or group option, and what exists."""
     import re
 
+    from bench.config import config_error_message
+
+    text = str(exc)
     option = re.search(r"Could not (?:load|find) '([\w/]+)/([^'/]+)'", text)
     if option:
         group, name = option.groups()
@@ -150,6 +160,9 @@ def _composition_message(text: str, cdir: Path) -> str | None:
     if key:
         return (f"{key.group(1)}: unknown config key (not in configs/config.yaml or the chosen "
                 "groups; `bench --cfg job` prints the composed config)")
+    message = config_error_message(exc)
+    if message:
+        return message
     lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
     return f"config: {lines[0]}" if lines else None
 
@@ -157,6 +170,9 @@ def _composition_message(text: str, cdir: Path) -> str | None:
 def _hydra_main(argv: list[str]) -> int:
     import hydra
 
+    from bench.schema import register
+
+    register()  # config.yaml extends the schema; Hydra must find it whatever the flags
     global _task_entered
     _task_entered = False
 

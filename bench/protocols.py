@@ -106,8 +106,8 @@ def protocol_cells(evaluations: list[ProtocolEvaluation], models_cfg,
 
 def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
     """The protocol's split; a refusal names the ``cold_start`` key, not ``split``."""
+    splitter.where = key  # parameters are cold_start.user.fraction, ..., in messages
     try:
         return splitter.split(dataset.interactions)[0]
     except SplitError as exc:
-        raise SplitError(f"{key}: {exc}".replace("split.fold_in", f"{key}.fold_in")
-                         .replace("split.fraction", f"{key}.fraction")) from None
+        raise SplitError(f"{key}: {exc}") from None

@@ -48,7 +48,8 @@ from bench.reduce import reduce_run
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.targets import build
-from bench.tracking.base import Tracker, build_tracker
+from bench.tracking.base import Tracker
+from bench.tracking.factory import build_tracker
 
 log = logging.getLogger("bench")
 

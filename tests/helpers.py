@@ -98,7 +98,7 @@ def make_cfg(ratings_csv: Path, **over) -> DictConfig:
                             "seed": "${seed}"},
         },
         "eval": {"cutoffs": [1, 5, 10], "relevance_threshold": 4.0},
-        "tracker": {"kind": "memory"},
+        "tracker": {"_target_": "bench.tracking.memory.MemoryTracker"},
     }
     cfg.update(over)
     return OmegaConf.create(cfg)

@@ -32,11 +32,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from bench import validate
 from bench.data.dataset import Dataset
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
 from bench.data.loaders import dataset_loader
-from bench.errors import ConfigError
+from bench.errors import ParameterError
 
 TASTE_BOOST = 6.0
 """How much more likely a segment is to pick an in-taste item than an equally popular other."""
@@ -99,16 +100,16 @@ def generate_synthetic(
         implicit: leave out ratings (every interaction is relevant).
 
     Raises:
-        ConfigError: a size or range that cannot be honoured, naming the argument.
+        ParameterError: a size or range that cannot be honoured, naming the argument.
     """
     _check_args(n_users, n_items, n_interactions, n_segments, n_genres,
                 popularity_exponent, days, seed)  # fmt: skip
     try:
         t0 = int(pd.Timestamp(start, tz="UTC").timestamp())
     except (ValueError, TypeError):
-        raise ConfigError(f"generate_synthetic start: expected a date, got {start!r}") from None
+        raise ParameterError("start", "a date", start) from None
     if t0 < 0:
-        raise ConfigError(f"generate_synthetic start: expected a date after 1970, got {start!r}")
+        raise ParameterError("start", "a date after 1970", start)
     rng = np.random.default_rng(seed)
 
     item_genres = _item_genres(rng, n_items, n_genres)
@@ -200,30 +201,20 @@ def _check_args(n_users, n_items, n_interactions, n_segments, n_genres, exponent
         ("n_genres", n_genres),
         ("days", days),
     ):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ConfigError(
-                f"generate_synthetic {name}: expected a positive integer, got {value!r}"
-            )
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"generate_synthetic seed: expected an integer >= 0, got {seed!r}")
-    if (
-        isinstance(exponent, bool)
-        or not isinstance(exponent, int | float)
-        or not (0 <= exponent < 10)
-    ):
-        raise ConfigError(
-            f"generate_synthetic popularity_exponent: expected a number in [0, 10), "
-            f"got {exponent!r}"
-        )
+        validate.positive_integer(name, value)
+    validate.integer("seed", seed, 0)
+    validate.number("popularity_exponent", exponent, minimum=0,
+                    expected="a number in [0, 10)")
+    if not exponent < 10:
+        raise ParameterError("popularity_exponent", "a number in [0, 10)", exponent)
     if n_segments > n_users:
-        raise ConfigError(
-            f"generate_synthetic n_segments: expected at most n_users ({n_users}), got {n_segments}"
-        )
+        raise ParameterError("n_segments", f"at most n_users ({n_users})", n_segments)
     if not n_users <= n_interactions <= n_users * n_items:
-        raise ConfigError(
-            f"generate_synthetic n_interactions: expected between n_users ({n_users}; every "
-            f"user interacts once) and n_users * n_items ({n_users * n_items}; pairs are "
-            f"distinct), got {n_interactions}"
+        raise ParameterError(
+            "n_interactions",
+            f"between n_users ({n_users}; every user interacts once) and n_users * n_items "
+            f"({n_users * n_items}; pairs are distinct)",
+            n_interactions,
         )
 
 

@@ -71,6 +71,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from bench import validate
 from bench.errors import ConfigError, EvaluationError
 from bench.metrics.keys import MetricKey, check_cutoffs
 
@@ -301,9 +302,7 @@ def _check_codes(recs: np.ndarray, n_items: int | None, source: str) -> None:
 
 
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ConfigError(f"k: expected a positive integer, got {k!r}")
-    return int(k)
+    return validate.positive_integer("k", k)
 
 
 def _as_item_counts(item_counts) -> np.ndarray:
@@ -327,11 +326,7 @@ def _as_item_counts(item_counts) -> np.ndarray:
 
 
 def _as_n_train_users(n_train_users, counts: np.ndarray) -> int:
-    if (
-        isinstance(n_train_users, bool)
-        or not isinstance(n_train_users, int | np.integer)
-        or n_train_users < 1
-    ):
+    if not validate.is_integer(n_train_users) or n_train_users < 1:
         raise EvaluationError(
             f"n_train_users: expected a positive integer (users with training history), got "
             f"{n_train_users!r}"

@@ -28,6 +28,7 @@ from functools import cached_property, lru_cache
 
 import numpy as np
 
+from bench import validate
 from bench.errors import ConfigError, EvaluationError
 
 __all__ = [
@@ -186,12 +187,10 @@ def _ideal_binary_dcg(n: int) -> np.ndarray:
 
 
 def _check_k(k, width: int) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or not 1 <= k <= width:
-        raise ConfigError(
-            f"k: expected an integer in [1, {width}] (the hit matrix has {width} rank "
-            f"columns), got {k!r}"
-        )
-    return int(k)
+    return validate.integer(
+        "k", k, 1, maximum=width,
+        expected=f"an integer in [1, {width}] (the hit matrix has {width} rank columns)",
+    )
 
 
 def _as_hits(hits) -> np.ndarray:

@@ -28,7 +28,7 @@ import scipy.sparse as sp
 
 from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, NotFittedError
+from bench.errors import ConfigError, NotFittedError, ParameterError
 from bench.models.topk import top_k, top_k_exact
 from bench.params import HasParams
 
@@ -108,7 +108,12 @@ class Recommender(HasParams):
         self.seen_ = train.to_csr()
         self.user_counts_ = np.diff(self.seen_.indptr)
         self.item_counts_ = np.asarray(self.seen_.sum(axis=0)).ravel()
-        self._fit(train, item_features, user_features)
+        try:
+            self._fit(train, item_features, user_features)
+        except ParameterError as exc:  # checked with bench.validate: say whose parameter
+            raise ParameterError(
+                f"{type(self).__name__} {exc.param}", exc.expected, exc.received
+            ) from None
         self.fitted_ = True
         return self
 

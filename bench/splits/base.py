@@ -5,7 +5,8 @@ part it goes to. Implementers write only :meth:`Splitter._split`, which returns 
 ``int8`` label array per fold (``TRAIN``, ``TEST``, ``FOLD_IN`` or ``DROPPED``).
 Everything else happens here, once, for every splitter:
 
-* the hyperparameters are checked (:class:`~bench.errors.ConfigError` naming the key);
+* the hyperparameters are checked (:class:`~bench.errors.ParameterError` naming the
+  parameter, prefixed with :attr:`Splitter.where`);
 * a validation part is carved from the training rows when ``validation`` is set, by the
   same protocol applied to the training rows with its own seeded random stream;
 * the parts are built with the vocabularies of the input, so codes mean the same user
@@ -22,8 +23,6 @@ by time or at random, computed with one sort instead of a loop over users).
 from __future__ import annotations
 
 import hashlib
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -33,8 +32,9 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+from bench import validate
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, SplitError
+from bench.errors import ConfigError, ParameterError, SplitError
 from bench.params import HasParams
 
 TRAIN, TEST, VALIDATION, FOLD_IN = 0, 1, 2, 3
@@ -161,6 +161,9 @@ class Splitter(HasParams):
     cold_axis: ClassVar[str | None] = None
     validation_allowed: ClassVar[bool] = True
     validation: float | None = None
+    #: where the caller says the parameters live, for messages (``split.fraction``); the
+    #: caller may set another path on an instance, or None to add the path itself
+    where: str | None = "split"
 
 
     def _describe(self) -> str:
@@ -173,7 +176,8 @@ class Splitter(HasParams):
         """Split ``data``; one :class:`Split` per fold.
 
         Raises:
-            ConfigError: a hyperparameter is out of range (the message names the key).
+            ParameterError: a hyperparameter is out of range (the message names it as
+                :meth:`key` does, e.g. ``split.fraction``).
             SplitError: the data cannot be split this way (no timestamps, nothing left
                 to test or train on) or a post-condition failed.
         """
@@ -181,8 +185,13 @@ class Splitter(HasParams):
             raise SplitError(
                 f"split '{self.name}': expected an Interactions table, got {type(data).__name__}"
             )
-        self._check_params()
-        self._check_validation_param()
+        try:
+            self._check_params()
+            self._check_validation_param()
+        except ParameterError as exc:
+            if self.where is None:
+                raise
+            raise ParameterError(self.key(exc.param), exc.expected, exc.received) from None
         if len(data) == 0:
             raise SplitError(f"{self._describe()}: {data.source} has no interaction to split")
         folds = self._labels(data)
@@ -203,8 +212,12 @@ class Splitter(HasParams):
         return splits
 
     # ------------------------------------------------------------------ for implementers
+    def key(self, param: str) -> str:
+        """``param`` as the user set it (``split.fraction``; see :attr:`where`), for hints."""
+        return f"{self.where}.{param}" if self.where else param
+
     def _check_params(self) -> None:
-        """Raise :class:`ConfigError` naming the key of any out-of-range hyperparameter."""
+        """Check every hyperparameter with :mod:`bench.validate` (its name only)."""
         raise NotImplementedError
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
@@ -229,10 +242,10 @@ class Splitter(HasParams):
             return
         if not self.validation_allowed:
             raise ConfigError(
-                f"split.validation: split '{self.name}' has no validation carve-out (every "
-                f"row is tested in some fold); expected null, got {self.validation!r}"
+                f"{self.key('validation')}: split '{self.name}' has no validation carve-out "
+                f"(every row is tested in some fold); expected null, got {self.validation!r}"
             )
-        check_fraction("validation", self.validation, "a number in (0, 1) or null")
+        validate.fraction("validation", self.validation, expected="a number in (0, 1) or null")
 
     def _labels(self, data: Interactions) -> list[np.ndarray]:
         """Run ``_split`` with fresh ``cut_``/``info_`` and check what it returned."""
@@ -376,40 +389,7 @@ def _iso(seconds: int) -> str:
     return pd.Timestamp(int(seconds), unit="s", tz="UTC").isoformat()
 
 
-# ---------------------------------------------------------------------- parameter checks
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def check_fraction(key: str, value: object, expected: str = "a number in (0, 1)") -> None:
-    """``split.<key>`` must be a real number strictly between 0 and 1."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or not 0 < value < 1
-    ):
-        raise ConfigError(f"split.{key}: expected {expected}, got {value!r}")
-
-
-def check_int(key: str, value: object, minimum: int) -> None:
-    """``split.<key>`` must be an integer ``>= minimum``."""
-    if not _is_int(value) or value < minimum:
-        raise ConfigError(f"split.{key}: expected an integer >= {minimum}, got {value!r}")
-
-
-def check_choice(key: str, value: object, choices: tuple[str, ...]) -> None:
-    """``split.<key>`` must be one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(f"split.{key}: expected one of {list(choices)}, got {value!r}")
-
-
-def check_seed(value: object) -> None:
-    """``split.seed`` must be a non-negative integer (``numpy.random.default_rng``)."""
-    if not _is_int(value) or value < 0:
-        raise ConfigError(f"split.seed: expected a non-negative integer, got {value!r}")
-
-
+# ---------------------------------------------------------------------- seeds
 def validation_seed(seed: int) -> int:
     """The seed of the validation carve: an independent stream derived from ``seed``."""
     return int(np.random.SeedSequence([int(seed), _VALIDATION_STREAM]).generate_state(1)[0])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import validate
 from bench.data.interactions import Interactions
 from bench.errors import SplitError
 from bench.splits.base import (
@@ -22,9 +23,6 @@ from bench.splits.base import (
     TEST,
     TRAIN,
     Splitter,
-    check_fraction,
-    check_int,
-    check_seed,
     pick_fraction,
     time_rank,
     validation_seed,
@@ -64,9 +62,9 @@ class UserColdStartSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_fraction("fraction", self.fraction)
-        check_int("fold_in", self.fold_in, 0)
-        check_seed(self.seed)
+        validate.fraction("fraction", self.fraction)
+        validate.integer("fold_in", self.fold_in, 0)
+        validate.seed("seed", self.seed)
 
     def _validation_splitter(self, fraction: float) -> Splitter:
         return UserColdStartSplitter(
@@ -77,15 +75,15 @@ class UserColdStartSplitter(Splitter):
         if problem == "test":
             return (
                 f"every held-out user has at most fold_in={self.fold_in} rows; lower "
-                "split.fold_in or raise split.fraction"
+                f"{self.key('fold_in')} or raise {self.key('fraction')}"
             )
-        return "lower split.fraction (every user was held out)"
+        return f"lower {self.key('fraction')} (every user was held out)"
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         if self.fold_in > 0 and not data.has_timestamps:
             raise SplitError(
                 f"split '{self.name}': {data.source} has no timestamps; a user's first "
-                f"fold_in={self.fold_in} rows are defined by time (set split.fold_in=0)"
+                f"fold_in={self.fold_in} rows are defined by time (set {self.key('fold_in')}=0)"
             )
         rng = np.random.default_rng(self.seed)
         counts = data.user_counts()
@@ -121,16 +119,16 @@ class ItemColdStartSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_fraction("fraction", self.fraction)
-        check_seed(self.seed)
+        validate.fraction("fraction", self.fraction)
+        validate.seed("seed", self.seed)
 
     def _validation_splitter(self, fraction: float) -> Splitter:
         return ItemColdStartSplitter(fraction=fraction, seed=validation_seed(self.seed))
 
     def _hint(self, problem: str) -> str:
         if problem == "test":
-            return "raise split.fraction"
-        return "lower split.fraction (every item was held out)"
+            return f"raise {self.key('fraction')}"
+        return f"lower {self.key('fraction')} (every item was held out)"
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         rng = np.random.default_rng(self.seed)

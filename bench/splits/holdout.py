@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import validate
 from bench.data.interactions import Interactions
 from bench.splits.base import (
     Splitter,
-    check_fraction,
-    check_int,
-    check_seed,
     random_rank,
     take_per_user,
     validation_seed,
@@ -49,9 +47,9 @@ class RandomHoldoutSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_fraction("fraction", self.fraction)
-        check_seed(self.seed)
-        check_int("min_train", self.min_train, 0)
+        validate.fraction("fraction", self.fraction)
+        validate.seed("seed", self.seed)
+        validate.integer("min_train", self.min_train, 0)
 
     def _validation_splitter(self, fraction: float) -> Splitter:
         return RandomHoldoutSplitter(
@@ -61,10 +59,10 @@ class RandomHoldoutSplitter(Splitter):
     def _hint(self, problem: str) -> str:
         if problem == "test":
             return (
-                "no user has a row to spare after rounding; raise split.fraction or lower "
-                "split.min_train"
+                f"no user has a row to spare after rounding; raise {self.key('fraction')} or "
+                f"lower {self.key('min_train')}"
             )
-        return "lower split.fraction"
+        return f"lower {self.key('fraction')}"
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         rng = np.random.default_rng(self.seed)

@@ -19,16 +19,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench import validate
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, DataError, SplitError
+from bench.errors import DataError, ParameterError, SplitError
 from bench.splits.base import (
     TEST,
     TRAIN,
     Split,
     Splitter,
-    check_choice,
-    check_int,
-    check_seed,
     random_rank,
 )
 
@@ -63,12 +61,13 @@ class KFoldSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_int("n_folds", self.n_folds, 2)
-        check_seed(self.seed)
-        check_choice("stratify", self.stratify, STRATIFY)
+        validate.integer("n_folds", self.n_folds, 2)
+        validate.seed("seed", self.seed)
+        validate.one_of("stratify", self.stratify, STRATIFY)
 
     def _hint(self, problem: str) -> str:
-        return "lower split.n_folds (a fold got no row; the data is too small for this many)"
+        return (f"lower {self.key('n_folds')} (a fold got no row; the data is too small for "
+                "this many)")
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         k = int(self.n_folds)
@@ -177,7 +176,7 @@ def load_order(
             f"split 'surprise_kfold': {int(np.count_nonzero(seen == 0))} row(s) of "
             f"{data.source} are not in the load-order file {path}, e.g. (user "
             f"{data.user_ids[data.users[r]]!r}, item {data.item_ids[data.items[r]]!r}); "
-            f"split.load_order must name the file the data was loaded from"
+            f"load_order must name the file the data was loaded from"
         )
     return rows, int(n_skipped)
 
@@ -244,29 +243,19 @@ class SurpriseKFoldSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_int("n_folds", self.n_folds, 2)
-        check_seed(self.seed)
-        if self.seed >= 2**32:
-            raise ConfigError(
-                f"split.seed: expected an integer in [0, 2**32) (numpy RandomState, as "
-                f"Surprise uses), got {self.seed!r}"
-            )
+        validate.integer("n_folds", self.n_folds, 2)
+        validate.seed("seed", self.seed)
+        validate.integer("seed", self.seed, 0, maximum=2**32 - 1,
+                         expected="an integer in [0, 2**32) (numpy RandomState, as Surprise uses)")
         if self.load_order is not None and not isinstance(self.load_order, str | Path):
-            raise ConfigError(
-                f"split.load_order: expected a file path or null, got {self.load_order!r}"
-            )
+            raise ParameterError("load_order", "a file path or null", self.load_order)
         if not isinstance(self.load_order_sep, str) or not self.load_order_sep:
-            raise ConfigError(
-                f"split.load_order_sep: expected a non-empty string, got {self.load_order_sep!r}"
-            )
-        if not isinstance(self.load_order_header, bool):
-            raise ConfigError(
-                f"split.load_order_header: expected true or false, got "
-                f"{self.load_order_header!r}"
-            )
+            raise ParameterError("load_order_sep", "a non-empty string", self.load_order_sep)
+        validate.boolean("load_order_header", self.load_order_header)
 
     def _hint(self, problem: str) -> str:
-        return "lower split.n_folds (a fold got no row; the data is too small for this many)"
+        return (f"lower {self.key('n_folds')} (a fold got no row; the data is too small for "
+                "this many)")
 
     def split(self, data: Interactions) -> list[Split]:
         """The folds, each carrying Surprise's training order as ``train_order``."""

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from bench import validate
 from bench.data.interactions import Interactions
 from bench.errors import SplitError
-from bench.splits.base import Splitter, check_fraction, check_int, take_per_user, time_rank
+from bench.splits.base import Splitter, take_per_user, time_rank
 
 
 class LeaveLastNSplitter(Splitter):
@@ -36,8 +37,8 @@ class LeaveLastNSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_int("n", self.n, 1)
-        check_int("min_train", self.min_train, 0)
+        validate.integer("n", self.n, 1)
+        validate.integer("min_train", self.min_train, 0)
 
     def _validation_splitter(self, fraction: float) -> Splitter:
         return _LatestShareSplitter(fraction=fraction, min_train=self.min_train)
@@ -46,7 +47,7 @@ class LeaveLastNSplitter(Splitter):
         if problem == "test":
             return (
                 f"every user has fewer than n + min_train = {self.n + self.min_train} rows; "
-                "lower split.n or split.min_train"
+                f"lower {self.key('n')} or {self.key('min_train')}"
             )
         return "raise split.min_train"
 
@@ -75,8 +76,8 @@ class _LatestShareSplitter(Splitter):
         self.min_train = min_train
 
     def _check_params(self) -> None:
-        check_fraction("validation", self.fraction)
-        check_int("min_train", self.min_train, 0)
+        validate.fraction("validation", self.fraction)
+        validate.integer("min_train", self.min_train, 0)
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         _require_timestamps(self.name, data)

@@ -14,15 +14,14 @@ import math
 import numpy as np
 import pandas as pd
 
+from bench import validate
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, SplitError
+from bench.errors import ParameterError, SplitError
 from bench.splits.base import (
     DROPPED,
     TEST,
     TRAIN,
     Splitter,
-    check_choice,
-    check_fraction,
 )
 
 COLD_USERS = ("keep", "drop")
@@ -63,8 +62,8 @@ class GlobalTemporalSplitter(Splitter):
         self.validation = validation
 
     def _check_params(self) -> None:
-        check_fraction("quantile", self.quantile)
-        check_choice("cold_users", self.cold_users, COLD_USERS)
+        validate.fraction("quantile", self.quantile)
+        validate.one_of("cold_users", self.cold_users, COLD_USERS)
         if self.date is not None:
             _date_seconds(self.date)
 
@@ -73,13 +72,13 @@ class GlobalTemporalSplitter(Splitter):
 
     def _hint(self, problem: str) -> str:
         if problem == "test":
-            hint = "set an earlier split.date or lower split.quantile"
+            hint = f"set an earlier {self.key('date')} or lower {self.key('quantile')}"
             if self.cold_users == "drop":
-                hint += ", or keep cold users (split.cold_users=keep)"
+                hint += f", or keep cold users ({self.key('cold_users')}=keep)"
             return hint
         return (
-            "set a later split.date or raise split.quantile (many rows may share the "
-            "timestamp at the cut)"
+            f"set a later {self.key('date')} or raise {self.key('quantile')} (many rows may "
+            "share the timestamp at the cut)"
         )
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
@@ -118,9 +117,9 @@ def _date_seconds(value: object) -> int:
         if pd.isna(stamp):
             raise ValueError
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"split.date: expected an ISO date such as '2016-01-01' (UTC unless it carries "
-            f"an offset) or null, got {value!r}"
+        raise ParameterError(
+            "date", "an ISO date such as '2016-01-01' (UTC unless it carries an offset) or null",
+            value,
         ) from None
     if stamp.tz is None:
         stamp = stamp.tz_localize("UTC")

@@ -33,13 +33,13 @@ Same seed, same input -> bit-identical output (``numpy.random.default_rng(seed)`
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
-from bench.errors import ConfigError, describe
+from bench import validate
+from bench.errors import describe
 
 __all__ = ["BootstrapCI", "bootstrap_means"]
 
@@ -93,7 +93,7 @@ def bootstrap_means(
         A :class:`BootstrapCI`; see the module docstring for formulas and edge cases.
 
     Raises:
-        ConfigError: ``n_resamples``, ``confidence`` or ``seed`` is invalid.
+        ParameterError: ``n_resamples``, ``confidence`` or ``seed`` is invalid.
         ValueError: ``values`` is not 1-D or 2-D, or holds an infinite value.
     """
     check_resampling(n_resamples, confidence, seed)
@@ -115,19 +115,11 @@ def bootstrap_means(
 
 
 def check_resampling(n_resamples: object, confidence: object, seed: object) -> None:
-    """Raise :class:`ConfigError` unless the three resampling settings are valid."""
-    if not _is_int(n_resamples) or n_resamples < 1:
-        raise ConfigError(describe("stats.n_resamples", "a positive integer", repr(n_resamples)))
-    if (
-        isinstance(confidence, bool)
-        or not isinstance(confidence, numbers.Real)
-        or not 0.0 < float(confidence) < 1.0
-    ):
-        raise ConfigError(
-            describe("stats.confidence", "a number strictly between 0 and 1", repr(confidence))
-        )
-    if not _is_int(seed) or seed < 0:
-        raise ConfigError(describe("stats.seed", "a non-negative integer", repr(seed)))
+    """Raise :class:`~bench.errors.ParameterError` (naming the argument) unless the three
+    resampling settings are valid."""
+    validate.positive_integer("n_resamples", n_resamples)
+    validate.fraction("confidence", confidence, expected="a number strictly between 0 and 1")
+    validate.seed("seed", seed)
 
 
 def as_matrix(values: object, name: str) -> tuple[np.ndarray, bool]:
@@ -222,5 +214,3 @@ def resampled_means(
     return out
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

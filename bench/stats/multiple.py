@@ -20,11 +20,10 @@ array, whatever its shape (it is flattened and the shape restored).
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from bench.errors import ConfigError, describe
+from bench import validate
+from bench.errors import describe
 
 __all__ = ["holm", "reject"]
 
@@ -68,10 +67,9 @@ def reject(p_adjusted: np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Boolean array: ``True`` where ``p_adjusted <= alpha`` (NaN never rejects).
 
     Raises:
-        ConfigError: ``alpha`` is not strictly between 0 and 1.
+        ParameterError: ``alpha`` is not strictly between 0 and 1.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
-        raise ConfigError(describe("stats.alpha", "a number strictly between 0 and 1", repr(alpha)))
+    validate.fraction("alpha", alpha, expected="a number strictly between 0 and 1")
     p = np.asarray(p_adjusted, dtype=np.float64)
     with np.errstate(invalid="ignore"):
         return p <= alpha

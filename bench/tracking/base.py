@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
-from bench.errors import ConfigError
-
 
 @runtime_checkable
 class Tracker(Protocol):
@@ -65,26 +63,3 @@ class NullTracker:
 
     def describe(self) -> str:
         return "tracking disabled (tracker=none)"
-
-
-def build_tracker(cfg: Mapping[str, object] | None) -> Tracker:
-    """Build a tracker from the ``tracker`` config group (``kind: mlflow|memory|none``)."""
-    cfg = dict(cfg or {})
-    kind = cfg.pop("kind", "mlflow")
-    if kind == "none":
-        return NullTracker()
-    if kind == "memory":
-        from bench.tracking.memory import MemoryTracker
-
-        return MemoryTracker()
-    if kind == "mlflow":
-        from bench.tracking.mlflow_tracker import MlflowTracker
-
-        allowed = {"tracking_uri", "experiment", "artifact_root"}
-        unknown = sorted(set(cfg) - allowed)
-        if unknown:
-            raise ConfigError(
-                f"tracker: unknown key(s) {unknown}; expected some of {sorted(allowed)}"
-            )
-        return MlflowTracker(**cfg)
-    raise ConfigError(f"tracker.kind: expected one of ['mlflow', 'memory', 'none'], got {kind!r}")

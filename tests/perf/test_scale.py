@@ -24,7 +24,8 @@ def test_overrides_compose_the_scale_run():
     assert list(cfg.models) == ["rule_popular", "cf_als"]
     assert cfg.dataset._target_ == "bench.data.synthetic.generate_synthetic"
     assert cfg.dataset.n_users == 1625 and cfg.dataset.n_interactions == 250_001
-    assert cfg.split.cold_users == "drop" and cfg.tracker.kind == "none"
+    assert cfg.split.cold_users == "drop"
+    assert cfg.tracker._target_ == "bench.tracking.base.NullTracker"
     assert cfg.cold_start.user is None and cfg.cold_start.item is None
     assert cfg.report.figures is False and cfg.seed == 7
 

@@ -125,14 +125,14 @@ def test_coverage_of_the_95_percent_interval(kind, true_mean):
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"n_resamples": 0}, "stats.n_resamples: expected a positive integer, got 0"),
-        ({"n_resamples": 10.0}, "stats.n_resamples: expected a positive integer, got 10.0"),
-        ({"n_resamples": True}, "stats.n_resamples"),
-        ({"confidence": 1.0}, "stats.confidence: expected a number strictly between 0 and 1"),
-        ({"confidence": 0}, "stats.confidence"),
-        ({"confidence": "0.9"}, "stats.confidence"),
-        ({"seed": -1}, "stats.seed: expected a non-negative integer, got -1"),
-        ({"seed": 1.5}, "stats.seed"),
+        ({"n_resamples": 0}, "n_resamples: expected a positive integer, got 0"),
+        ({"n_resamples": 10.0}, "n_resamples: expected a positive integer, got 10.0"),
+        ({"n_resamples": True}, "n_resamples"),
+        ({"confidence": 1.0}, "confidence: expected a number strictly between 0 and 1"),
+        ({"confidence": 0}, "confidence"),
+        ({"confidence": "0.9"}, "confidence"),
+        ({"seed": -1}, "seed: expected a non-negative integer, got -1"),
+        ({"seed": 1.5}, "seed"),
     ],
 )
 def test_invalid_settings_raise_config_error(kwargs, message):

@@ -150,5 +150,5 @@ def test_same_seed_same_output_other_seed_other_interval():
 def test_bad_input():
     with pytest.raises(ValueError, match="same shape"):
         paired_comparison(np.zeros(3), np.zeros(4))
-    with pytest.raises(ConfigError, match=r"stats\.n_resamples"):
+    with pytest.raises(ConfigError, match=r"^n_resamples: expected a positive integer, got -5"):
         paired_comparison(np.zeros(3), np.zeros(3), n_resamples=-5)

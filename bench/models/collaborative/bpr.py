@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from bench.errors import ConfigError
+from bench import validate
 from bench.models.collaborative.factors import LatentFactorModel
 
 
@@ -67,20 +67,11 @@ class ImplicitBPR(LatentFactorModel):
         self.num_threads = num_threads
 
     def _check_params(self) -> None:
-        name = type(self).__name__
-        for key in ("factors", "iterations"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ConfigError(f"{name} {key}: expected a positive integer, got {value!r}")
-        for key in ("learning_rate", "regularization"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{name} {key}: expected a number >= 0, got {value!r}")
-        if self.learning_rate == 0:
-            raise ConfigError(f"{name} learning_rate: expected a number > 0, got 0")
-        nt = self.num_threads
-        if isinstance(nt, bool) or not isinstance(nt, int | np.integer) or nt < 0:
-            raise ConfigError(f"{name} num_threads: expected an integer >= 0, got {nt!r}")
+        validate.positive_integer("factors", self.factors)
+        validate.positive_integer("iterations", self.iterations)
+        validate.positive_number("learning_rate", self.learning_rate)
+        validate.number("regularization", self.regularization, minimum=0)
+        validate.integer("num_threads", self.num_threads, 0)
 
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

@@ -6,6 +6,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 from bench.models.collaborative.item_knn import check_values, weighted_history
@@ -54,12 +55,9 @@ class EASE(Recommender):
 
     def _check_params(self, train) -> None:
         name = type(self).__name__
-        for key in ("l2", "max_memory_gb"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-                raise ConfigError(f"{name} {key}: expected a number > 0, got {value!r}")
-        if not isinstance(self.implicit, bool):
-            raise ConfigError(f"{name} implicit: expected true or false, got {self.implicit!r}")
+        validate.positive_number("l2", self.l2)
+        validate.positive_number("max_memory_gb", self.max_memory_gb)
+        validate.boolean("implicit", self.implicit)
         check_values(name, "ones" if self.implicit else "rating", train)
 
     def _fit(self, train, item_features, user_features) -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 
@@ -67,22 +68,13 @@ class ItemKNN(Recommender):
 
     def _check_params(self, train) -> None:
         name = type(self).__name__
-        if self.similarity not in SIMILARITIES:
-            raise ConfigError(
-                f"{name} similarity: expected one of {list(SIMILARITIES)}, got {self.similarity!r}"
-            )
-        if isinstance(self.K, bool) or not isinstance(self.K, int | np.integer) or self.K < 1:
-            raise ConfigError(f"{name} K: expected a positive integer, got {self.K!r}")
-        for key in ("bm25_k1", "bm25_b"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ConfigError(f"{name} {key}: expected a number >= 0, got {value!r}")
-        if not 0 <= self.bm25_b <= 1:
-            raise ConfigError(f"{name} bm25_b: expected a number in [0, 1], got {self.bm25_b!r}")
+        validate.one_of("similarity", self.similarity, SIMILARITIES)
+        validate.positive_integer("K", self.K)
+        validate.number("bm25_k1", self.bm25_k1, minimum=0)
+        validate.number("bm25_b", self.bm25_b, minimum=0, maximum=1,
+                        expected="a number in [0, 1]")
         check_values(name, self.values, train)
-        nt = self.num_threads
-        if isinstance(nt, bool) or not isinstance(nt, int | np.integer) or nt < 0:
-            raise ConfigError(f"{name} num_threads: expected an integer >= 0, got {nt!r}")
+        validate.integer("num_threads", self.num_threads, 0)
 
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.nearest_neighbours import (

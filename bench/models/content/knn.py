@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
-from bench.errors import ConfigError
+from bench import validate
 from bench.models.base import SCORE_BLOCK_FLOATS
 from bench.models.content.common import ContentModel
 
@@ -126,16 +125,9 @@ class ContentItemKNN(ContentModel):
         self.block_size = block_size
 
     def _fit(self, train, item_features, user_features) -> None:
-        owner = type(self).__name__
-        nb = self.neighbours
-        if isinstance(nb, bool) or not isinstance(nb, numbers.Integral) or nb < 1:
-            raise ConfigError(f"{owner} neighbours: expected an integer >= 1, got {nb!r}")
-        bs = self.block_size
-        if bs is not None and (isinstance(bs, bool) or not isinstance(bs, numbers.Integral)
-                               or bs < 1):  # fmt: skip
-            raise ConfigError(
-                f"{owner} block_size: expected an integer >= 1 or null (automatic), got {bs!r}"
-            )
+        nb = validate.integer("neighbours", self.neighbours, 1)
+        bs = validate.optional_integer("block_size", self.block_size, 1,
+                                       expected="an integer >= 1 or null (automatic)")
         self._fit_content(train, item_features)
         self.similarity_ = content_neighbours(
             self.item_matrix_, int(nb), None if bs is None else int(bs)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender, mask_history, top_k
 from bench.models.hybrid.base import Composite, row_ranks
@@ -47,9 +48,7 @@ class CascadeHybrid(Composite):
                 f"CascadeHybrid components: expected exactly 'candidates' and 'reranker', got "
                 f"{sorted(self.components)}"
             )
-        n = self.n_candidates
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n <= 0:
-            raise ConfigError(f"CascadeHybrid n_candidates: expected a positive integer, got {n!r}")
+        validate.positive_integer("n_candidates", self.n_candidates)
         self._fit_children(train, item_features, user_features)
 
     def _combine(self, users, history):

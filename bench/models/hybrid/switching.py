@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender, mask_history
 from bench.models.hybrid.base import Composite, row_ranks
@@ -62,10 +63,7 @@ class SwitchingHybrid(Composite):
                     f"{sorted(self.components)}"
                 )
             for label, v in bounds.items():
-                if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 0:
-                    raise ConfigError(
-                        f"SwitchingHybrid {key}.{label}: expected a non-negative integer, got {v!r}"
-                    )
+                validate.integer(f"{key}.{label}", v, 0, expected="a non-negative integer")
         self._fit_children(train, item_features, user_features)
 
     def _combine(self, users, history):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 
@@ -110,8 +111,8 @@ class RecentPopularityRecommender(_StaticScores):
 
     def _fit(self, train, item_features, user_features) -> None:
         name = type(self).__name__
-        _check_positive(name, "window_days", self.window_days)
-        _check_min_count(name, self.min_count)
+        validate.positive_number("window_days", self.window_days, expected="a number > 0 (days)")
+        validate.integer("min_count", self.min_count, 1)
         ts = _require_timestamps(name, train)
         self.cut_ = int(ts.max())
         inside = ts >= self.cut_ - float(self.window_days) * SECONDS_PER_DAY
@@ -139,7 +140,8 @@ class DecayedPopularityRecommender(_StaticScores):
 
     def _fit(self, train, item_features, user_features) -> None:
         name = type(self).__name__
-        _check_positive(name, "half_life_days", self.half_life_days)
+        validate.positive_number("half_life_days", self.half_life_days,
+                                 expected="a number > 0 (days)")
         ts = _require_timestamps(name, train)
         self.cut_ = int(ts.max())
         age_days = (self.cut_ - ts.astype(np.float64)) / SECONDS_PER_DAY
@@ -170,14 +172,8 @@ class RatedPopularityRecommender(_StaticScores):
 
     def _fit(self, train, item_features, user_features) -> None:
         name = type(self).__name__
-        if (
-            isinstance(self.damping, bool)
-            or not isinstance(self.damping, int | float)
-            or not np.isfinite(self.damping)
-            or self.damping < 0
-        ):
-            raise ConfigError(f"{name} damping: expected a number >= 0, got {self.damping!r}")
-        _check_min_count(name, self.min_count)
+        validate.number("damping", self.damping, minimum=0)
+        validate.integer("min_count", self.min_count, 1)
         if not train.has_ratings:
             raise ConfigError(
                 f"{name}: needs explicit ratings, but {train.source} has none; "
@@ -203,19 +199,6 @@ def _require_timestamps(name: str, train) -> np.ndarray:
     return train.timestamps
 
 
-def _check_positive(name: str, param: str, value) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not np.isfinite(value)
-        or value <= 0
-    ):
-        raise ConfigError(f"{name} {param}: expected a number > 0 (days), got {value!r}")
-
-
-def _check_min_count(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} min_count: expected an integer >= 1, got {value!r}")
 
 
 def _skip_history(
