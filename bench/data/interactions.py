@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench.errors import DataError
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"

@@ -32,6 +32,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
+import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench import validate
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, ParameterError, SplitError
