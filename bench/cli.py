@@ -183,6 +183,7 @@ def _hydra_main(argv: list[str]) -> int:
     problem = _plugin_problem(argv) or _composition_problem(argv, cdir)
     if problem:
         return _fail(problem)
+    register_run_token()
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
     saved = sys.argv
     sys.argv = ["bench", *argv]
@@ -198,6 +199,18 @@ def _hydra_main(argv: list[str]) -> int:
     finally:
         sys.argv = saved
     return 0
+
+
+def register_run_token() -> str:
+    """A fresh token for ``${run_token:}`` in ``hydra.run.dir``: every command gets its own
+    run folder, even when two start in the same second. Returns the token."""
+    import uuid
+
+    from omegaconf import OmegaConf
+
+    token = uuid.uuid4().hex[:6]
+    OmegaConf.register_new_resolver("run_token", lambda: token, replace=True)
+    return token
 
 
 def _data_command(argv: list[str]) -> int:

@@ -146,3 +146,27 @@ def test_every_systemexit_in_bench_is_a_failure_message_or_an_exit_code():
 def test_perf_bad_arguments_are_bad_input(capsys):
     assert main(["perf", "metrics", "--k", "0"]) == 2
     assert "bench: error: --k: expected 1 <= k" in capsys.readouterr().err
+
+
+def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys,
+                                                                   monkeypatch):
+    """Issue: the run folder was only a timestamp, so a second run in the same second
+    wrote into the first one's folder. The folder now carries a per-command token."""
+    import datetime as dt
+
+    import hydra.core.utils
+
+    class Frozen(dt.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 1, 1, 0, 0, 0)
+
+    monkeypatch.setattr(hydra.core.utils, "datetime", Frozen)  # Hydra's ${now:} resolver
+    args = ["tracker=none", "model=[rule_popular]", "eval.cutoffs=[5]", "split=temporal",
+            "~experiment", "report.figures=false", f"report.dir={tmp_path}"]
+    assert main(args) == 0
+    assert main(args) == 0
+    capsys.readouterr()
+    runs = sorted((tmp_path / "default").iterdir())
+    assert len(runs) == 2 and all(r.name.startswith("20260101-000000-") for r in runs)
+    assert all((r / "results.json").is_file() for r in runs)
