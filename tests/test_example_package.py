@@ -175,3 +175,30 @@ def test_docs_page_shows_the_example_files_as_they_are():
                           "rec_cooc/configs/experiment/cooc_ci.yaml"}
     for path, text in shown.items():
         assert text == (EXAMPLE / path).read_text(), f"docs/bring-your-own.md shows another {path}"
+
+
+def test_gate_covers_precomputed_lists(declared, tmp_path, capsys):
+    """The example's lists, gated as a precomputed model: the same baseline workflow."""
+    export = tmp_path / "export"
+    split = ["split=leave_last_n", "split.n=5"]  # the cooc_ci experiment's split
+    assert main(["split", "export", str(export), "~experiment", *split, *SMALL]) == 0
+    assert main(["~experiment", *split, *SMALL, "tracker=none", "report.figures=false",
+                 "model=[cooc]", f"report.dir={tmp_path / 'made'}"]) == 0
+    lists = export / "fold0" / "lists.parquet"
+    made = pd.read_parquet(run_folder(tmp_path / "made") / "artifacts" / "cooc" / "fold0" /
+                           "topk.parquet")
+    made.to_parquet(lists)
+    baseline = tmp_path / "lists.json"
+    precomputed = ["model=[rule_popular,precomputed]", f"models.precomputed.path={lists}"]
+    assert main([*gate(tmp_path, baseline, *precomputed), "--update-baseline"]) == 0
+    assert main(gate(tmp_path, baseline, *precomputed)) == 0
+    capsys.readouterr()
+
+    # the pipeline regresses: every user gets the next user's list
+    users = sorted(made["user_id"].unique())
+    shifted = dict(zip(users, users[1:] + users[:1], strict=True))
+    made.assign(user_id=made["user_id"].map(shifted)).to_parquet(lists)
+    assert main(gate(tmp_path, baseline, *precomputed)) == 1
+    out = capsys.readouterr().out
+    assert "- precomputed ndcg@10 [all]: -" in out
+    assert "- rule_popular" not in out
