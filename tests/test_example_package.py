@@ -8,7 +8,9 @@ Covered: a run with ``model=[cooc,rule_popular]`` (the model found through the p
 config folder) shows up in ``results.json``, ``report.md`` and an MLflow child run; its
 ``topk.parquet`` read back through ``precomputed`` gives identical per-user metrics; and
 ``bench check`` passes against a baseline written from the same config, and fails with
-exit 1 naming the model when a hyperparameter degrades it.
+exit 1 naming the model when a hyperparameter degrades it (and likewise for its lists
+gated as a ``precomputed`` model). Two more tests keep docs/bring-your-own.md honest: the
+files it shows are the package's, and its CI commands are lines of ``.ci/run``.
 """
 
 from __future__ import annotations
