@@ -55,9 +55,14 @@ def run_check(
     markdown: str | None = None,
     junit: str | None = None,
     tracker=None,
-    out=sys.stdout,
+    out=None,
 ) -> int:
-    """Run the gate; return the exit code (see the module docstring)."""
+    """Run the gate; return the exit code (see the module docstring).
+
+    ``out`` receives the summary lines; ``None`` means the ``sys.stdout`` of the moment of
+    the call (a default bound at import would keep a stream that may since be closed).
+    """
+    out = sys.stdout if out is None else out
     from bench.runner import run_experiment
 
     cfg = compose_check_config(overrides, config_dir)
