@@ -32,7 +32,7 @@ def shared_data_dir() -> Path | None:
     """BENCH_DATA_DIR, made absolute, when set and present (integration tests skip otherwise).
 
     Absolute because integration tests change into a temporary directory, where a
-    relative BENCH_DATA_DIR (``../shared/datasets``) would point nowhere.
+    relative BENCH_DATA_DIR (``data/movielens``) would point nowhere.
     """
     value = os.environ.get("BENCH_DATA_DIR")
     return Path(value).resolve() if value and Path(value).is_dir() else None
