@@ -47,7 +47,7 @@ from bench.record import ModelFailure, ModelResult, RunResult
 from bench.reduce import reduce_run
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
-from bench.targets import build
+from bench.targets import build, resolve
 from bench.tracking.base import Tracker
 from bench.tracking.factory import build_tracker
 
@@ -312,20 +312,13 @@ def _segment_source(s: RunSettings) -> str | None:
         return None
     if rules != "auto":
         return rules
-    return next((m for m, c in s.models.items() if _segments_users(c)), None)
+    return next((m for m, c in s.models.items() if _segments_users(m, c)), None)
 
 
-def _segments_users(model_cfg: Mapping) -> bool:
+def _segments_users(name: str, model_cfg: Mapping) -> bool:
     """Does this model config build a class that labels users with segments?"""
-    import importlib
-
-    module, _, attr = str(model_cfg.get("_target_", "")).rpartition(".")
-    try:
-        cls = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError, ValueError):
-        return False
-    return isinstance(cls, type) and issubclass(cls, Recommender) and \
-        cls.user_segments is not Recommender.user_segments
+    cls = resolve(model_cfg.get("_target_"), f"models.{name}")  # checked, nothing called
+    return cls.user_segments is not Recommender.user_segments
 
 
 def _audit(splits: list[Split], fail_on_leakage: bool) -> list[dict[str, object]]:
