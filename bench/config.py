@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, describe
 from bench.schema import (
     CHECK_SEGMENTS,
     FAMILIES,
     KNOWN_METRICS,
+    PLAIN_NAME_EXPECTED,
     CheckConfig,
     ColdStartConfig,
     EvalConfig,
@@ -28,6 +29,7 @@ from bench.schema import (
     RunConfig,
     StatsConfig,
     UserColdStartConfig,
+    is_plain_name,
     register,
 )
 from bench.schema_check import conform, message_for, unknown_keys_message
@@ -35,7 +37,8 @@ from bench.schema_check import conform, message_for, unknown_keys_message
 __all__ = [
     "CHECK_SEGMENTS", "FAMILIES", "KNOWN_METRICS", "CheckSettings", "ColdStartSettings",
     "EvalSettings", "ReportSettings", "RunSettings", "StatsSettings",
-    "check_settings", "check_top_level", "cold_start_settings", "config_error_message",
+    "check_model_names", "check_settings", "check_top_level", "cold_start_settings",
+    "config_error_message",
     "eval_settings", "history_labels", "load_settings", "report_settings",
     "resolve_headline", "stats_settings", "to_container",
 ]
@@ -275,6 +278,19 @@ def check_top_level(cfg: Mapping) -> None:
         if cfg.get(key) is None:
             raise ConfigError(f"config: '{key}' is required (choose one, e.g. {key}=...)")
     _conform({k: v for k, v in cfg.items() if k in _SCALARS})
+    check_model_names(cfg["models"])
+
+
+def check_model_names(models) -> None:
+    """Every key of ``models`` is a plain name: it becomes the folder ``artifacts/<model>/``
+    of the run, so ``../x`` or ``a/b`` would write outside it."""
+    if not isinstance(models, Mapping):
+        return  # the schema check names the key and the type
+    for model in models:
+        if not is_plain_name(model):
+            raise ConfigError(describe(f"models[{model!r}]",
+                                       f"a model name that is {PLAIN_NAME_EXPECTED}",
+                                       repr(model)))
 
 
 #: top-level keys that are neither groups nor ``_target_`` nodes

@@ -390,6 +390,12 @@ CASES = [
          bad_config("hydra.searchpath=[file:///elsewhere]"),
          r"hydra\.searchpath: config folders from the command line could set hydra\.callbacks; "
          r"expected BENCH_CONFIG_DIR or a declared plug-in's config folder instead"),
+    Case("name-escapes", "`name=../x` (the run folder is <report.dir>/<name>/...)",
+         bad_config("name=../x"),
+         r"name: expected a plain name \(letters, digits, '_', '-', '\.'; not starting with "
+         r"'\.' or '-'; no '/' or '\\'; at most 128 characters\), got '\.\./x'"),
+    Case("name-with-separator", "`name=a/b`", bad_config("name=a/b"),
+         r"name: expected a plain name .*got 'a/b'"),
 ]
 
 #: One case per kind of input (file, Parquet, download, config key, command line) for the
