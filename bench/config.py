@@ -33,6 +33,7 @@ from bench.schema import (
     register,
 )
 from bench.schema_check import conform, message_for, unknown_keys_message
+from bench.stats.budget import check_budget
 
 __all__ = [
     "CHECK_SEGMENTS", "FAMILIES", "KNOWN_METRICS", "CheckSettings", "ColdStartSettings",
@@ -246,13 +247,15 @@ def load_settings(cfg) -> RunSettings:
     schema's defaults (:mod:`bench.schema`).
 
     Raises:
-        ConfigError: one line naming the full key, what it expects and what it got.
+        ConfigError: one line naming the full key, what it expects and what it got
+            (including upper bounds on the values that size memory,
+            :func:`bench.stats.budget.check_budget`).
     """
     raw = to_container(cfg)
     check_top_level(raw)
     run = _conform({k: v for k, v in raw.items() if k not in IGNORED_KEYS})
     settings = EvalSettings.from_config(run.eval)
-    return RunSettings(
+    out = RunSettings(
         seed=run.seed, name=run.name, resume=run.resume, data_dir=run.data_dir,
         eval=settings, stats=StatsSettings.from_config(run.stats),
         cold_start=ColdStartSettings.from_config(run.cold_start),
@@ -261,6 +264,10 @@ def load_settings(cfg) -> RunSettings:
         dataset=raw["dataset"], split=raw["split"], models=raw["models"],
         tracker=raw.get("tracker"),
     )
+    # values that cannot fit in memory whatever the data; the data's own sizes are
+    # checked with the same function once the split is known
+    check_budget(out, n_users=1, n_items=1, n_models=len(out.models))
+    return out
 
 
 def config_error_message(exc: BaseException) -> str | None:
