@@ -92,8 +92,8 @@ def test_built_wheel_holds_the_manifests_and_refuses_a_tampered_download(server,
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(ROOT)],
         capture_output=True, text=True, timeout=600,
     )
-    if build.returncode != 0 and "hatchling" in build.stderr and "No matching" in build.stderr:
-        pytest.skip(f"cannot fetch the build backend: {build.stderr.strip().splitlines()[-1]}")
+    if build.returncode != 0 and "build dependencies" in build.stderr:  # no index reachable
+        pytest.skip(f"cannot fetch the build backend (hatchling): {build.stderr.strip()[-200:]}")
     assert build.returncode == 0, build.stderr
     (wheel,) = out.glob("recspectrum-*.whl")
     with zipfile.ZipFile(wheel) as zf:
