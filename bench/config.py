@@ -16,11 +16,12 @@ from dataclasses import dataclass, replace
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from bench.errors import ConfigError
+from bench.errors import ConfigError, describe
 from bench.schema import (
     CHECK_SEGMENTS,
     FAMILIES,
     KNOWN_METRICS,
+    PLAIN_NAME_EXPECTED,
     CheckConfig,
     ColdStartConfig,
     EvalConfig,
@@ -28,14 +29,17 @@ from bench.schema import (
     RunConfig,
     StatsConfig,
     UserColdStartConfig,
+    is_plain_name,
     register,
 )
 from bench.schema_check import conform, message_for, unknown_keys_message
+from bench.stats.budget import check_budget
 
 __all__ = [
     "CHECK_SEGMENTS", "FAMILIES", "KNOWN_METRICS", "CheckSettings", "ColdStartSettings",
     "EvalSettings", "ReportSettings", "RunSettings", "StatsSettings",
-    "check_settings", "check_top_level", "cold_start_settings", "config_error_message",
+    "check_model_names", "check_settings", "check_top_level", "cold_start_settings",
+    "config_error_message",
     "eval_settings", "history_labels", "load_settings", "report_settings",
     "resolve_headline", "stats_settings", "to_container",
 ]
@@ -243,13 +247,15 @@ def load_settings(cfg) -> RunSettings:
     schema's defaults (:mod:`bench.schema`).
 
     Raises:
-        ConfigError: one line naming the full key, what it expects and what it got.
+        ConfigError: one line naming the full key, what it expects and what it got
+            (including upper bounds on the values that size memory,
+            :func:`bench.stats.budget.check_budget`).
     """
     raw = to_container(cfg)
     check_top_level(raw)
     run = _conform({k: v for k, v in raw.items() if k not in IGNORED_KEYS})
     settings = EvalSettings.from_config(run.eval)
-    return RunSettings(
+    out = RunSettings(
         seed=run.seed, name=run.name, resume=run.resume, data_dir=run.data_dir,
         eval=settings, stats=StatsSettings.from_config(run.stats),
         cold_start=ColdStartSettings.from_config(run.cold_start),
@@ -258,6 +264,10 @@ def load_settings(cfg) -> RunSettings:
         dataset=raw["dataset"], split=raw["split"], models=raw["models"],
         tracker=raw.get("tracker"),
     )
+    # values that cannot fit in memory whatever the data; the data's own sizes are
+    # checked with the same function once the split is known
+    check_budget(out, n_users=1, n_items=1, n_models=len(out.models))
+    return out
 
 
 def config_error_message(exc: BaseException) -> str | None:
@@ -275,6 +285,19 @@ def check_top_level(cfg: Mapping) -> None:
         if cfg.get(key) is None:
             raise ConfigError(f"config: '{key}' is required (choose one, e.g. {key}=...)")
     _conform({k: v for k, v in cfg.items() if k in _SCALARS})
+    check_model_names(cfg["models"])
+
+
+def check_model_names(models) -> None:
+    """Every key of ``models`` is a plain name: it becomes the folder ``artifacts/<model>/``
+    of the run, so ``../x`` or ``a/b`` would write outside it."""
+    if not isinstance(models, Mapping):
+        return  # the schema check names the key and the type
+    for model in models:
+        if not is_plain_name(model):
+            raise ConfigError(describe(f"models[{model!r}]",
+                                       f"a model name that is {PLAIN_NAME_EXPECTED}",
+                                       repr(model)))
 
 
 #: top-level keys that are neither groups nor ``_target_`` nodes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import typing
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field
@@ -35,6 +36,15 @@ KNOWN_METRICS = RANKING_METRICS
 CHECK_SEGMENTS = ("all", "history_bucket", "segment", "new_items")
 #: ``eval.map_denominator`` choices
 MAP_DENOMINATORS = ("relevant", "min_k_relevant")
+
+#: a name that becomes one path component (``name``, the keys of ``models``): letters, digits,
+#: ``_ - .``, starting with a letter, digit or ``_`` (never ``.``, ``..`` or ``-``), no separator
+PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+#: what :data:`PLAIN_NAME` accepts, in words (the ``expected`` of every such key)
+PLAIN_NAME_EXPECTED = (
+    "a plain name (letters, digits, '_', '-', '.'; not starting with '.' or '-'; "
+    "no '/' or '\\'; at most 128 characters)"
+)
 
 #: a rule: a predicate on the (typed, non-null) value and the phrase shown when it fails
 #: (None = the field's own ``expected``)
@@ -82,6 +92,11 @@ def _in_unit_interval(v) -> bool:
 
 def _metric_keys(v) -> bool:
     return len(v) > 0 and all("@" in m for m in v)
+
+
+def is_plain_name(v) -> bool:
+    """``v`` is a string safe to use as one path component (:data:`PLAIN_NAME`)."""
+    return isinstance(v, str) and PLAIN_NAME.fullmatch(v) is not None
 
 
 def _is_resume(v) -> bool:
@@ -241,12 +256,15 @@ class RunConfig:
     """The composed top-level config (``configs/config.yaml`` and its groups)."""
 
     seed: int = setting(42, expected="an integer")
-    name: str = setting("default", expected="a non-empty name", rules=((_nonempty, None),))
+    #: the run folder is ``<report.dir>/<name>/<stamp>``: one path component, never a path
+    name: str = setting("default", expected=PLAIN_NAME_EXPECTED, rules=((is_plain_name, None),))
     resume: Any = setting(False, expected="true, false or a run folder",
                           rules=((_is_resume, None),))
     data_dir: str = setting("${oc.env:BENCH_DATA_DIR,datasets}", expected="a folder path")
     dataset: Any = setting(None, expected="a mapping with a '_target_' key")
     split: Any = setting(None, expected="a mapping with a '_target_' key")
+    #: model names become folders (``artifacts/<model>/``): plain names, checked by
+    #: :func:`bench.config.load_settings` (the node itself is free-form)
     models: dict[str, Any] = setting(factory=dict,
                                      expected="a mapping of model name to a '_target_' node")
     tracker: Any = setting(None, expected="a mapping with a '_target_' key or null")

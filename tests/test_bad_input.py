@@ -390,6 +390,23 @@ CASES = [
          bad_config("hydra.searchpath=[file:///elsewhere]"),
          r"hydra\.searchpath: config folders from the command line could set hydra\.callbacks; "
          r"expected BENCH_CONFIG_DIR or a declared plug-in's config folder instead"),
+    Case("name-escapes", "`name=../x` (the run folder is <report.dir>/<name>/...)",
+         bad_config("name=../x"),
+         r"name: expected a plain name \(letters, digits, '_', '-', '\.'; not starting with "
+         r"'\.' or '-'; no '/' or '\\'; at most 128 characters\), got '\.\./x'"),
+    Case("name-with-separator", "`name=a/b`", bad_config("name=a/b"),
+         r"name: expected a plain name .*got 'a/b'"),
+    Case("n-resamples-beyond-memory", "`stats.n_resamples=1000000000` (used to train "
+         "everything, then die with MemoryError)", bad_config("stats.n_resamples=1000000000"),
+         r"stats\.n_resamples: expected at most [\d,]+ \(bootstrap: resamples x \d+ metric "
+         r"columns x 16 bytes = [\d.]+ GiB > the 8\.0 GiB memory budget\), got 1000000000"),
+    Case("curve-k-beyond-memory", "`report.curve_k=100000000`",
+         bad_config("report.curve_k=100000000"),
+         r"report\.curve_k: expected a list length of at most 100,000 \(top-k lists take 10 "
+         r"bytes per user and rank\), got 100000000"),
+    Case("cutoff-beyond-memory", "`eval.cutoffs=[5,1000000]`",
+         bad_config("eval.cutoffs=[5,1000000]"),
+         r"eval\.cutoffs: expected a list length of at most 100,000 .*got \[5, 1000000\]"),
 ]
 
 #: One case per kind of input (file, Parquet, download, config key, command line) for the

@@ -3,9 +3,16 @@
 :data:`DATASETS` names every release the loaders know. :func:`download_dataset` fetches
 ``<base_url>/<zip>`` and the ``<zip>.md5`` GroupLens publishes beside it, refuses the zip
 unless the MD5 matches, checks every member stays inside the target folder, unpacks into
-a temporary folder next to the target, verifies per-file SHA-256 sums when the
-repository's manifest ``datasets/<folder>.sha256`` lists them, and only then renames the
-folder into place. A failed download never leaves a half-written dataset behind.
+a temporary folder next to the target, verifies the per-file SHA-256 sums of the release's
+manifest ``<folder>.sha256`` (for the releases that declare one, :attr:`DatasetSpec.sha256`),
+and only then renames the folder into place. A failed download never leaves a half-written
+dataset behind.
+
+The manifests are package data, found the way ``bench.cli.config_dir`` finds the configs:
+``bench/datasets/`` in an installed wheel (``pyproject.toml`` force-includes the repository's
+``datasets/*.sha256`` there), else the checkout's ``datasets/`` (:func:`manifest_dirs`). A
+release that declares a manifest is refused when none is found: an incomplete install never
+falls back to the MD5 alone.
 
 Only the standard library is used for HTTP (``urllib``).
 """
@@ -30,8 +37,8 @@ from bench.errors import ConfigError, DownloadError
 log = logging.getLogger(__name__)
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
-MANIFEST_DIR = Path(__file__).resolve().parents[2] / "datasets"
-"""Where the ``<folder>.sha256`` manifests live (the repository's ``datasets/``)."""
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+"""The ``bench`` package folder; :func:`manifest_dirs` looks beside and above it."""
 CHUNK = 1 << 20
 TIMEOUT = 60.0
 
@@ -45,12 +52,15 @@ class DatasetSpec:
         folder: the folder the archive unpacks to (and the loaders read).
         files: files a loader needs; their absence means the folder is incomplete.
         optional: files read when present.
+        sha256: the package ships ``<folder>.sha256`` for this release; it is never
+            installed without checking it. Releases without one are checked by MD5 only.
     """
 
     zip_name: str
     folder: str
     files: tuple[str, ...]
     optional: tuple[str, ...] = ()
+    sha256: bool = False
 
     @property
     def url(self) -> str:
@@ -59,10 +69,12 @@ class DatasetSpec:
 
 _LATEST = ("ratings.csv", "movies.csv")
 DATASETS: dict[str, DatasetSpec] = {
-    "ml-100k": DatasetSpec("ml-100k.zip", "ml-100k", ("u.data", "u.item", "u.user", "u.genre")),
+    "ml-100k": DatasetSpec(
+        "ml-100k.zip", "ml-100k", ("u.data", "u.item", "u.user", "u.genre"), sha256=True
+    ),
     "ml-1m": DatasetSpec("ml-1m.zip", "ml-1m", ("ratings.dat", "movies.dat", "users.dat")),
     "ml-latest-small": DatasetSpec(
-        "ml-latest-small.zip", "ml-latest-small", _LATEST, ("tags.csv",)
+        "ml-latest-small.zip", "ml-latest-small", _LATEST, ("tags.csv",), sha256=True
     ),
     "ml-25m": DatasetSpec("ml-25m.zip", "ml-25m", _LATEST, ("tags.csv",)),
     "ml-32m": DatasetSpec("ml-32m.zip", "ml-32m", _LATEST, ("tags.csv",)),
@@ -109,6 +121,7 @@ def download_dataset(
     if not force and all((target / f).is_file() for f in spec.files):
         log.info("%s already present in %s; not downloading", key, target)
         return target
+    sums = release_sums(spec)  # before any byte is fetched: an incomplete install fails fast
     data_dir.mkdir(parents=True, exist_ok=True)
     base = (base_url or BASE_URL).rstrip("/")
     zip_url = f"{base}/{spec.zip_name}"
@@ -128,7 +141,7 @@ def download_dataset(
             )
         unpack_dir = Path(tempfile.mkdtemp(prefix=f".{spec.folder}.", dir=data_dir))
         root = _unpack(zip_path, unpack_dir, spec, zip_url)
-        _verify_manifest(root, spec)
+        _verify_sums(root, spec, sums)
         _move_into_place(root, target)
     finally:
         zip_path.unlink(missing_ok=True)
@@ -237,16 +250,68 @@ def _unpack(zip_path: Path, dest: Path, spec: DatasetSpec, url: str) -> Path:
     )
 
 
+def manifest_dirs() -> list[Path]:
+    """Where ``<folder>.sha256`` manifests are looked for, in order: the installed wheel's
+    ``bench/datasets/``, then the checkout's ``datasets/``."""
+    return [PACKAGE_DIR / "datasets", PACKAGE_DIR.parent / "datasets"]
+
+
+def manifest_path(folder: str) -> Path | None:
+    """The first ``<folder>.sha256`` in :func:`manifest_dirs`, or None."""
+    for d in manifest_dirs():
+        if (d / f"{folder}.sha256").is_file():
+            return d / f"{folder}.sha256"
+    return None
+
+
 def read_manifest(folder: str) -> dict[str, str]:
-    """Per-file SHA-256 sums from ``MANIFEST_DIR/<folder>.sha256`` (empty if absent)."""
-    path = MANIFEST_DIR / f"{folder}.sha256"
-    if not path.is_file():
-        return {}
+    """Per-file SHA-256 sums from ``<folder>.sha256`` (empty if there is none)."""
+    path = manifest_path(folder)
+    return {} if path is None else parse_manifest(path)
+
+
+def parse_manifest(path: Path) -> dict[str, str]:
+    """``sha256sum`` lines (``<64 hex>  [*]name``) of ``path``; blank lines are skipped.
+
+    Raises:
+        DownloadError: a line that is not a checksum line (a damaged manifest checks nothing).
+    """
     sums = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         parts = line.split()
-        if len(parts) == 2 and re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
-            sums[parts[1].lstrip("*")] = parts[0].lower()
+        if not parts:
+            continue
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-fA-F]{64}", parts[0]):
+            raise DownloadError(
+                f"{path}: line {number}: expected '<64 hex digits>  <file name>', got {line[:80]!r}"
+            )
+        sums[parts[1].lstrip("*")] = parts[0].lower()
+    return sums
+
+
+def release_sums(spec: DatasetSpec) -> dict[str, str]:
+    """The SHA-256 sums a download of ``spec`` must match (empty: MD5 only, logged).
+
+    Raises:
+        DownloadError: ``spec`` declares a manifest and none is found, or it lists nothing.
+    """
+    if not spec.sha256:
+        log.warning("%s: no SHA-256 manifest is published for this release; only the MD5 "
+                    "GroupLens publishes is checked", spec.folder)
+        return {}
+    path = manifest_path(spec.folder)
+    if path is None:
+        raise DownloadError(
+            f"{spec.zip_name}: checksum manifest {spec.folder}.sha256 not found in "
+            f"{[str(d) for d in manifest_dirs()]}; refusing to install unverified files "
+            f"(the install is incomplete: reinstall recspectrum)"
+        )
+    sums = parse_manifest(path)
+    if not sums:
+        raise DownloadError(
+            f"{path}: expected SHA-256 lines for {spec.zip_name}, got an empty manifest; "
+            f"refusing to install unverified files"
+        )
     return sums
 
 
@@ -258,14 +323,13 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _verify_manifest(root: Path, spec: DatasetSpec) -> None:
-    sums = read_manifest(spec.folder)
+def _verify_sums(root: Path, spec: DatasetSpec, sums: dict[str, str]) -> None:
     for name, expected in sums.items():
         path = root / name
         if not path.is_file():
             raise DownloadError(
-                f"{spec.zip_name}: {name} is listed in the manifest "
-                f"{MANIFEST_DIR / (spec.folder + '.sha256')} but missing from the archive"
+                f"{spec.zip_name}: {name} is listed in the manifest {spec.folder}.sha256 "
+                f"but missing from the archive; nothing was installed"
             )
         got = sha256_file(path)
         if got != expected:

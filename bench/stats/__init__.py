@@ -5,12 +5,30 @@
   its bootstrap interval, paired t-test, Wilcoxon signed-rank test, Cohen's d_z.
 - :func:`holm` / :func:`reject`: Holm–Bonferroni adjusted p-values for a family of tests.
 
-Formulas and edge cases are in each module's docstring.
+- :mod:`bench.stats.budget`: upper bounds on the settings that size memory (checked
+  before training).
+
+Formulas and edge cases are in each module's docstring. The names below are imported on
+first use, so that ``bench.config`` can import :mod:`bench.stats.budget` without scipy.
 """
 
-from bench.stats.bootstrap import BootstrapCI, bootstrap_means
-from bench.stats.multiple import holm, reject
-from bench.stats.paired import WILCOXON_ZERO_METHOD, PairedComparison, paired_comparison
+from __future__ import annotations
+
+import importlib
+import typing
+
+if typing.TYPE_CHECKING:
+    from bench.stats.bootstrap import BootstrapCI, bootstrap_means
+    from bench.stats.multiple import holm, reject
+    from bench.stats.paired import WILCOXON_ZERO_METHOD, PairedComparison, paired_comparison
+
+#: public name -> the module defining it
+_HOMES = {
+    "BootstrapCI": "bootstrap", "bootstrap_means": "bootstrap",
+    "holm": "multiple", "reject": "multiple",
+    "WILCOXON_ZERO_METHOD": "paired", "PairedComparison": "paired",
+    "paired_comparison": "paired",
+}
 
 __all__ = [
     "WILCOXON_ZERO_METHOD",
@@ -21,3 +39,11 @@ __all__ = [
     "paired_comparison",
     "reject",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module 'bench.stats' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bench.stats.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value

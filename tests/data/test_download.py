@@ -60,10 +60,14 @@ def server(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def no_manifest(tmp_path, monkeypatch):
-    """Fake archives do not match the real manifests: point at an empty folder."""
-    folder = tmp_path / "manifests"
-    folder.mkdir()
-    monkeypatch.setattr(download, "MANIFEST_DIR", folder)
+    """Fake archives do not match the real manifests: the manifest lookup sees a package
+    (wheel layout) whose ``ml-100k.sha256`` lists the fake release's README only."""
+    package = tmp_path / "site" / "bench"
+    folder = package / "datasets"
+    folder.mkdir(parents=True)
+    readme = hashlib.sha256(FAKE_FILES["README"].encode()).hexdigest()
+    (folder / "ml-100k.sha256").write_text(f"{readme}  README\n")
+    monkeypatch.setattr(download, "PACKAGE_DIR", package)
     return folder
 
 
@@ -181,7 +185,7 @@ def test_sha256_manifest_is_checked(server, tmp_path, no_manifest):
 
 
 def test_repository_manifest_rejects_fake_ml_100k(server, tmp_path, monkeypatch):
-    monkeypatch.setattr(download, "MANIFEST_DIR", ROOT / "datasets")
+    monkeypatch.setattr(download, "PACKAGE_DIR", ROOT / "bench")
     root, base, _ = server
     publish(root, make_zip())
     with pytest.raises(DownloadError, match="SHA-256 mismatch"):
