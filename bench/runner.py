@@ -47,6 +47,7 @@ from bench.record import ModelFailure, ModelResult, RunResult
 from bench.reduce import reduce_run
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
+from bench.stats.budget import check_budget
 from bench.targets import build, resolve
 from bench.tracking.base import Tracker
 from bench.tracking.factory import build_tracker
@@ -170,6 +171,9 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
     run.timings["split_s"] = time.perf_counter() - t
     for sp in splits:
         log.info("split %s fold %d/%d: %s", sp.name, sp.fold + 1, sp.n_folds, _part_line(sp))
+    # the data's sizes are known now: refuse settings that could not fit, before training
+    check_budget(s, n_users=max(len(sp.test.present_users()) for sp in splits),
+                 n_items=dataset.interactions.n_items, n_models=len(s.models))
     with run.observers.stage("audit"):
         audits = _audit(splits, s.eval.fail_on_leakage)
     return dataset, splits, audits

@@ -142,3 +142,28 @@ def test_config_does_not_import_scipy_stats_for_the_budget():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert run.returncode == 0, run.stderr
+
+
+def test_the_runner_checks_the_budget_with_the_data_sizes(tmp_path, monkeypatch):
+    """After the split, the real user and item counts bound the settings — before any
+    model is trained. (A tiny budget stands in for a huge dataset.)"""
+    import functools
+
+    import bench.runner as runner
+    from bench.errors import ConfigError
+    from bench.stats import budget
+    from tests.helpers import make_cfg, write_ratings_csv
+
+    seen = {}
+
+    def small(settings, n_users, n_items, n_models):
+        seen.update(users=n_users, items=n_items, models=n_models)
+        return functools.partial(budget.check_budget, budget=20_000)(
+            settings, n_users, n_items, n_models)
+
+    monkeypatch.setattr(runner, "check_budget", small)
+    csv = write_ratings_csv(tmp_path / "r.csv")
+    with pytest.raises(ConfigError, match=r"^stats\.n_resamples: expected at most"):
+        runner.run_experiment(make_cfg(csv), output_dir=tmp_path / "o")
+    assert seen["models"] == 2 and seen["users"] > 1 and seen["items"] > 1
+    assert not (tmp_path / "o" / "artifacts").exists()  # nothing was trained
