@@ -58,8 +58,9 @@ def key_mismatches(model: str, ref: pd.DataFrame, cur: pd.DataFrame) -> list[str
         run = keys(cur[cur["fold"] == fold])
         if base != run:
             common = len(base & run)
+            other = f" (this run has {len(run) - common} others)" if len(run) > common else ""
             out.append(f"model {model} fold {fold!r} has {common} of {len(base)} users in "
-                       f"common with this run (which evaluated {len(run)}); {SAME_USERS}")
+                       f"common with this run{other}; {SAME_USERS}")
     for fold in cur_folds:
         if fold not in ref_folds:
             n = len(keys(cur[cur["fold"] == fold]))
@@ -117,11 +118,18 @@ def value_mismatch(model: str, column: str, label: str, ref: pd.DataFrame,
     if not run:
         return (f"{where}: this run has no {column} values (the baseline has them for "
                 f"{len(base)} users); expected values for the same users")
-    return (f"{where}: {len(base & run)} of the baseline's {len(base)} users with a value "
-            f"have one in this run (which has {len(run)}); expected values for the same users; "
-            f"{REWRITE}")
+    gaps = []
+    if base - run:
+        gaps.append(f"this run has no value for {len(base - run)} of the baseline's "
+                    f"{len(base)} users with one")
+    if run - base:
+        gaps.append(f"the baseline has no value for {len(run - base)} of this run's "
+                    f"{len(run)} users with one")
+    return f"{where}: {' and '.join(gaps)}; expected values for the same users; {REWRITE}"
 
 
 def _plain(value):
-    """A numpy scalar as the Python value it holds (its repr then reads as in the data)."""
-    return value.item() if hasattr(value, "item") else value
+    """A numpy scalar as the Python value it holds (its repr then reads as in the data);
+    a missing label (NaN) as ``None``."""
+    value = value.item() if hasattr(value, "item") else value
+    return None if isinstance(value, float) and value != value else value
