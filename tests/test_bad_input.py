@@ -409,6 +409,49 @@ CASES = [
          r"eval\.cutoffs: expected a list length of at most 100,000 .*got \[5, 1000000\]"),
 ]
 
+# ------------------------------------------------------------------ the gate's baseline
+def gate_baseline(edit: Callable[[dict], object]):
+    """Write a baseline with `bench check --update-baseline` on good_csv, ``edit`` its JSON,
+    and check against it: the gate must refuse what it cannot compare (issue 15)."""
+    def build(tmp: Path) -> list[str]:
+        argv = ["check", *csv_run(good_csv(tmp), tmp, "check.metrics=[ndcg@5]")]
+        path = tmp / "ci.json"
+        assert main([*argv, "--baseline", str(path), "--update-baseline"]) == 0
+        payload = json.loads(path.read_text())
+        edit(payload)
+        path.write_text(json.dumps(payload))
+        return [*argv, "--baseline", str(path)]
+    return build
+
+
+def _per_user(column: str, f: Callable[[object], object]) -> Callable[[dict], None]:
+    return lambda d: d["per_user"].update({column: [f(v) for v in d["per_user"][column]]})
+
+
+CASES += [
+    Case("check-baseline-other-users", "baseline per-user rows with other user ids",
+         gate_baseline(_per_user("user_id", lambda u: u + 1000)),
+         r"baseline .*ci\.json: model rule_popular fold 0 has 0 of \d+ users in common with "
+         r"this run \(this run has \d+ others\); expected the same users"),
+    Case("check-baseline-other-folds", "baseline per-user rows numbered fold 3",
+         gate_baseline(_per_user("fold", lambda f: 3)),
+         r"baseline .*ci\.json: model rule_popular fold 3 \(\d+ users\) is not a fold of "
+         r"this run \(it has fold\(s\) \[0\]\); expected the same folds"),
+    Case("check-baseline-null-metric", "baseline with every ndcg@5 value null",
+         gate_baseline(_per_user("ndcg@5", lambda v: None)),
+         r"baseline .*ci\.json: model rule_popular ndcg@5 \[all\]: the baseline has no "
+         r"ndcg@5 values \(this run has values for \d+ users\)"),
+    Case("check-baseline-other-models", "baseline models renamed (models and per-user rows)",
+         gate_baseline(lambda d: (d.update(models={"old": d["models"]["rule_popular"]}),
+                                  _per_user("model", lambda m: "old")(d))),
+         r"baseline .*ci\.json: no model in common with this run \(the baseline has "
+         r"\['old'\], this run \['rule_popular'\]\), so there is nothing to compare"),
+    Case("check-baseline-empty-table", "baseline whose per-user table has no rows",
+         gate_baseline(lambda d: d.update(per_user={c: [] for c in d["per_user"]})),
+         r"ci\.json: per_user has no rows, so there is nothing to compare with"),
+]
+
+
 #: One case per kind of input (file, Parquet, download, config key, command line) for the
 #: fast tier; every case costs a CLI start (~0.25 s), so the rest are marked slow.
 FAST_CASES = {

@@ -154,5 +154,21 @@ def read_baseline(path: str | Path) -> Baseline:
         frame[m] = values.astype(np.float64)
     if frame.duplicated(KEYS).any():
         raise DataError(f"{path}: per_user repeats a (model, fold, user_id) key")
+    # the models it lists are what it promises to compare: each needs per-user rows
+    listed = list(raw["models"])
+    if frame.empty:
+        raise DataError(f"{path}: per_user has no rows, so there is nothing to compare with "
+                        f"(models lists {listed}); rewrite it with `bench check "
+                        "--update-baseline`")
+    held = list(dict.fromkeys(frame["model"].tolist()))
+    unlisted = [m for m in held if m not in raw["models"]]
+    if unlisted:
+        raise DataError(f"{path}: per_user holds rows of model(s) {unlisted} that models does "
+                        f"not list ({listed}); rewrite it with `bench check --update-baseline`")
+    empty = [m for m in listed if m not in held]
+    if empty:
+        raise DataError(f"{path}: model(s) {empty} listed in models have no per_user rows "
+                        f"(per_user holds {held}); rewrite it with `bench check "
+                        "--update-baseline`")
     return Baseline(path=path, name=str(raw.get("name")), card=raw["card"],
                     metrics=list(raw["metrics"]), models=raw["models"], per_user=frame)

@@ -20,6 +20,12 @@ Before any value is compared, the run's evaluation card must match the baseline'
 everything that makes numbers comparable (dataset and split fingerprints, relevance,
 candidates, cutoffs, ...): otherwise :class:`~bench.errors.IncomparableError` says what
 differs (exit code 2).
+
+The gate never passes on less than the baseline promises (:mod:`bench.check.promise`):
+for every model in both, every gated metric and segment is tested on exactly the
+baseline's users with a value. Other user ids, fold numbers, segment labels or missing
+values on either side, a baseline without a model of the run, or no paired test at all
+are an ``IncomparableError`` naming what did not match (exit code 2), never a pass.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from bench.check.baseline import Baseline
+from bench.check.promise import key_mismatches, label_mismatches, raise_mismatches, value_mismatch
 from bench.config import CheckSettings, history_labels
 from bench.errors import IncomparableError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
@@ -102,19 +109,43 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
     st = data.stats
     run_models = data.models
     base_models = list(baseline.models)
-    rows = []
-    for model in [m for m in run_models if m in base_models]:
-        cur = data.users(model)
-        ref = baseline.per_user[baseline.per_user["model"] == model]
+    common = [m for m in run_models if m in base_models]
+    if not common:
+        raise IncomparableError(
+            f"baseline {baseline.path}: no model in common with this run (the baseline has "
+            f"{base_models}, this run {run_models}), so there is nothing to compare; expected "
+            "the same model names (update the baseline with `bench check --update-baseline` "
+            "if the change is intended)"
+        )
+    # what the baseline promises: every common model on exactly the baseline's users
+    refs = {m: baseline.per_user[baseline.per_user["model"] == m] for m in common}
+    curs = {m: data.users(m) for m in common}
+    raise_mismatches(baseline.path, [x for m in common
+                                     for x in key_mismatches(m, refs[m], curs[m])])
+    raise_mismatches(baseline.path, [
+        x for kind in settings.segments if kind not in ("all", NEW_ITEMS)
+        for x in label_mismatches(kind, pd.concat(refs.values()), pd.concat(curs.values()))
+    ])
+    rows, broken = [], []
+    for model in common:
+        cur, ref = curs[model], refs[model]
         for kind, label, col, ref_part, cur_part in _segments(ref, cur, settings, data):
             for metric in metrics:
                 column = (str(MetricKey.parse(metric).over(NEW_ITEMS)) if col == NEW_ITEMS
                           else metric)
-                if column not in ref_part or column not in cur_part:
+                problem = value_mismatch(model, column, label, ref_part, cur_part)
+                if problem:
+                    broken.append(problem)
                     continue
+                if column not in ref_part or column not in cur_part:
+                    continue  # no value on either side: e.g. no new item in the test sets
                 frame = paired_frame(ref_part, cur_part, [column], st)
                 r = frame.iloc[0]
-                if r["n"] == 0:
+                promised = int(ref_part[column].notna().sum())
+                if r["n"] != promised:  # the checks above make this unreachable
+                    broken.append(f"model {model} {column} [{label}]: {int(r['n'])} paired "
+                                  f"users of the baseline's {promised}")
+                if r["n"] == 0:  # e.g. no user in this segment has a new relevant item
                     continue
                 rows.append({
                     "model": model, "metric": metric, "segment": label, "by": kind,
@@ -124,6 +155,13 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
                     "p_t": r["p_t"], "p_wilcoxon": r["p_wilcoxon"],
                     "unmatched": int(r["unmatched"]),
                 })
+    raise_mismatches(baseline.path, broken)
+    if not rows:
+        raise IncomparableError(
+            f"baseline {baseline.path}: no paired comparison is possible (models {common}, "
+            f"check.metrics {metrics}, check.segments {list(settings.segments)}: no user has "
+            "a value on both sides); the gate does not pass on nothing"
+        )
     tests = pd.DataFrame(rows, columns=[
         "model", "metric", "segment", "by", "n", "baseline", "current", "diff", "low", "high",
         "allowed", "p_t", "p_wilcoxon", "unmatched"])
@@ -173,9 +211,10 @@ def _segments(ref: pd.DataFrame, cur: pd.DataFrame, settings: CheckSettings, dat
             yield kind, NEW_ITEMS, NEW_ITEMS, ref, cur
         elif kind in ref and kind in cur:
             labels = list(dict.fromkeys(ref[kind].dropna()))
-            if kind == "history_bucket":
+            if kind == "history_bucket":  # bucket order; a label of no bucket is still gated
                 order = history_labels(data.record.eval["history_edges"])
-                labels = [b for b in order if b in labels]
+                labels = ([b for b in order if b in labels]
+                          + [b for b in labels if b not in order])
             for label in labels:
                 # segment membership from the baseline: the same users on both sides
                 keys = ref.loc[ref[kind] == label, ["fold", "user_id"]]
