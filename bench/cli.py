@@ -122,6 +122,7 @@ def _plugin_problem(argv: list[str]) -> str | None:
 
 
 def _fail(message: str) -> int:
+    close_progress()
     print(f"bench: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
@@ -137,6 +138,7 @@ def _run_task(cfg) -> None:
     from bench.runner import run_experiment
 
     quiet_logging(verbose=_options["verbose"], quiet=_options["quiet"])  # Hydra set it up
+    close_progress()  # drawn again with Hydra's log handlers routed around it
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     invocation = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
@@ -147,6 +149,7 @@ def _run_task(cfg) -> None:
         raise SystemExit(_fail(str(exc))) from None
     except KeyboardInterrupt:
         raise SystemExit(interrupted(out, _options["argv"])) from None
+    close_progress()
     print()
     print(compact_table(result))
     ratings = rating_table(result)
@@ -190,6 +193,7 @@ def remove_unused_run_folder(out: Path) -> bool:
 
 def interrupted(out: Path, argv: list[str]) -> int:
     """Ctrl-C during a run: one line saying what was kept and how to go on."""
+    close_progress()
     done = finished_cells(out)
     if done and not remove_unused_run_folder(out):
         again = " ".join(["bench", *(a for a in argv if not a.startswith("resume=")),
@@ -286,6 +290,7 @@ def model_names_problem(settings, argv: list[str]) -> str | None:
             automatic = "auto" if key == "eval.segments.rules" else "null"
             argv.append(f"{key}={automatic}")
             chosen = "the first model, " + models[0] if key == "stats.baseline" else "auto"
+            close_progress()
             print(f"bench: note: {key} is {model}, which is not in this run; using "
                   f"{chosen} instead ({key}=MODEL picks another)", file=sys.stderr)
             continue
@@ -489,7 +494,7 @@ def _log_to_stderr() -> None:
 
 
 #: how this command was asked to talk: set by :func:`main` from -q / -v
-_options: dict = {"quiet": False, "verbose": False, "argv": []}
+_options: dict = {"quiet": False, "verbose": False, "argv": [], "progress": None}
 
 
 def quiet_logging(*, verbose: bool, quiet: bool = False) -> None:
@@ -538,14 +543,24 @@ def progress_observers() -> tuple:
         return ()
     from bench.progress import Progress
 
-    return (Progress(),)
+    _options["progress"] = Progress()
+    _options["progress"].note("starting")
+    return (_options["progress"],)
+
+
+def close_progress() -> None:
+    """Take the live progress line away before printing a message (drawn again on the
+    run's next step)."""
+    progress = _options.get("progress")
+    if progress is not None:
+        progress.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``bench``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     argv, quiet, verbose = split_flags(argv)
-    _options.update(quiet=quiet, verbose=verbose, argv=list(argv))
+    _options.update(quiet=quiet, verbose=verbose, argv=list(argv), progress=None)
     quiet_logging(verbose=verbose, quiet=quiet)
     if wants_help(argv):
         print(HELP)
@@ -556,6 +571,7 @@ def main(argv: list[str] | None = None) -> int:
                 from bench.observe import attached
 
                 stack.enter_context(attached(*progress_observers()))
+                stack.callback(close_progress)
             return _dispatch(argv)
     except BenchError as exc:
         return _fail(str(exc))

@@ -5,7 +5,7 @@ command attaches a :class:`Progress` to show them (``bench -q`` attaches none):
 
 * on a terminal, one live line drawn with tqdm under the log lines::
 
-      cf_als fold 0 · fit      6/14 cells |########    | elapsed 0:05, about 0:07 left
+      cf_als fold 0 · fit      6/14 cells |########    | elapsed 0:12, about 0:07 left
 
   the cell count (``plan`` stage), the model, fold or cold-start protocol and step of the
   cell running now, elapsed time and an estimate of the rest; before the first cell and
@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from typing import TextIO
@@ -41,6 +42,9 @@ STEP_LABELS = {
     "protocols": "preparing cold-start protocols",
     "reduce": "writing the report",
 }
+#: the live line while cells run, and before the first is planned
+BAR_FORMAT = "{desc:<44.44} {n_fmt}/{total_fmt} cells |{bar:20}| {timing}"
+STEP_FORMAT = "{desc:<44.44} {timing}"
 #: steps inside a cell, shown after the cell's label
 CELL_STEPS = ("fit", "recommend", "evaluate", "artifacts")
 #: steps that get a line of their own when not on a terminal (the others are quick)
@@ -81,6 +85,7 @@ class Progress:
         self.t_cells: float | None = None
         self.bar = None
         self._redirect: contextlib.ExitStack | None = None
+        self._ticker: _Ticker | None = None
 
     # ------------------------------------------------------------------ observer
     def start(self, stage: str, info: Mapping[str, object]) -> None:
@@ -115,6 +120,12 @@ class Progress:
         if stage == "reduce":
             self.close()
 
+    def note(self, text: str) -> None:
+        """Show ``text`` as the current step (the command's own steps, before a run)."""
+        if self.t0 is None:
+            self.t0 = time.monotonic()
+        self._refresh(text)
+
     # ------------------------------------------------------------------ display
     def close(self) -> None:
         """Remove the live line (and stop sending log lines around it)."""
@@ -143,8 +154,8 @@ class Progress:
         if bar.total != self.total:
             bar.total = self.total
         bar.n = self.done
+        bar.bar_format = BAR_FORMAT if self.total else STEP_FORMAT
         bar.set_description_str(text or "", refresh=False)
-        bar.set_postfix_str(self._timing(), refresh=False)
         bar.refresh()
 
     def _bar(self):
@@ -152,23 +163,61 @@ class Progress:
             from tqdm import tqdm
             from tqdm.contrib.logging import logging_redirect_tqdm
 
-            self.bar = tqdm(total=self.total, initial=self.done, file=self.stream,
-                            dynamic_ncols=True, leave=False, unit="cell",
-                            bar_format="{desc:<36.36} {n_fmt}/{total_fmt} cells |{bar:20}| "
-                                       "{postfix}")
-            # log lines (the bench logger's model lines) go above the live line
+            owner = self
+
+            class Bar(tqdm):
+                @property
+                def format_dict(self):  # {timing}: elapsed since the command started
+                    return {**super().format_dict, "timing": owner._timing()}
+
+            self.bar = Bar(total=self.total, initial=self.done, file=self.stream,
+                           dynamic_ncols=True, leave=False, unit="cell", bar_format=STEP_FORMAT)
+            self._ticker = _Ticker(self.bar)
+            # log lines (the bench logger's model lines) go above the live line: the
+            # loggers that print to the console print through tqdm while it is shown
+            loggers = [lg for lg in (logging.getLogger(), logging.getLogger("bench"))
+                       if any(_is_console(h) for h in lg.handlers)]
             self._redirect = contextlib.ExitStack()
-            loggers = [logging.getLogger(), logging.getLogger("bench")]
-            self._redirect.enter_context(logging_redirect_tqdm(loggers, tqdm_class=tqdm))
+            if loggers:
+                self._redirect.enter_context(logging_redirect_tqdm(loggers, tqdm_class=tqdm))
         return self.bar
 
     def _close_bar(self) -> None:
+        if self._ticker is not None:
+            self._ticker.stop()
+            self._ticker = None
         if self.bar is not None:
             self.bar.close()
             self.bar = None
         if self._redirect is not None:
             self._redirect.close()
             self._redirect = None
+
+
+class _Ticker:
+    """Redraws a live line every ``interval`` seconds, so the clock moves during a long
+    step (opening MLflow, fitting a slow model)."""
+
+    def __init__(self, bar, interval: float = 0.5):
+        self.bar = bar
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(interval,), daemon=True,
+                                       name="bench-progress")
+        self.thread.start()
+
+    def _run(self, interval: float) -> None:
+        while not self.stopped.wait(interval):
+            with contextlib.suppress(Exception):  # a closed stream ends the display only
+                self.bar.refresh()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=2)
+
+
+def _is_console(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and \
+        getattr(handler, "stream", None) in (sys.stdout, sys.stderr)
 
 
 def _is_terminal(stream) -> bool:
