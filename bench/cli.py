@@ -145,10 +145,10 @@ def _run_task(cfg) -> None:
     try:
         result = run_experiment(cfg, output_dir=out, invocation=invocation)
     except BenchError as exc:
-        remove_unused_run_folder(out)
+        remove_unused_run_folder(out, report_root(cfg))
         raise SystemExit(_fail(str(exc))) from None
     except KeyboardInterrupt:
-        raise SystemExit(interrupted(out, _options["argv"])) from None
+        raise SystemExit(interrupted(out, _options["argv"], report_root(cfg))) from None
     close_progress()
     print()
     print(compact_table(result))
@@ -169,10 +169,11 @@ def finished_cells(out: Path) -> int:
     return sum(1 for _ in (out / "artifacts").glob(f"*/*/{DONE}"))
 
 
-def remove_unused_run_folder(out: Path) -> bool:
+def remove_unused_run_folder(out: Path, root: Path | None = None) -> bool:
     """Remove the run folder ``out`` when it holds nothing of the run — only what Hydra
     and the run's start wrote (``.hydra/``, the log, ``config.json``, empty folders) —
-    and its experiment folder when that is left empty. True when removed."""
+    and the folders above it up to ``root`` (``report.dir``) that are left empty. True
+    when removed."""
     import shutil
 
     out = Path(out)
@@ -186,22 +187,39 @@ def remove_unused_run_folder(out: Path) -> bool:
     if any(p.is_file() for p in (out / "artifacts").rglob("*")):
         return False
     shutil.rmtree(out, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        out.parent.rmdir()  # only when empty
+    parents = out.resolve().parents
+    stop = Path(root).resolve() if root is not None else out.resolve().parent
+    for folder in parents:
+        if folder != stop and stop not in folder.parents:
+            break  # never above report.dir
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
+        if folder == stop:
+            break
     return True
 
 
-def interrupted(out: Path, argv: list[str]) -> int:
+def report_root(cfg) -> Path | None:
+    """``report.dir`` of a composed config, when it can be read."""
+    try:
+        return Path(str(cfg.report.dir))
+    except Exception:  # an unreadable config: clean up the run folder only
+        return None
+
+
+def interrupted(out: Path, argv: list[str], root: Path | None = None) -> int:
     """Ctrl-C during a run: one line saying what was kept and how to go on."""
     close_progress()
     done = finished_cells(out)
-    if done and not remove_unused_run_folder(out):
+    if done and not remove_unused_run_folder(out, root):
         again = " ".join(["bench", *(a for a in argv if not a.startswith("resume=")),
                           "resume=true"])
         print(f"\nbench: interrupted; {done} finished cell(s) kept in {out}. "
               f"To continue where it stopped: {again}", file=sys.stderr)
     else:
-        remove_unused_run_folder(out)
+        remove_unused_run_folder(out, root)
         print("\nbench: interrupted before any cell finished; nothing was kept. Run the "
               "same command again to start over.", file=sys.stderr)
     return EXIT_INTERRUPTED

@@ -115,8 +115,8 @@ class Progress:
             else:
                 self._line(f"[{self.done}/{max(self.total, self.done)}] {label}: "
                            f"{seconds:.1f}s ({self._timing()})")
-        elif stage in PLAIN_STEPS and not self.live and self.cell is None:
-            self._line(f"{STEP_LABELS[stage]}: {'done' if ok else 'failed'} in {seconds:.1f}s")
+        elif stage in PLAIN_STEPS and ok and not self.live and self.cell is None:
+            self._line(f"{STEP_LABELS[stage]}: done in {seconds:.1f}s")
         if stage == "reduce":
             self.close()
 
