@@ -412,7 +412,6 @@ def _data_command(argv: list[str]) -> int:
 
 
 def _report_command(argv: list[str]) -> int:
-    from bench.reporting.compare import resolve_run
     from bench.reporting.report import write_report
 
     parser = argparse.ArgumentParser(
@@ -423,14 +422,17 @@ def _report_command(argv: list[str]) -> int:
     parser.add_argument("--reports-dir", default="reports",
                         help="where experiment names are looked up (default: reports)")
     args = parser.parse_args(argv)
-    folder = resolve_run(args.run, args.reports_dir)
+    folder = find_run(args.run, args.reports_dir)
+    if _options.get("progress") is not None:
+        _options["progress"].note(f"writing the report of {folder.name}")
     paths = write_report(folder)
+    close_progress()
     print(f"report: {paths[0]} ({len(paths) - 2} figures)")
     return 0
 
 
 def _compare_command(argv: list[str]) -> int:
-    from bench.reporting.compare import compare_runs, format_comparison, resolve_run
+    from bench.reporting.compare import compare_runs, format_comparison
 
     parser = argparse.ArgumentParser(
         prog="bench compare",
@@ -442,13 +444,30 @@ def _compare_command(argv: list[str]) -> int:
                         help="where experiment names are looked up (default: reports)")
     parser.add_argument("--output", default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
-    a = resolve_run(args.run_a, args.reports_dir)
-    b = resolve_run(args.run_b, args.reports_dir)
+    a = find_run(args.run_a, args.reports_dir)
+    b = find_run(args.run_b, args.reports_dir)
     text = format_comparison(compare_runs(a, b), str(a), str(b))
     print(text)
     if args.output:
         Path(args.output).write_text(text + "\n")
     return 0
+
+
+def find_run(ref: str, reports_dir: str) -> Path:
+    """The run folder ``ref`` names (a folder, or a name: its latest run); when there is
+    none, the error lists the names that have runs, so the next command is at hand."""
+    from bench.reporting.compare import resolve_run
+
+    try:
+        return resolve_run(ref, reports_dir)
+    except BenchError as exc:
+        root = Path(reports_dir)
+        names = sorted(d.name for d in root.iterdir() if d.is_dir() and (
+            any(d.glob("*/results.json")) or any(d.glob("*/*/results.json"))  # sweeps too
+        )) if root.is_dir() else []
+        hint = (f"; names with runs under {reports_dir}/: {', '.join(names)}" if names
+                else f"; there are no finished runs under {reports_dir}/ yet: `bench` makes one")
+        raise type(exc)(f"{exc}{hint}") from None
 
 
 def _check_command(argv: list[str]) -> int:
@@ -585,7 +604,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         with contextlib.ExitStack() as stack:
-            if not argv or argv[0] in ("check",) or argv[0] not in SUBCOMMANDS:
+            if not argv or argv[0] in ("check", "report") or argv[0] not in SUBCOMMANDS:
                 from bench.observe import attached
 
                 stack.enter_context(attached(*progress_observers()))

@@ -220,3 +220,16 @@ def test_failed_commands_leave_no_files(capsys, tmp_path, monkeypatch, ratings_c
         code, _, err = run(capsys, *argv)
         assert code == 2, (argv, err)
         assert files_under(work) == set(), (argv, files_under(work))
+
+
+def test_an_unknown_run_name_lists_the_names_that_have_runs(capsys, ratings_csv, tmp_path):
+    reports = tmp_path / "reports"
+    code, _, err = run(capsys, *csv_dataset(ratings_csv), *QUICK, "model=[rule_popular]",
+                       f"report.dir={reports}")
+    assert code == 0, err
+    code, _, err = run(capsys, "report", "spectrum", "--reports-dir", str(reports))
+    assert code == 2
+    assert err.strip().endswith(f"names with runs under {reports}/: spectrum-ratings-temporal")
+    code, out, _ = run(capsys, "report", "spectrum-ratings-temporal", "--reports-dir",
+                         str(reports))
+    assert code == 0 and "report:" in out
