@@ -27,6 +27,7 @@ lists the failure, and the exit code is 1 (2 when every failure was bad input).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
@@ -36,6 +37,53 @@ from bench.errors import EXIT_USAGE, BenchError
 
 SUBCOMMANDS = ("data", "report", "compare", "check", "perf", "split")
 _task_entered = False
+
+#: ``bench --help``: one screen (Hydra's own page is ``bench --hydra-help``)
+HELP = """\
+usage: bench [-q | -v] [KEY=VALUE ...]      run an experiment (default: experiment=spectrum)
+       bench [-q | -v] -m KEY=A,B ...       a sweep: one run per combination
+       bench SUBCOMMAND --help              help on a subcommand
+
+Runs recommenders across the personalization spectrum (rules, content, collaborative,
+hybrid) on one dataset and split, scores them per user with ranking metrics and paired
+statistics, and writes reports/<name>/<run>/report.md (runs are logged to MLflow).
+
+subcommands:
+  check     the CI quality gate: rerun a pinned experiment, compare with its baseline
+  compare   paired per-user statistics of two runs on the same split
+  report    rebuild report.md and the figures of a finished run
+  perf      benchmarks: time the spectrum run, metrics, scaling
+  data      download a MovieLens dataset: bench data download ml_100k
+  split     export every fold's train/test rows as Parquet: bench split export DIR
+
+most used overrides:
+  experiment=spectrum          what to run (configs/experiment/: spectrum, ci, ...)
+  model=[rule_popular,cf_als]  the models (configs/model/)
+  dataset=ml_100k              the data (configs/dataset/); your file: dataset=csv
+                               dataset.path=FILE
+  split=temporal               the split (configs/split/: kfold, leave_last_n, ...)
+  tracker=none                 no MLflow
+  name=my_run                  runs go to reports/<name>/; default: the experiment,
+                               plus the dataset and split when not its own
+  resume=true                  reuse the cells the latest run of <name> finished
+  seed=7                       one seed for everything random
+  eval.cutoffs=[5,10]          the cutoffs k of every ranking metric
+  stats.baseline=rule_popular  the model the others are compared with
+
+options:
+  -q, --quiet    no progress display and no log lines: the table and errors only
+  -v, --verbose  also show third-party logging (MLflow, numba, implicit)
+  -h, --help     this page; --hydra-help: Hydra's own flags (--cfg, -m, ...)
+
+Every key: `bench --cfg job` prints the composed config; docs/configuration.md."""
+
+#: loggers of libraries the harness uses, quiet (WARNING) unless ``-v``
+THIRD_PARTY_LOGGERS = ("mlflow", "alembic", "numba", "implicit", "matplotlib", "urllib3",
+                       "git", "PIL")
+QUIET_FLAGS = ("-q", "--quiet")
+VERBOSE_FLAGS = ("-v", "--verbose")
+#: exit code of a run stopped by Ctrl-C (128 + SIGINT, as shells report it)
+EXIT_INTERRUPTED = 130
 
 
 def config_dir() -> Path:
@@ -74,6 +122,7 @@ def _plugin_problem(argv: list[str]) -> str | None:
 
 
 def _fail(message: str) -> int:
+    close_progress()
     print(f"bench: error: {message}", file=sys.stderr)
     return EXIT_USAGE
 
@@ -88,12 +137,19 @@ def _run_task(cfg) -> None:
     from bench.reporting.summary import compact_table, rating_table
     from bench.runner import run_experiment
 
+    quiet_logging(verbose=_options["verbose"], quiet=_options["quiet"])  # Hydra set it up
+    close_progress()  # drawn again with Hydra's log handlers routed around it
     hc = HydraConfig.get()
+    out = Path(hc.runtime.output_dir)
     invocation = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
     try:
-        result = run_experiment(cfg, output_dir=hc.runtime.output_dir, invocation=invocation)
+        result = run_experiment(cfg, output_dir=out, invocation=invocation)
     except BenchError as exc:
+        remove_unused_run_folder(out, report_root(cfg))
         raise SystemExit(_fail(str(exc))) from None
+    except KeyboardInterrupt:
+        raise SystemExit(interrupted(out, _options["argv"], report_root(cfg))) from None
+    close_progress()
     print()
     print(compact_table(result))
     ratings = rating_table(result)
@@ -106,6 +162,69 @@ def _run_task(cfg) -> None:
         raise SystemExit(failed_models_exit_code(result.failures))
 
 
+def finished_cells(out: Path) -> int:
+    """How many cells of the run in ``out`` finished (their ``done.json`` is written)."""
+    from bench.record import DONE
+
+    return sum(1 for _ in (out / "artifacts").glob(f"*/*/{DONE}"))
+
+
+def remove_unused_run_folder(out: Path, root: Path | None = None) -> bool:
+    """Remove the run folder ``out`` when it holds nothing of the run — only what Hydra
+    and the run's start wrote (``.hydra/``, the log, ``config.json``, empty folders) —
+    and the folders above it up to ``root`` (``report.dir``) that are left empty. True
+    when removed."""
+    import shutil
+
+    out = Path(out)
+    if not out.is_dir():
+        return False
+    setup = {".hydra", "config.json", "artifacts", "figures"}
+    for path in out.iterdir():
+        if path.name in setup or path.suffix == ".log":
+            continue
+        return False
+    if any(p.is_file() for p in (out / "artifacts").rglob("*")):
+        return False
+    shutil.rmtree(out, ignore_errors=True)
+    parents = out.resolve().parents
+    stop = Path(root).resolve() if root is not None else out.resolve().parent
+    for folder in parents:
+        if folder != stop and stop not in folder.parents:
+            break  # never above report.dir
+        try:
+            folder.rmdir()  # only when empty
+        except OSError:
+            break
+        if folder == stop:
+            break
+    return True
+
+
+def report_root(cfg) -> Path | None:
+    """``report.dir`` of a composed config, when it can be read."""
+    try:
+        return Path(str(cfg.report.dir))
+    except Exception:  # an unreadable config: clean up the run folder only
+        return None
+
+
+def interrupted(out: Path, argv: list[str], root: Path | None = None) -> int:
+    """Ctrl-C during a run: one line saying what was kept and how to go on."""
+    close_progress()
+    done = finished_cells(out)
+    if done and not remove_unused_run_folder(out, root):
+        again = " ".join(["bench", *(a for a in argv if not a.startswith("resume=")),
+                          "resume=true"])
+        print(f"\nbench: interrupted; {done} finished cell(s) kept in {out}. "
+              f"To continue where it stopped: {again}", file=sys.stderr)
+    else:
+        remove_unused_run_folder(out, root)
+        print("\nbench: interrupted before any cell finished; nothing was kept. Run the "
+              "same command again to start over.", file=sys.stderr)
+    return EXIT_INTERRUPTED
+
+
 def failed_models_exit_code(failures) -> int:
     """Say which models failed; exit 2 when every failure was bad input, else 1."""
     for f in failures:
@@ -115,7 +234,7 @@ def failed_models_exit_code(failures) -> int:
     return EXIT_USAGE if all(f.bad_input for f in failures) else 1
 
 
-def _composition_problem(argv: list[str], cdir: Path) -> str | None:
+def _composition_problem(argv: list[str], cdir: Path, *, run: bool = True) -> str | None:
     """Compose the overrides once up front and check the result against the schema, so a
     bad key, option or value is one clear line before Hydra starts the run.
 
@@ -136,10 +255,66 @@ def _composition_problem(argv: list[str], cdir: Path) -> str | None:
             cfg = compose("config", overrides=list(argv))
     except (HydraException, OmegaConfBaseException) as exc:
         return _composition_message(exc, cdir) or f"config: {type(exc).__name__}"
+    missing = required_values_problem(cfg)
+    if missing:
+        return missing
     try:
-        load_settings(cfg)
+        settings = load_settings(cfg)
     except BenchError as exc:
         return str(exc)
+    return model_names_problem(settings, argv) if run else None
+
+
+#: what to put on the command line for a required value, by key
+REQUIRED_EXAMPLES = {
+    "dataset.path": "dataset.path=data/ratings.csv (CSV, TSV or Parquet; map its columns "
+                    "with dataset.columns.user_id=..., see docs/user-guide.md)",
+}
+
+
+def required_values_problem(cfg) -> str | None:
+    """The first required value (``???``) the command line left unset, with what to add."""
+    from omegaconf import OmegaConf
+
+    keys = sorted(OmegaConf.missing_keys(cfg))
+    if not keys:
+        return None
+    key = keys[0]
+    example = REQUIRED_EXAMPLES.get(key, f"{key}=VALUE")
+    return f"{key}: required and not set; add it to the command line: {example}"
+
+
+#: settings that name one of the run's models; null means "choose for me"
+MODEL_SETTINGS = ("stats.baseline", "eval.segments.rules")
+
+
+def model_names_problem(settings, argv: list[str]) -> str | None:
+    """A setting naming a model the run does not have.
+
+    Set on the command line: an error saying what to do. Set by the experiment (its
+    ``stats.baseline`` when ``model=[...]`` picks other models): chosen again
+    automatically (the override ``KEY=null`` is added to ``argv``) with a note on stderr.
+    """
+    models = list(settings.models)
+    named = [("stats.baseline", settings.stats.baseline)]
+    if settings.eval.segment_rules not in (None, "auto"):
+        named.append(("eval.segments.rules", settings.eval.segment_rules))
+    named += [(f"report.ladder.{fam}", m) for fam, m in (settings.report.ladder or ())]
+    for key, model in named:
+        if model is None or model in models:
+            continue
+        given = any(a.lstrip("+~").startswith(f"{key}=") for a in argv)
+        if key in MODEL_SETTINGS and not given:
+            automatic = "auto" if key == "eval.segments.rules" else "null"
+            argv.append(f"{key}={automatic}")
+            chosen = "the first model, " + models[0] if key == "stats.baseline" else "auto"
+            close_progress()
+            print(f"bench: note: {key} is {model}, which is not in this run; using "
+                  f"{chosen} instead ({key}=MODEL picks another)", file=sys.stderr)
+            continue
+        instead = f"{key}=<one of them>" + (" or null" if key in MODEL_SETTINGS else "")
+        return (f"{key}: {model!r} is not one of the run's models {models}; set {instead}, "
+                f"or add it: model=[{','.join([*models, model])}]")
     return None
 
 
@@ -170,9 +345,12 @@ def _composition_message(exc: Exception, cdir: Path) -> str | None:
 def _hydra_main(argv: list[str]) -> int:
     import hydra
 
+    from bench.naming import register_resolver
     from bench.schema import register
 
     register()  # config.yaml extends the schema; Hydra must find it whatever the flags
+    register_resolver()  # ${run_name:...} in config.yaml, resolved for hydra.run.dir
+    _options["argv"] = list(argv)
     global _task_entered
     _task_entered = False
 
@@ -234,7 +412,6 @@ def _data_command(argv: list[str]) -> int:
 
 
 def _report_command(argv: list[str]) -> int:
-    from bench.reporting.compare import resolve_run
     from bench.reporting.report import write_report
 
     parser = argparse.ArgumentParser(
@@ -245,14 +422,17 @@ def _report_command(argv: list[str]) -> int:
     parser.add_argument("--reports-dir", default="reports",
                         help="where experiment names are looked up (default: reports)")
     args = parser.parse_args(argv)
-    folder = resolve_run(args.run, args.reports_dir)
+    folder = find_run(args.run, args.reports_dir)
+    if _options.get("progress") is not None:
+        _options["progress"].note(f"writing the report of {folder.name}")
     paths = write_report(folder)
+    close_progress()
     print(f"report: {paths[0]} ({len(paths) - 2} figures)")
     return 0
 
 
 def _compare_command(argv: list[str]) -> int:
-    from bench.reporting.compare import compare_runs, format_comparison, resolve_run
+    from bench.reporting.compare import compare_runs, format_comparison
 
     parser = argparse.ArgumentParser(
         prog="bench compare",
@@ -264,13 +444,30 @@ def _compare_command(argv: list[str]) -> int:
                         help="where experiment names are looked up (default: reports)")
     parser.add_argument("--output", default=None, help="also write the table to this file")
     args = parser.parse_args(argv)
-    a = resolve_run(args.run_a, args.reports_dir)
-    b = resolve_run(args.run_b, args.reports_dir)
+    a = find_run(args.run_a, args.reports_dir)
+    b = find_run(args.run_b, args.reports_dir)
     text = format_comparison(compare_runs(a, b), str(a), str(b))
     print(text)
     if args.output:
         Path(args.output).write_text(text + "\n")
     return 0
+
+
+def find_run(ref: str, reports_dir: str) -> Path:
+    """The run folder ``ref`` names (a folder, or a name: its latest run); when there is
+    none, the error lists the names that have runs, so the next command is at hand."""
+    from bench.reporting.compare import resolve_run
+
+    try:
+        return resolve_run(ref, reports_dir)
+    except BenchError as exc:
+        root = Path(reports_dir)
+        names = sorted(d.name for d in root.iterdir() if d.is_dir() and (
+            any(d.glob("*/results.json")) or any(d.glob("*/*/results.json"))  # sweeps too
+        )) if root.is_dir() else []
+        hint = (f"; names with runs under {reports_dir}/: {', '.join(names)}" if names
+                else f"; there are no finished runs under {reports_dir}/ yet: `bench` makes one")
+        raise type(exc)(f"{exc}{hint}") from None
 
 
 def _check_command(argv: list[str]) -> int:
@@ -313,7 +510,7 @@ def _split_command(argv: list[str]) -> int:
     ex.add_argument("--force", action="store_true", help="write into a non-empty folder")
     args = parser.parse_args(argv)
     cdir = config_dir()
-    problem = _composition_problem(args.overrides, cdir)
+    problem = _composition_problem(args.overrides, cdir, run=False)
     if problem:
         return _fail(problem)
     _log_to_stderr()
@@ -333,36 +530,118 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
+#: how this command was asked to talk: set by :func:`main` from -q / -v
+_options: dict = {"quiet": False, "verbose": False, "argv": [], "progress": None}
+
+
+def quiet_logging(*, verbose: bool, quiet: bool = False) -> None:
+    """Third-party loggers at WARNING unless ``verbose`` (then INFO); with ``quiet``, the
+    ``bench`` logger too. MLflow configures its own logger when imported: the
+    ``MLFLOW_LOGGING_LEVEL`` environment variable (unless the user set it) covers that."""
+    level = logging.INFO if verbose else logging.WARNING
+    if "MLFLOW_LOGGING_LEVEL" not in os.environ or _options.get("set_mlflow_level"):
+        os.environ["MLFLOW_LOGGING_LEVEL"] = logging.getLevelName(level)
+        _options["set_mlflow_level"] = True
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(level)
+    if quiet:
+        logging.getLogger("bench").setLevel(logging.WARNING)
+
+
+def split_flags(argv: list[str]) -> tuple[list[str], bool, bool]:
+    """``argv`` without -q/--quiet and -v/--verbose, and whether each was given.
+
+    They are global flags: before a subcommand, or anywhere in a run's overrides (no
+    Hydra override looks like them). A subcommand's own arguments keep theirs."""
+    rest, quiet, verbose = [], False, False
+    command = None
+    for a in argv:
+        if command is None and a in SUBCOMMANDS:
+            command = a
+        elif (command in (None, "check")) and a in QUIET_FLAGS:
+            quiet = True
+            continue
+        elif (command in (None, "check")) and a in VERBOSE_FLAGS:
+            verbose = True
+            continue
+        rest.append(a)
+    return rest, quiet, verbose
+
+
+def wants_help(argv: list[str]) -> bool:
+    """``bench --help`` / ``bench -h`` (with or without overrides), not a subcommand's."""
+    return bool(argv) and argv[0] not in SUBCOMMANDS and any(a in ("-h", "--help")
+                                                             for a in argv)
+
+
+def progress_observers() -> tuple:
+    """The observers a run of this command shows its progress with (none with -q)."""
+    if _options["quiet"]:
+        return ()
+    from bench.progress import Progress
+
+    _options["progress"] = Progress()
+    _options["progress"].note("starting")
+    return (_options["progress"],)
+
+
+def close_progress() -> None:
+    """Take the live progress line away before printing a message (drawn again on the
+    run's next step)."""
+    progress = _options.get("progress")
+    if progress is not None:
+        progress.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console entry point (``bench``)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    argv, quiet, verbose = split_flags(argv)
+    _options.update(quiet=quiet, verbose=verbose, argv=list(argv), progress=None)
+    quiet_logging(verbose=verbose, quiet=quiet)
+    if wants_help(argv):
+        print(HELP)
+        return 0
     try:
-        if argv and argv[0] == "data":
-            return _data_command(argv[1:])
-        if argv and argv[0] == "report":
-            return _report_command(argv[1:])
-        if argv and argv[0] == "compare":
-            return _compare_command(argv[1:])
-        if argv and argv[0] == "check":
-            return _check_command(argv[1:])
-        if argv and argv[0] == "split":
-            return _split_command(argv[1:])
-        if argv and "=" not in argv[0] and not argv[0].startswith(("-", "~", "+")) \
-                and argv[0] not in SUBCOMMANDS:
-            return _fail(
-                f"unknown command {argv[0]!r}; expected one of {list(SUBCOMMANDS)}, or "
-                "key=value config overrides (bench --help lists them)"
-            )
-        if argv and argv[0] == "perf":
-            from bench.perf import main as perf_main
+        with contextlib.ExitStack() as stack:
+            if not argv or argv[0] in ("check", "report") or argv[0] not in SUBCOMMANDS:
+                from bench.observe import attached
 
-            return perf_main(argv[1:])
-        return _hydra_main(argv)
+                stack.enter_context(attached(*progress_observers()))
+                stack.callback(close_progress)
+            return _dispatch(argv)
     except BenchError as exc:
         return _fail(str(exc))
     except SystemExit as exc:  # argparse usage errors exit 2 already
         return exit_code(exc)
+    except KeyboardInterrupt:
+        print("\nbench: interrupted.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def _dispatch(argv: list[str]) -> int:
+    """Run the subcommand ``argv`` names, or an experiment."""
+    if argv and argv[0] == "data":
+        return _data_command(argv[1:])
+    if argv and argv[0] == "report":
+        return _report_command(argv[1:])
+    if argv and argv[0] == "compare":
+        return _compare_command(argv[1:])
+    if argv and argv[0] == "check":
+        return _check_command(argv[1:])
+    if argv and argv[0] == "split":
+        return _split_command(argv[1:])
+    if argv and "=" not in argv[0] and not argv[0].startswith(("-", "~", "+")) \
+            and argv[0] not in SUBCOMMANDS:
+        return _fail(
+            f"unknown command {argv[0]!r}; expected one of {list(SUBCOMMANDS)}, or "
+            "key=value config overrides (bench --help lists them)"
+        )
+    if argv and argv[0] == "perf":
+        from bench.perf import main as perf_main
+
+        return perf_main(argv[1:])
+    return _hydra_main(argv)
 
 
 def exit_code(exc: SystemExit) -> int:
@@ -378,7 +657,14 @@ def exit_code(exc: SystemExit) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    try:
+        code = main()
+        sys.stdout.flush()
+    except BrokenPipeError:  # `bench --help | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 1
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from bench.errors import ConfigError, describe
+from bench.naming import register_resolver
 from bench.schema import (
     CHECK_SEGMENTS,
     FAMILIES,
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 register()  # Hydra composes configs/config.yaml on top of the schema
+register_resolver()  # ${run_name:...}, the default run name (bench.naming)
 
 #: top-level nodes that are free-form ``_target_`` nodes (checked when built)
 TARGET_NODES = frozenset({"dataset", "split", "models", "tracker"})

@@ -14,7 +14,10 @@ Stages the run layer announces (``info`` keys in brackets):
 * ``cell`` [model, protocol, fold] — one whole cell, around the stages below;
 * ``fit``, ``recommend``, ``evaluate``, ``artifacts`` [model, protocol, fold] — inside a cell;
 * ``tracking`` [call] — every call to the tracker (MLflow);
-* ``reduce`` — the single step after the cells: record, statistics, report.
+* ``reduce`` — the single step after the cells: record, statistics, report;
+* ``plan`` [cells, resumed] — an instant: ``cells`` more cells are planned (the main
+  split's before its first cell, each protocol's before its cells); ``resumed`` of them
+  were reused from an earlier run and will not be announced as ``cell``.
 
 A stage may nest inside another (``fit`` inside ``cell``); :class:`StageTimer` charges
 each its inclusive time and also keeps exclusive ("self") time.

@@ -220,6 +220,8 @@ def _run_main(run: _Run, dataset: Dataset,
         log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
                  "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
                  len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
+    with run.observers.stage("plan", cells=len(s.models) * len(splits)):
+        pass  # the number of cells, for progress displays (bench.progress)
     source = _segment_source(s)
     waves = [[source], [m for m in s.models if m != source]] if source else [list(s.models)]
     labels: dict[int, pd.Series] = {}
@@ -257,6 +259,9 @@ def _execute(run: _Run, cells: list[Cell], inputs: list[CellInputs]) -> list:
         resume_cell(run.resume_from, c, env) for c in cells
     ]
     todo = [i for i, o in enumerate(outputs) if o is None]
+    if len(todo) < len(cells):
+        with run.observers.stage("plan", resumed=len(cells) - len(todo)):
+            pass
     for i, o in zip(todo, run.executor.run([cells[i] for i in todo], [inputs[i] for i in todo],
                                            env), strict=True):
         outputs[i] = o
@@ -273,6 +278,8 @@ def _run_protocols(run: _Run, dataset: Dataset,
     with run.observers.stage("protocols"):
         evaluations = protocol_evaluations(dataset, s.eval, s.cold_start)
     cells, inputs = protocol_cells(evaluations, s.models, dataset)
+    with run.observers.stage("plan", cells=len(cells)):
+        pass
     frames = []
     for output in run.executor.run(cells, inputs, run.env()):
         if isinstance(output, ModelFailure):
@@ -293,7 +300,9 @@ def _check_model_names(s: RunSettings) -> None:
     for key, model in named:
         if model is not None and model not in s.models:
             raise ConfigError(
-                f"{key}: expected one of the run's models {list(s.models)}, got {model!r}"
+                f"{key}: expected one of the run's models {list(s.models)}, got {model!r}; "
+                f"set {key}=<one of them>{'' if key.startswith('report.') else ' or null'}, "
+                f"or add {model} to the models"
             )
 
 

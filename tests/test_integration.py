@@ -95,7 +95,8 @@ def test_ml_100k_from_bench_data_dir(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["~experiment", "dataset=ml_100k", f"data_dir={data_dir}", "tracker=none"]) == 0
     capsys.readouterr()
-    results = json.loads(next((tmp_path / "reports" / "default").glob("*/results.json"))
+    # the run is named after its data: not the default dataset's "default"
+    results = json.loads(next((tmp_path / "reports" / "default-ml_100k").glob("*/results.json"))
                          .read_text())
     assert results["dataset"]["rows"] == 100_000
     assert results["dataset"]["users"] == 943 and results["dataset"]["items"] == 1682
@@ -113,7 +114,7 @@ def test_item_cold_start_only_content_ranks_new_items(tmp_path, monkeypatch, cap
     assert main(["split=item_cold_start", models, "tracker=none",
                  "cold_start.user=null", "report.figures=false"]) == 0
     capsys.readouterr()
-    run = next((tmp_path / "reports" / "spectrum").iterdir())
+    run = next((tmp_path / "reports" / "spectrum-item_cold_start").iterdir())  # its split
     results = json.loads((run / "results.json").read_text())
     ndcg = {m["model"]: m["metrics"]["ndcg@10"] for m in results["models"]}
     assert ndcg["content_profile"] > 0 and ndcg["content_knn"] > 0
