@@ -68,14 +68,18 @@ def clock(seconds: float) -> str:
 
 
 class Progress:
-    """Shows a run's progress on ``stream`` (stderr by default).
+    """Shows a run's progress on ``stream``.
 
     ``live`` chooses the display: a tqdm line (True) or plain lines (False); by default,
-    live when ``stream`` is a terminal.
+    live when ``stream`` is a terminal. The default stream is stderr when it is a
+    terminal (a live line), else stdout: plain progress lines are the command's normal
+    output, and stderr keeps its contract — bad input is one ``bench: error:`` line there.
     """
 
     def __init__(self, stream: TextIO | None = None, *, live: bool | None = None):
-        self.stream = stream if stream is not None else sys.stderr
+        if stream is None:
+            stream = sys.stderr if _is_terminal(sys.stderr) else sys.stdout
+        self.stream = stream
         self.live = _is_terminal(self.stream) if live is None else live
         self.total = 0
         self.done = 0

@@ -257,7 +257,8 @@ class RunConfig:
 
     seed: int = setting(42, expected="an integer")
     #: the run folder is ``<report.dir>/<name>/<stamp>``: one path component, never a path
-    name: str = setting("default", expected=PLAIN_NAME_EXPECTED, rules=((is_plain_name, None),))
+    name: str = setting("${run_name:default,movielens_small,temporal_warm}",
+                        expected=PLAIN_NAME_EXPECTED, rules=((is_plain_name, None),))
     resume: Any = setting(False, expected="true, false or a run folder",
                           rules=((_is_resume, None),))
     data_dir: str = setting("${oc.env:BENCH_DATA_DIR,datasets}", expected="a folder path")
