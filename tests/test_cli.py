@@ -167,6 +167,7 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, cap
     assert main(args) == 0
     assert main(args) == 0
     capsys.readouterr()
-    runs = sorted((tmp_path / "default").iterdir())
+    (experiment,) = tmp_path.iterdir()  # default-temporal: the name follows the split
+    runs = sorted(experiment.iterdir())
     assert len(runs) == 2 and all(r.name.startswith("20260101-000000-") for r in runs)
     assert all((r / "results.json").is_file() for r in runs)
