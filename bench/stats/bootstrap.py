@@ -33,6 +33,7 @@ Same seed, same input -> bit-identical output (``numpy.random.default_rng(seed)`
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -52,6 +53,7 @@ _KEEP_CELLS = 2**23
 """Upper bound on the cells of the count matrices kept between calls (64 MB as float64)."""
 
 _kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -229,9 +231,11 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
     products and means do not change by a bit.
     """
     key = (int(n), int(n_resamples), int(seed), max(1, _CHUNK_CELLS // n))
-    kept = _kept_counts.get(key)
+    with _kept_lock:
+        kept = _kept_counts.get(key)
+        if kept is not None:
+            _kept_counts.move_to_end(key)
     if kept is not None:
-        _kept_counts.move_to_end(key)
         yield from kept
         return
     keep = n * n_resamples <= _KEEP_CELLS
@@ -242,9 +246,10 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
             chunks.append(counts)
         yield counts
     if keep and sum(c.shape[0] for c in chunks) == n_resamples:  # not abandoned midway
-        _kept_counts[key] = tuple(chunks)
-        while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
-            _kept_counts.popitem(last=False)
+        with _kept_lock:
+            _kept_counts[key] = tuple(chunks)
+            while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
+                _kept_counts.popitem(last=False)
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int, copy: bool) -> Iterator[np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 
 import numpy as np
@@ -15,6 +16,7 @@ from bench.models.collaborative.factors import LatentFactorModel, als_user_step
 #: Fitted factor pairs kept per process (see :func:`shared_factors`).
 KEEP_FITS = 2
 _fits: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_fits_lock = threading.Lock()
 
 
 def shared_factors(matrix: sp.csr_matrix, settings: dict, fit) -> tuple[np.ndarray, np.ndarray]:
@@ -34,13 +36,15 @@ def shared_factors(matrix: sp.csr_matrix, settings: dict, fit) -> tuple[np.ndarr
         digest.update(np.ascontiguousarray(part).tobytes())
         digest.update(str(part.dtype).encode())
     key = (digest.hexdigest(), tuple(sorted(settings.items())))
-    found = _fits.get(key)
+    with _fits_lock:
+        found = _fits.get(key)
     if found is None:
         found = fit(matrix)
+    with _fits_lock:
         _fits[key] = found
+        _fits.move_to_end(key)
         while len(_fits) > KEEP_FITS:
             _fits.popitem(last=False)
-    _fits.move_to_end(key)
     return found[0].copy(), found[1].copy()
 
 

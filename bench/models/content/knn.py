@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -16,6 +17,7 @@ from bench.models.content.common import ContentModel
 #: Similarity matrices kept per process, keyed by the item vectors and ``neighbours``.
 KEEP_SIMILARITIES = 4
 _similarities: OrderedDict[tuple[str, int], sp.csr_matrix] = OrderedDict()
+_similarities_lock = threading.Lock()
 
 
 def top_mask(sims: np.ndarray, k: int) -> np.ndarray:
@@ -109,13 +111,15 @@ def shared_neighbours(
     for part in (v.indptr, v.indices, v.data):
         digest.update(np.ascontiguousarray(part).tobytes())
     key = (digest.hexdigest(), int(neighbours))
-    found = _similarities.get(key)
+    with _similarities_lock:
+        found = _similarities.get(key)
     if found is None:
         found = content_neighbours(v, neighbours, block_size)
+    with _similarities_lock:
         _similarities[key] = found
+        _similarities.move_to_end(key)
         while len(_similarities) > KEEP_SIMILARITIES:
             _similarities.popitem(last=False)
-    _similarities.move_to_end(key)
     return found.copy()
 
 
