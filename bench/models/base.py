@@ -205,6 +205,14 @@ class Recommender(HasParams):
             if fast is not None:
                 out_items[sl, :k_eff], out_scores[sl, :k_eff] = fast
                 continue
+            ranked = self._top_k_sources(batch, hist, k_eff, exclude_seen)
+            if ranked is not None:
+                items, top, sources = ranked
+                out_items[sl, :k_eff], out_scores[sl, :k_eff] = items, top
+                if out_sources is None:
+                    out_sources = np.zeros((len(users), int(k)), dtype=np.int16)
+                out_sources[sl, :k_eff] = np.where(items >= 0, sources, 0)
+                continue
             scores, sources = self._score_sources(batch, hist)
             scores = np.asarray(scores, dtype=np.float32)
             if scores.shape != (len(batch), n_items):
@@ -233,6 +241,19 @@ class Recommender(HasParams):
         :func:`top_k` would order and pad them after ``_score`` and (when
         ``exclude_seen``) masking ``history``; or ``None`` (the default) to take the
         generic path. Single-component models only (no sources).
+        """
+        return None
+
+    def _top_k_sources(
+        self, users: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """Optional fast path for composites: the batch's top-``k`` with its sources.
+
+        Returns ``(items int32, scores float32, sources int16)`` shaped ``(len(users), k)``
+        exactly as the generic path would produce them from :meth:`_score_sources`
+        (masking ``history`` when ``exclude_seen``, then :func:`top_k`); or ``None`` (the
+        default) to take the generic path. For composites whose full score block needs
+        work beyond the top ``k`` (e.g. a full per-row sort) that the list never shows.
         """
         return None
 

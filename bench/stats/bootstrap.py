@@ -33,7 +33,10 @@ Same seed, same input -> bit-identical output (``numpy.random.default_rng(seed)`
 
 from __future__ import annotations
 
+import threading
 import warnings
+from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +48,12 @@ __all__ = ["BootstrapCI", "bootstrap_means"]
 
 _CHUNK_CELLS = 2**22
 """Upper bound on the cells of one chunk of the resample-count matrix (32 MB as float64)."""
+
+_KEEP_CELLS = 2**23
+"""Upper bound on the cells of the count matrices kept between calls (64 MB as float64)."""
+
+_kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
+_kept_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -193,24 +202,65 @@ def resampled_means(
     resample ``b``; NaN where resample ``b`` drew no finite cell of the column.
     """
     n, m = filled.shape
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_CELLS // n)
     partial = ~finite.all(axis=0)  # columns that need their own denominator
     mask = finite[:, partial].astype(np.float64)
     out = np.empty((n_resamples, m))
+    start = 0
+    for counts in resample_counts(n, n_resamples, seed):
+        size = counts.shape[0]
+        sums = counts @ filled
+        denominators = np.full((size, m), float(n))
+        if partial.any():
+            denominators[:, partial] = counts @ mask
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[start : start + size] = sums / denominators
+        start += size
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The count matrix ``K`` of the resamples, in chunks of ``max(1, 2**22 // n)`` rows.
+
+    Each chunk is a float64 ``(size, n)`` array, row ``b`` counting how often resample
+    ``b`` drew each user. ``K`` depends only on ``(n, n_resamples, seed)``: a report asks
+    for it once per metric table and comparison (~25 times in the default run) with the
+    same three numbers, so it is drawn once per process and kept (read-only) when it
+    holds at most ``_KEEP_CELLS`` cells; larger matrices are drawn chunk by chunk as
+    needed. Kept or not, the chunks are the same numbers in the same shapes, so the
+    products and means do not change by a bit.
+    """
+    key = (int(n), int(n_resamples), int(seed), max(1, _CHUNK_CELLS // n))
+    with _kept_lock:
+        kept = _kept_counts.get(key)
+        if kept is not None:
+            _kept_counts.move_to_end(key)
+    if kept is not None:
+        yield from kept
+        return
+    keep = n * n_resamples <= _KEEP_CELLS
+    chunks = []
+    for counts in _draw_counts(n, n_resamples, seed, copy=keep):
+        if keep:
+            counts.flags.writeable = False
+            chunks.append(counts)
+        yield counts
+    if keep and sum(c.shape[0] for c in chunks) == n_resamples:  # not abandoned midway
+        with _kept_lock:
+            _kept_counts[key] = tuple(chunks)
+            while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
+                _kept_counts.popitem(last=False)
+
+
+def _draw_counts(n: int, n_resamples: int, seed: int, copy: bool) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_CELLS // n)
     counts = np.empty((chunk, n))
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
         picks = rng.integers(0, n, size=(size, n), dtype=np.int64)
         for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
             counts[row] = np.bincount(picks[row], minlength=n)
-        sums = counts[:size] @ filled
-        denominators = np.full((size, m), float(n))
-        if partial.any():
-            denominators[:, partial] = counts[:size] @ mask
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + size] = sums / denominators
-    out[~np.isfinite(out)] = np.nan
-    return out
+        yield counts[:size].copy() if copy else counts[:size]
 
 

@@ -40,7 +40,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from bench.errors import describe
 from bench.stats.bootstrap import (
@@ -195,6 +195,8 @@ def _wilcoxon(d, kept, count):
     One call per column (m is small) keeps scipy's per-sample choice of method: with
     ``axis``, scipy picks the exact or permutation test from the ties of the whole batch.
     """
+    from scipy import stats  # 1.6-1.8 s to import: only when a test runs, not with bench.stats
+
     m = d.shape[1]
     w_stat = np.full(m, np.nan)
     p_w = np.full(m, np.nan)

@@ -150,3 +150,21 @@ def test_bad_arrays_raise_value_error():
         bootstrap_means(np.zeros((2, 2, 2)))
     with pytest.raises(ValueError, match="infinite"):
         bootstrap_means(np.array([1.0, np.inf]))
+
+
+def test_kept_resamples_give_the_numbers_of_a_fresh_draw(monkeypatch):
+    """The count matrix is drawn once per (n, n_resamples, seed) and reused bit for bit."""
+    values = np.random.default_rng(5).random((40, 3))
+    values[3, 1] = np.nan
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    first = bootstrap_means(values, n_resamples=200, seed=6)
+    assert len(bootstrap_module._kept_counts) == 1
+    again = bootstrap_means(values[::-1].copy(), n_resamples=200, seed=6)  # reuses the draw
+    monkeypatch.setattr(bootstrap_module, "_KEEP_CELLS", 0)  # nothing kept: drawn afresh
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    fresh = bootstrap_means(values, n_resamples=200, seed=6)
+    fresh_again = bootstrap_means(values[::-1].copy(), n_resamples=200, seed=6)
+    assert not bootstrap_module._kept_counts
+    for a, b in ((first, fresh), (again, fresh_again)):
+        np.testing.assert_array_equal(a.low, b.low)
+        np.testing.assert_array_equal(a.high, b.high)

@@ -152,3 +152,13 @@ def test_bad_input():
         paired_comparison(np.zeros(3), np.zeros(4))
     with pytest.raises(ConfigError, match=r"^n_resamples: expected a positive integer, got -5"):
         paired_comparison(np.zeros(3), np.zeros(3), n_resamples=-5)
+
+
+def test_importing_the_report_layer_does_not_import_scipy_stats():
+    """scipy.stats costs 1.6-1.8 s to import: only a Wilcoxon test loads it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, bench.runner, bench.reporting.analysis, bench.stats.paired; "
+            "sys.exit('scipy.stats' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

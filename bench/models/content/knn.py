@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
 
 from bench import validate
-from bench.models.base import SCORE_BLOCK_FLOATS
+from bench.models.base import SCORE_BLOCK_FLOATS, top_k
 from bench.models.content.common import ContentModel
+
+#: Similarity matrices kept per process, keyed by the item vectors and ``neighbours``.
+KEEP_SIMILARITIES = 4
+_similarities: OrderedDict[tuple[str, int], sp.csr_matrix] = OrderedDict()
+_similarities_lock = threading.Lock()
 
 
 def top_mask(sims: np.ndarray, k: int) -> np.ndarray:
@@ -47,7 +55,8 @@ def content_neighbours(
     """Sparse item x item matrix keeping each item's ``neighbours`` most similar items.
 
     Row ``i`` holds ``cos(v_i, v_j)`` for the ``neighbours`` items ``j != i`` with the
-    highest positive cosine (ties toward the lower item code, see :func:`top_mask`);
+    highest positive cosine (ties toward the lower item code, see :func:`top_mask`; chosen
+    with the top-k kernel, which picks the same items);
     everything else is absent. ``vectors`` rows must be
     unit-norm or zero, so ``V @ V.T`` is the cosine. Computed ``block_size`` rows at a
     time (``None`` = about ``SCORE_BLOCK_FLOATS`` similarities per block), so memory is
@@ -66,7 +75,11 @@ def content_neighbours(
         sims[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
         if k == 0:
             continue
-        r, c = np.nonzero(top_mask(sims, k))
+        # top_mask's choice, by the top-k kernel: k largest positive values, ties toward
+        # the lower column (the mask's tie resolution costs seconds on genre-only vectors)
+        top, _ = top_k(np.where(sims > 0, sims, np.float32(np.nan)), k)
+        r, j = np.nonzero(top >= 0)
+        c = top[r, j]
         rows.append(r + start)
         cols.append(c)
         vals.append(sims[r, c])
@@ -78,6 +91,36 @@ def content_neighbours(
     )  # fmt: skip
     out.sort_indices()
     return out
+
+
+def shared_neighbours(
+    vectors: sp.csr_matrix, neighbours: int, block_size: int | None = None
+) -> sp.csr_matrix:
+    """:func:`content_neighbours`, computed once per process for the same vectors.
+
+    The similarity depends on the item vectors and ``neighbours`` only (``block_size``
+    never changes it), and the vectors on the item features and the training item
+    vocabulary. A run fits content kNN on the main split and again for each cold-start
+    protocol: when the vectors are the same (a hash of their CSR arrays), the matrix is
+    reused. A copy is returned, so a model never shares mutable state with another;
+    the last ``KEEP_SIMILARITIES`` matrices are kept.
+    """
+    v = sp.csr_matrix(vectors, dtype=np.float32)
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.asarray(v.shape, dtype=np.int64).tobytes())
+    for part in (v.indptr, v.indices, v.data):
+        digest.update(np.ascontiguousarray(part).tobytes())
+    key = (digest.hexdigest(), int(neighbours))
+    with _similarities_lock:
+        found = _similarities.get(key)
+    if found is None:
+        found = content_neighbours(v, neighbours, block_size)
+    with _similarities_lock:
+        _similarities[key] = found
+        _similarities.move_to_end(key)
+        while len(_similarities) > KEEP_SIMILARITIES:
+            _similarities.popitem(last=False)
+    return found.copy()
 
 
 class ContentItemKNN(ContentModel):
@@ -95,6 +138,10 @@ class ContentItemKNN(ContentModel):
     history item, so it ranks new items on an item cold-start split. It cannot score
     (NaN): items without features; items that are no history item's neighbour (no
     evidence, not a zero score); every item for a user with an empty history.
+
+    The similarity matrix is computed once per process for the same item vectors and
+    ``neighbours`` (:func:`shared_neighbours`), e.g. for the main split and the
+    cold-start protocols of one run when their items are the same.
 
     Args:
         weights: weight of each feature block (``genres``, ``title``, ``year``, ``tags``);
@@ -129,7 +176,7 @@ class ContentItemKNN(ContentModel):
         bs = validate.optional_integer("block_size", self.block_size, 1,
                                        expected="an integer >= 1 or null (automatic)")
         self._fit_content(train, item_features)
-        self.similarity_ = content_neighbours(
+        self.similarity_ = shared_neighbours(
             self.item_matrix_, int(nb), None if bs is None else int(bs)
         )
         support = self.similarity_.copy()

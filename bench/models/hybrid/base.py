@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender
+from bench.models.base import Recommender, top_k
 
 
 class Composite(Recommender):
@@ -117,3 +117,26 @@ def row_ranks(scores: np.ndarray) -> np.ndarray:
     np.put_along_axis(ranks, order, np.arange(n_items, dtype=np.int64)[None, :], axis=1)
     ranks[np.isnan(scores)] = n_items
     return ranks
+
+
+def row_top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``k`` items of each row in :func:`row_ranks` order, and their ranks.
+
+    Returns ``(items, ranks)``, int32 and int64 ``(n_rows, min(k, n_items))``: ``items[i, j]``
+    is the ``j``-th best item of row ``i`` and ``ranks[i, j]`` its :func:`row_ranks`
+    value; ``-1`` and ``n_items`` past the row's last non-NaN score. The same items and
+    ranks as :func:`row_ranks`, without sorting the whole row: the top-k kernel, whose
+    ranks are the positions. A block holding ``-inf`` takes the full sort: top-k never
+    ranks ``-inf``, and :func:`row_ranks` ranks it among the NaN cells (so its ranks may
+    skip values).
+    """
+    n_items = scores.shape[1]
+    k = min(int(k), n_items)
+    if not np.isneginf(scores).any():
+        items = top_k(np.asarray(scores, dtype=np.float32), k)[0]
+        ranks = np.where(items >= 0, np.arange(k, dtype=np.int64)[None, :], n_items)
+        return items, ranks
+    full = row_ranks(scores)
+    order = np.argsort(full, axis=1, kind="stable")[:, :k]
+    ranks = np.take_along_axis(full, order, axis=1)
+    return np.where(ranks < n_items, order, -1).astype(np.int32), ranks

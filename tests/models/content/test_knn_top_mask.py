@@ -36,3 +36,41 @@ def test_random_tied_matrices_match_the_reference():
             sims[rng.random(shape) < 0.1] = np.nan
         k = int(rng.integers(0, shape[1] + 3))
         np.testing.assert_array_equal(top_mask(sims, k), reference_top_mask(sims, k))
+
+
+def _neighbours_by_mask(vectors, k):
+    """content_neighbours as it was built before the top-k kernel: with top_mask."""
+    import scipy.sparse as sp
+
+    v = sp.csr_matrix(vectors, dtype=np.float32)
+    sims = np.ascontiguousarray((v @ v.toarray().T).T)
+    np.fill_diagonal(sims, 0.0)
+    r, c = np.nonzero(top_mask(sims, k))
+    out = sp.csr_matrix((sims[r, c], (r, c)), shape=sims.shape, dtype=np.float32)
+    out.sort_indices()
+    return out
+
+
+def test_content_neighbours_pick_what_top_mask_picks():
+    """Kernel and numpy paths of top-k (big and small blocks) give the masked matrix."""
+    import scipy.sparse as sp
+
+    from bench.models.content.knn import content_neighbours, shared_neighbours
+
+    rng = np.random.default_rng(3)
+    n = 700  # 700 x 700 cells: the top-k kernel's size; block_size=16 the numpy path
+    dense = (rng.random((n, 12)) < 0.25).astype(np.float32)  # genre-like: many equal cosines
+    norms = np.linalg.norm(dense, axis=1, keepdims=True)
+    vectors = sp.csr_matrix(np.divide(dense, norms, out=np.zeros_like(dense), where=norms > 0))
+    for k in (1, 10, 50):
+        want = _neighbours_by_mask(vectors, k)
+        for block in (None, 16):
+            got = content_neighbours(vectors, k, block)
+            for a, b in ((got.indptr, want.indptr), (got.indices, want.indices),
+                         (got.data, want.data)):
+                np.testing.assert_array_equal(a, b)
+        shared = shared_neighbours(vectors, k)
+        again = shared_neighbours(vectors.copy(), k)
+        assert shared is not again
+        np.testing.assert_array_equal(again.data, want.data)
+        np.testing.assert_array_equal(again.indices, want.indices)

@@ -149,3 +149,51 @@ def test_nested_composites_keep_source_labels(train):
 def test_components_must_be_models(train):
     with pytest.raises(ConfigError, match=r"components.x: expected a model"):
         WeightedBlend(components={"x": {"a": 1}, "y": Table(table=[[1.0] * 5] * 3)}).fit(train)
+
+
+def _generic_top(model, users, k):
+    """The generic path: the full score block, history masked, then top-k."""
+    from bench.models.base import mask_history, top_k
+
+    hist = model._history_rows(users, None)
+    scores, sources = model._score_sources(users, hist)
+    scores = np.asarray(scores, dtype=np.float32)
+    mask_history(scores, hist)
+    items, top = top_k(scores, k)
+    picked = np.take_along_axis(sources, np.maximum(items, 0), axis=1)
+    return items, top, np.where(items >= 0, picked, 0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("fill", [True, False])
+def test_switching_top_k_path_equals_full_rank(seed, fill):
+    """Per-tier top-k + merge gives the lists, scores and sources of the full rank."""
+    rng = np.random.default_rng(seed)
+    n_users, n_items = 40, 30
+    users = np.repeat(np.arange(n_users), rng.integers(1, 8, n_users))
+    frame = pd.DataFrame({"user_id": users, "item_id": rng.integers(0, n_items, len(users))})
+    frame = frame.drop_duplicates()
+    train = Interactions.from_frame(frame)
+    tables = []
+    for t in range(3):
+        tab = rng.integers(0, 4, (n_users, n_items)).astype(np.float32)  # many ties
+        tab[rng.random(tab.shape) < 0.3 + 0.2 * t] = NAN
+        if t == 1 and seed % 2:
+            tab[rng.random(tab.shape) < 0.05] = -np.inf
+            tab[rng.random(tab.shape) < 0.05] = np.inf
+        tab[rng.random(n_users) < 0.1] = NAN  # rows a tier cannot score at all
+        tables.append(tab[:, : len(train.item_ids)][: len(train.user_ids)])
+    model = SwitchingHybrid(
+        components={"a": Table(table=tables[0]), "b": Table(table=tables[1]),
+                    "c": Table(table=tables[2])},
+        min_history={"a": 3}, max_history={"b": 5}, fill=fill,
+    ).fit(train)
+    codes = np.arange(len(train.user_ids))
+    for k in (1, 3, 7, len(train.item_ids)):
+        hist = model._history_rows(codes, None)
+        fast = model._top_k_sources(codes, hist, k, True)
+        for got, want in zip(fast, _generic_top(model, codes, k), strict=True):
+            np.testing.assert_array_equal(got, want)
+        top = model.recommend_codes(codes, k)
+        np.testing.assert_array_equal(top.items, fast[0])
+        np.testing.assert_array_equal(top.sources, fast[2])
