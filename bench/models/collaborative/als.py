@@ -2,50 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import threading
-from collections import OrderedDict
-
 import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench.errors import ConfigError
 from bench.models.collaborative.factors import LatentFactorModel, als_user_step
-
-#: Fitted factor pairs kept per process (see :func:`shared_factors`).
-KEEP_FITS = 2
-_fits: OrderedDict[tuple, tuple[np.ndarray, np.ndarray]] = OrderedDict()
-_fits_lock = threading.Lock()
-
-
-def shared_factors(matrix: sp.csr_matrix, settings: dict, fit) -> tuple[np.ndarray, np.ndarray]:
-    """``fit(matrix)``'s ``(user_factors, item_factors)``, computed once per process.
-
-    ``implicit``'s CPU ALS is deterministic for a given matrix, settings and
-    ``random_state`` (each user's and item's solve is independent of the thread that runs
-    it), and the default run fits the same ALS on the same training matrix up to five
-    times per split (``cf_als`` and the ALS inside ``hybrid_blend``, ``hybrid_fallback``
-    and twice in ``hybrid_cascade``). The factors are kept keyed by a hash of the
-    matrix's CSR arrays and ``settings``, the last ``KEEP_FITS`` of them; copies are
-    returned, so no two models share mutable arrays.
-    """
-    digest = hashlib.blake2b(digest_size=16)
-    digest.update(np.asarray(matrix.shape, dtype=np.int64).tobytes())
-    for part in (matrix.indptr, matrix.indices, matrix.data):
-        digest.update(np.ascontiguousarray(part).tobytes())
-        digest.update(str(part.dtype).encode())
-    key = (digest.hexdigest(), tuple(sorted(settings.items())))
-    with _fits_lock:
-        found = _fits.get(key)
-    if found is None:
-        found = fit(matrix)
-    with _fits_lock:
-        _fits[key] = found
-        _fits.move_to_end(key)
-        while len(_fits) > KEEP_FITS:
-            _fits.popitem(last=False)
-    return found[0].copy(), found[1].copy()
 
 
 class ImplicitALS(LatentFactorModel):
@@ -73,9 +35,6 @@ class ImplicitALS(LatentFactorModel):
     ``confidence: rating`` (the history passed at recommend time carries no rating value,
     so the confidence the model was trained with cannot be reproduced). Users with
     training interactions keep their learned factors, even when given extra history.
-
-    The factors are fitted once per process for the same training matrix and settings
-    (:func:`shared_factors`): the hybrids of a run reuse ``cf_als``'s fit.
 
     Args:
         factors: latent dimensions.
@@ -142,24 +101,17 @@ class ImplicitALS(LatentFactorModel):
             self.bm25_idf_ = np.log(float(matrix.shape[0])) - np.log1p(counts)
             self.bm25_mean_length_ = float(np.ravel(matrix.sum(axis=1)).mean())
             matrix = bm25_weight(matrix, K1=float(self.bm25_k1), B=float(self.bm25_b)).tocsr()
-        settings = {
-            "factors": int(self.factors),
-            "regularization": float(self.regularization),
-            "alpha": float(self.alpha),
-            "iterations": int(self.iterations),
-            "random_state": int(self.seed),
-            "num_threads": int(self.num_threads),
-        }
-
-        def fit(x):
-            with threadpool_limits(limits=1, user_api="blas"):
-                model = AlternatingLeastSquares(**settings)
-                model.fit(x, show_progress=False)
-            return (np.ascontiguousarray(model.user_factors, dtype=np.float32),
-                    np.ascontiguousarray(model.item_factors, dtype=np.float32))
-
-        users, items = shared_factors(sp.csr_matrix(matrix, dtype=np.float32), settings, fit)
-        self._store_factors(users, items)
+        with threadpool_limits(limits=1, user_api="blas"):
+            model = AlternatingLeastSquares(
+                factors=int(self.factors),
+                regularization=float(self.regularization),
+                alpha=float(self.alpha),
+                iterations=int(self.iterations),
+                random_state=int(self.seed),
+                num_threads=int(self.num_threads),
+            )
+            model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+        self._store_factors(model.user_factors, model.item_factors)
 
     def _fold_in_factors(self, history: sp.csr_matrix) -> np.ndarray | None:
         """One exact ALS user step per history row (see the class docstring)."""
