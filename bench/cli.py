@@ -488,7 +488,7 @@ def _check_command(argv: list[str]) -> int:
                         "reports/baselines/<name>.json)")
     parser.add_argument("--markdown", default=None, help="also write the summary here")
     parser.add_argument("--junit", default=None, help="also write JUnit XML here")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # overrides may come before and after options
     problem = _plugin_problem(args.overrides)
     if problem:
         return _fail(problem)

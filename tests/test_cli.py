@@ -171,3 +171,18 @@ def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, cap
     runs = sorted(experiment.iterdir())
     assert len(runs) == 2 and all(r.name.startswith("20260101-000000-") for r in runs)
     assert all((r / "results.json").is_file() for r in runs)
+
+
+def test_check_takes_overrides_on_both_sides_of_its_options(monkeypatch, tmp_path):
+    """`bench check A=1 --baseline F B=2` used to fail in argparse ("unrecognized arguments")."""
+    import bench.check.command as command
+
+    seen = {}
+
+    def fake_run_check(overrides, **kwargs):
+        seen.update(overrides=overrides, baseline=kwargs["baseline"])
+        return 0
+
+    monkeypatch.setattr(command, "run_check", fake_run_check)
+    assert main(["check", "tracker=none", "--baseline", str(tmp_path / "b.json"), "seed=3"]) == 0
+    assert seen == {"overrides": ["tracker=none", "seed=3"], "baseline": str(tmp_path / "b.json")}
