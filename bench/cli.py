@@ -145,10 +145,15 @@ def _run_task(cfg) -> None:
     try:
         result = run_experiment(cfg, output_dir=out, invocation=invocation)
     except BenchError as exc:
+        end_open_runs("FAILED")
         remove_unused_run_folder(out, report_root(cfg))
         raise SystemExit(_fail(str(exc))) from None
     except KeyboardInterrupt:
+        end_open_runs("KILLED")
         raise SystemExit(interrupted(out, _options["argv"], report_root(cfg))) from None
+    except BaseException:
+        end_open_runs("FAILED")
+        raise
     close_progress()
     print()
     print(compact_table(result))
@@ -160,6 +165,14 @@ def _run_task(cfg) -> None:
     print(f"tracking: {result.tracking}")
     if result.failures:
         raise SystemExit(failed_models_exit_code(result.failures))
+
+
+def end_open_runs(status: str) -> None:
+    """Close the MLflow runs this process left open (none unless MLflow was used)."""
+    if "bench.tracking.mlflow_tracker" in sys.modules:
+        from bench.tracking.mlflow_tracker import end_open_runs as end_runs
+
+        end_runs(status)
 
 
 def finished_cells(out: Path) -> int:
@@ -615,6 +628,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse usage errors exit 2 already
         return exit_code(exc)
     except KeyboardInterrupt:
+        end_open_runs("KILLED")
         print("\nbench: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
 

@@ -4,17 +4,38 @@ The default store is SQLite under the working directory (``mlruns/mlflow.db``, w
 artifacts in ``mlruns/artifacts``): MLflow 3 refuses the old plain-folder store. Any
 other tracking URI (``http://127.0.0.1:5000``, ``databricks``, ...) is one override:
 ``tracker.tracking_uri=...``.
+
+Runs never stay RUNNING for good: every run is tagged with its host and process id; the
+next tracker on the same host to reach the store (the next ``bench``, or ``resume=true``)
+marks RUNNING runs of its experiment whose process is gone as KILLED; a run ended while
+Ctrl-C propagates ends KILLED, and :func:`end_open_runs` closes whatever a process left open.
+Concurrent first runs serialise the creation of a local SQLite store with a file lock.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import socket
+import sys
 import time
+import weakref
 from pathlib import Path
 
 from bench.errors import TrackingError
 
 DEFAULT_DIR = Path("mlruns")
+
+#: Tags naming the host and process that own a run (a RUNNING run whose process is gone
+#: on this host is stale).
+HOST_TAG = "recspectrum.host"
+PID_TAG = "recspectrum.pid"
+
+log = logging.getLogger(__name__)
+
+#: Trackers of this process, for :func:`end_open_runs`.
+_LIVE: weakref.WeakSet[MlflowTracker] = weakref.WeakSet()
 
 
 class MlflowTracker:
@@ -32,6 +53,9 @@ class MlflowTracker:
         self.artifact_root = artifact_root
         self._client = None
         self._experiment_id: str | None = None
+        self._open: list[str] = []  # runs started here and not ended yet, oldest first
+        self._swept = False
+        _LIVE.add(self)
 
     # ------------------------------------------------------------------ setup
     def _uri(self) -> str:
@@ -58,14 +82,46 @@ class MlflowTracker:
 
     def _exp_id(self) -> str:
         if self._experiment_id is None:
-            exp = self.client.get_experiment_by_name(self.experiment)
-            if exp is None:
-                self._experiment_id = self.client.create_experiment(
-                    self.experiment, artifact_location=self._artifact_location()
-                )
-            else:
-                self._experiment_id = exp.experiment_id
+            with _store_lock(self._uri()):  # concurrent first runs: one creates, others wait
+                exp = self.client.get_experiment_by_name(self.experiment)
+                if exp is None:
+                    try:
+                        self._experiment_id = self.client.create_experiment(
+                            self.experiment, artifact_location=self._artifact_location()
+                        )
+                    except Exception:  # created meanwhile by another process (a server)
+                        exp = self.client.get_experiment_by_name(self.experiment)
+                        if exp is None:
+                            raise
+                        self._experiment_id = exp.experiment_id
+                else:
+                    self._experiment_id = exp.experiment_id
         return self._experiment_id
+
+    def close_stale_runs(self) -> int:
+        """Mark RUNNING runs of this experiment started on this host by a process that is
+        gone (SIGKILL, a crash, a full disk) as KILLED; returns how many."""
+        from mlflow.entities import RunStatus
+
+        host, stale, token = socket.gethostname(), [], None
+        while True:
+            page = self.client.search_runs(
+                [self._exp_id()],
+                filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = "
+                              f"'{_quote(host)}'",
+                max_results=1000, page_token=token,
+            )
+            stale += [r.info.run_id for r in page
+                      if not _alive(r.data.tags.get(PID_TAG, ""))]
+            token = page.token
+            if not token:
+                break
+        for run_id in stale:
+            self.client.set_terminated(run_id, RunStatus.to_string(RunStatus.KILLED))
+        if stale:
+            log.warning("tracker: marked %d stale MLflow run(s) KILLED (left RUNNING by a "
+                        "process on this host that is gone)", len(stale))
+        return len(stale)
 
     def check(self) -> None:
         """Reach the store once before any training; a clear error if it cannot.
@@ -84,15 +140,30 @@ class MlflowTracker:
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 f"start the server, fix tracker.tracking_uri, or run with tracker=none"
             ) from None
+        self._sweep()
+
+    def _sweep(self) -> None:
+        """Close stale runs once per tracker; a failure here never stops a run."""
+        if self._swept:
+            return
+        self._swept = True
+        try:
+            self.close_stale_runs()
+        except Exception as exc:
+            log.warning("tracker: could not look for stale MLflow runs (%s: %s)",
+                        type(exc).__name__, exc)
 
     # ------------------------------------------------------------------ runs
     def start_run(self, name, *, parent_id=None, tags=None) -> str:
         from mlflow.utils.mlflow_tags import MLFLOW_PARENT_RUN_ID
 
+        self._sweep()
         all_tags = {k: str(v) for k, v in (tags or {}).items()}
+        all_tags.update({HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())})
         if parent_id:
             all_tags[MLFLOW_PARENT_RUN_ID] = parent_id
         run = self.client.create_run(self._exp_id(), run_name=name, tags=all_tags)
+        self._open.append(run.info.run_id)
         return run.info.run_id
 
     def find_run(self, tag, value):
@@ -126,7 +197,21 @@ class MlflowTracker:
             self.client.log_artifact(run_id, str(path), artifact_path)
 
     def end_run(self, run_id, status="FINISHED") -> None:
+        if isinstance(sys.exc_info()[1], KeyboardInterrupt):
+            status = "KILLED"  # ended on the way out of a Ctrl-C
+        with contextlib.suppress(ValueError):
+            self._open.remove(run_id)
         self.client.set_terminated(run_id, status)
+
+    def end_open_runs(self, status: str = "KILLED") -> int:
+        """End every run this tracker started and did not end (children first)."""
+        ended = 0
+        while self._open:
+            run_id = self._open.pop()
+            with contextlib.suppress(Exception):  # best effort: the store may be the fault
+                self.client.set_terminated(run_id, status)
+                ended += 1
+        return ended
 
     def describe(self) -> str:
         uri = self._uri()
@@ -134,6 +219,50 @@ class MlflowTracker:
         if uri.startswith("sqlite:///"):
             hint = f" (browse: mlflow ui --backend-store-uri {uri})"
         return f"MLflow experiment {self.experiment!r} at {uri}{hint}"
+
+
+def end_open_runs(status: str = "KILLED") -> int:
+    """End the runs every MLflow tracker of this process left open (Ctrl-C: ``KILLED``;
+    an error: ``FAILED``); returns how many."""
+    return sum(t.end_open_runs(status) for t in list(_LIVE))
+
+
+def _alive(pid: str) -> bool:
+    """Whether process ``pid`` of this host still runs (unknown pids count as alive)."""
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, OSError):  # no pid tag, or alive under another user
+        return True
+    return True
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "\\'")
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """An exclusive lock next to a local SQLite store (``<db>.lock``) while it is created
+    and migrated; nothing for other stores."""
+    prefix = "sqlite:///"
+    if not uri.startswith(prefix) or ":memory:" in uri:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock
+        yield
+        return
+    db = Path(uri[len(prefix):])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + ".lock"), "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 #: Seconds the reachability probe of a tracking server may take.
