@@ -80,6 +80,7 @@ def test_executors_are_an_interface():
 
 
 @pytest.mark.parametrize("make", [ReversedExecutor, PickledExecutor])
+@pytest.mark.slow
 def test_any_order_and_a_pickle_round_trip_give_the_same_numbers(make, reference,
                                                                   ratings_csv_module, tmp_path):
     executor = make()

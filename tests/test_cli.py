@@ -148,6 +148,7 @@ def test_perf_bad_arguments_are_bad_input(capsys):
     assert "bench: error: --k: expected 1 <= k" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_two_runs_started_in_the_same_second_get_their_own_folders(tmp_path, capsys,
                                                                    monkeypatch):
     """Issue: the run folder was only a timestamp, so a second run in the same second

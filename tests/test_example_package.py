@@ -26,6 +26,9 @@ from bench import plugins
 from bench.check.baseline import read_baseline
 from bench.cli import main
 
+#: end-to-end runs of the example package (.ci/run also runs it, installed with pip)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "cooccurrence"
 PACKAGE = "rec_cooc"

@@ -98,6 +98,7 @@ def test_quiet_shows_the_table_only(capsys, ratings_csv, tmp_path):
 
 
 # ---------------------------------------------------------------------- names
+@pytest.mark.slow
 def test_the_default_name_follows_the_dataset():
     assert compose_config().name == "spectrum"
     assert compose_config(["dataset=ml_100k"]).name == "spectrum-ml_100k"
@@ -114,6 +115,7 @@ def test_the_gate_keeps_its_name_and_baseline():
         assert cfg.check.baseline == "reports/baselines/ci.json"
 
 
+@pytest.mark.slow
 def test_a_run_on_other_data_and_split_gets_its_own_folder(capsys, ratings_csv, tmp_path):
     """Not 'the latest spectrum run': bench report / compare / resume=true stay apart."""
     reports = tmp_path / "reports"
@@ -174,6 +176,7 @@ class StopAt:
         pass
 
 
+@pytest.mark.slow
 def test_ctrl_c_ends_with_the_resume_command(capsys, ratings_csv, tmp_path):
     argv = [*csv_dataset(ratings_csv), *QUICK, "model=[rule_popular,rule_random]",
             f"report.dir={tmp_path}"]
@@ -203,6 +206,7 @@ def test_ctrl_c_before_any_cell_keeps_nothing(capsys, ratings_csv, tmp_path):
 
 
 # ---------------------------------------------------------------------- no folders left
+@pytest.mark.slow
 def test_failed_commands_leave_no_files(capsys, tmp_path, monkeypatch, ratings_csv):
     """Bad input found before any output: nothing new in the working directory (the
     default report.dir, reports/, included)."""

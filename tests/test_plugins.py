@@ -132,6 +132,7 @@ def test_undeclared_plugin_model_is_refused(plugin, tmp_path, capsys):
     assert not list(tmp_path.rglob("results.json"))
 
 
+@pytest.mark.slow
 def test_plugin_config_folder_adds_model_options(plugin, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv(plugins.ENV_VAR, plugin)
     code = main([*tiny(tmp_path), "model=[my_model,rule_popular]"])
@@ -147,6 +148,7 @@ def test_plugin_config_folder_is_not_searched_when_undeclared(plugin, tmp_path, 
     assert "model=my_model: no such option" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bench_config_dir_may_name_plugin_models(plugin, tmp_path, monkeypatch, capsys):
     configs = tmp_path / "team_configs"
     shutil.copytree(ROOT / "configs", configs)
@@ -180,6 +182,7 @@ def test_entry_point_declares_a_plugin(plugin, monkeypatch):
     assert [d.name for d in plugins.config_dirs()] == ["configs"]
 
 
+@pytest.mark.slow
 def test_installed_distribution_entry_point_declares_a_plugin(plugin, tmp_path, capsys):
     # what `pip install` leaves behind: a .dist-info folder with entry_points.txt on sys.path
     dist = tmp_path / "src" / f"{plugin}-0.1.dist-info"
@@ -239,6 +242,7 @@ def test_callback_overrides_only_from_declared_plugins(plugin, monkeypatch):
     assert code_override_problem(["~hydra.callbacks"]) is None
 
 
+@pytest.mark.slow
 def test_plugin_runs_from_pythonpath_in_a_fresh_process(plugin, tmp_path):
     # the documented route end to end: PYTHONPATH + BENCH_PLUGINS, the real entry point
     src = tmp_path / "src"

@@ -20,8 +20,12 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from bench.cli import main
+
+#: full runs and exports; tests/models/test_precomputed.py is the fast tier's share
+pytestmark = pytest.mark.slow
 
 
 def fast(tmp: Path, reports: str = "reports") -> list[str]:

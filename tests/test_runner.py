@@ -71,6 +71,7 @@ def test_no_relevant_item_is_an_evaluation_error(ratings_csv, tmp_path):
         run_experiment(cfg, output_dir=tmp_path, tracker=MemoryTracker())
 
 
+@pytest.mark.slow
 def test_rating_table_per_fold_and_mean(ratings_csv, tmp_path):
     from bench.reporting.summary import rating_frame, rating_table
 
