@@ -44,6 +44,9 @@ def compose_config(overrides: Iterable[str] = (), config_name: str | None = "con
     ``config_name=None`` starts from an empty config, so only the groups selected with
     ``+group=option`` (and keys added with ``+key=value``) are in the result.
     """
+    from bench.schema import register
+
+    register()  # config.yaml extends the schema: it must be in Hydra's ConfigStore first
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name, overrides=list(overrides))
 

@@ -117,8 +117,10 @@ def ease_refusal(train) -> dict:
     from hydra import compose, initialize_config_dir
 
     from bench.errors import ConfigError
+    from bench.schema import register
     from bench.targets import build
 
+    register()  # config.yaml extends the schema
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["~experiment", "model=[cf_ease]", "tracker=none"])
     import numpy as np
@@ -163,10 +165,12 @@ def child_main(spec: dict) -> dict:
     from bench.executor import LocalExecutor
     from bench.observe import Observers
     from bench.runner import run_experiment
+    from bench.schema import register
 
     t_import = time.perf_counter() - t_process
     m, keeper = meter(), SplitKeeper()
     ov = overrides(spec["scale"], spec["split"], spec["models"], spec["seed"], spec["figures"])
+    register()  # config.yaml extends the schema
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=ov)
     if spec.get("verbose"):

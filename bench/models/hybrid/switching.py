@@ -100,10 +100,7 @@ class SwitchingHybrid(Composite):
             rows = np.flatnonzero(self._applies(key, length) & open_rows & (n_filled < k))
             if len(rows) == 0:
                 continue
-            scores, codes = self.child_scores(key, users[rows], history[rows])
-            mask_history(scores, history[rows])
-            scorable = ~np.isnan(scores).all(axis=1)
-            rows, scores, codes = rows[scorable], scores[scorable], codes[scorable]
+            rows, scores, codes = self._tier_scores(key, users, history, rows)
             if len(rows) == 0:
                 continue
             free = ~filled[rows] & ~np.isnan(scores)
@@ -138,6 +135,14 @@ class SwitchingHybrid(Composite):
         sources = np.take_along_axis(sources, order, axis=1)
         return items, values, np.where(items >= 0, sources, 0).astype(np.int16)
 
+    def _tier_scores(self, key, users, history, rows):
+        """Tier ``key``'s scores for ``rows`` (seen items masked), keeping only the rows it
+        can score at all; returns ``(rows, scores, source codes)``."""
+        scores, codes = self.child_scores(key, users[rows], history[rows])
+        mask_history(scores, history[rows])
+        scorable = ~np.isnan(scores).all(axis=1)
+        return rows[scorable], scores[scorable], codes[scorable]
+
     def _combine(self, users, history):
         n_users, n_items = len(users), self.n_items
         length = np.diff(history.indptr) if history is not None else np.zeros(n_users, int)
@@ -152,10 +157,7 @@ class SwitchingHybrid(Composite):
             rows = np.flatnonzero(applies & open_rows)
             if len(rows) == 0:
                 continue
-            scores, codes = self.child_scores(key, users[rows], history[rows])
-            mask_history(scores, history[rows])
-            scorable = ~np.isnan(scores).all(axis=1)
-            rows, scores, codes = rows[scorable], scores[scorable], codes[scorable]
+            rows, scores, codes = self._tier_scores(key, users, history, rows)
             if len(rows) == 0:
                 continue
             free = np.isnan(out[rows]) & ~np.isnan(scores)
