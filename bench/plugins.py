@@ -93,11 +93,6 @@ def within(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-def allowed_prefixes() -> list[str]:
-    """``bench`` and every declared plug-in prefix."""
-    return [BUILTIN_PREFIX, *(p.prefix for p in declared())]
-
-
 def owner(module: str) -> Plugin | None:
     """The declared plug-in whose prefix covers ``module``; ``None`` when none does."""
     return next((p for p in declared() if within(module, p.prefix)), None)

@@ -89,12 +89,8 @@ class ModelResult:
 
     @classmethod
     def from_json(cls, raw: dict, per_user: pd.DataFrame | None = None) -> ModelResult:
+        """The record ``to_json`` wrote; a missing field raises ``TypeError``."""
         names = {f.name for f in dataclasses.fields(cls)} - {"per_user", "curves"}
-        missing = sorted(n for n in names if n not in raw
-                         and cls.__dataclass_fields__[n].default is dataclasses.MISSING
-                         and cls.__dataclass_fields__[n].default_factory is dataclasses.MISSING)
-        if missing:
-            raise KeyError(", ".join(missing))
         return cls(**{n: raw[n] for n in names if n in raw}, per_user=per_user,
                    curves={m: np.asarray(v, dtype=np.float64)
                            for m, v in (raw.get("curves") or {}).items()})

@@ -264,12 +264,6 @@ def manifest_path(folder: str) -> Path | None:
     return None
 
 
-def read_manifest(folder: str) -> dict[str, str]:
-    """Per-file SHA-256 sums from ``<folder>.sha256`` (empty if there is none)."""
-    path = manifest_path(folder)
-    return {} if path is None else parse_manifest(path)
-
-
 def parse_manifest(path: Path) -> dict[str, str]:
     """``sha256sum`` lines (``<64 hex>  [*]name``) of ``path``; blank lines are skipped.
 

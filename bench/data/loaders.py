@@ -30,8 +30,3 @@ def is_dataset_loader(obj: object) -> bool:
     """Is ``obj`` exactly a callable registered with :func:`dataset_loader`?"""
     name = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', '')}"
     return _LOADERS.get(name) is obj
-
-
-def registered_loaders() -> list[str]:
-    """Dotted names of every registered loader (for messages), sorted."""
-    return sorted(_LOADERS)
