@@ -40,7 +40,16 @@ import scipy.sparse as sp
 from bench.atomic import write_json
 from bench.config import EvalSettings
 from bench.errors import BenchError, ConfigError, EvaluationError
-from bench.evaluation import FoldContext, accuracy_keys, evaluate_lists, segment_metrics
+from bench.evaluation import (
+    FoldContext,
+    accuracy_keys,
+    evaluate_lists,
+    recommends_unseen,
+    segment_metrics,
+    served_means,
+    served_users,
+    unserved_to_nan,
+)
 from bench.metrics import evaluate_rankings
 from bench.metrics import keys as metric_keys
 from bench.metrics.keys import MetricKey, fold_in_segment
@@ -304,6 +313,7 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
     settings = ev.settings
     uid = ev.split.test.user_ids[ev.users]
     logged: dict[str, float] = {"fit_seconds": fit_s}
+    train_counts = np.bincount(ev.split.train.items, minlength=ev.split.train.n_items)
     frames = []
     for level, history in ev.levels.items():
         with env.observers.stage("recommend", **info, level=level):
@@ -316,15 +326,19 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
                 top.items, ev.relevant, cutoffs=settings.cutoffs, metrics=settings.metrics,
                 graded=settings.graded, map_denominator=settings.map_denominator,
             )
+        served = served_users(top.items[ranked.users])
+        if ev.protocol == ITEM_COLD and not recommends_unseen(top.items, train_counts):
+            served[:] = False  # it never recommends a held-out item: cannot serve them
+        values = unserved_to_nan(ranked.per_user, served)
         frame = pd.DataFrame({"protocol": ev.protocol, "level": level, "model": cell.model,
                               "family": model.family, "user_id": uid[ranked.users],
                               "n_relevant": ranked.n_relevant})
-        for key, values in ranked.per_user.items():
-            frame[key] = values
+        for key, column in values.items():
+            frame[key] = column
         frames.append(frame)
         segment = fold_in_segment(level) if ev.protocol == USER_COLD else metric_keys.ITEM_COLD
         logged.update({MetricKey.parse(k).over(segment).mlflow: v
-                       for k, v in ranked.mean().items()})
+                       for k, v in served_means(values, served).items()})
     env.tracker.log_metrics(child, logged)
     log.info("%s %s: fit %.2fs", ev.protocol, cell.model, fit_s)
     return CellOutput(frame=pd.concat(frames, ignore_index=True))

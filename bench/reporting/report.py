@@ -265,22 +265,44 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
         cells = [f"`{model}`", data.families[model]]
         for m in compared:
             r = wide.get(model, {}).get(m)
-            cells.append("—" if r is None else f"{fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
-                                               f"{fmt_num(r['high'])}]")
+            cells.append("—" if r is None else _mean_ci(r))
         cells.append(_vs_base(base_cmp, model, metric) if model != base else "(baseline)")
         for b in beyond:
             if _metric(b) in ("coverage", "novelty"):
                 cells.append(fmt_num(data.mean_over_folds(model, b)))
-        n = int((data.per_user["model"] == model).sum())
-        cells += [str(n), f"{data.seconds(model, 'fit_seconds'):.2f}",
+        cells += [_served(data.per_user[data.per_user["model"] == model], metric),
+                  f"{data.seconds(model, 'fit_seconds'):.2f}",
                   f"{data.seconds(model, 'recommend_seconds'):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Means over evaluated users with {int(data.stats['confidence'] * 100)}% "
               "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline "
               "with its CI; * marks a Holm-corrected paired t-test p <= "
-              f"{data.stats['alpha']}. Times are summed over folds."]
+              f"{data.stats['alpha']}. Times are summed over folds.", "", NOT_SERVED_NOTE]
     lines += _img(figures, "headline", f"{metric} per model with 95% CI")
     return lines
+
+
+#: What "n/a" and "a of b" users mean, under every table that shows them.
+NOT_SERVED_NOTE = (
+    "*users*: evaluated users; **a of b** = the model could serve (recommend anything to) "
+    "only a of them, and its means are over those a; **n/a** = it could serve none. A user "
+    "a model cannot serve (e.g. a new user for a model that cannot fold in history) is "
+    "\"cannot serve\", not a score of 0."
+)
+
+
+def _mean_ci(r) -> str:
+    """``mean [low, high]``, or ``n/a`` when the model served nobody (NaN mean)."""
+    if pd.isna(r["mean"]):
+        return "n/a"
+    return f"{fmt_num(r['mean'])} [{fmt_num(r['low'])}, {fmt_num(r['high'])}]"
+
+
+def _served(rows: pd.DataFrame, metric: str) -> str:
+    """Evaluated users of one model, as ``"n"`` or ``"served of n"``."""
+    n = len(rows)
+    served = int(rows[metric].notna().sum()) if metric in rows else n
+    return str(n) if served == n else f"{served} of {n}"
 
 
 def _vs_base(base_cmp: pd.DataFrame, model: str, metric: str) -> str:
@@ -372,23 +394,43 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
         )
         lines += _img(figures, "cold_start_users", "metric vs fold-in history")
         levels = sorted(set(cold_users["x_order"]))
+        part = data.cold_start[data.cold_start["protocol"] == "user_cold_start"]
+        totals = part.groupby(["model", "level"]).size()
         lines += ["", "| model | " + " | ".join(f"n={lv}" for lv in levels) + " | users |",
                   "|---|" + "---:|" * (len(levels) + 1)]
         for model in dict.fromkeys(cold_users["model"]):
             mine = cold_users[cold_users["model"] == model].set_index("x_order")
-            cells = [fmt_num(mine.at[lv, "mean"]) if lv in mine.index else "—" for lv in levels]
+            cells = [_cold_cell(mine, lv, totals.get((model, lv), 0)) for lv in levels]
             lines.append(f"| `{model}` | " + " | ".join(cells) +
-                         f" | {int(mine['n'].max())} |")
+                         f" | {int(totals.get(model, pd.Series([0])).max())} |")
+        lines += ["", "A cell reads **n/a** when the model could serve none of these users "
+                  "at that history size (it cannot fold in that little history), and "
+                  "**mean (a of b)** when it served only a of them."]
     lines += ["", f"**By training history** in the main split ({metric} per history bucket):"]
     lines += _img(figures, "cold_start_history", "metric vs training-history bucket")
     if not cold_items.empty:
         lines += ["", "**New items.** A share of items held out of training: every relevant "
                   "test item is one the model never saw.", "",
                   "| model | " + metric + " [CI] | users |", "|---|---:|---:|"]
+        part = data.cold_start[data.cold_start["protocol"] == "item_cold_start"]
+        totals = part.groupby("model").size()
         for _, r in cold_items.iterrows():
-            lines.append(f"| `{r['model']}` | {fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
-                         f"{fmt_num(r['high'])}] | {int(r['n'])} |")
+            total, served = int(totals.get(r["model"], 0)), int(r["n"])
+            users = str(total) if served >= total else f"{served} of {total}"
+            lines.append(f"| `{r['model']}` | {_mean_ci(r)} | {users} |")
+        lines += ["", "**n/a**: the model recommended no held-out item to anyone — it cannot "
+                  "serve new items (e.g. a collaborative model knows only trained items)."]
     return lines
+
+
+def _cold_cell(mine: pd.DataFrame, level: int, total: int) -> str:
+    """One cold-start table cell: the mean, ``n/a``, or ``mean (a of b)``."""
+    if level not in mine.index:
+        return "—"
+    mean, served = mine.at[level, "mean"], int(mine.at[level, "n"])
+    if pd.isna(mean) or served == 0:
+        return "n/a"
+    return fmt_num(mean) if served >= total else f"{fmt_num(mean)} ({served} of {total})"
 
 
 def _beyond_section(data, trade, beyond, figures) -> list[str]:
