@@ -160,3 +160,36 @@ def test_a_malformed_seed_spread_in_the_baseline_is_refused(tmp_path, spread):
     (tmp_path / "base.json").write_text(json.dumps(raw))
     with pytest.raises(DataError, match=r"base\.json: key 'seed_spread' must map model"):
         read_baseline(tmp_path / "base.json")
+
+
+@pytest.mark.slow
+def test_bench_check_with_seeds_records_the_spread_and_passes_the_same_config(tmp_path):
+    """The real command: a seeded baseline holds the spread; the same config passes."""
+    import io
+
+    from bench.check.command import run_check
+    from tests.helpers import CONFIG_DIR
+
+    argv = ["dataset=synthetic", "dataset.n_users=200", "dataset.n_items=100",
+            "dataset.n_interactions=5000", "tracker=none", "model=[rule_popular,cf_als]",
+            "seeds=[1,2]", f"report.dir={tmp_path / 'reports'}"]
+    path = tmp_path / "base.json"
+    out = io.StringIO()
+    assert run_check(argv, config_dir=CONFIG_DIR, baseline=str(path), update=True,
+                     out=out) == 0
+    saved = read_baseline(path)
+    assert list(saved.seed_spread) == ["cf_als"]
+    assert saved.seed_spread["cf_als"]["all"]["ndcg@10"] > 0
+    assert json.loads(path.read_text())["card"]["comparable"]["seeds"] == [1, 2]
+    out = io.StringIO()
+    code = run_check([*argv, "check.seed_spread=2"], config_dir=CONFIG_DIR,
+                     baseline=str(path), out=out)
+    assert code == 0, out.getvalue()
+    assert "`check.seed_spread` = 2" in out.getvalue()
+    # a run without the baseline's seeds compares other numbers: refused, saying why
+    from bench.errors import IncomparableError
+
+    with pytest.raises(IncomparableError, match=r"seeds: run has '<absent>', baseline has "
+                                                r"\[1, 2\]"):
+        run_check([a for a in argv if not a.startswith("seeds=")], config_dir=CONFIG_DIR,
+                  baseline=str(path), out=io.StringIO())

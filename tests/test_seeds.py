@@ -161,7 +161,8 @@ def test_spread_is_positive_for_als_and_absent_for_popularity(seeded):
     assert "## Training seeds" in report
     sd = spread.at["cf_als", "sd"]
     assert f"| `cf_als` | 3 | {spread.at['cf_als', 'mean']:.4f} | {sd:.4f} |" in report
-    assert "| `rule_popular` | — | — | — | — | — |" in report
+    assert "| `rule_popular` |" not in report.split("## Training seeds")[1].split("##")[0]
+    assert "Trained once, no spread to show" in report and "pinned): `rule_popular`." in report
     card = json.loads((tmp / "r1" / "card.json").read_text())
     assert card["comparable"]["seeds"] == [1, 2, 3]
     block = card["training_seeds"]

@@ -330,17 +330,13 @@ def _seed_section(data, seeds: pd.DataFrame) -> list[str]:
              "maximum.", "",
              f"| model | seeds | mean {metric} | sd | min | max |",
              "|---|---:|---:|---:|---:|---:|"]
-    for r in seeds.itertuples():
-        if r.seeds == 0:
-            lines.append(f"| `{r.model}` | — | — | — | — | — |")
-        else:
-            lines.append(f"| `{r.model}` | {r.seeds} | {fmt_num(r.mean)} | {fmt_num(r.sd)} | "
-                         f"{fmt_num(r.min)} | {fmt_num(r.max)} |")
-    once = [r.model for r in seeds.itertuples() if r.seeds == 0]
+    for r in seeds[seeds["seeds"] > 0].itertuples():
+        lines.append(f"| `{r.model}` | {r.seeds} | {fmt_num(r.mean)} | {fmt_num(r.sd)} | "
+                     f"{fmt_num(r.min)} | {fmt_num(r.max)} |")
+    once = [f"`{r.model}`" for r in seeds.itertuples() if r.seeds == 0]
     if once:
-        lines += ["", "— : no `${seed}` key in the config (deterministic, or its seed is "
-                  "pinned): trained once, no spread to show (" +
-                  ", ".join(f"`{m}`" for m in once) + ")."]
+        lines += ["", f"Trained once, no spread to show (no `${{seed}}` key in the config: "
+                  f"deterministic, or its seed is pinned): {', '.join(once)}."]
     return lines
 
 
