@@ -195,7 +195,9 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
     """Fit, recommend, evaluate and log one cell; a failure is returned, not raised."""
     ev = inputs.evaluation
     split = ev.split
-    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold):
+    seed = {} if cell.seed is None else {"seed": cell.seed}
+    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold,
+                             **seed):
         try:
             model = build_model(cell.model, inputs.model_cfg)
         except BenchError as exc:

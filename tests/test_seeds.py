@@ -10,8 +10,11 @@ import pandas as pd
 import pytest
 from omegaconf import OmegaConf
 
+from bench.api import Result
 from bench.cells import Cell
+from bench.errors import ConfigError
 from bench.models.collaborative.als import ImplicitALS
+from bench.progress import cell_label
 from bench.reporting.analysis import RunData
 from bench.runner import run_experiment
 from bench.seeds import (
@@ -121,6 +124,10 @@ def test_three_cells_per_seeded_model_and_one_per_deterministic(seeded):
     assert all((tmp / "r1" / "artifacts" / "cf_als" / "fold0" / f"seed{s}" / "done.json")
                .is_file() for s in (1, 2, 3))
     assert (tmp / "r1" / "artifacts" / "rule_popular" / "fold0" / "done.json").is_file()
+    lists = Result(result).lists("cf_als", 0, seed=2)
+    assert len(lists) and set(lists["source"]) == {"cf_als"}
+    with pytest.raises(ConfigError, match=r"cf_als ran with training seeds \[1, 2, 3\]"):
+        Result(result).lists("cf_als", 0)
 
 
 @pytest.mark.slow
@@ -224,6 +231,9 @@ def test_one_seed_equal_to_seed_computes_exactly_what_seeds_null_does(tmp_path):
 
 
 def test_cell_part_and_label_name_the_seed():
+    assert cell_label({"model": "cf_als", "protocol": "main", "fold": 0, "seed": 3}) == \
+        "cf_als fold 0 seed 3"
+    assert cell_label({"model": "cf_als", "protocol": "main", "fold": 0}) == "cf_als fold 0"
     assert Cell("cf_als", fold=0, seed=3).part == "fold0/seed3"
     assert Cell("cf_als", fold=0, seed=3).label == "cf_als/fold0/seed3"
     assert Cell("cf_als", fold=1).label == "cf_als/fold1"
