@@ -1,7 +1,8 @@
 """Cells: the unit of work of an experiment — one model on one fold or protocol.
 
 An experiment is a plan of cells (:class:`Cell`): the models of the main split, one per
-(model, fold), and the cold-start protocols, one per (model, protocol). Every cell runs
+(model, fold) — and per training seed with ``seeds`` (:mod:`bench.seeds`) — and the
+cold-start protocols, one per (model, protocol). Every cell runs
 the same code, :func:`run_cell`: build the model from its config, fit it on the cell's
 training rows, then for each *level* recommend and evaluate —
 
