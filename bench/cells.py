@@ -1,7 +1,8 @@
 """Cells: the unit of work of an experiment — one model on one fold or protocol.
 
 An experiment is a plan of cells (:class:`Cell`): the models of the main split, one per
-(model, fold), and the cold-start protocols, one per (model, protocol). Every cell runs
+(model, fold) — and per training seed with ``seeds`` (:mod:`bench.seeds`) — and the
+cold-start protocols, one per (model, protocol). Every cell runs
 the same code, :func:`run_cell`: build the model from its config, fit it on the cell's
 training rows, then for each *level* recommend and evaluate —
 
@@ -87,22 +88,28 @@ ITEM_COLD = "item_cold_start"
 
 @dataclass(frozen=True)
 class Cell:
-    """One model on one fold (``protocol="main"``) or one cold-start protocol."""
+    """One model on one fold (``protocol="main"``) or one cold-start protocol, with one
+    training seed when ``seeds`` is set and the model takes a seed (:mod:`bench.seeds`)."""
 
     model: str
     protocol: str = MAIN
     fold: int | None = 0
     #: :func:`cell_key` of the cell (empty: not resumable)
     key: str = ""
+    #: the training seed (``seeds``); None = the model runs once
+    seed: int | None = None
 
     @property
     def part(self) -> str:
-        """``fold0`` for the main split, else the protocol's name."""
-        return f"fold{self.fold}" if self.protocol == MAIN else self.protocol
+        """``fold0`` (``fold0/seed1`` with a training seed) for the main split, else the
+        protocol's name."""
+        part = f"fold{self.fold}" if self.protocol == MAIN else self.protocol
+        return part if self.seed is None else f"{part}/seed{self.seed}"
 
     @property
     def label(self) -> str:
-        """``cf_als/fold0`` or ``cf_als/user_cold_start`` (MLflow child run names)."""
+        """``cf_als/fold0``, ``cf_als/fold0/seed1`` or ``cf_als/user_cold_start`` (MLflow
+        child run names)."""
         return f"{self.model}/{self.part}"
 
     def folder(self, out: Path) -> Path:
@@ -189,7 +196,9 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
     """Fit, recommend, evaluate and log one cell; a failure is returned, not raised."""
     ev = inputs.evaluation
     split = ev.split
-    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold):
+    seed = {} if cell.seed is None else {"seed": cell.seed}
+    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold,
+                             **seed):
         try:
             model = build_model(cell.model, inputs.model_cfg)
         except BenchError as exc:
@@ -197,6 +206,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
         tags = {"model": cell.model, "family": model.family, "split.fingerprint": split.fingerprint}
         tags.update({"fold": str(cell.fold)} if cell.protocol == MAIN
                     else {"protocol": cell.protocol})
+        if cell.seed is not None:
+            tags["seed"] = str(cell.seed)
         child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
         status = "FAILED"
         try:
@@ -242,6 +253,8 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
         metrics.update(rating_metrics(model, split))
         per_user = lists.per_user
         per_user.insert(1, "fold", split.fold)
+        if cell.seed is not None:
+            per_user.insert(2, "seed", cell.seed)
         labels = None
         own = model.user_segments(users)
         if own is not None:
@@ -264,7 +277,7 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
         n_users=len(per_user), n_users_excluded=lists.n_excluded, n_users_empty_list=n_empty,
         fit_seconds=fit_s, recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child,
         source_shares=shares, segment_metrics=seg, curves=lists.curves, config_hash=cell.key,
-        segments_source=labels is not None,
+        segments_source=labels is not None, seed=cell.seed,
     )
     with env.observers.stage("artifacts", **info):
         _write_main_artifacts(cell, model, top, ctx, result, env, child)
@@ -380,7 +393,8 @@ def record_failure(exc: BaseException, cell: Cell, env: CellEnv, child) -> Model
     error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     fold = cell.fold if cell.protocol == MAIN else None
     failure = ModelFailure(model=cell.model, fold=fold, protocol=cell.protocol, error=error,
-                           bad_input=isinstance(exc, BenchError), traceback=str(path))
+                           bad_input=isinstance(exc, BenchError), traceback=str(path),
+                           seed=cell.seed)
     log.error("model %s (%s) FAILED: %s (traceback: %s)", cell.model, failure.where, error, path)
     return failure
 
@@ -405,11 +419,11 @@ def resume_cell(source: Path | None, cell: Cell, env: CellEnv) -> CellOutput | N
     target = cell.folder(env.out)
     if folder.resolve() != target.resolve():
         shutil.copytree(folder, target, dirs_exist_ok=True)
-    child = env.tracker.start_run(
-        cell.label, parent_id=env.parent,
-        tags={"model": cell.model, "family": done.family, "fold": str(cell.fold),
-              "recspectrum.resumed_from": str(done.run_id)},
-    )
+    tags = {"model": cell.model, "family": done.family, "fold": str(cell.fold),
+            "recspectrum.resumed_from": str(done.run_id)}
+    if cell.seed is not None:
+        tags["seed"] = str(cell.seed)
+    child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
     env.tracker.log_params(child, {**done.params, "_target_": done.target})
     env.tracker.log_metrics(child, {MetricKey.parse(k).mlflow: v
                                     for k, v in done.metrics.items()})

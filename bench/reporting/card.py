@@ -19,6 +19,7 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.metrics import beyond, ranking, registry
+from bench.seeds import seed_spread
 
 __all__ = [
     "METRIC_DEFINITIONS",
@@ -27,6 +28,7 @@ __all__ = [
     "git_commit",
     "library_versions",
     "short_value",
+    "training_seeds",
 ]
 
 #: Libraries whose versions can change a number.
@@ -102,7 +104,9 @@ def evaluation_card(result) -> dict[str, object]:
                      "new_items": ev.new_items},
         "seed": raw.get("seed"),
     }
-    return {
+    if result.seeds is not None:  # seed-averaged values compare only with the same seeds
+        comparable["seeds"] = list(result.seeds)
+    card = {
         "card_version": 1,
         "experiment": result.name,
         "run": result.run_name,
@@ -135,6 +139,29 @@ def evaluation_card(result) -> dict[str, object]:
                    for r in result.models},
         "versions": library_versions(),
         "git": git_commit(),
+    }
+    if result.seeds is not None:
+        card["training_seeds"] = training_seeds(result)
+    return card
+
+
+def training_seeds(result) -> dict[str, object]:
+    """The card's ``training_seeds`` block: the seeds, which models took them, and each
+    seeded model's spread of the headline metric over seeds (:mod:`bench.seeds`)."""
+    metric = result.report.headline
+    spread = seed_spread(result.models, metric)
+    return {
+        "seeds": list(result.seeds),
+        "rule": "model config keys set to ${seed} take each training seed; split, data, "
+                "cold-start protocols and bootstrap keep `seed`; per-user values are "
+                "means over seeds",
+        "metric": metric,
+        "models": {
+            r.model: ({"seeds": int(r.seeds), "mean": r.mean, "sd": r.sd, "min": r.min,
+                       "max": r.max, "per_seed": {str(k): v for k, v in r.per_seed.items()}}
+                      if r.seeds else "runs once (no ${seed} key)")
+            for r in spread.itertuples()
+        },
     }
 
 

@@ -58,6 +58,7 @@ def write_report(folder: str | Path) -> list[Path]:
     hist = an.history_curves(seg)
     curves = an.metric_curves(data)
     trade = an.tradeoff(data, beyond)
+    seeds = an.seed_table(data)
 
     figures: dict[str, Path] = {}
     if data.record.report.get("figures", True):
@@ -66,6 +67,7 @@ def write_report(folder: str | Path) -> list[Path]:
     lines = _title(data)
     lines += _verdict(data, lad, trade)
     lines += _headline_section(data, head, base_cmp, beyond, figures)
+    lines += _seed_section(data, seeds)
     lines += _ladder_section(data, lad, figures)
     lines += _baseline_section(data, base_cmp)
     lines += _segment_section(data, seg)
@@ -76,14 +78,17 @@ def write_report(folder: str | Path) -> list[Path]:
     md = folder / "report.md"
     _write_text(md, "\n".join(lines) + "\n")
     js = folder / "stats.json"
-    _write_text(js, pd.Series({
+    tables = {
         "headline": head.to_dict(orient="records"),
         "baseline": base_cmp.to_dict(orient="records"),
         "ladder": lad.to_dict(orient="records"),
         "segments": seg.to_dict(orient="records"),
         "cold_start_users": cold_users.to_dict(orient="records"),
         "cold_start_items": cold_items.to_dict(orient="records"),
-    }).to_json(indent=2, double_precision=15))
+    }
+    if len(seeds):
+        tables["seed_spread"] = seeds.drop(columns="per_seed").to_dict(orient="records")
+    _write_text(js, pd.Series(tables).to_json(indent=2, double_precision=15))
     return [md, js, *figures.values()]
 
 
@@ -277,7 +282,12 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
     lines += ["", f"Means over evaluated users with {int(data.stats['confidence'] * 100)}% "
               "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline "
               "with its CI; * marks a Holm-corrected paired t-test p <= "
-              f"{data.stats['alpha']}. Times are summed over folds.", "", NOT_SERVED_NOTE]
+              f"{data.stats['alpha']}. Times are summed over folds."]
+    if data.record.seeds is not None:
+        lines[-1] += (f" Training seeds {list(data.record.seeds)}: each user's value is their "
+                      "mean over the seeds (see *Training seeds*), and a time is the mean of "
+                      "one training per fold.")
+    lines += ["", NOT_SERVED_NOTE]
     lines += _img(figures, "headline", f"{metric} per model with 95% CI")
     return lines
 
@@ -303,6 +313,31 @@ def _served(rows: pd.DataFrame, metric: str) -> str:
     n = len(rows)
     served = int(rows[metric].notna().sum()) if metric in rows else n
     return str(n) if served == n else f"{served} of {n}"
+
+
+def _seed_section(data, seeds: pd.DataFrame) -> list[str]:
+    """With ``seeds``: the spread of each model's mean headline metric over training seeds."""
+    if seeds.empty:
+        return []
+    metric = data.headline_metric
+    used = list(data.record.seeds or [])
+    lines = ["", "## Training seeds", "",
+             f"Each model whose config takes `${{seed}}` was trained once per seed {used} "
+             "(split, data, cold-start protocols and bootstrap keep `seed` "
+             f"{data.card.get('comparable', {}).get('seed')}). Every number above and below "
+             "uses each user's mean over the seeds. The spread is that of the model's mean "
+             f"{metric} per seed (mean over folds): standard deviation (n − 1), minimum and "
+             "maximum.", "",
+             f"| model | seeds | mean {metric} | sd | min | max |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in seeds[seeds["seeds"] > 0].itertuples():
+        lines.append(f"| `{r.model}` | {r.seeds} | {fmt_num(r.mean)} | {fmt_num(r.sd)} | "
+                     f"{fmt_num(r.min)} | {fmt_num(r.max)} |")
+    once = [f"`{r.model}`" for r in seeds.itertuples() if r.seeds == 0]
+    if once:
+        lines += ["", f"Trained once, no spread to show (no `${{seed}}` key in the config: "
+                  f"deterministic, or its seed is pinned): {', '.join(once)}."]
+    return lines
 
 
 def _vs_base(base_cmp: pd.DataFrame, model: str, metric: str) -> str:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench.atomic import atomic_write, write_json
 from bench.metrics.keys import MetricKey
-from bench.record import RunResult, write_record
+from bench.record import RunResult, fold_sum, write_record
 
 
 def table_columns(result: RunResult, k: int | None = None) -> list[str]:
@@ -54,11 +54,14 @@ def rating_frame(result: RunResult) -> pd.DataFrame | None:
     for name in dict.fromkeys(r.model for r in res):
         mine = sorted((r for r in res if r.model == name), key=lambda r: r.fold)
         row: dict[str, object] = {"model": name}
-        if len(mine) > 1:
-            row.update({f"rmse_fold{r.fold}": r.metrics["rmse"] for r in mine})
+        folds = sorted({r.fold for r in mine})
+        if len(folds) > 1:  # each fold's mean over training seeds (one value without seeds)
+            row.update({f"rmse_fold{f}": float(np.mean([r.metrics["rmse"] for r in mine
+                                                        if r.fold == f])) for f in folds})
         row["rmse"] = float(np.mean([r.metrics["rmse"] for r in mine]))
         row["mae"] = float(np.mean([r.metrics["mae"] for r in mine]))
-        row["unpredicted"] = int(sum(r.metrics.get("rating_pairs_unpredicted", 0) for r in mine))
+        row["unpredicted"] = int(fold_sum(mine, lambda r: r.metrics.get(
+            "rating_pairs_unpredicted", 0)))
         rows.append(row)
     return pd.DataFrame(rows)
 
