@@ -250,7 +250,7 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
     with env.observers.stage("evaluate", **info):
         lists = evaluate_lists(top.items, ctx, settings, curve_k=ev.curve_k)
         metrics = lists.metrics
-        metrics.update(rating_metrics(model, split))
+        metrics.update(rating_metrics(model, split, settings.unscored_ratings))
         per_user = lists.per_user
         per_user.insert(1, "fold", split.fold)
         if cell.seed is not None:
@@ -458,17 +458,49 @@ def source_shares(top: TopK, model_name: str) -> dict[str, float]:
             for name, c in zip(top.source_names, counts, strict=True)}
 
 
-def rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
-    """RMSE/MAE on the test pairs the model can predict (rating predictors only)."""
+#: ``eval.unscored_ratings``: drop and count the pairs a model cannot score (the default)
+EXCLUDE = "exclude"
+#: ``eval.unscored_ratings``: score them as Surprise's ``predict`` does (its benchmark)
+SURPRISE_DEFAULT = "surprise_default"
+
+
+def rating_metrics(model: Recommender, split: Split,
+                   unscored: str = EXCLUDE) -> dict[str, float]:
+    """RMSE/MAE of a rating predictor on the test pairs (``{}`` for other models).
+
+    Models return NaN for a pair they cannot score. ``unscored`` says what happens to it:
+
+    * ``"exclude"`` (honest exclusion, the default everywhere): the pair is left out of
+      RMSE and MAE and counted as ``rating_pairs_unpredicted``;
+    * ``"surprise_default"`` (``eval.unscored_ratings: surprise_default``): every pair is
+      scored as Surprise's ``predict`` scores it, through the model's
+      ``predict_like_surprise`` (Surprise models only), so the numbers are those of
+      Surprise's own ``cross_validate``; the pairs that got Surprise's default instead of
+      a model score are counted as ``rating_pairs_defaulted``.
+    """
     if not getattr(model, "predicts_ratings", False) or not split.test.has_ratings:
         return {}
-    pred = np.asarray(model.predict_codes(split.test.users, split.test.items), dtype=np.float64)
+    users, items = split.test.users, split.test.items
+    pred = np.asarray(model.predict_codes(users, items), dtype=np.float64)
     ok = np.isfinite(pred)
+    out: dict[str, float] = {}
+    if unscored == SURPRISE_DEFAULT:
+        like_surprise = getattr(model, "predict_like_surprise", None)
+        if like_surprise is None:
+            raise ConfigError(
+                f"eval.unscored_ratings: expected only Surprise models to predict ratings "
+                f"with surprise_default (it scores pairs as Surprise's predict does), got "
+                f"{type(model).__name__}; set eval.unscored_ratings=exclude"
+            )
+        out["rating_pairs_defaulted"] = float((~ok).sum())
+        pred = np.asarray(like_surprise(users, items, sequence=split.test_sequence,
+                                        predicted=pred), dtype=np.float64)
+        ok = np.isfinite(pred)
     if not ok.any():
         raise EvaluationError(f"{type(model).__name__}: no test rating could be predicted")
     truth = split.test.ratings[ok]
     return {"rmse": rmse(pred[ok], truth), "mae": mae(pred[ok], truth),
-            "rating_pairs_unpredicted": float((~ok).sum())}
+            "rating_pairs_unpredicted": float((~ok).sum()), **out}
 
 
 def table_k(settings: EvalSettings) -> int:

@@ -87,6 +87,8 @@ class EvalSettings:
     segment_rules: str | None = _DEFAULTS.eval.segments.rules
     new_items: bool = _DEFAULTS.eval.segments.new_items
     fail_on_leakage: bool = _DEFAULTS.eval.fail_on_leakage
+    #: rating pairs a model cannot score: "exclude" (drop, count) or "surprise_default"
+    unscored_ratings: str = _DEFAULTS.eval.unscored_ratings
 
     @classmethod
     def from_config(cls, cfg: EvalConfig) -> EvalSettings:
@@ -98,6 +100,7 @@ class EvalSettings:
             exclude_seen=cfg.exclude_seen, batch_size=cfg.batch_size,
             history_edges=tuple(cfg.segments.history), segment_rules=cfg.segments.rules,
             new_items=cfg.segments.new_items, fail_on_leakage=cfg.fail_on_leakage,
+            unscored_ratings=cfg.unscored_ratings,
         )
 
     @property

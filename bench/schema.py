@@ -36,6 +36,8 @@ KNOWN_METRICS = RANKING_METRICS
 CHECK_SEGMENTS = ("all", "history_bucket", "segment", "new_items")
 #: ``eval.map_denominator`` choices
 MAP_DENOMINATORS = ("relevant", "min_k_relevant")
+#: ``eval.unscored_ratings`` choices: drop and count, or Surprise's default (its benchmark)
+UNSCORED_RATINGS = ("exclude", "surprise_default")
 
 #: a name that becomes one path component (``name``, the keys of ``models``): letters, digits,
 #: ``_ - .``, starting with a letter, digit or ``_`` (never ``.``, ``..`` or ``-``), no separator
@@ -152,6 +154,10 @@ class EvalConfig:
                                      rules=((_positive, None),))
     segments: SegmentsConfig = group(SegmentsConfig)
     fail_on_leakage: bool = setting(False, expected="true or false")
+    unscored_ratings: str = setting(
+        "exclude", expected=f"one of {list(UNSCORED_RATINGS)}",
+        rules=((lambda v: v in UNSCORED_RATINGS, None),),
+    )
 
 
 @dataclass

@@ -57,6 +57,8 @@ def test_new_item_relevance_keeps_only_items_without_training_rows():
         (eval_settings, {"segments": {"history": [0, 5, 5]}}, r"eval\.segments\.history"),
         (eval_settings, {"segments": {"colour": 1}}, r"eval\.segments: unknown key.*colour"),
         (eval_settings, {"fail_on_leakage": "yes"}, r"eval\.fail_on_leakage: expected true"),
+        (eval_settings, {"unscored_ratings": "mean"},
+         r"eval\.unscored_ratings: expected one of \['exclude', 'surprise_default'\]"),
         (stats_settings, {"n_resamples": 0}, r"stats\.n_resamples: expected an integer >= 1"),
         (stats_settings, {"confidence": 1.5}, r"stats\.confidence: expected a number in \(0, 1\)"),
         (stats_settings, {"metrics": ["ndcg"]}, r"stats\.metrics: expected metric keys"),

@@ -3,7 +3,8 @@
 It is what a reader needs to trust or reproduce a number, and what a CI gate compares
 before it compares values: dataset and fingerprint, rows dropped and why, the split and
 its parameters and fingerprints, the relevance threshold, the candidate set, metric
-definitions, cutoffs, seeds, library versions and the git commit.
+definitions, cutoffs, how rating errors treat pairs a model cannot score, seeds, library
+versions and the git commit.
 
 ``card["comparable"]`` is the subset that must match for two runs' numbers to be
 compared (data, split, evaluation protocol); versions, commit and time are recorded but
@@ -23,12 +24,14 @@ from bench.seeds import seed_spread
 
 __all__ = [
     "METRIC_DEFINITIONS",
+    "UNSCORED_RATING_RULES",
     "card_differences",
     "evaluation_card",
     "git_commit",
     "library_versions",
     "short_value",
     "training_seeds",
+    "unscored_ratings_rule",
 ]
 
 #: Libraries whose versions can change a number.
@@ -39,6 +42,20 @@ LIBRARIES = (
 
 #: One line per metric, from the registry; the full statement is each function's docstring.
 METRIC_DEFINITIONS = registry.definitions()
+
+#: How RMSE/MAE treat the test pairs a model cannot score, per ``eval.unscored_ratings``:
+#: the label the card, the report and the command line print next to rating errors.
+UNSCORED_RATING_RULES = {
+    "exclude": "pairs a model cannot score (unknown user or item) are excluded from "
+               "RMSE/MAE and counted",
+    "surprise_default": "unknown pairs scored with Surprise's default, as in its benchmark",
+}
+
+
+def unscored_ratings_rule(setting: str | None) -> str:
+    """The label of an ``eval.unscored_ratings`` value (``None``: a run recorded before
+    the key existed, which excluded)."""
+    return UNSCORED_RATING_RULES[setting or "exclude"]
 
 
 def library_versions() -> dict[str, str | None]:
@@ -106,6 +123,8 @@ def evaluation_card(result) -> dict[str, object]:
     }
     if result.seeds is not None:  # seed-averaged values compare only with the same seeds
         comparable["seeds"] = list(result.seeds)
+    if ev.unscored_ratings != "exclude":  # absent = exclude: older cards stay comparable
+        comparable["unscored_ratings"] = ev.unscored_ratings
     card = {
         "card_version": 1,
         "experiment": result.name,
@@ -117,6 +136,8 @@ def evaluation_card(result) -> dict[str, object]:
         "split_parts": [s.get("parts") for s in splits],
         "metric_definitions": {m: METRIC_DEFINITIONS[m] for m in METRIC_DEFINITIONS},
         "metric_modules": [ranking.__name__, beyond.__name__],
+        "rating_errors": {"unscored_ratings": ev.unscored_ratings,
+                          "rule": unscored_ratings_rule(ev.unscored_ratings)},
         "statistics": {
             "baseline": result.stats.baseline,
             "compared_metrics": list(result.stats.metrics),

@@ -2,8 +2,9 @@
 
 The first screen answers the spectrum question — is the next rung worth it, for whom,
 and at what cost — from the lift ladder; then come the headline table, the comparison
-with the baseline, segments, cold start, beyond-accuracy trade-offs, metric@k curves and
-an appendix with the evaluation card and the leakage audit. All numbers come from
+with the baseline, segments, cold start, beyond-accuracy trade-offs, metric@k curves,
+rating errors (when a model predicts ratings) and an appendix with the evaluation card and
+the leakage audit. All numbers come from
 :mod:`bench.reporting.analysis`; ``stats.json`` keeps them in machine-readable form.
 """
 
@@ -74,6 +75,7 @@ def write_report(folder: str | Path) -> list[Path]:
     lines += _cold_section(data, cold_users, cold_items, figures)
     lines += _beyond_section(data, trade, beyond, figures)
     lines += _curves_section(figures)
+    lines += _rating_section(data)
     lines += _appendix(data)
     md = folder / "report.md"
     _write_text(md, "\n".join(lines) + "\n")
@@ -490,6 +492,18 @@ def _curves_section(figures) -> list[str]:
             *_img(figures, "metric_at_k", "metric at k curves")]
 
 
+def _rating_section(data) -> list[str]:
+    """RMSE/MAE of the rating predictors, labelled with how unscored pairs were treated."""
+    from bench.reporting.summary import markdown_table, rating_frame, rating_heading
+
+    frame = rating_frame(data.record)
+    if frame is None:
+        return []
+    heading = rating_heading(data.record)
+    return ["", "## Rating prediction", "", heading[0].upper() + heading[1:] + ".", "",
+            markdown_table(frame, list(frame.columns))]
+
+
 def _appendix(data) -> list[str]:
     card = data.card
     comp = card.get("comparable", {})
@@ -512,6 +526,9 @@ def _appendix(data) -> list[str]:
              + (" (with local changes)" if (card.get("git") or {}).get("dirty") else "")
              + "; versions " + ", ".join(f"{k} {v}" for k, v in
                                          (card.get("versions") or {}).items() if v) + ".",
+             *([f"- Rating errors: {card['rating_errors']['rule']}."]
+               if card.get("rating_errors") and any("rmse" in m.metrics
+                                                    for m in data.record.models) else []),
              "- Full card: `card.json`.", "", "Metric definitions:", ""]
     lines += [f"- **{m}**: {d}" for m, d in (card.get("metric_definitions") or {}).items()]
     lines += ["", "### Leakage audit", ""]
