@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from bench.cells import ITEM_COLD, USER_COLD, Cell, CellInputs, ProtocolEvaluation
 from bench.config import ColdStartSettings, EvalSettings
 from bench.data.dataset import Dataset
-from bench.errors import SplitError
+from bench.errors import EmptySplitError, SplitError
 from bench.evaluation import relevance
 from bench.splits.base import Split, shuffled_time_rank
 from bench.splits.cold_start import ItemColdStartSplitter
@@ -109,20 +109,8 @@ def protocol_evaluations(dataset: Dataset, settings: EvalSettings, cold: ColdSta
     """
     out = []
     if cold.user_enabled:
-        if not dataset.interactions.has_timestamps:
-            raise SplitError(
-                f"cold_start.user: {dataset.interactions.source} has no timestamps; the user "
-                "cold-start sweep holds out the users new after a cut in time (set "
-                "cold_start.user=null)"
-            )
-        splitter = user_cold_start_splitter(cold, main_cut)
-        split = _protocol_split(splitter, dataset, "cold_start.user")
-        relevant, users, _ = relevance(split, settings)
-        levels = fold_in_levels(split, users, cold.user_fold_in, cold.user_seed)
-        log.info("user cold start: %d users new at the cut %s evaluated, fold-in n = %s",
-                 len(users), split.summary()["cut_utc"], list(cold.user_fold_in))
-        out.append(ProtocolEvaluation(USER_COLD, split, relevant[users], users, levels,
-                                      settings))
+        user = _user_sweep(dataset, settings, cold, main_cut)
+        out += [user] if user is not None else []
     if cold.item_fraction is not None:
         splitter = ItemColdStartSplitter(fraction=cold.item_fraction, seed=cold.item_seed)
         split = _protocol_split(splitter, dataset, "cold_start.item")
@@ -131,6 +119,35 @@ def protocol_evaluations(dataset: Dataset, settings: EvalSettings, cold: ColdSta
         out.append(ProtocolEvaluation(ITEM_COLD, split, relevant[users], users, {-1: None},
                                       settings))
     return out
+
+
+def _user_sweep(dataset: Dataset, settings: EvalSettings, cold: ColdStartSettings,
+                main_cut: int | None) -> ProtocolEvaluation | None:
+    """The user sweep's evaluation; ``None`` (with a warning) when nobody is new at the cut."""
+    data = dataset.interactions
+    if not data.has_timestamps:
+        raise SplitError(
+            f"cold_start.user: {data.source} has no timestamps; the user cold-start sweep "
+            "holds out the users new after a cut in time (set cold_start.user=null)"
+        )
+    splitter = user_cold_start_splitter(cold, main_cut)
+    try:
+        split = _protocol_split(splitter, dataset, "cold_start.user")
+    except EmptySplitError as exc:
+        if exc.part != "test":
+            raise
+        log.warning(
+            "cold_start.user: no user of %s is new at the cut with more than %d "
+            "interactions to give as history; the user cold-start sweep is skipped (an "
+            "earlier cut, cold_start.user.quantile, finds more new users)",
+            data.source, max(cold.user_fold_in),
+        )
+        return None
+    relevant, users, _ = relevance(split, settings)
+    levels = fold_in_levels(split, users, cold.user_fold_in, cold.user_seed)
+    log.info("user cold start: %d users new at the cut %s evaluated, fold-in n = %s",
+             len(users), split.summary()["cut_utc"], list(cold.user_fold_in))
+    return ProtocolEvaluation(USER_COLD, split, relevant[users], users, levels, settings)
 
 
 def protocol_cells(evaluations: list[ProtocolEvaluation], models_cfg,
@@ -151,5 +168,7 @@ def _protocol_split(splitter, dataset: Dataset, key: str) -> Split:
     splitter.where = key  # parameters are cold_start.user.quantile, ..., in messages
     try:
         return splitter.split(dataset.interactions)[0]
+    except EmptySplitError as exc:
+        raise EmptySplitError(f"{key}: {exc}", exc.part) from None
     except SplitError as exc:
         raise SplitError(f"{key}: {exc}") from None

@@ -62,7 +62,7 @@ def test_new_item_relevance_keeps_only_items_without_training_rows():
         (stats_settings, {"metrics": ["ndcg"]}, r"stats\.metrics: expected metric keys"),
         (stats_settings, {"baselin": "x"}, r"stats: unknown key.*baselin"),
         (cold_start_settings, {"user": {"fold_in": [3, 1]}}, r"cold_start\.user\.fold_in"),
-        (cold_start_settings, {"user": {"fraction": 0}}, r"cold_start\.user\.fraction"),
+        (cold_start_settings, {"user": {"quantile": 0}}, r"cold_start\.user\.quantile"),
         (cold_start_settings, {"item": {"fraction": 2}}, r"cold_start\.item\.fraction"),
         (cold_start_settings, {"users": {}}, r"cold_start: unknown key.*users"),
         (report_settings, {"headline": "ndcg"}, r"report\.headline: expected a metric key"),
@@ -296,6 +296,6 @@ def test_cold_start_sweep_without_timestamps_names_the_cold_start_key(tmp_path):
     cfg = report_cfg(path, split={"_target_": "bench.splits.holdout.RandomHoldoutSplitter",
                                   "fraction": 0.3, "seed": 0})
     cfg.dataset.columns = {"user_id": "user", "item_id": "item", "rating": "stars"}
-    cfg.cold_start = {"user": {"fraction": 0.3, "fold_in": [0, 2]}, "item": None}
-    with pytest.raises(SplitError, match=r"cold_start\.user: .*cold_start\.user\.fold_in=0"):
+    cfg.cold_start = {"user": {"fold_in": [0, 2]}, "item": None}
+    with pytest.raises(SplitError, match=r"cold_start\.user: .*no timestamps.*cold_start\.user=null"):
         run_experiment(cfg, output_dir=tmp_path / "o", tracker=MemoryTracker())

@@ -35,7 +35,7 @@ import pandas as pd
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench import validate
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, ParameterError, SplitError
+from bench.errors import ConfigError, EmptySplitError, ParameterError, SplitError
 from bench.params import HasParams
 
 TRAIN, TEST, VALIDATION, FOLD_IN = 0, 1, 2, 3
@@ -276,9 +276,10 @@ class Splitter(HasParams):
         """A split must leave something to test and something to train on."""
         for part, lab in (("test", TEST), ("training", TRAIN)):
             if not (labels == lab).any():
-                raise SplitError(
+                raise EmptySplitError(
                     f"{self._where(fold, n_folds)} leaves no {part} interaction ({len(data)} "
-                    f"rows in {data.source}); {self._hint('test' if lab == TEST else 'train')}"
+                    f"rows in {data.source}); {self._hint('test' if lab == TEST else 'train')}",
+                    part,
                 )
 
     def _carve_validation(self, data: Interactions, labels: np.ndarray, info: dict) -> int | None:
