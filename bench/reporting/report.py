@@ -175,9 +175,10 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
         lines += [f"> **{len(failed)} model run(s) failed** and are missing from this "
                   "report (the other models finished):", ">"]
         lines += [f"> {x}" for x in failure_lines(failed)] + [""]
-    leaks = [x for a in data.record.leakage for x in a.get("leaks", [])]
+    leaks = [(a.get("protocol") or "main", x) for a in data.record.leakage
+             for x in a.get("leaks", [])]
     if leaks:
-        lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]
+        lines += [f"> **Leakage warning ({where}):** {x}" for where, x in leaks] + [""]
     if lad.empty:
         lines.append("Only one rung of the spectrum is in this run: no ladder to climb.")
         return lines
