@@ -8,7 +8,9 @@ training rows, then for each *level* recommend and evaluate —
 
 * the main split has one level, evaluated in full by :class:`MainEvaluation` (accuracy
   at every cutoff, segments, beyond-accuracy, metric@k curves, rating errors, the
-  per-model artifacts and the cell's ``done.json``);
+  per-model artifacts and the cell's ``done.json``), followed by the protocols that share
+  its training rows (:attr:`MainEvaluation.protocols`: the user sweep on the main split's
+  cut), with the same fitted model;
 * the user cold-start sweep has one level per fold-in history size and the item
   protocol one level, evaluated by :class:`ProtocolEvaluation` (ranking metrics per user).
 
@@ -130,11 +132,18 @@ class CellEnv:
 @dataclass(frozen=True, eq=False)
 class CellOutput:
     """A finished cell: its result (main split), its per-user rows (protocols), and the
-    user segments it labelled (a Series indexed by user id), when it labels users."""
+    user segments it labelled (a Series indexed by user id), when it labels users.
+
+    A main cell that also evaluated shared protocols puts their rows in ``frame``, the
+    protocols it evaluated in ``protocols``, and a protocol that failed (the main
+    result stands) in ``failures``.
+    """
 
     result: ModelResult | None = None
     frame: pd.DataFrame | None = None
     labels: pd.Series | None = None
+    protocols: tuple[str, ...] = ()
+    failures: tuple[ModelFailure, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -147,12 +156,15 @@ class MainEvaluation:
         curve_k: metric@k curves run to this k (lists are this long when it exceeds k_max).
         labels: user segments from the run's segmenting model, applied to this model's
             per-user rows (``None``: this model's own, or none).
+        protocols: cold-start protocols whose training rows are this fold's: evaluated
+            after the main level with the same fitted model (one fit, not two).
     """
 
     ctx: FoldContext
     settings: EvalSettings
     curve_k: int
     labels: pd.Series | None = None
+    protocols: tuple[ProtocolEvaluation, ...] = ()
 
     @property
     def split(self) -> Split:
@@ -226,11 +238,38 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
             else:
                 out = _evaluate_protocol(cell, model, ev, env, child, fit_s, info)
             status = "FINISHED"
-            return out
         except Exception as exc:  # the other cells still run
             return record_failure(exc, cell, env, child)
         finally:
             env.tracker.end_run(child, status)
+        if isinstance(ev, MainEvaluation) and ev.protocols:
+            out = _shared_protocols(cell, model, ev, out, env, fit_s)
+        return out
+
+
+def _shared_protocols(cell: Cell, model: Recommender, ev: MainEvaluation, out: CellOutput,
+                      env: CellEnv, fit_s: float) -> CellOutput:
+    """The protocols that share the main fold's training rows, with the fitted model: one
+    MLflow child run each (as their own cells would have), a failure recorded per protocol."""
+    frames, done, failures = [], [], []
+    for pev in ev.protocols:
+        pcell = Cell(model=cell.model, protocol=pev.protocol, fold=None)
+        tags = {"model": cell.model, "family": model.family, "protocol": pev.protocol,
+                "split.fingerprint": pev.split.fingerprint,
+                "recspectrum.fit_shared_with": cell.label}
+        child = env.tracker.start_run(pcell.label, parent_id=env.parent, tags=tags)
+        status = "FAILED"
+        try:
+            info = {"model": cell.model, "protocol": pev.protocol, "fold": None}
+            frames.append(_evaluate_protocol(pcell, model, pev, env, child, fit_s, info).frame)
+            done.append(pev.protocol)
+            status = "FINISHED"
+        except Exception as exc:  # the main result stands
+            failures.append(record_failure(exc, pcell, env, child))
+        finally:
+            env.tracker.end_run(child, status)
+    frame = pd.concat(frames, ignore_index=True) if frames else None
+    return replace(out, frame=frame, protocols=tuple(done), failures=tuple(failures))
 
 
 def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainEvaluation,
@@ -345,7 +384,8 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
         values = unserved_to_nan(ranked.per_user, served)
         frame = pd.DataFrame({"protocol": ev.protocol, "level": level, "model": cell.model,
                               "family": model.family, "user_id": uid[ranked.users],
-                              "n_relevant": ranked.n_relevant})
+                              "n_relevant": ranked.n_relevant,
+                              "n_recommended": top.lengths[ranked.users]})
         for key, column in values.items():
             frame[key] = column
         frames.append(frame)

@@ -135,11 +135,14 @@ class StatsSettings:
 class ColdStartSettings:
     """The checked ``cold_start`` group (extra protocols run after the main split).
 
-    A protocol is off when its fraction is None (``cold_start.user``/``item`` null).
+    A protocol is off when its group is null (``user_enabled`` False, ``item_fraction``
+    None).
     """
 
-    #: user cold-start sweep: share of users held out and the fold-in history sizes
-    user_fraction: float | None = None
+    #: user cold-start sweep: on or off, its cut (None = the main split's), the fold-in
+    #: history sizes and the seed that orders same-second fold-in rows
+    user_enabled: bool = False
+    user_quantile: float | None = None
     user_fold_in: tuple[int, ...] = tuple(UserColdStartConfig().fold_in)
     user_seed: int = _DEFAULTS.seed
     #: item cold start: share of items held out (None = protocol off)
@@ -150,7 +153,9 @@ class ColdStartSettings:
     def from_config(cls, cfg: ColdStartConfig) -> ColdStartSettings:
         out: dict = {}
         if cfg.user is not None:
-            out.update(user_fraction=float(cfg.user.fraction),
+            quantile = cfg.user.quantile
+            out.update(user_enabled=True,
+                       user_quantile=None if quantile is None else float(quantile),
                        user_fold_in=tuple(cfg.user.fold_in), user_seed=cfg.user.seed)
         if cfg.item is not None:
             out.update(item_fraction=float(cfg.item.fraction), item_seed=cfg.item.seed)

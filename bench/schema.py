@@ -180,10 +180,10 @@ class StatsConfig:
 
 @dataclass
 class UserColdStartConfig:
-    """``cold_start.user``: the user cold-start sweep (null = off)."""
+    """``cold_start.user``: the temporal user cold-start sweep (null = off)."""
 
-    fraction: float = setting(0.2, expected="a number in (0, 1)",
-                              rules=((_in_unit_interval, None),))
+    quantile: float | None = setting(None, expected="a number in (0, 1) or null",
+                                     rules=((_in_unit_interval, None),))
     fold_in: list[int] = setting(
         factory=lambda: [0, 1, 3, 5, 10],
         expected="strictly ascending history sizes >= 0 (e.g. [0, 1, 3, 5, 10])",
@@ -278,7 +278,7 @@ class RunConfig:
         rules=((_seed_list, None),),
     )
     #: the run folder is ``<report.dir>/<name>/<stamp>``: one path component, never a path
-    name: str = setting("${run_name:default,movielens_small,temporal_warm}",
+    name: str = setting("${run_name:default,movielens_small,temporal_given_n}",
                         expected=PLAIN_NAME_EXPECTED, rules=((is_plain_name, None),))
     resume: Any = setting(False, expected="true, false or a run folder",
                           rules=((_is_resume, None),))

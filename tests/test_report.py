@@ -64,7 +64,7 @@ def test_new_item_relevance_keeps_only_items_without_training_rows():
         (stats_settings, {"metrics": ["ndcg"]}, r"stats\.metrics: expected metric keys"),
         (stats_settings, {"baselin": "x"}, r"stats: unknown key.*baselin"),
         (cold_start_settings, {"user": {"fold_in": [3, 1]}}, r"cold_start\.user\.fold_in"),
-        (cold_start_settings, {"user": {"fraction": 0}}, r"cold_start\.user\.fraction"),
+        (cold_start_settings, {"user": {"quantile": 0}}, r"cold_start\.user\.quantile"),
         (cold_start_settings, {"item": {"fraction": 2}}, r"cold_start\.item\.fraction"),
         (cold_start_settings, {"users": {}}, r"cold_start: unknown key.*users"),
         (report_settings, {"headline": "ndcg"}, r"report\.headline: expected a metric key"),
@@ -294,7 +294,7 @@ def test_leakage_warns_by_default_and_fails_when_asked(csv, tmp_path):
                      report={"figures": False})
     result = run_experiment(cfg, output_dir=tmp_path / "w", tracker=MemoryTracker())
     assert result.audits[0]["future_train_rows"] > 0
-    assert "**Leakage warning:**" in (tmp_path / "w" / "report.md").read_text()
+    assert "**Leakage warning (main):**" in (tmp_path / "w" / "report.md").read_text()
     cfg.eval.fail_on_leakage = True
     with pytest.raises(EvaluationError, match=r"eval\.fail_on_leakage is true"):
         run_experiment(cfg, output_dir=tmp_path / "f", tracker=MemoryTracker())
@@ -318,6 +318,33 @@ def test_cold_start_sweep_without_timestamps_names_the_cold_start_key(tmp_path):
     cfg = report_cfg(path, split={"_target_": "bench.splits.holdout.RandomHoldoutSplitter",
                                   "fraction": 0.3, "seed": 0})
     cfg.dataset.columns = {"user_id": "user", "item_id": "item", "rating": "stars"}
-    cfg.cold_start = {"user": {"fraction": 0.3, "fold_in": [0, 2]}, "item": None}
-    with pytest.raises(SplitError, match=r"cold_start\.user: .*cold_start\.user\.fold_in=0"):
+    cfg.cold_start = {"user": {"fold_in": [0, 2]}, "item": None}
+    with pytest.raises(SplitError,
+                       match=r"cold_start\.user: .*no timestamps.*cold_start\.user=null"):
         run_experiment(cfg, output_dir=tmp_path / "o", tracker=MemoryTracker())
+
+
+def test_every_protocol_is_audited_and_the_item_split_counted_exactly(run, csv):
+    from bench.splits.cold_start import ItemColdStartSplitter
+    from bench.targets import build
+
+    result, _, out = run
+    audits = {a["protocol"]: a for a in result.audits}
+    assert list(audits) == ["main", "user_cold_start", "item_cold_start"]
+    for protocol in ("main", "user_cold_start"):  # temporal: nothing from the future
+        a = audits[protocol]
+        assert a["future_train_rows"] == 0 and a["own_future_rows"] == 0, protocol
+        assert a["fold_in_own_future_rows"] in (None, 0) and a["leaks"] == [], protocol
+    assert audits["user_cold_start"]["split_cut"] is not None
+    # the item protocol is not temporal: count its future training rows by hand
+    data = build(report_cfg(csv).dataset, "dataset").interactions
+    split = ItemColdStartSplitter(fraction=0.2, seed=0).split(data)[0]
+    first_test = int(split.test.timestamps.min())
+    expected = sum(int(t) >= first_test for t in split.train.timestamps)
+    tied = sum(int(t) == first_test for t in split.train.timestamps)
+    item = audits["item_cold_start"]
+    assert item["future_train_rows"] == expected > 0
+    assert item["future_train_rows_tied"] == tied
+    report = (out / "report.md").read_text()
+    assert "**Leakage warning (item_cold_start):**" in report
+    assert "| user_cold_start | `temporal` |" in report and "| main (fold 0) |" in report

@@ -149,7 +149,8 @@ def evaluation_card(result) -> dict[str, object]:
             "tests": "paired t-test and Wilcoxon signed-rank, Holm-corrected",
         },
         "cold_start": {
-            "user_fraction": result.cold_start_settings.user_fraction,
+            "user": result.cold_start_settings.user_enabled,
+            "user_quantile": result.cold_start_settings.user_quantile,
             "user_fold_in": list(result.cold_start_settings.user_fold_in),
             "user_seed": result.cold_start_settings.user_seed,
             "item_fraction": result.cold_start_settings.item_fraction,

@@ -182,9 +182,10 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
         lines += [f"> **{len(failed)} model run(s) failed** and are missing from this "
                   "report (the other models finished):", ">"]
         lines += [f"> {x}" for x in failure_lines(failed)] + [""]
-    leaks = [x for a in data.record.leakage for x in a.get("leaks", [])]
+    leaks = [(a.get("protocol") or "main", x) for a in data.record.leakage
+             for x in a.get("leaks", [])]
     if leaks:
-        lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]
+        lines += [f"> **Leakage warning ({where}):** {x}" for where, x in leaks] + [""]
     if lad.empty:
         lines.append("Only one rung of the spectrum is in this run: no ladder to climb.")
         return lines
@@ -423,10 +424,14 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
     lines = ["", "## Cold start", ""]
     if not cold_users.empty:
         cs = data.record.cold_start
+        cut = next((a.get("split_cut") for a in data.record.leakage
+                    if a.get("protocol") == "user_cold_start"), None)
+        when = "" if cut is None else f" ({pd.Timestamp(int(cut), unit='s'):%Y-%m-%d %H:%M:%S} UTC)"
         lines.append(
-            f"**New users.** {cs['user_fraction']:.0%} of users held out of training; each "
-            "model is fitted once and then given the first n interactions of each held-out "
-            f"user (n = {', '.join(map(str, cs['user_fold_in']))}) as history; the same later "
+            f"**New users.** The users whose first interaction is at or after a cut in time{when} "
+            "are held out; each model is fitted once on the rows before the cut and then "
+            "given the first n interactions of each held-out user "
+            f"(n = {', '.join(map(str, cs['user_fold_in']))}) as history; the same later "
             f"interactions are tested at every n. {metric} with 95% CI:"
         )
         lines += _img(figures, "cold_start_users", "metric vs fold-in history")
@@ -531,14 +536,34 @@ def _appendix(data) -> list[str]:
                                                     for m in data.record.models) else []),
              "- Full card: `card.json`.", "", "Metric definitions:", ""]
     lines += [f"- **{m}**: {d}" for m, d in (card.get("metric_definitions") or {}).items()]
-    lines += ["", "### Leakage audit", ""]
+    lines += ["", "### Leakage audit", "",
+              "Every split the report evaluates is audited: the main split and each cold-start "
+              "protocol. A training or history row counts as *future* unless it is strictly "
+              "earlier in time than the tested interaction (same-second rows count).", "",
+              "| protocol | split | training rows | future training rows | fold-in rows "
+              "from the test period | train/test pairs |", "|---|---|---:|---:|---:|---:|"]
     for a in data.record.leakage:
+        protocol = a.get("protocol") or "main"
+        where = f"{protocol} (fold {a.get('fold')})" if protocol == "main" else protocol
+        lines.append(f"| {where} | `{a.get('name')}` | {_count(a.get('train_rows'))} | "
+                     f"{_count(a.get('future_train_rows'))} | "
+                     f"{_count(a.get('fold_in_own_future_rows'))} | "
+                     f"{_count(a.get('duplicate_pairs'))} |")
+    lines.append("")
+    for a in data.record.leakage:
+        protocol = a.get("protocol") or "main"
+        where = f"fold {a.get('fold')}" if protocol == "main" else protocol
         found = a.get("leaks") or []
         warn = a.get("warnings") or []
-        lines.append(f"- fold {a.get('fold')}: " + ("; ".join(found) if found else
-                                                     "no leakage found") + ".")
+        lines.append(f"- {where}: " + ("; ".join(found) if found else
+                                       "no leakage found") + ".")
         lines += [f"  - note: {w}" for w in warn]
     return lines
+
+
+def _count(value) -> str:
+    """A count for the audit table: ``n/a`` when it was not measured (no timestamps)."""
+    return "n/a" if value is None else f"{int(value):,}"
 
 
 # ---------------------------------------------------------------------------- formatting
