@@ -254,14 +254,7 @@ def _run_main(run: _Run, dataset: Dataset, splits: list[Split],
     shared = shared or {}
     s = run.settings
     fingerprint = str(dataset.summary()["fingerprint"])
-    contexts = {}
-    for sp in splits:
-        with run.observers.stage("context", fold=sp.fold):
-            ctx = FoldContext.build(sp, dataset, s.eval)
-        contexts[sp.fold] = ctx
-        log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
-                 "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
-                 len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
+    contexts = _contexts(run, dataset, splits)
     runs = [(m, seed, cfg) for m in s.models for seed, cfg in run.variants[m]]
     with run.observers.stage("plan", cells=len(runs) * len(splits)):
         pass  # the number of cells, for progress displays (bench.progress)
@@ -302,6 +295,19 @@ def _run_main(run: _Run, dataset: Dataset, splits: list[Split],
     results = [done[(m, sp.fold, seed)] for sp in splits for m, seed, _ in runs
                if (m, sp.fold, seed) in done]
     return results, failures, served
+
+
+def _contexts(run: _Run, dataset: Dataset, splits: list[Split]) -> dict[int, FoldContext]:
+    """Each fold's evaluation context (relevance, history, popularity), logged."""
+    contexts = {}
+    for sp in splits:
+        with run.observers.stage("context", fold=sp.fold):
+            ctx = FoldContext.build(sp, dataset, run.settings.eval)
+        contexts[sp.fold] = ctx
+        log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
+                 "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
+                 len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
+    return contexts
 
 
 def _execute(run: _Run, cells: list[Cell], inputs: list[CellInputs]) -> list:
