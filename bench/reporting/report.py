@@ -319,8 +319,11 @@ def _power_note(data: an.RunData, vs: pd.DataFrame, ref: str, ref_mean: float) -
             f"smallest {metric} difference from `{ref}` these tests detect with "
             f"{an.POWER:.0%} power is {span} ({share} of its mean {fmt_num(ref_mean)}). A "
             f"realistic lift of {an.REALISTIC_LIFT:.0%} ({fmt_num(target)}) would be "
-            f"detected with probability {_span(power, lambda v: f'{v:.0%}')} only: here *no "
-            "significant difference* does not mean *no difference*. Detecting a "
+            f"detected with probability {_span(power, lambda v: f'{v:.0%}')} only: "
+            + ("every comparison here was significant, but a smaller step would not have "
+               "been" if vs["significant"].all() else
+               "here *no significant difference* does not mean *no difference*")
+            + f". Detecting a "
             f"{an.REALISTIC_LIFT:.0%} lift with {an.POWER:.0%} power would take about "
             f"{_span(np.array(need), lambda v: f'{int(v):,}')} users (the MDE shrinks as "
             "1/√n)."]

@@ -177,6 +177,11 @@ def test_planted_lift_is_detected_and_a_null_lift_is_not(tmp_path):
     assert (null["diff"], null["low"], null["high"]) == (0.0, 0.0, 0.0)
     assert not null["significant"] and null["p_t"] == 1.0
     screen = text.split("## Is the next rung worth it?")[1].split("\n## ")[0]
-    assert re.search(r"\| collaborative \| `cf_planted` \|.*\| significantly better \|", screen)
+    assert re.search(r"\| collaborative \| `cf_planted` \|.*\| significantly better \| "
+                     + re.escape(f"{lift['mde']:.4f}"), screen)
+    # 210 users: a 10% lift over popularity is below the MDE, and the screen says so,
+    # leaving out the vacuous MDE of 0 of the identical rung
+    warning = next(line for line in screen.splitlines() if "Warning: too few users" in line)
+    assert f"is {lift['mde']:.4f} (" in warning and "every comparison here" not in warning
     assert re.search(r"\| content \| `content_popular` \|.*\+0\.0000 \[\+0\.0000, \+0\.0000\].*"
                      r"\| no significant difference \|", screen)
