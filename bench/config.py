@@ -87,6 +87,8 @@ class EvalSettings:
     segment_rules: str | None = _DEFAULTS.eval.segments.rules
     new_items: bool = _DEFAULTS.eval.segments.new_items
     fail_on_leakage: bool = _DEFAULTS.eval.fail_on_leakage
+    #: rating pairs a model cannot score: "exclude" (drop, count) or "surprise_default"
+    unscored_ratings: str = _DEFAULTS.eval.unscored_ratings
 
     @classmethod
     def from_config(cls, cfg: EvalConfig) -> EvalSettings:
@@ -98,6 +100,7 @@ class EvalSettings:
             exclude_seen=cfg.exclude_seen, batch_size=cfg.batch_size,
             history_edges=tuple(cfg.segments.history), segment_rules=cfg.segments.rules,
             new_items=cfg.segments.new_items, fail_on_leakage=cfg.fail_on_leakage,
+            unscored_ratings=cfg.unscored_ratings,
         )
 
     @property
@@ -189,6 +192,8 @@ class CheckSettings:
     fail_on_improvement: bool = _DEFAULTS.check.fail_on_improvement
     fail_on_new_model: bool = _DEFAULTS.check.fail_on_new_model
     fail_on_missing_model: bool = _DEFAULTS.check.fail_on_missing_model
+    #: k: a regression must also drop more than k x the sd over training seeds; None = off
+    seed_spread: float | None = _DEFAULTS.check.seed_spread
 
     @classmethod
     def from_config(cls, cfg: CheckConfig) -> CheckSettings:
@@ -200,6 +205,7 @@ class CheckSettings:
             fail_on_improvement=cfg.fail_on_improvement,
             fail_on_new_model=cfg.fail_on_new_model,
             fail_on_missing_model=cfg.fail_on_missing_model,
+            seed_spread=None if cfg.seed_spread is None else float(cfg.seed_spread),
         )
 
     def allowed_drop(self, metric: str, baseline_mean: float) -> float:
@@ -229,6 +235,8 @@ class RunSettings:
     split: dict
     models: dict
     tracker: dict | None
+    #: training seeds (``seeds``): each seeded model runs once per seed; None = off
+    seeds: tuple[int, ...] | None = None
 
 
 # ---------------------------------------------------------------------- loading
@@ -258,7 +266,8 @@ def load_settings(cfg) -> RunSettings:
     run = _conform({k: v for k, v in raw.items() if k not in IGNORED_KEYS})
     settings = EvalSettings.from_config(run.eval)
     out = RunSettings(
-        seed=run.seed, name=run.name, resume=run.resume, data_dir=run.data_dir,
+        seed=run.seed, seeds=None if run.seeds is None else tuple(run.seeds),
+        name=run.name, resume=run.resume, data_dir=run.data_dir,
         eval=settings, stats=StatsSettings.from_config(run.stats),
         cold_start=ColdStartSettings.from_config(run.cold_start),
         report=resolve_headline(ReportSettings.from_config(run.report), settings),
@@ -303,7 +312,7 @@ def check_model_names(models) -> None:
 
 
 #: top-level keys that are neither groups nor ``_target_`` nodes
-_SCALARS = frozenset({"seed", "name", "resume", "data_dir"})
+_SCALARS = frozenset({"seed", "seeds", "name", "resume", "data_dir"})
 
 
 def _conform(raw: Mapping) -> RunConfig:

@@ -11,7 +11,8 @@ Stages the run layer announces (``info`` keys in brackets):
   ``split`` (splitter), ``audit`` — once per run; ``protocols`` — the cold-start
   protocols' splits and relevance;
 * ``context`` [fold] — relevance, history and popularity shared by a fold's cells;
-* ``cell`` [model, protocol, fold] — one whole cell, around the stages below;
+* ``cell`` [model, protocol, fold, and seed with training seeds] — one whole cell, around
+  the stages below;
 * ``fit``, ``recommend``, ``evaluate``, ``artifacts`` [model, protocol, fold] — inside a cell;
 * ``tracking`` [call] — every call to the tracker (MLflow);
 * ``reduce`` — the single step after the cells: record, statistics, report;

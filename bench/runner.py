@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +45,7 @@ from bench.observe import Observers, TimedTracker, default_observers
 from bench.protocols import protocol_cells, protocol_evaluations
 from bench.record import ModelFailure, ModelResult, RunResult
 from bench.reduce import reduce_run
+from bench.seeds import model_variants, unresolved_models
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.stats.budget import check_budget
@@ -73,6 +74,8 @@ class _Run:
     resume_from: Path | None
     timings: dict[str, float]
     parent: str | None = None
+    #: per model, its (training seed or None, model config) runs (:mod:`bench.seeds`)
+    variants: dict[str, list[tuple[int | None, dict]]] = field(default_factory=dict)
 
     def env(self) -> CellEnv:
         return CellEnv(tracker=self.tracker, parent=self.parent, out=self.out,
@@ -122,6 +125,7 @@ def run_experiment(
         parent_run_id=run.parent, tracking=run.tracker.describe(), config=run.raw,
         timings=run.timings, stats=s.stats, report=s.report, cold_start_settings=s.cold_start,
         cold_start=cold_frame, audits=audits, failures=failures,
+        seeds=None if s.seeds is None else list(s.seeds),
     )
     run.timings["total_s"] = time.perf_counter() - t_start
     with run.observers.stage("reduce"):
@@ -147,7 +151,8 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     if observers.observers:
         tracker = TimedTracker(tracker, observers)
     return _Run(settings=settings, raw=raw, out=out, tracker=tracker, observers=observers,
-                executor=executor, resume_from=resume_from, timings={})
+                executor=executor, resume_from=resume_from, timings={},
+                variants=_variants(settings, cfg))
 
 
 def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
@@ -197,6 +202,7 @@ def _open_parent(run: _Run, dataset: Dataset, splits: list[Split],
             **{f"split.{k}": v for k, v in splits[0].params.items()},
             "eval.cutoffs": list(s.eval.cutoffs),
             "eval.relevance_threshold": s.eval.relevance_threshold,
+            **({"seeds": list(s.seeds)} if s.seeds is not None else {}),
         })
     write_json(run.out / "config.json", run.raw)
     tracker.log_artifact(parent, run.out / "config.json", f"config/{run.out.name}")
@@ -220,20 +226,20 @@ def _run_main(run: _Run, dataset: Dataset,
         log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
                  "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
                  len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
-    with run.observers.stage("plan", cells=len(s.models) * len(splits)):
+    runs = [(m, seed, cfg) for m in s.models for seed, cfg in run.variants[m]]
+    with run.observers.stage("plan", cells=len(runs) * len(splits)):
         pass  # the number of cells, for progress displays (bench.progress)
     source = _segment_source(s)
     waves = [[source], [m for m in s.models if m != source]] if source else [list(s.models)]
     labels: dict[int, pd.Series] = {}
-    done: dict[tuple[str, int], ModelResult] = {}
+    done: dict[tuple[str, int, int | None], ModelResult] = {}
     failures: list[ModelFailure] = []
     for wave in waves:
         cells, inputs = [], []
         for sp in splits:
-            for name in wave:
-                model_cfg = s.models[name]
+            for name, seed, model_cfg in [r for r in runs if r[0] in wave]:
                 key = cell_key(model_cfg, sp, fingerprint, s.eval, s.report.curve_k)
-                cells.append(Cell(model=name, protocol=MAIN, fold=sp.fold, key=key))
+                cells.append(Cell(model=name, protocol=MAIN, fold=sp.fold, key=key, seed=seed))
                 inputs.append(CellInputs(
                     model_cfg=model_cfg, item_features=dataset.item_features,
                     user_features=dataset.user_features,
@@ -244,11 +250,12 @@ def _run_main(run: _Run, dataset: Dataset,
             if isinstance(output, ModelFailure):
                 failures.append(output)
                 continue
-            done[(cell.model, cell.fold)] = output.result
+            done[(cell.model, cell.fold, cell.seed)] = output.result
             if output.labels is not None and cell.fold not in labels:
                 labels[cell.fold] = output.labels
             _log_result(output.result, s)
-    results = [done[(m, sp.fold)] for sp in splits for m in s.models if (m, sp.fold) in done]
+    results = [done[(m, sp.fold, seed)] for sp in splits for m, seed, _ in runs
+               if (m, sp.fold, seed) in done]
     return results, failures
 
 
@@ -370,9 +377,21 @@ def _resume_source(value, out: Path) -> Path | None:
     raise ConfigError(f"resume: expected true, false or an existing run folder, got {value!r}")
 
 
+def _variants(s: RunSettings, cfg) -> dict[str, list[tuple[int | None, dict]]]:
+    """Each model's runs: one per training seed when ``seeds`` is set and its config takes
+    ``${seed}`` (:mod:`bench.seeds`), else one."""
+    variants = model_variants(s.models, unresolved_models(cfg), s.seeds)
+    if s.seeds is not None:
+        seeded = [m for m, v in variants.items() if v[0][0] is not None]
+        log.info("training seeds %s: %s run once per seed; %s no ${seed} key, run once",
+                 list(s.seeds), seeded or "no model", [m for m in variants if m not in seeded])
+    return variants
+
+
 def _log_result(res: ModelResult, s: RunSettings) -> None:
     shown = {str(MetricKey(m, table_k(s.eval))) for m in s.eval.metrics}
-    log.info("model %s (fold %d): %s (fit %.2fs, recommend %.2fs)", res.model, res.fold,
+    log.info("model %s (fold %d%s): %s (fit %.2fs, recommend %.2fs)", res.model, res.fold,
+             "" if res.seed is None else f", seed {res.seed}",
              ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k in shown),
              res.fit_seconds, res.recommend_seconds)
 

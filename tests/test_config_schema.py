@@ -18,7 +18,7 @@ from bench.schema import RunConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = ("eval", "stats", "cold_start", "check", "report")
-SCALARS = ("seed", "name", "resume", "data_dir")
+SCALARS = ("seed", "seeds", "name", "resume", "data_dir")
 
 
 def documented() -> dict:

@@ -57,6 +57,8 @@ def test_new_item_relevance_keeps_only_items_without_training_rows():
         (eval_settings, {"segments": {"history": [0, 5, 5]}}, r"eval\.segments\.history"),
         (eval_settings, {"segments": {"colour": 1}}, r"eval\.segments: unknown key.*colour"),
         (eval_settings, {"fail_on_leakage": "yes"}, r"eval\.fail_on_leakage: expected true"),
+        (eval_settings, {"unscored_ratings": "mean"},
+         r"eval\.unscored_ratings: expected one of \['exclude', 'surprise_default'\]"),
         (stats_settings, {"n_resamples": 0}, r"stats\.n_resamples: expected an integer >= 1"),
         (stats_settings, {"confidence": 1.5}, r"stats\.confidence: expected a number in \(0, 1\)"),
         (stats_settings, {"metrics": ["ndcg"]}, r"stats\.metrics: expected metric keys"),
@@ -149,18 +151,38 @@ def test_cold_start_protocols(run):
     for _, part in user.groupby("model"):
         sets = [frozenset(g["user_id"]) for _, g in part.groupby("level")]
         assert len(set(sets)) == 1
-    ease = user[user["model"] == "cf_ease"].groupby("level")["ndcg@10"].mean()
-    assert ease[0] == 0.0  # no history: EASE cannot score a stranger
-    assert ease[3] > 0.0  # three items of history are enough to score
+    ease = user[user["model"] == "cf_ease"]
+    # no history: EASE cannot score a stranger, so it serves nobody: n/a (NaN), not 0
+    assert ease.loc[ease["level"] == 0, "ndcg@10"].isna().all()
+    assert len(ease[ease["level"] == 0]) == len(ease[ease["level"] == 3])  # still counted
+    assert ease.loc[ease["level"] == 3, "ndcg@10"].notna().all()  # 3 items are enough
+    assert ease.groupby("level")["ndcg@10"].mean()[3] > 0.0
     pop = user[user["model"] == "rule_popular"].groupby("level")["ndcg@10"].mean()
     assert pop[0] > 0.0
     item = cold[cold["protocol"] == "item_cold_start"]
-    # no model here can score an item it never saw in training
-    assert (item.groupby("model")["ndcg@10"].mean() == 0.0).all()
+    # no model here ever recommends an item it never saw in training: n/a, not 0
+    assert item["ndcg@10"].isna().all() and len(item) > 0
     names = {c.name for c in tracker.runs.values()}
     assert {"cf_ease/user_cold_start", "cf_ease/item_cold_start"} <= names
     child = next(c for c in tracker.runs.values() if c.name == "cf_ease/user_cold_start")
-    assert child.metrics["ndcg_at_10.fold_in_0"] == 0.0
+    assert np.isnan(child.metrics["ndcg_at_10.fold_in_0"])
+    assert child.metrics["ndcg_at_10.fold_in_3"] > 0.0
+
+
+def test_cannot_serve_reads_n_a_in_the_report(run):
+    _, _, out = run
+    text = (out / "report.md").read_text()
+    users = text.split("**New users.**")[1].split("**By training history**")[0]
+    row = next(line for line in users.splitlines() if line.startswith("| `cf_ease` |"))
+    # n/a at n=0, numbers at n=1 and 3, then the users evaluated at every level
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    assert cells[0] == "n/a" and float(cells[1]) > 0 and float(cells[2]) > 0
+    assert "could serve none" in text  # the notes explain n/a
+    items = text.split("**New items.**")[1]
+    row = next(line for line in items.splitlines() if line.startswith("| `cf_ease` |"))
+    served, total = row.split("|")[3].strip().split(" of ")
+    assert row.startswith("| `cf_ease` | n/a | ") and served == "0" and int(total) > 0
+    assert "cannot serve new items" in items
 
 
 def test_card_names_data_split_protocol_and_code(run):

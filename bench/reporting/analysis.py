@@ -17,6 +17,10 @@ interval at the level of its Holm step (:func:`bench.stats.holm_t_intervals`), w
 excludes 0 exactly when the difference is significant. Each comparison also gets its
 minimum detectable effect at 80% power (:data:`POWER`), tested at ``alpha / m`` for a family
 of ``m`` (:mod:`bench.stats.power`). Wilcoxon is shown as a robustness check.
+
+Training seeds (``seeds``, :mod:`bench.seeds`): ``per_user`` holds each user's mean over
+the seeds, so every interval, test, segment and ladder step above is computed on
+seed-averaged values; :func:`seed_table` gives the spread over seeds.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from bench.config import FAMILIES
 from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
 from bench.record import RunRecord, read_record
+from bench.seeds import mean_over_seeds, seed_spread
 from bench.stats import (
     bootstrap_means,
     holm,
@@ -55,6 +60,7 @@ __all__ = [
     "ladder_models",
     "metric_curves",
     "paired_frame",
+    "seed_table",
     "segment_table",
     "tradeoff",
 ]
@@ -81,6 +87,9 @@ class RunData:
     curves: pd.DataFrame
     cold_start: pd.DataFrame | None
     card: dict
+    #: with ``seeds``: ``per_user.parquet`` as written, one row per (model, fold, seed,
+    #: user); ``per_user`` is then each user's mean over seeds. None without seeds.
+    seed_rows: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> RunData:
@@ -88,11 +97,13 @@ class RunData:
         folder = Path(folder)
         record = read_record(folder)
         card = _read_json(folder / "card.json")
-        per_user = _read_parquet(folder / "per_user.parquet")
+        rows = _read_parquet(folder / "per_user.parquet")
         curves = _read_parquet(folder / "curves.parquet")
         cold = folder / "cold_start.parquet"
-        return cls(folder, record, per_user, curves,
-                   _read_parquet(cold) if cold.is_file() else None, card)
+        seeded = "seed" in rows
+        return cls(folder, record, mean_over_seeds(rows), curves,
+                   _read_parquet(cold) if cold.is_file() else None, card,
+                   rows if seeded else None)
 
     @property
     def models(self) -> list[str]:
@@ -398,6 +409,14 @@ def ladder(data: RunData) -> pd.DataFrame:
     parts = [correct_family(out[out["holm_family"] == fam], st["alpha"])
              for fam in ("headline", "segments") if (out["holm_family"] == fam).any()]
     return pd.concat(parts).sort_index().reset_index(drop=True)
+
+
+def seed_table(data: RunData) -> pd.DataFrame:
+    """With ``seeds``: per model, the spread over training seeds of its mean headline metric
+    (:func:`bench.seeds.seed_spread`; ``seeds`` 0 = ran once). Empty without seeds."""
+    if data.record.seeds is None:
+        return pd.DataFrame()
+    return seed_spread(data.record.models, data.headline_metric)
 
 
 # ---------------------------------------------------------------------------- curves

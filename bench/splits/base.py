@@ -76,6 +76,12 @@ class Split:
         train_order: positions into ``train`` in the order the source protocol presents
             the training rows (Surprise's KFold), or ``None`` for the stored order. Only
             order-sensitive learners (SGD) use it; it is passed to ``Recommender.fit``.
+        test_sequence: for each row of ``test``, its place in the source protocol's
+            sequence of test predictions, counted across all folds (Surprise's
+            ``cross_validate`` predicts fold after fold, each fold's test pairs in its
+            own order), or ``None``. Only a reproduction of a protocol whose predictions
+            consume a shared random stream uses it (Surprise's ``NormalPredictor`` under
+            ``eval.unscored_ratings: surprise_default``).
     """
 
     train: Interactions
@@ -89,6 +95,7 @@ class Split:
     cut: int | None = None
     info: Mapping[str, int] = field(default_factory=_empty_mapping)
     train_order: np.ndarray | None = None
+    test_sequence: np.ndarray | None = None
 
     def parts(self) -> dict[str, Interactions]:
         """The parts that exist, by name, in the order train, test, validation, fold_in."""
