@@ -171,7 +171,7 @@ class ReportSettings:
     #: None until :func:`resolve_headline`: ndcg (or the first metric) at 10 or the largest k
     headline: str | None = _DEFAULTS.report.headline
     curve_k: int = _DEFAULTS.report.curve_k
-    #: (family, model) pairs in spectrum order; None = each family's best model
+    #: (family, model) pairs in spectrum order; None = stats.baseline or the first per family
     ladder: tuple[tuple[str, str], ...] | None = None
 
     @classmethod

@@ -83,6 +83,16 @@ def test_degraded_model_fails_with_exit_1_naming_metric_and_segment(base, tmp_pa
     assert ("recspectrum.ci.cf_als", "ndcg@10") in failed
     assert all(cls == "recspectrum.ci.cf_als" for cls, _ in failed)
     assert suite.get("failures") == str(len(failed))
+    # no printed interval contradicts its status: significant statuses exclude 0, only they
+    rows = [r for r in text.splitlines() if r.startswith("| `")]
+    assert len(rows) >= 18
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        ci = next(c for c in cells if "[" in c)
+        low, high = (float(x) for x in ci.split("[")[1].rstrip("]").split(", "))
+        significant = cells[-1] in ("regression", "improvement", "within tolerance",
+                                    "within seed spread")
+        assert (low > 0 or high < 0) == significant, row
 
 
 @pytest.mark.slow

@@ -14,11 +14,11 @@ from bench.cli import main
 from bench.config import cold_start_settings, eval_settings, report_settings, stats_settings
 from bench.errors import ConfigError, EvaluationError, IncomparableError
 from bench.metrics.segments import history_buckets, new_item_relevance
-from bench.reporting.analysis import RunData, ladder_models
+from bench.reporting.analysis import RunData, ladder_choice, ladder_models
 from bench.reporting.compare import compare_runs, resolve_run
 from bench.runner import run_experiment
 from bench.tracking import MemoryTracker
-from tests.helpers import POP, RANDOM, report_cfg, write_ratings_csv
+from tests.helpers import EASE, POP, RANDOM, report_cfg, write_ratings_csv
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +103,7 @@ def test_run_writes_report_figures_card_and_tables(run):
                     "## Beyond accuracy", "## Metric@k", "### Evaluation card",
                     "### Leakage audit"):
         assert heading in text, heading
-    assert "**rule -> collaborative** (`rule_popular` → `cf_ease`)" in text
+    assert "| collaborative | `cf_ease` |" in text.split("## Headline")[0]
     # the report, stats and figures went to the parent run
     parent = tracker.runs[result.parent_run_id]
     assert {"report.md", "card.json", "stats.json", "per_user.parquet"} <= {
@@ -215,16 +215,37 @@ def test_report_numbers_match_stats_json(run):
     assert np.isclose(base[("cf_ease", "ndcg@10")]["diff"], (ease - pop).mean())
 
 
-def test_ladder_uses_best_model_per_family_or_the_configured_one(run, csv, tmp_path):
+def test_ladder_models_are_declared_or_chosen_without_test_results(run, csv, tmp_path):
     _, _, out = run
     data = RunData.load(out)
+    # no report.ladder: the rule rung is stats.baseline, the others the first of their
+    # family in config order -- rule_random, better or worse, is never picked
     assert ladder_models(data) == [("rule", "rule_popular"), ("collaborative", "cf_ease")]
+    assert ladder_choice(data) == {"rule": "stats.baseline",
+                                   "collaborative": "first collaborative model in config order"}
     cfg = report_cfg(csv, report={"ladder": {"rule": "rule_random", "collaborative": "cf_ease"},
                                   "figures": False})
     run_experiment(cfg, output_dir=tmp_path / "l", tracker=MemoryTracker())
     text = (tmp_path / "l" / "report.md").read_text()
-    assert "(`rule_random` → `cf_ease`)" in text
+    screen = text.split("## Headline")[0]
+    assert "against the rule baseline `rule_random`" in screen
+    assert "`rule_random` (rule: declared in report.ladder)" in screen
+    assert "`cf_ease` (collaborative: declared in report.ladder)" in screen
     assert not (tmp_path / "l" / "figures").exists()
+
+
+def test_without_a_baseline_rule_model_the_first_in_config_order_stands_for_rule(csv, tmp_path):
+    # the baseline is no rule model, so the first rule model in config order stands for
+    # the rung: rule_random, although popularity is the better rule on test
+    cfg = report_cfg(csv, stats={"baseline": "cf_ease", "n_resamples": 50, "seed": 0},
+                     models={"rule_random": RANDOM, "rule_popular": POP, "cf_ease": EASE},
+                     cold_start={"user": None, "item": None}, report={"figures": False})
+    run_experiment(cfg, output_dir=tmp_path / "r", tracker=MemoryTracker())
+    data = RunData.load(tmp_path / "r")
+    assert ladder_models(data) == [("rule", "rule_random"), ("collaborative", "cf_ease")]
+    assert data.mean_over_folds("rule_popular", "ndcg@10") > data.mean_over_folds(
+        "rule_random", "ndcg@10")
+    assert ladder_choice(data)["collaborative"] == "stats.baseline"
 
 
 # ---------------------------------------------------------------------------- commands

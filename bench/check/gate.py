@@ -15,8 +15,11 @@ Both are needed: a large drop on a handful of users is noise, and a significant 
 there is a third condition: the change must also exceed ``k`` times the standard
 deviation over training seeds recorded in the baseline or in the run, whichever is
 larger (:mod:`bench.check.spread`); a change that does not is ``within seed spread``.
-Values are each user's mean over the seeds. An **improvement** is the mirror image; it
-is reported, and fails only with ``check.fail_on_improvement`` (a stale baseline hides
+Values are each user's mean over the seeds. The interval shown with each test (``low``,
+``high``) is the paired t interval at the level of its Holm step
+(:func:`bench.stats.holm_t_intervals`): it excludes 0 exactly when the test is
+significant, so it never contradicts the status. An **improvement** is the mirror image;
+it is reported, and fails only with ``check.fail_on_improvement`` (a stale baseline hides
 future regressions). Models only in the run (new) or only in the baseline (missing) are
 reported and fail only when ``check.fail_on_new_model`` / ``fail_on_missing_model`` say so.
 
@@ -48,7 +51,7 @@ from bench.metrics.keys import NEW_ITEMS, MetricKey
 from bench.metrics.registry import direction
 from bench.reporting.analysis import RunData, paired_frame
 from bench.reporting.card import card_differences
-from bench.stats import holm, reject
+from bench.stats import holm_t_intervals
 
 __all__ = ["EXIT_OK", "EXIT_REGRESSION", "GateResult", "run_gate"]
 
@@ -61,11 +64,12 @@ class GateResult:
     """What the gate found.
 
     Attributes:
-        tests: one row per (model, metric, segment): ``n, baseline, current, diff, low,
-            high, allowed, p_t, p_holm, status`` with status one of ``regression``,
-            ``improvement``, ``within tolerance`` (significant but small), ``within seed
-            spread`` (beyond the tolerance, not beyond ``check.seed_spread`` x the seed
-            sd, then in column ``seed_sd``), ``no change`` (not significant).
+        tests: one row per (model, metric, segment): ``n, baseline, current, diff, sd,
+            allowed, p_t, p_wilcoxon, unmatched, p_holm, low, high, level, status`` with
+            status one of ``regression``, ``improvement``, ``within tolerance``
+            (significant but small), ``within seed spread`` (beyond the tolerance, not
+            beyond ``check.seed_spread`` x the seed sd, then in column ``seed_sd``),
+            ``no change`` (not significant).
         new_models: models run but absent from the baseline.
         missing_models: baseline models not run.
         failures: human-readable reasons the gate fails (empty = pass).
@@ -158,7 +162,7 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
                 rows.append({
                     "model": model, "metric": metric, "segment": label, "by": kind,
                     "n": int(r["n"]), "baseline": r["mean_a"], "current": r["mean_b"],
-                    "diff": r["diff"], "low": r["low"], "high": r["high"],
+                    "diff": r["diff"], "sd": r["sd"],
                     "allowed": settings.allowed_drop(metric, r["mean_a"]),
                     "p_t": r["p_t"], "p_wilcoxon": r["p_wilcoxon"],
                     "unmatched": int(r["unmatched"]),
@@ -171,12 +175,16 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
             "a value on both sides); the gate does not pass on nothing"
         )
     tests = pd.DataFrame(rows, columns=[
-        "model", "metric", "segment", "by", "n", "baseline", "current", "diff", "low", "high",
+        "model", "metric", "segment", "by", "n", "baseline", "current", "diff", "sd",
         "allowed", "p_t", "p_wilcoxon", "unmatched"])
     alpha = float(st["alpha"])
-    p = tests["p_t"].to_numpy(dtype=np.float64)
-    tests["p_holm"] = holm(p) if len(p) else p
-    significant = reject(tests["p_holm"].to_numpy(dtype=np.float64), alpha)
+    # the verdict is Holm's (p_holm <= alpha), as before; the intervals agree with it
+    cis = holm_t_intervals(tests["diff"].to_numpy(np.float64), tests["sd"].to_numpy(np.float64),
+                           tests["n"].to_numpy(np.float64),
+                           tests["p_t"].to_numpy(dtype=np.float64), alpha)
+    tests["p_holm"] = cis.p_adjusted
+    tests["low"], tests["high"], tests["level"] = cis.low, cis.high, cis.level
+    significant = cis.rejected
     # the change in the metric's good direction (= diff for higher-is-better metrics)
     sign = np.array([direction(m) for m in tests["metric"]], dtype=np.float64)
     gain = sign * tests["diff"].to_numpy(dtype=np.float64)

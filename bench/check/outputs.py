@@ -12,7 +12,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 from bench.check.gate import GateResult
-from bench.reporting.formatting import fmt_p
+from bench.reporting.formatting import fmt_bound, fmt_p
 
 __all__ = ["junit_xml", "markdown_summary"]
 
@@ -25,7 +25,9 @@ def markdown_summary(gate: GateResult) -> str:
     lines = [f"### recspectrum model-quality gate: {verdict}", "",
              f"Experiment `{gate.name}` against `{gate.baseline_path}`: {len(t)} paired tests "
              f"(models × metrics × segments), Holm-corrected at alpha = {gate.alpha}. A "
-             "regression is a drop beyond the tolerance that is also significant."]
+             "regression is a drop beyond the tolerance that is also significant. Each "
+             "interval is the paired t interval at its test's Holm level, so it excludes 0 "
+             "exactly when the change is significant."]
     spread = gate.seed_spread is not None
     if spread:
         lines[-1] += _seed_sentence(gate)
@@ -34,18 +36,18 @@ def markdown_summary(gate: GateResult) -> str:
     shown = ["regression", "improvement", *(["within seed spread"] if spread else [])]
     notable = t[t["status"].isin(shown)]
     if len(notable):
-        lines += ["", "| model | metric | segment | baseline | current | diff [95% CI] | "
+        lines += ["", "| model | metric | segment | baseline | current | diff [Holm CI] | "
                   "allowed drop | " + ("seed sd | " if spread else "") + "Holm p | status |",
                   "|---|---|---|---:|---:|---:|---:|" + ("---:|" if spread else "")
                   + "---:|---|"]
         for r in notable.itertuples():
             lines.append(_row(r, spread))
     lines += ["", "All users, per model:", "",
-              "| model | metric | users | baseline | current | diff [95% CI] | Holm p | status |",
+              "| model | metric | users | baseline | current | diff [Holm CI] | Holm p | status |",
               "|---|---|---:|---:|---:|---:|---:|---|"]
     for r in t[t["segment"] == "all"].itertuples():
         lines.append(f"| `{r.model}` | {r.metric} | {r.n} | {r.baseline:.4f} | {r.current:.4f} "
-                     f"| {r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {fmt_p(r.p_holm)} | "
+                     f"| {_ci(r)} | {fmt_p(r.p_holm)} | "
                      f"{r.status} |")
     if gate.new_models:
         lines.append(f"\nNew models (not in the baseline, not gated): "
@@ -70,8 +72,12 @@ def _seed_sentence(gate: GateResult) -> str:
 def _row(r, spread: bool = False) -> str:
     sd = f"{r.seed_sd:.4f} | " if spread else ""
     return (f"| `{r.model}` | {r.metric} | {r.segment} | {r.baseline:.4f} | {r.current:.4f} | "
-            f"{r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.allowed:.4f} | {sd}"
-            f"{fmt_p(r.p_holm)} | {r.status} |")
+            f"{_ci(r)} | {r.allowed:.4f} | {sd}{fmt_p(r.p_holm)} | {r.status} |")
+
+
+def _ci(r) -> str:
+    """``+0.0100 [+0.0020, +0.0180]``: the difference and its Holm-level interval."""
+    return f"{fmt_bound(r.diff)} [{fmt_bound(r.low)}, {fmt_bound(r.high)}]"
 
 
 def junit_xml(gate: GateResult) -> str:
@@ -94,7 +100,8 @@ def junit_xml(gate: GateResult) -> str:
         out = ET.SubElement(case, "system-out")
         out.text = "\n".join(
             f"{r.segment}: baseline {r.baseline:.6f} current {r.current:.6f} diff {r.diff:+.6f} "
-            f"CI [{r.low:+.6f}, {r.high:+.6f}] Holm p {fmt_p(r.p_holm)} n {r.n} -> {r.status}"
+            f"CI [{r.low:+.6g}, {r.high:+.6g}] (level {r.level:.6g}) Holm p {fmt_p(r.p_holm)} "
+            f"n {r.n} -> {r.status}"
             for r in part.itertuples()
         )
     presence = ([(m, "new model: not in the baseline", gate.fail_new) for m in gate.new_models]

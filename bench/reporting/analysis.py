@@ -6,13 +6,17 @@ segment, ...) that :mod:`bench.reporting.report` renders as tables and figures a
 ``stats.json`` keeps. Nothing here trains or recommends.
 
 Statistics (``bench.stats``): every mean gets a seeded percentile-bootstrap CI over the
-evaluated users (user x fold rows for k-fold splits); every comparison is paired per user
-(same users, same folds) and reports the mean difference with its bootstrap CI, the paired
-t-test and Wilcoxon signed-rank p-values and Cohen's d_z. Holm's correction runs over each
-family of comparisons: models x metrics against the baseline; ladder steps x segments. A
-difference is called *significant* when its Holm-corrected paired t-test p-value is at most
-``stats.alpha`` (the t-test tests the mean difference the CI estimates; Wilcoxon is shown as
-a robustness check). Holm's rule rejects at ``p_adjusted <= alpha``.
+evaluated users (user x fold rows for k-fold splits); no verdict is printed next to those.
+Every comparison is paired per user (same users, same folds) and reports the mean
+difference, the paired t-test and Wilcoxon signed-rank p-values and Cohen's d_z. Holm's
+correction runs over each family of comparisons (:func:`correct_family`): models x metrics
+against the baseline; the ladder's overall comparisons; the ladder's per-segment
+comparisons. A difference is called *significant* when its Holm-corrected paired t-test
+p-value is at most ``stats.alpha``, and the interval printed next to it is the paired t
+interval at the level of its Holm step (:func:`bench.stats.holm_t_intervals`), which
+excludes 0 exactly when the difference is significant. Each comparison also gets its
+minimum detectable effect at 80% power (:data:`POWER`), tested at ``alpha / m`` for a family
+of ``m`` (:mod:`bench.stats.power`). Wilcoxon is shown as a robustness check.
 
 Training seeds (``seeds``, :mod:`bench.seeds`): ``per_user`` holds each user's mean over
 the seeds, so every interval, test, segment and ladder step above is computed on
@@ -32,18 +36,27 @@ import pandas as pd
 from bench.config import FAMILIES
 from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
-from bench.metrics.registry import direction
 from bench.record import RunRecord, read_record
 from bench.seeds import mean_over_seeds, seed_spread
-from bench.stats import bootstrap_means, holm, paired_comparison, reject
+from bench.stats import (
+    bootstrap_means,
+    holm,
+    holm_t_intervals,
+    min_detectable_effect,
+    paired_comparison,
+)
 
 __all__ = [
+    "POWER",
+    "REALISTIC_LIFT",
     "RunData",
     "baseline_comparisons",
     "cold_start_curves",
+    "correct_family",
     "headline",
     "history_curves",
     "ladder",
+    "ladder_choice",
     "ladder_models",
     "metric_curves",
     "paired_frame",
@@ -53,6 +66,15 @@ __all__ = [
 ]
 
 KEYS = ["model", "fold", "user_id"]
+
+POWER = 0.8
+"""The power at which the report states each comparison's minimum detectable effect."""
+
+REALISTIC_LIFT = 0.10
+"""A *realistic* lift, relative to the reference model's mean: 10%. Published gains of one
+recommender over a tuned simpler one are mostly a few to a few tens of percent, so a test
+that cannot see a 10% lift with 80% power cannot tell a worthwhile step from no step; the
+report warns when a headline comparison's MDE exceeds it."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -228,22 +250,46 @@ def paired_frame(a: pd.DataFrame, b: pd.DataFrame, metrics: list[str], st: dict,
     res = paired_comparison(va, vb, n_resamples=st["n_resamples"],
                             confidence=st["confidence"], seed=st["seed"])
     out = pd.DataFrame({"metric": metrics})
-    for field in ("n", "mean_a", "mean_b", "diff", "low", "high", "rel_diff", "t_stat", "p_t",
+    # the bootstrap interval of the difference is left out on purpose: it is unadjusted,
+    # and an interval is only shown next to a verdict once correct_family has made it agree
+    for field in ("n", "mean_a", "mean_b", "diff", "sd", "rel_diff", "t_stat", "p_t",
                   "w_stat", "p_wilcoxon", "effect_size"):
         out[field] = np.atleast_1d(getattr(res, field))
     out["unmatched"] = unmatched
     return out
 
 
-def _correct(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
-    """Holm-correct the family of tests in ``frame`` (t and Wilcoxon separately)."""
+def correct_family(frame: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Holm-correct one family of :func:`paired_frame` rows; add the agreeing intervals.
+
+    Adds ``p_t_holm`` (= ``p_holm``) and ``p_wilcoxon_holm`` (Holm over the family, each test
+    separately), ``significant`` (``p_t_holm <= alpha``), ``level``, ``low`` and ``high`` (the
+    paired t interval at the level of the row's Holm step: it excludes 0 exactly when the
+    row is significant, see :mod:`bench.stats.multiple`), ``test_alpha`` (``alpha / m``,
+    ``m`` the rows with a test) and ``mde`` (the minimum detectable effect at :data:`POWER`
+    at ``test_alpha``, from the row's observed sd and n).
+    """
     frame = frame.copy()
-    frame["p_t_holm"] = holm(frame["p_t"].to_numpy(dtype=np.float64)) if len(frame) else []
-    frame["p_wilcoxon_holm"] = (
-        holm(frame["p_wilcoxon"].to_numpy(dtype=np.float64)) if len(frame) else []
-    )
+    if not len(frame):
+        for col in ("p_t_holm", "p_wilcoxon_holm", "p_holm", "level", "low", "high",
+                    "test_alpha", "mde"):
+            frame[col] = pd.Series(dtype=np.float64)
+        frame["significant"] = pd.Series(dtype=bool)
+        return frame
+    p = frame["p_t"].to_numpy(dtype=np.float64)
+    cis = holm_t_intervals(frame["diff"].to_numpy(np.float64), frame["sd"].to_numpy(np.float64),
+                           frame["n"].to_numpy(np.float64), p, alpha)
+    frame["p_t_holm"] = cis.p_adjusted
+    frame["p_wilcoxon_holm"] = holm(frame["p_wilcoxon"].to_numpy(dtype=np.float64))
     frame["p_holm"] = frame["p_t_holm"]
-    frame["significant"] = reject(frame["p_t_holm"].to_numpy(dtype=np.float64), alpha)
+    frame["significant"] = cis.rejected
+    frame["level"] = cis.level
+    frame["low"] = cis.low
+    frame["high"] = cis.high
+    m = max(1, int(np.sum(~np.isnan(p))))
+    frame["test_alpha"] = alpha / m
+    frame["mde"] = min_detectable_effect(frame["sd"].to_numpy(np.float64),
+                                         frame["n"].to_numpy(np.float64), alpha / m, POWER)
     return frame
 
 
@@ -264,39 +310,75 @@ def baseline_comparisons(data: RunData) -> pd.DataFrame:
         rows.append(frame)
     if not rows:
         return pd.DataFrame()
-    return _correct(pd.concat(rows, ignore_index=True), st["alpha"])
+    return correct_family(pd.concat(rows, ignore_index=True), st["alpha"])
 
 
 def ladder_models(data: RunData) -> list[tuple[str, str]]:
     """(family, model) representing each rung present, in spectrum order.
 
-    ``report.ladder`` names them; otherwise each family's best model by mean headline
-    metric, in the metric's direction (chosen on the test results: the ladder shows what
-    each rung *can* do).
+    Never chosen on test results. ``report.ladder`` declares them; a rung it leaves out
+    (or all of them, when it is null) gets a rule that looks at no result: the rule rung
+    is ``stats.baseline`` when that is a rule model, every other rung the first model of
+    its family in the run's config order. :func:`ladder_choice` says which applied.
     """
-    chosen = data.record.report.get("ladder")
-    if chosen:
-        return [(f, chosen[f]) for f in FAMILIES if f in chosen]
-    metric = data.headline_metric
-    sign = direction(metric)
+    declared = dict(data.record.report.get("ladder") or {})
+    baseline = data.stats.get("baseline")
     out = []
     for fam in FAMILIES:
         members = [m for m in data.models if data.families[m] == fam]
-        if members:
-            best = max(members, key=lambda m: (
-                np.nan_to_num(sign * data.mean_over_folds(m, metric), nan=-np.inf),
-                -members.index(m)))
-            out.append((fam, best))
+        if fam in declared:
+            out.append((fam, declared[fam]))
+        elif members:
+            pick = baseline if baseline in members else members[0]
+            out.append((fam, pick))
     return out
 
 
-def ladder(data: RunData) -> pd.DataFrame:
-    """Each rung against the previous one, overall and per segment; Holm over the table."""
-    metric = data.headline_metric
+def ladder_choice(data: RunData) -> dict[str, str]:
+    """Per rung of :func:`ladder_models`: how its model was chosen (a short phrase)."""
+    declared = dict(data.record.report.get("ladder") or {})
+    baseline = data.stats.get("baseline")
+    out = {}
+    for fam, model in ladder_models(data):
+        if fam in declared:
+            out[fam] = "declared in report.ladder"
+        elif model == baseline:
+            out[fam] = "stats.baseline"
+        else:
+            out[fam] = f"first {fam} model in config order"
+    return out
+
+
+def ladder_pairs(data: RunData) -> list[tuple[str, str, str, str, bool, bool]]:
+    """The ladder's comparisons: ``(family_a, a, family_b, b, vs_first, adjacent)``.
+
+    Every rung against the first (the rule baseline when the run has a rule model), then
+    every adjacent step not already among those, in spectrum order.
+    """
     rungs = ladder_models(data)
+    if len(rungs) < 2:
+        return []
+    (fam0, first), pairs = rungs[0], []
+    for j, (fam, model) in enumerate(rungs[1:], start=1):
+        pairs.append((fam0, first, fam, model, True, j == 1))
+    for (fam_a, a), (fam_b, b) in itertools.pairwise(rungs[1:]):
+        pairs.append((fam_a, a, fam_b, b, False, True))
+    return pairs
+
+
+def ladder(data: RunData) -> pd.DataFrame:
+    """The ladder's comparisons (:func:`ladder_pairs`), overall and per segment.
+
+    Two Holm families (column ``holm_family``): ``headline``, the overall rows (what the
+    report's first screen states), and ``segments``, the same comparisons per segment
+    (who gains). Each row: ``step`` (``"rule -> collaborative"``), ``from``, ``to``,
+    ``vs_first``, ``adjacent``, ``by``, ``segment`` and the columns of
+    :func:`correct_family`.
+    """
+    metric = data.headline_metric
     rows = []
     st = data.stats
-    for (fam_a, a), (fam_b, b) in itertools.pairwise(rungs):
+    for fam_a, a, fam_b, b, vs_first, adjacent in ladder_pairs(data):
         ua, ub = data.users(a), data.users(b)
         step = f"{fam_a} -> {fam_b}"
         for by, label, _ in _segments(ua, metric, data):
@@ -314,14 +396,19 @@ def ladder(data: RunData) -> pd.DataFrame:
             frame.insert(0, "step", step)
             frame.insert(1, "from", a)
             frame.insert(2, "to", b)
-            frame.insert(3, "by", by)
-            frame.insert(4, "segment", label)
+            frame.insert(3, "vs_first", vs_first)
+            frame.insert(4, "adjacent", adjacent)
+            frame.insert(5, "by", by)
+            frame.insert(6, "segment", label)
             rows.append(frame)
     if not rows:
         return pd.DataFrame()
     out = pd.concat(rows, ignore_index=True)
     out = out[out["n"] > 0].reset_index(drop=True)
-    return _correct(out, st["alpha"])
+    out.insert(7, "holm_family", np.where(out["by"] == "all", "headline", "segments"))
+    parts = [correct_family(out[out["holm_family"] == fam], st["alpha"])
+             for fam in ("headline", "segments") if (out["holm_family"] == fam).any()]
+    return pd.concat(parts).sort_index().reset_index(drop=True)
 
 
 def seed_table(data: RunData) -> pd.DataFrame:

@@ -4,7 +4,9 @@ Two runs are comparable when they evaluated the same split (equal split fingerpr
 fold by fold) with the same evaluation protocol (relevance threshold, cutoffs,
 candidates); otherwise :class:`~bench.errors.IncomparableError` says what differs. Each
 model present in both runs is compared per user (matched on fold and user id) on the
-compared metrics of run A; Holm's correction runs over models x metrics.
+compared metrics of run A; Holm's correction runs over models x metrics, and each
+difference is printed with the paired t interval at the level of its Holm step, which
+excludes 0 exactly when the difference is significant (:mod:`bench.stats.multiple`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import pandas as pd
 from bench.errors import DataError, IncomparableError
 from bench.reporting import analysis as an
 from bench.reporting.card import card_differences, short_value
+from bench.reporting.formatting import fmt_diff_ci, fmt_level
 
 __all__ = ["comparable_differences", "compare_runs", "format_comparison", "resolve_run"]
 
@@ -76,7 +79,7 @@ def compare_runs(folder_a: str | Path, folder_b: str | Path) -> pd.DataFrame:
             f"cannot compare {folder_a} with {folder_b}: no model in common "
             f"({a.models} vs {b.models})"
         )
-    out = an._correct(pd.concat(rows, ignore_index=True), a.stats["alpha"])
+    out = an.correct_family(pd.concat(rows, ignore_index=True), a.stats["alpha"])
     out.attrs["only_a"] = [m for m in a.models if m not in b.models]
     out.attrs["only_b"] = [m for m in b.models if m not in a.models]
     return out
@@ -85,14 +88,16 @@ def compare_runs(folder_a: str | Path, folder_b: str | Path) -> pd.DataFrame:
 def format_comparison(frame: pd.DataFrame, name_a: str, name_b: str) -> str:
     """A markdown table of :func:`compare_runs` (B − A)."""
     lines = [f"Run B `{name_b}` against run A `{name_a}` (diff = B − A, paired per user, "
-             "Holm over models x metrics; * = significant):", "",
-             "| model | metric | users | A | B | diff [CI] | p (t, Holm) | p (Wilcoxon, Holm) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+             "Holm over models x metrics; * = significant; the interval is the paired t "
+             "interval at the level of the row's Holm step, so it excludes 0 exactly when "
+             "the row is significant):", "",
+             "| model | metric | users | A | B | diff [CI] | CI level | p (t, Holm) | "
+             "p (Wilcoxon, Holm) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in frame.iterrows():
-        star = "*" if r["significant"] else ""
         lines.append(
             f"| `{r['model']}` | {r['metric']} | {int(r['n'])} | {r['mean_a']:.4f} | "
-            f"{r['mean_b']:.4f} | {r['diff']:+.4f}{star} [{r['low']:+.4f}, {r['high']:+.4f}] | "
+            f"{r['mean_b']:.4f} | {fmt_diff_ci(r)} | {fmt_level(r['level'])} | "
             f"{r['p_t_holm']:.4g} | {r['p_wilcoxon_holm']:.4g} |"
         )
     for key, label in (("only_a", "only in A"), ("only_b", "only in B")):

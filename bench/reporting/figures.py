@@ -313,15 +313,17 @@ def headline_figure(
 def lift_ladder_figure(
     frame: pd.DataFrame, *, metric: str, alpha: float = 0.05, ci: str = "95% CI"
 ) -> Figure:
-    """Lift of each rung over the previous one: paired differences with CIs, per segment.
+    """Lift between rungs: paired differences with CIs, per segment.
 
     ``frame`` columns: ``step`` (e.g. ``"rule_popular -> content_knn"``), ``segment``,
     ``diff, low, high`` (later minus earlier model), ``p_holm`` (Holm-adjusted p-value), ``n``
-    (paired users); optional ``family`` (the rung climbed to) colours the step, else dark grey.
+    (paired users); optional ``family`` (the rung climbed to) colours the step, else dark grey;
+    optional ``significant`` (the verdict the intervals agree with), else ``p_holm <= alpha``
+    (Holm's rule).
 
     One panel per step, in frame order, sharing the x axis. Rows are segments: ``"all"``
     first, then the others in frame order, labelled ``"<segment> (n=<n>)"``. A marker at the
-    difference is filled when ``p_holm < alpha``, hollow otherwise; a vertical line marks 0.
+    difference is filled when significant, hollow otherwise; a vertical line marks 0.
     Artists carry gids ``"diff:<step>|<segment>"`` and ``"ci:<step>|<segment>"``.
     """
     name = "lift_ladder_figure"
@@ -340,6 +342,8 @@ def lift_ladder_figure(
             _low=_finite(frame["low"]),
             _high=_finite(frame["high"]),
             _p=_finite(frame["p_holm"]),
+            _sig=(frame["significant"].astype(bool) if "significant" in frame.columns
+                  else _finite(frame["p_holm"]) <= alpha),
         )
         sizes = [int((data["_step"] == s).sum()) for s in steps]
         height = 1.1 + sum(0.55 + 0.3 * k for k in sizes)
@@ -354,8 +358,8 @@ def lift_ladder_figure(
             ys = np.arange(len(rows))[::-1]
             labels = []
             cols = (rows["_seg"], rows["n"], rows["_diff"], rows["_low"], rows["_high"],
-                    rows["_p"])
-            for y, seg, n, diff, low, high, p in zip(ys, *cols, strict=True):
+                    rows["_sig"])
+            for y, seg, n, diff, low, high, sig in zip(ys, *cols, strict=True):
                 key = f"{step}|{seg}"
                 labels.append(f"{seg} (n={int(n)})" if pd.notna(n) else f"{seg} (n=?)")
                 if np.isfinite(low) and np.isfinite(high):
@@ -363,7 +367,7 @@ def lift_ladder_figure(
                                      solid_capstyle="butt", alpha=0.75)
                     bar.set_gid(f"ci:{key}")
                 if np.isfinite(diff):
-                    significant = bool(np.isfinite(p) and p < alpha)
+                    significant = bool(sig)
                     (dot,) = ax.plot([diff], [y], marker="o", markersize=7,
                                      linestyle="none", color=colour, markeredgecolor=colour,
                                      markeredgewidth=1.5,
@@ -379,10 +383,10 @@ def lift_ladder_figure(
             ax.set_title(_wrap(step, 5.5, 9.5), loc="left", fontsize=9.5)
         axes[-1].set_xlabel(f"difference in {metric} (later rung − earlier rung)")
         fig.suptitle(_wrap(
-            f"Lift of each rung over the previous one ({metric}, {ci}, Holm-corrected)", 7.0, 11))
+            f"Lift between the rungs ({metric}, {ci}, Holm-corrected)", 7.0, 11))
         handles = [
             Line2D([], [], marker="o", linestyle="none", color="#333333",
-                   markerfacecolor="#333333", label=f"Holm p < {alpha:g}"),
+                   markerfacecolor="#333333", label=f"Holm p <= {alpha:g}"),
             Line2D([], [], marker="o", linestyle="none", color="#333333",
                    markerfacecolor="white", markeredgewidth=1.5, label="not significant"),
             Line2D([], [], color="#333333", lw=2.2, alpha=0.75, label=ci),

@@ -11,8 +11,10 @@ the leakage audit. All numbers come from
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench.atomic import atomic_write_text
@@ -21,7 +23,14 @@ from bench.metrics.registry import BEYOND_METRICS, direction
 from bench.metrics.segments import NEW_ITEMS
 from bench.record import read_record
 from bench.reporting import analysis as an
-from bench.reporting.formatting import fmt_num, fmt_p, fmt_pct
+from bench.reporting.formatting import (
+    fmt_bound,
+    fmt_diff_ci,
+    fmt_level,
+    fmt_num,
+    fmt_p,
+    fmt_pct,
+)
 
 log = logging.getLogger("bench")
 
@@ -131,7 +140,7 @@ def _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond) -
         named = lad.assign(step=lad["step"] + ": " + lad["from"] + " -> " + lad["to"],
                            family=lad["step"].str.split(" -> ").str[1])
         save("lift_ladder", fg.lift_ladder_figure, named, metric=metric,
-             alpha=data.stats["alpha"])
+             alpha=data.stats["alpha"], ci="paired t CI at each row's Holm level")
     save("cold_start_users", fg.cold_start_figure, cold_users, metric=metric,
          xlabel="fold-in history given to the model (interactions), held-out users")
     save("cold_start_history", fg.cold_start_figure, hist, metric=metric,
@@ -166,14 +175,16 @@ def _title(data: an.RunData) -> list[str]:
         f"fingerprint `{str(sp0['fingerprint'])[:12]}`) · {rel} · "
         f"{int(users.max()) if len(users) else 0} evaluated users per model · "
         f"headline metric **{data.headline_metric}** · "
-        f"{int(st['confidence'] * 100)}% bootstrap CIs ({st['n_resamples']} resamples, "
-        f"seed {st['seed']}), paired tests Holm-corrected at alpha = {st['alpha']}.",
+        f"means with {int(st['confidence'] * 100)}% bootstrap CIs ({st['n_resamples']} "
+        f"resamples, seed {st['seed']}); differences with paired t-tests Holm-corrected at "
+        f"alpha = {st['alpha']} and the paired t interval at each test's Holm level.",
     ]
 
 
 def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[str]:
-    """The first screen: one bullet per ladder step — worth it, for whom, at what cost."""
-    metric = data.headline_metric
+    """The first screen: each rung against the rule baseline, the adjacent steps, for whom
+    (segments), at what cost (times), how much the test could see (MDE), and how the
+    rungs' models were chosen."""
     lines = ["", "## Is the next rung worth it?", ""]
     failed = data.record.failures
     if failed:
@@ -189,32 +200,147 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
     if lad.empty:
         lines.append("Only one rung of the spectrum is in this run: no ladder to climb.")
         return lines
-    k = data.k
-    for step, part in lad.groupby("step", sort=False):
-        a, b = part["from"].iloc[0], part["to"].iloc[0]
-        overall = part[part["by"] == "all"].iloc[0]
-        sign = direction(metric)
-        word = _word(overall, sign)
+    metric = data.headline_metric
+    head = lad[lad["holm_family"] == "headline"]
+    first = lad[lad["vs_first"]]
+    ref = str(first["from"].iloc[0])
+    ref_fam = str(first["step"].iloc[0]).split(" -> ")[0]
+    vs = head[head["vs_first"]]
+    n_users = int(vs["n"].max()) if len(vs) else 0
+    lines.append(
+        f"Each rung's representative against the {ref_fam} baseline `{ref}` on {metric}, "
+        f"paired per user ({n_users} users). Holm's correction runs over the "
+        f"{_count(len(head), 'overall comparison')} (these and any adjacent steps below); each "
+        "interval is the paired t interval at its Holm step's level, so it excludes 0 "
+        "exactly when the verdict is better or worse. *Detectable* is the smallest true "
+        f"difference the test finds with {an.POWER:.0%} power (at alpha/m = "
+        f"{data.stats['alpha']:g}/{len(head)}).")
+    lines += ["", f"| rung | model | {metric} | vs `{ref}` [CI] | verdict | detectable "
+              "(share of reference) | fit s | rec. s |",
+              "|---|---|---:|---:|---|---:|---:|---:|"]
+    ref_mean = data.mean_over_folds(ref, metric)
+    lines.append(f"| {ref_fam} | `{ref}` | {fmt_num(ref_mean)} | (reference) | — | — | "
+                 f"{_secs(data, ref)} |")
+    for _, r in vs.iterrows():
+        fam = str(r["step"]).split(" -> ")[1]
+        detect = f"{fmt_num(r['mde'])} ({_share(r['mde'], r['mean_a'])})"
         lines.append(
-            f"- **{step}** (`{a}` → `{b}`): {metric} {_fmt_diff(overall)} — **{word}**."
-        )
-        rest = part[part["by"] != "all"]
-        gains = rest[rest["significant"] & (sign * rest["diff"] > 0)]
-        losses = rest[rest["significant"] & (sign * rest["diff"] < 0)]
-        who = []
-        if len(gains):
-            who.append("better for " + ", ".join(_seg_name(r) for _, r in gains.iterrows()))
-        if len(losses):
-            who.append("worse for " + ", ".join(_seg_name(r) for _, r in losses.iterrows()))
-        if not who:
-            who.append("no segment differs significantly")
-        lines.append(f"  For whom: {'; '.join(who)}.")
-        lines.append(f"  Cost: {_cost(data, trade, a, b, k)}.")
-    lines += ["", "Rungs are represented by " + ", ".join(
-        f"`{m}` ({f})" for f, m in an.ladder_models(data)
-    ) + (" (set in `report.ladder`)." if data.record.report.get("ladder") else
-         " — each family's best model on the headline metric; set `report.ladder` to choose.")]
+            f"| {fam} | `{r['to']}` | {fmt_num(data.mean_over_folds(r['to'], metric))} | "
+            f"{fmt_diff_ci(r)} ({fmt_pct(r['rel_diff'])}) | {_word(r, direction(metric))} | "
+            f"{detect} | {_secs(data, r['to'])} |")
+    steps = head[~head["vs_first"]]
+    if len(steps):
+        lines += ["", "Adjacent steps: " + "; ".join(
+            f"{r['step'].replace(' -> ', ' → ')} (`{r['from']}` → `{r['to']}`) "
+            f"{fmt_diff_ci(r)}, **{_word(r, direction(metric))}**"
+            for _, r in steps.iterrows()) + "."]
+    lines += _for_whom(data, lad, ref)
+    lines += _power_note(data, vs, ref, ref_mean)
+    chosen = an.ladder_choice(data)
+    lines += ["", "Representatives: " + ", ".join(
+        f"`{m}` ({f}: {chosen[f]})" for f, m in an.ladder_models(data)
+    ) + ". None was chosen by looking at test results" + (
+        "." if all(c.startswith("declared") for c in chosen.values())
+        else "; set `report.ladder` to declare others.")]
     return lines
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _secs(data: an.RunData, model: str) -> str:
+    return (f"{data.seconds(model, 'fit_seconds'):.2f} | "
+            f"{data.seconds(model, 'recommend_seconds'):.2f}")
+
+
+def _share(value, of) -> str:
+    """``value`` as a share of ``|of|``: ``75%``; "—" when ``of`` is 0 or missing."""
+    try:
+        share = float(value) / abs(float(of))
+    except (TypeError, ValueError, ZeroDivisionError):
+        return "—"
+    return "—" if not math.isfinite(share) else f"{share:.0%}"
+
+
+def _for_whom(data: an.RunData, lad: pd.DataFrame, ref: str) -> list[str]:
+    """Per segment, each rung's difference from the reference (no interval: a verdict mark)."""
+    part = lad[lad["vs_first"] & (lad["holm_family"] == "segments")]
+    if part.empty:
+        return []
+    metric = data.headline_metric
+    segs = list(dict.fromkeys(zip(part["by"], part["segment"], strict=True)))
+    names = []
+    for by, label in segs:
+        rows = part[(part["by"] == by) & (part["segment"] == label)]
+        name = ("new items" if by == NEW_ITEMS else f"history {label}"
+                if by == "history_bucket" else f"{by}={label}")
+        names.append(f"{name} ({int(rows['n'].max())})")
+    lines = ["", f"**For whom**: {metric} difference from `{ref}` per segment (users in "
+             "brackets); * = significant, Holm over rungs × segments. History counts the "
+             "training (and fold-in) interactions the model had for the user.", "",
+             "| rung | " + " | ".join(names) + " |", "|---|" + "---:|" * len(segs)]
+    for to in dict.fromkeys(part["to"]):
+        mine = part[part["to"] == to]
+        fam = str(mine["step"].iloc[0]).split(" -> ")[1]
+        cells = []
+        for by, label in segs:
+            row = mine[(mine["by"] == by) & (mine["segment"] == label)]
+            if row.empty:
+                cells.append("—")
+                continue
+            r = row.iloc[0]
+            cells.append(fmt_bound(r["diff"]) + ("*" if bool(r["significant"]) else ""))
+        lines.append(f"| {fam} `{to}` | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _power_note(data: an.RunData, vs: pd.DataFrame, ref: str, ref_mean: float) -> list[str]:
+    """The minimum detectable effect of the headline comparisons, and a warning when a
+    realistic lift (:data:`~bench.reporting.analysis.REALISTIC_LIFT` of the reference's
+    mean) would be detected with less than :data:`~bench.reporting.analysis.POWER`.
+
+    Comparisons with no spread (``sd == 0``: the two models' values are identical, or
+    differ by a constant) have a vacuous MDE of 0 and are left out of the statement."""
+    from bench.stats import t_test_power
+
+    rows = vs[np.isfinite(vs["mde"].to_numpy(float)) & (vs["sd"].to_numpy(float) > 0)]
+    if rows.empty or not math.isfinite(ref_mean) or ref_mean == 0:
+        return []
+    metric = data.headline_metric
+    target = an.REALISTIC_LIFT * abs(ref_mean)
+    mde = rows["mde"].to_numpy(float)
+    power = np.atleast_1d(t_test_power(target, rows["sd"].to_numpy(float),
+                                       rows["n"].to_numpy(float),
+                                       float(rows["test_alpha"].iloc[0])))
+    n = int(rows["n"].max())
+    span = _span(mde, fmt_num)
+    share = _span(mde / abs(ref_mean), lambda v: f"{v:.0%}")
+    if (mde <= target).all():
+        return ["", f"Power: with {n} users these comparisons detect {metric} differences "
+                f"of {span} ({share} of `{ref}`'s mean {fmt_num(ref_mean)}) with "
+                f"{an.POWER:.0%} power, so a realistic lift of {an.REALISTIC_LIFT:.0%} "
+                f"({fmt_num(target)}) is within reach."]
+    need = [math.ceil(k * (d / target) ** 2) for k, d in zip(rows["n"], mde, strict=True)
+            if d > target]
+    return ["", f"> **Warning: too few users to see realistic lifts.** With {n} users, the "
+            f"smallest {metric} difference from `{ref}` these tests detect with "
+            f"{an.POWER:.0%} power is {span} ({share} of its mean {fmt_num(ref_mean)}). A "
+            f"realistic lift of {an.REALISTIC_LIFT:.0%} ({fmt_num(target)}) would be "
+            f"detected with probability {_span(power, lambda v: f'{v:.0%}')} only: "
+            + ("every comparison here was significant, but a smaller step would not have "
+               "been" if vs["significant"].all() else
+               "here *no significant difference* does not mean *no difference*")
+            + f". Detecting a "
+            f"{an.REALISTIC_LIFT:.0%} lift with {an.POWER:.0%} power would take about "
+            f"{_span(np.array(need), lambda v: f'{int(v):,}')} users (the MDE shrinks as "
+            "1/√n)."]
+
+
+def _span(values: np.ndarray, fmt) -> str:
+    """``fmt(min)–fmt(max)``, or one value when they print alike."""
+    low, high = fmt(float(np.min(values))), fmt(float(np.max(values)))
+    return low if low == high else f"{low}–{high}"
 
 
 def _word(row, sign: int) -> str:
@@ -233,27 +359,6 @@ def _is_metric_column(column: str) -> bool:
     """A per-user column holding a metric@k over all users (``ndcg@10``, not ``.new_items``)."""
     key = MetricKey.try_parse(column)
     return key is not None and key.is_cutoff_metric
-
-
-def _seg_name(row) -> str:
-    if row["by"] == NEW_ITEMS:
-        return f"new items ({_fmt_diff(row, short=True)})"
-    if row["by"] == "history_bucket":
-        return f"users with {row['segment']} training interactions ({_fmt_diff(row, short=True)})"
-    return f"segment {row['segment']} ({_fmt_diff(row, short=True)})"
-
-
-def _cost(data: an.RunData, trade: pd.DataFrame, a: str, b: str, k: int) -> str:
-    fa, fb = data.seconds(a, "fit_seconds"), data.seconds(b, "fit_seconds")
-    ra, rb = data.seconds(a, "recommend_seconds"), data.seconds(b, "recommend_seconds")
-    parts = [f"fit {fa:.2f} s → {fb:.2f} s, recommend {ra:.2f} s → {rb:.2f} s"]
-    t = trade.set_index("model")
-    for key, label in ((str(MetricKey("coverage", k)), "coverage"),
-                       (str(MetricKey("novelty", k)), "novelty"),
-                       (str(MetricKey("arp", k)), "avg. popularity")):
-        if key in t:
-            parts.append(f"{label} {fmt_num(t.at[a, key])} → {fmt_num(t.at[b, key])}")
-    return "; ".join(parts)
 
 
 def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
@@ -283,9 +388,12 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
                   f"{data.seconds(model, 'recommend_seconds'):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Means over evaluated users with {int(data.stats['confidence'] * 100)}% "
-              "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline "
-              "with its CI; * marks a Holm-corrected paired t-test p <= "
-              f"{data.stats['alpha']}. Times are summed over folds."]
+              "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline; "
+              "* marks a Holm-corrected paired t-test p <= "
+              f"{data.stats['alpha']} (Holm over models × metrics, as in the baseline "
+              "section), and its interval is the paired t interval at the level of its Holm "
+              "step (listed there), so it excludes 0 exactly when * is shown. Times are "
+              "summed over folds."]
     if data.record.seeds is not None:
         lines[-1] += (f" Training seeds {list(data.record.seeds)}: each user's value is their "
                       "mean over the seeds (see *Training seeds*), and a time is the mean of "
@@ -349,24 +457,31 @@ def _vs_base(base_cmp: pd.DataFrame, model: str, metric: str) -> str:
     r = base_cmp[(base_cmp["model"] == model) & (base_cmp["metric"] == metric)]
     if r.empty:
         return "—"
-    return _fmt_diff(r.iloc[0], short=True)
+    return fmt_diff_ci(r.iloc[0])
 
 
 def _ladder_section(data, lad, figures) -> list[str]:
     lines = ["", "## The lift ladder", ""]
     if lad.empty:
         return [*lines, "Only one rung present."]
-    lines.append(f"Each rung against the one before, on {data.headline_metric}, overall and "
-                 "per segment (paired per user; Holm over every row of this table).")
-    lines += _img(figures, "lift_ladder", "lift of each rung over the previous one")
-    lines += ["", "| step | segment | users | diff [CI] | rel. | p (t, Holm) | p (Wilcoxon, "
-              "Holm) | d_z |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines.append(f"Every comparison of the first screen on {data.headline_metric}, overall and "
+                 "per segment, paired per user. Two Holm families: the overall rows "
+                 "(`headline`) and the per-segment rows (`segments`). Each interval is the "
+                 "paired t interval at the level shown (its Holm step), so it excludes 0 "
+                 "exactly when the difference is significant (*). *Detectable* is the "
+                 f"minimum detectable effect at {an.POWER:.0%} power at alpha/m of the row's "
+                 "family.")
+    lines += _img(figures, "lift_ladder", "lift between the rungs")
+    lines += ["", "| step | segment | users | diff [CI] | CI level | rel. | p (t, Holm) | "
+              "p (Wilcoxon, Holm) | d_z | detectable | family |",
+              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for _, r in lad.iterrows():
         seg = r["segment"] if r["by"] in ("all", NEW_ITEMS) else f"{r['by']}={r['segment']}"
         lines.append(
-            f"| {r['step']} | {seg} | {int(r['n'])} | {_fmt_diff(r, short=True)} | "
-            f"{fmt_pct(r['rel_diff'])} | {fmt_p(r['p_t_holm'])} | {fmt_p(r['p_wilcoxon_holm'])} | "
-            f"{fmt_num(r['effect_size'], 2)} |"
+            f"| {r['step']} | {seg} | {int(r['n'])} | {fmt_diff_ci(r)} | "
+            f"{fmt_level(r['level'])} | {fmt_pct(r['rel_diff'])} | {fmt_p(r['p_t_holm'])} | "
+            f"{fmt_p(r['p_wilcoxon_holm'])} | {fmt_num(r['effect_size'], 2)} | "
+            f"{fmt_num(r['mde'])} | {r['holm_family']} |"
         )
     return lines
 
@@ -376,13 +491,17 @@ def _baseline_section(data, base_cmp) -> list[str]:
         return []
     base = base_cmp["baseline"].iloc[0]
     lines = ["", f"## Against the baseline `{base}`", "",
-             "Paired per-user differences (model − baseline); Holm over models × metrics.", "",
-             "| model | metric | diff [CI] | rel. | p (t, Holm) | p (Wilcoxon, Holm) | d_z |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+             "Paired per-user differences (model − baseline); Holm over models × metrics. "
+             "Each interval is the paired t interval at the level shown (its Holm step), so "
+             "it excludes 0 exactly when the difference is significant (*).", "",
+             "| model | metric | diff [CI] | CI level | rel. | p (t, Holm) | "
+             "p (Wilcoxon, Holm) | d_z | detectable |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for _, r in base_cmp.iterrows():
-        lines.append(f"| `{r['model']}` | {r['metric']} | {_fmt_diff(r, short=True)} | "
-                     f"{fmt_pct(r['rel_diff'])} | {fmt_p(r['p_t_holm'])} | "
-                     f"{fmt_p(r['p_wilcoxon_holm'])} | {fmt_num(r['effect_size'], 2)} |")
+        lines.append(f"| `{r['model']}` | {r['metric']} | {fmt_diff_ci(r)} | "
+                     f"{fmt_level(r['level'])} | {fmt_pct(r['rel_diff'])} | "
+                     f"{fmt_p(r['p_t_holm'])} | {fmt_p(r['p_wilcoxon_holm'])} | "
+                     f"{fmt_num(r['effect_size'], 2)} | {fmt_num(r['mde'])} |")
     return lines
 
 
@@ -567,14 +686,5 @@ def _count(value) -> str:
 
 
 # ---------------------------------------------------------------------------- formatting
-def _fmt_diff(row, short: bool = False) -> str:
-    star = "*" if bool(row.get("significant", False)) else ""
-    text = f"{row['diff']:+.4f}{star} [{row['low']:+.4f}, {row['high']:+.4f}]"
-    if short:
-        return text
-    return (f"{text} ({fmt_pct(row['rel_diff'])}, Holm p = {fmt_p(row['p_t_holm'])}, "
-            f"n = {int(row['n'])})")
-
-
 def _write_text(path: Path, text: str) -> None:
     atomic_write_text(path, text)

@@ -20,7 +20,14 @@ either value is NaN are dropped; ``n`` counts the rows kept. On the kept rows, w
   up to 13 rows). ``zero_method="wilcox"`` drops the users whose difference is exactly 0
   before ranking -- the classic test; in top-k metrics many users score 0 under both
   models and carry no evidence about the sign of the difference;
-- ``effect_size``: Cohen's ``d_z = mean(d) / sd(d)`` (``sd`` with ``ddof=1``).
+- ``effect_size``: Cohen's ``d_z = mean(d) / sd(d)`` (``sd`` with ``ddof=1``);
+- ``sd``: ``sd(d)`` itself (``ddof=1``), what a t interval of ``diff`` at any level and the
+  minimum detectable effect need (:mod:`bench.stats.multiple`, :mod:`bench.stats.power`).
+
+The bootstrap interval is the unadjusted percentile interval of one difference. A report
+that prints an interval next to a (Holm-corrected) verdict prints the paired t interval
+at the level of the difference's Holm step instead
+(:func:`bench.stats.multiple.holm_t_intervals`), so interval and verdict never disagree.
 
 Edge cases (no scipy warning escapes):
 
@@ -76,6 +83,7 @@ class PairedComparison:
         w_stat: Wilcoxon statistic ``min(R+, R-)``.
         p_wilcoxon: two-sided p-value of the Wilcoxon signed-rank test.
         effect_size: Cohen's ``d_z = mean(d) / sd(d, ddof=1)``.
+        sd: ``sd(d, ddof=1)`` (NaN for fewer than 2 rows; 0 for a constant difference).
         rel_diff: ``diff / mean_a`` (NaN when ``mean_a == 0``).
         n_resamples: bootstrap resamples.
         confidence: nominal coverage of the interval.
@@ -94,6 +102,7 @@ class PairedComparison:
     p_wilcoxon: np.ndarray | float
     effect_size: np.ndarray | float
     rel_diff: np.ndarray | float
+    sd: np.ndarray | float
     n_resamples: int
     confidence: float
     seed: int
@@ -141,7 +150,7 @@ def paired_comparison(
     with np.errstate(invalid="ignore", divide="ignore"):
         rel_diff = np.where(mean_a != 0, diff / mean_a, np.nan)
     low, high = percentile_interval(d, kept, n_resamples, confidence, seed)
-    t_stat, p_t, effect = _t_test(d, kept, count, diff)
+    t_stat, p_t, effect, sd = _t_test(d, kept, count, diff)
     w_stat, p_w = _wilcoxon(d, kept, count)
     return PairedComparison(
         n=squeeze(count.astype(np.int64), one_d),
@@ -156,6 +165,7 @@ def paired_comparison(
         p_wilcoxon=squeeze(p_w, one_d),
         effect_size=squeeze(effect, one_d),
         rel_diff=squeeze(rel_diff, one_d),
+        sd=squeeze(sd, one_d),
         n_resamples=int(n_resamples),
         confidence=float(confidence),
         seed=int(seed),
@@ -163,7 +173,7 @@ def paired_comparison(
 
 
 def _t_test(d, kept, count, diff):
-    """Paired t statistic, two-sided p and Cohen's d_z per column, vectorised over columns.
+    """Paired t statistic, two-sided p, Cohen's d_z and sd(d) per column, vectorised.
 
     Follows scipy's ``ttest_1samp`` arithmetic (mean, second central moment scaled by
     ``n / (n - 1)``, Student t survival function) so the values agree with ``ttest_rel``.
@@ -184,9 +194,10 @@ def _t_test(d, kept, count, diff):
     t_stat = np.where(zero, 0.0, np.where(moving, signed_inf, t_stat))
     effect = np.where(zero, 0.0, np.where(moving, signed_inf, effect))
     p_t = np.where(zero, 1.0, np.where(moving, 0.0, p_t))
+    sd = np.where(constant, 0.0, sd)
     small = count < 2
-    t_stat[small] = p_t[small] = effect[small] = np.nan
-    return t_stat, p_t, effect
+    t_stat[small] = p_t[small] = effect[small] = sd[small] = np.nan
+    return t_stat, p_t, effect, sd
 
 
 def _wilcoxon(d, kept, count):

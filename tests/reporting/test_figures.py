@@ -203,7 +203,7 @@ def test_lift_ladder_panels_segments_and_significance(lift):
     assert labels == ["all (n=100)", "1-5 (n=12)", "6-20 (n=40)"]
     dots = by_gid(first, "diff:rule_popular -> content_knn|")
     assert set(dots) == {"all", "1-5", "6-20"}
-    # filled when p_holm < alpha: face colour equals edge colour; hollow: white face
+    # filled when p_holm <= alpha: face colour equals edge colour; hollow: white face
     assert rgb(dots["all"].get_markerfacecolor()) == rgb(dots["all"].get_markeredgecolor())
     assert rgb(dots["6-20"].get_markerfacecolor()) == rgb(dots["6-20"].get_markeredgecolor())
     assert rgb(dots["1-5"].get_markerfacecolor()) == (1.0, 1.0, 1.0)
@@ -217,7 +217,7 @@ def test_lift_ladder_panels_segments_and_significance(lift):
     for ax in fig.axes:
         assert any(list(ln.get_xdata()) == [0.0, 0.0] for ln in ax.lines)
     assert fig.get_suptitle() == (
-        "Lift of each rung over the previous one (ndcg@10, 95% CI, Holm-corrected)")
+        "Lift between the rungs (ndcg@10, 95% CI, Holm-corrected)")
     assert "ndcg@10" in second.get_xlabel()
 
 
@@ -225,7 +225,19 @@ def test_lift_ladder_alpha_moves_the_significance_cut(lift):
     fig = F.lift_ladder_figure(lift, metric="ndcg@10", alpha=0.01)
     dots = by_gid(fig.axes[0], "diff:rule_popular -> content_knn|")
     assert rgb(dots["6-20"].get_markerfacecolor()) == (1.0, 1.0, 1.0)  # 0.049 >= 0.01
-    assert "Holm p < 0.01" in [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "Holm p <= 0.01" in [t.get_text() for t in fig.legends[0].get_texts()]
+
+
+def test_lift_ladder_marks_the_verdict_it_is_given(lift):
+    # p_holm == alpha is significant under Holm's rule (<=); an explicit column wins
+    at_alpha = lift.assign(p_holm=lift["p_holm"].where(lift["segment"] != "1-5", 0.05))
+    dots = by_gid(F.lift_ladder_figure(at_alpha, metric="ndcg@10", alpha=0.05).axes[0],
+                  "diff:rule_popular -> content_knn|")
+    assert rgb(dots["1-5"].get_markerfacecolor()) != (1.0, 1.0, 1.0)
+    told = lift.assign(significant=False)
+    dots = by_gid(F.lift_ladder_figure(told, metric="ndcg@10", alpha=0.05).axes[0],
+                  "diff:rule_popular -> content_knn|")
+    assert rgb(dots["all"].get_markerfacecolor()) == (1.0, 1.0, 1.0)
 
 
 def test_lift_ladder_colours_by_optional_family(lift):
