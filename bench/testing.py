@@ -73,6 +73,7 @@ CHECKS = (
     "deterministic",
     "batch_size_invariant",
     "unknown_pairs_nan",
+    "sees_training_vocabulary",
 )
 #: Opt-in checks (``personalised=True`` or by name in ``checks``).
 OPTIONAL_CHECKS = ("planted_tastes",)
@@ -320,6 +321,38 @@ class _Run:
         pred = model.predict_codes(np.array([-1, self.test_users()[0]]), np.array([0, -1]))
         _require(np.isnan(pred).all(),
                  f"unknown users and items must be predicted NaN, never a default; got {pred}")
+
+    def sees_training_vocabulary(self) -> None:
+        # a user and the most popular item lose their training rows but stay in the data's
+        # vocabulary, as test-only ids of a split do: fit must never see them
+        train = self.data.split.train
+        item = int(np.argmax(train.item_counts()))
+        user = int(train.users[0])
+        sub = train.take((train.items != item) & (train.users != user),
+                         source=f"{train.source}[minus one user and item]")
+        model = self.make()
+        model.fit(sub, item_features=self.data.dataset.item_features,
+                  user_features=self.data.user_features)
+        sources = model.vocabulary_sources()
+        if "data" in sources:
+            return
+        seen = model.train_
+        want_users = set(sub.user_ids[np.unique(sub.users)].tolist())
+        want_items = set(sub.item_ids[np.unique(sub.items)].tolist())
+        if "user_features" in sources:
+            want_users |= set(self.data.user_features.index.tolist())
+        if "item_features" in sources and self.data.dataset.item_features is not None:
+            want_items |= set(self.data.dataset.item_features.item_ids.tolist())
+        _require(set(seen.user_ids.tolist()) == want_users,
+                 f"fit saw {seen.n_users} user ids; expected the {len(want_users)} with a "
+                 f"training row (plus declared side information)")
+        _require(set(seen.item_ids.tolist()) == want_items,
+                 f"fit saw {seen.n_items} item ids; expected the {len(want_items)} with a "
+                 f"training row (plus declared side information)")
+        if "item_features" not in sources:
+            top = model.recommend_codes(self.test_users(), self.k)
+            _require(not (top.items == item).any(),
+                     f"item code {item} has no training row but was recommended")
 
     def planted_tastes(self) -> None:
         share = taste_share(self.fitted, self.data, self.k)
