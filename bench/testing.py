@@ -30,7 +30,12 @@ The checks (what ``bench`` relies on when it evaluates, logs and compares a mode
 * ``batch_size_invariant`` — another batch size gives the same lists (scores to 1e-5);
 * ``unknown_pairs_nan`` — a rating predictor predicts NaN for unknown users and items;
 * ``planted_tastes`` (only with ``personalised=True``) — the model recommends in-taste
-  items at least 0.1 more often than the better of random and all-time popularity.
+  items at least 0.1 more often than the better of random (its expected share) and
+  all-time popularity;
+* ``lists_well_formed`` and the other list checks run on a split whose vocabulary holds
+  users and items with no training row; ``sees_training_vocabulary`` checks that ``fit``
+  re-coded the training rows to the training vocabulary (plus the side information the
+  model declares in ``extra_vocabulary``).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ CHECKS = (
     "deterministic",
     "batch_size_invariant",
     "unknown_pairs_nan",
+    "sees_training_vocabulary",
 )
 #: Opt-in checks (``personalised=True`` or by name in ``checks``).
 OPTIONAL_CHECKS = ("planted_tastes",)
@@ -167,16 +173,28 @@ def taste_share(model: Recommender, data: ConformanceData | None = None, k: int 
 
 @cache
 def _floors(data: ConformanceData, k: int) -> tuple[float, float]:
-    """Taste shares of the random floor and all-time popularity on ``data``."""
-    from bench.models.rule.popular import PopularityRecommender
-    from bench.models.rule.random import RandomRecommender
+    """Taste shares of the random floor and all-time popularity on ``data``.
 
-    out = []
-    for model in (RandomRecommender(seed=0), PopularityRecommender()):
-        model.fit(data.split.train, item_features=data.dataset.item_features,
-                  user_features=data.user_features)
-        out.append(taste_share(model, data, k))
-    return out[0], out[1]
+    The random floor is the expected share of a uniformly random list, not one seeded
+    draw (one draw varies by about 0.02 from seed to seed): per test user, the share of
+    in-taste items among the items a random ranking draws from (those with a training
+    row the user has not seen), averaged over users.
+    """
+    from bench.models.rule.popular import PopularityRecommender
+
+    train = data.split.train
+    users = data.split.test.present_users()
+    uid = data.split.test.user_ids[users]
+    seg = data.dataset.user_features.loc[uid, "segment"].to_numpy().astype(int)
+    taste = data.dataset.in_taste[seg]
+    seen = train.to_csr()[users].toarray() > 0
+    pool = ~seen & (train.item_counts() > 0)[None, :]
+    size = pool.sum(axis=1)
+    random_share = float(((taste & pool).sum(axis=1)[size > 0] / size[size > 0]).mean())
+    model = PopularityRecommender()
+    model.fit(train, item_features=data.dataset.item_features,
+              user_features=data.user_features)
+    return random_share, taste_share(model, data, k)
 
 
 def _require(condition: object, message: str) -> None:
@@ -253,7 +271,7 @@ class _Run:
         s = np.where(filled, top.scores, np.float32(-3e38))
         _require((np.diff(s, axis=1) <= 0)[filled[:, 1:]].all(),
                  "scores must be non-increasing along each list")
-        seen = model.seen_
+        seen = self.data.split.train.to_csr()  # the data's codes, as recommend_codes'
         known = users >= 0
         for u, row in zip(users[known], top.items[known], strict=True):
             overlap = set(row[row >= 0]) & set(seen.indices[seen.indptr[u]:seen.indptr[u + 1]])
@@ -303,6 +321,38 @@ class _Run:
         pred = model.predict_codes(np.array([-1, self.test_users()[0]]), np.array([0, -1]))
         _require(np.isnan(pred).all(),
                  f"unknown users and items must be predicted NaN, never a default; got {pred}")
+
+    def sees_training_vocabulary(self) -> None:
+        # a user and the most popular item lose their training rows but stay in the data's
+        # vocabulary, as test-only ids of a split do: fit must never see them
+        train = self.data.split.train
+        item = int(np.argmax(train.item_counts()))
+        user = int(train.users[0])
+        sub = train.take((train.items != item) & (train.users != user),
+                         source=f"{train.source}[minus one user and item]")
+        model = self.make()
+        model.fit(sub, item_features=self.data.dataset.item_features,
+                  user_features=self.data.user_features)
+        sources = model.vocabulary_sources()
+        if "data" in sources:
+            return
+        seen = model.train_
+        want_users = set(sub.user_ids[np.unique(sub.users)].tolist())
+        want_items = set(sub.item_ids[np.unique(sub.items)].tolist())
+        if "user_features" in sources:
+            want_users |= set(self.data.user_features.index.tolist())
+        if "item_features" in sources and self.data.dataset.item_features is not None:
+            want_items |= set(self.data.dataset.item_features.item_ids.tolist())
+        _require(set(seen.user_ids.tolist()) == want_users,
+                 f"fit saw {seen.n_users} user ids; expected the {len(want_users)} with a "
+                 f"training row (plus declared side information)")
+        _require(set(seen.item_ids.tolist()) == want_items,
+                 f"fit saw {seen.n_items} item ids; expected the {len(want_items)} with a "
+                 f"training row (plus declared side information)")
+        if "item_features" not in sources:
+            top = model.recommend_codes(self.test_users(), self.k)
+            _require(not (top.items == item).any(),
+                     f"item code {item} has no training row but was recommended")
 
     def planted_tastes(self) -> None:
         share = taste_share(self.fitted, self.data, self.k)

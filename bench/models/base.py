@@ -6,7 +6,15 @@ Implementers write two methods:
 * ``_score(users, history)`` — a float32 ``(len(users), n_items)`` array of scores for a
   batch of user codes, **NaN where the model cannot score** (unknown user, item never
   seen in training, ...). ``history`` is the batch's CSR rows of known interactions (the
-  training rows, plus fold-in rows when given), over the training item vocabulary.
+  training rows, plus fold-in rows when given), over the model's item vocabulary.
+
+Models only ever see their training vocabulary (:mod:`bench.models.vocabulary`): ``fit``
+re-codes the training rows to the users and items that have at least one of them (plus
+side-information ids for models that declare ``vocabulary_sources``) before ``_fit``
+runs, so ``_fit`` and ``_score`` work in the model's own codes (``user_index_``,
+``item_index_``, ``n_items``). The public ``*_codes`` methods (``recommend_codes``,
+``predict_codes``, ``score_codes``, ``user_segments``) keep speaking the codes of the
+data handed to ``fit`` (a split's shared vocabulary) and are mapped here.
 
 Everything else happens here, once, for every model: checking that ``fit`` ran,
 mapping ids to codes, masking seen items through the CSR, exact top-k in user batches
@@ -21,6 +29,7 @@ list, and a fallback is an explicit hybrid.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -30,6 +39,7 @@ from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, NotFittedError, ParameterError
 from bench.models.topk import top_k, top_k_exact
+from bench.models.vocabulary import SOURCES, Vocabulary
 from bench.params import HasParams
 
 __all__ = [
@@ -75,11 +85,24 @@ class Recommender(HasParams):
 
     Class attributes subclasses may set:
         family: the spectrum rung (``rule``, ``content``, ``collaborative``, ``hybrid``).
-        predicts_ratings: ``True`` when ``predict`` returns rating estimates (RMSE/MAE).
+        predicts_ratings: ``True`` when ``predict_codes`` returns rating estimates
+            (RMSE/MAE); such a model implements ``_predict_codes``.
+        extra_vocabulary: what may extend the model's vocabulary beyond the users and
+            items of its training rows (:data:`bench.models.vocabulary.SOURCES`):
+            ``item_features`` (every item of the catalogue, for models that score items
+            from their attributes), ``user_features`` (every user with features), or
+            ``data`` (the full vocabularies handed to ``fit``; only for models that
+            learn nothing from them). Empty by default: the training vocabulary only.
     """
 
     family: str = "rule"
     predicts_ratings: bool = False
+    extra_vocabulary: ClassVar[frozenset[str]] = frozenset()
+
+    def vocabulary_sources(self) -> frozenset[str]:
+        """What extends this model's vocabulary (``extra_vocabulary``; composites: their
+        children's too)."""
+        return frozenset(self.extra_vocabulary)
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -92,13 +115,27 @@ class Recommender(HasParams):
     ) -> Recommender:
         """Learn from ``train``; returns ``self``.
 
-        ``item_features`` are aligned to ``train.item_ids`` here, so implementers can
-        index them by item code. ``train_order`` (positions into ``train``) is the order
-        a protocol presents the rows in (``Split.train_order``); it is kept as
-        ``train_order_`` for order-sensitive learners and ignored by the others.
+        ``_fit`` receives ``train`` re-coded to the model's vocabulary (the users and
+        items with a training row, see :mod:`bench.models.vocabulary`): ids that only
+        appear in other parts of a split never reach it. ``item_features`` are aligned
+        to that vocabulary here, so implementers can index them by item code.
+        ``train_order`` (positions into ``train``) is the order a protocol presents the
+        rows in (``Split.train_order``); it is kept as ``train_order_`` for
+        order-sensitive learners and ignored by the others (re-coding keeps positions).
         """
         if len(train) == 0:
             raise ConfigError(f"{type(self).__name__}.fit: expected training rows, got none")
+        sources = self.vocabulary_sources()
+        unknown = sorted(set(sources) - set(SOURCES))
+        if unknown:
+            raise ConfigError(
+                f"{type(self).__name__}.extra_vocabulary: expected some of {list(SOURCES)}, "
+                f"got {unknown}"
+            )
+        self.vocabulary_ = Vocabulary.build(train, item_features, user_features, sources)
+        self.data_user_ids_ = train.user_ids
+        self.data_item_ids_ = train.item_ids
+        train = self.vocabulary_.compact(train)
         if item_features is not None:
             item_features = item_features.align(train.item_ids)
         self.train_ = train
@@ -149,11 +186,18 @@ class Recommender(HasParams):
         return (type(self).__name__,)
 
     def user_segments(self, users: np.ndarray) -> np.ndarray | None:
-        """The segment label each user code fell into, or ``None`` (no segmentation).
+        """The segment label each user (a code of the data given to ``fit``) fell into,
+        or ``None`` (no segmentation).
 
         Segment-based models (``rule_segment``) return an object array of labels; the
-        runner records them next to each user's metrics.
+        runner records them next to each user's metrics. Implementers override
+        ``_user_segments``, which receives the model's own user codes.
         """
+        if not getattr(self, "fitted_", False):
+            return self._user_segments(np.asarray(users, dtype=np.int64))
+        return self._user_segments(self.vocabulary_.users_in(users))
+
+    def _user_segments(self, users: np.ndarray) -> np.ndarray | None:
         return None
 
     def _check_fitted(self) -> None:
@@ -181,16 +225,40 @@ class Recommender(HasParams):
         history: sp.csr_matrix | None = None,
         batch_size: int | None = None,
     ) -> TopK:
-        """Top-k for user codes of the training vocabulary (``-1`` = unknown user).
+        """Top-k for user codes of the data given to ``fit`` (``-1`` = unknown user).
 
-        ``history``: optional CSR (rows aligned with ``users``) of extra known
-        interactions, e.g. fold-in rows for users absent from training; they are masked
-        like training items and passed to ``_score``.
+        ``history``: optional CSR (rows aligned with ``users``, columns the data's items)
+        of extra known interactions, e.g. fold-in rows for users absent from training;
+        they are masked like training items and passed to ``_score``. The returned
+        :class:`TopK` holds the data's item codes. Users and items outside the model's
+        vocabulary are mapped here (:mod:`bench.models.vocabulary`): such a user is
+        unknown to the model (scored from ``history`` by models that fold users in), such
+        an item cannot be scored.
         """
         self._check_fitted()
         if not isinstance(k, int | np.integer) or k <= 0:
             raise ConfigError(f"recommend k: expected a positive integer, got {k!r}")
         users = np.asarray(users, dtype=np.int64)
+        vocab = self.vocabulary_
+        top = self._recommend_model_codes(
+            vocab.users_in(users), k, exclude_seen=exclude_seen,
+            history=vocab.history_in(history), batch_size=batch_size,
+            hide=vocab.unnamed_items,
+        )
+        return TopK(users, vocab.items_out(top.items), top.scores, top.sources,
+                    top.source_names)
+
+    def _recommend_model_codes(
+        self,
+        users: np.ndarray,
+        k: int,
+        *,
+        exclude_seen: bool,
+        history: sp.csr_matrix | None,
+        batch_size: int | None,
+        hide: np.ndarray,
+    ) -> TopK:
+        """Top-k in the model's own codes; items in ``hide`` never rank."""
         n_items = self.n_items
         k_eff = min(int(k), n_items)
         bs = batch_size or self.batch_size_for(n_items)
@@ -201,11 +269,13 @@ class Recommender(HasParams):
             sl = slice(start, start + bs)
             batch = users[sl]
             hist = self._history_rows(batch, None if history is None else history[sl])
-            fast = self._top_k_fast(batch, hist, k_eff, exclude_seen)
+            # fast paths rank every item of the vocabulary; the generic one can hide some
+            fast = None if len(hide) else self._top_k_fast(batch, hist, k_eff, exclude_seen)
             if fast is not None:
                 out_items[sl, :k_eff], out_scores[sl, :k_eff] = fast
                 continue
-            ranked = self._top_k_sources(batch, hist, k_eff, exclude_seen)
+            ranked = (None if len(hide)
+                      else self._top_k_sources(batch, hist, k_eff, exclude_seen))
             if ranked is not None:
                 items, top, sources = ranked
                 out_items[sl, :k_eff], out_scores[sl, :k_eff] = items, top
@@ -222,6 +292,8 @@ class Recommender(HasParams):
                 )
             if exclude_seen:
                 mask_history(scores, hist)
+            if len(hide):
+                scores[:, hide] = np.nan
             items, top = top_k(scores, k_eff)
             out_items[sl, :k_eff] = items
             out_scores[sl, :k_eff] = top
@@ -270,14 +342,14 @@ class Recommender(HasParams):
         return sp.csr_matrix(rows)
 
     def known_users(self, users: np.ndarray) -> np.ndarray:
-        """Boolean mask: user codes with at least one training interaction."""
+        """Boolean mask: model user codes with at least one training interaction."""
         users = np.asarray(users)
         ok = users >= 0
         ok[ok] = self.user_counts_[users[ok]] > 0
         return ok
 
     def known_items(self) -> np.ndarray:
-        """Boolean mask over item codes with at least one training interaction."""
+        """Boolean mask over model item codes with at least one training interaction."""
         return self.item_counts_ > 0
 
     def recommend(
@@ -296,24 +368,33 @@ class Recommender(HasParams):
         outside training (fold-in); their items are masked and passed to the model.
         """
         self._check_fitted()
+        if not isinstance(k, int | np.integer) or k <= 0:
+            raise ConfigError(f"recommend k: expected a positive integer, got {k!r}")
         user_ids = pd.Index(pd.unique(np.asarray(list(user_ids), dtype=object)))
         codes = self.user_index_.get_indexer(user_ids)
         extra = None
         if history is not None:
             extra = _history_matrix(history, user_ids, self.item_index_)
-        top = self.recommend_codes(codes, k, exclude_seen=exclude_seen, history=extra)
-        return self.lists_frame(top, user_ids)
+        top = self._recommend_model_codes(
+            codes, k, exclude_seen=exclude_seen, history=extra, batch_size=None,
+            hide=np.zeros(0, dtype=np.int64),
+        )
+        return self._frame(top, user_ids, self.item_index_)
 
     def lists_frame(self, top: TopK, user_ids: pd.Index | None = None) -> pd.DataFrame:
-        """Long frame of a :class:`TopK` with source ids (``user_ids`` aligned with rows)."""
+        """Long frame of a :class:`TopK` from :meth:`recommend_codes` with source ids
+        (``user_ids`` aligned with rows; default: the data's ids of ``top.users``)."""
         if user_ids is None:
-            user_ids = self.user_index_[top.users]
+            user_ids = self.data_user_ids_[top.users]
+        return self._frame(top, user_ids, self.data_item_ids_)
+
+    def _frame(self, top: TopK, user_ids, item_ids: pd.Index) -> pd.DataFrame:
         mask = top.items >= 0
         rows, ranks = np.nonzero(mask)
         return pd.DataFrame(
             {
                 "user_id": np.asarray(user_ids)[rows],
-                "item_id": self.item_index_[top.items[mask]],
+                "item_id": item_ids[top.items[mask]],
                 "rank": (ranks + 1).astype(np.int32),
                 "score": top.scores[mask],
                 "source": self.source_labels(top)[mask] if mask.any() else [],
@@ -326,6 +407,38 @@ class Recommender(HasParams):
         if top.sources is None:
             return np.full(top.items.shape, names[0], dtype=object)
         return names[top.sources]
+
+    # ------------------------------------------------------------------ data codes
+    def score_codes(
+        self, users: np.ndarray, history: sp.csr_matrix
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Scores and sources (see ``_score_sources``) over the items of the data given
+        to ``fit``, for its user codes; ``history`` is the batch's known rows (training
+        plus fold-in) over the data's items. Items outside the model's vocabulary score
+        NaN (source 0). What a composite asks of each child it fitted on its own data.
+        """
+        self._check_fitted()
+        vocab = self.vocabulary_
+        scores, sources = self._score_sources(vocab.users_in(users), vocab.history_in(history))
+        scores = vocab.scores_out(np.asarray(scores, dtype=np.float32), np.float32(np.nan))
+        if sources is not None:
+            sources = vocab.scores_out(np.asarray(sources, dtype=np.int16), np.int16(0))
+        return scores, sources
+
+    def predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Rating estimates (float64) for pairs of user and item codes of the data given
+        to ``fit``; NaN where the model cannot predict (a user or item outside its
+        vocabulary included). Only for models with ``predicts_ratings``."""
+        self._check_fitted()
+        if not self.predicts_ratings:
+            raise NotImplementedError(f"{type(self).__name__} does not predict ratings")
+        vocab = self.vocabulary_
+        users = np.asarray(users, dtype=np.int64).ravel()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        return self._predict_codes(vocab.users_in(users), vocab.items_in(items))
+
+    def _predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
 
 def mask_history(scores: np.ndarray, history: sp.csr_matrix | None) -> None:

@@ -115,6 +115,9 @@ class PrecomputedRecommender(Recommender):
         seen_policy: items the user has in training: ``drop``, ``keep`` or ``error``.
     """
 
+    #: the lists may name any user and item of the dataset; nothing is learned from them
+    extra_vocabulary = frozenset({"data"})
+
     def __init__(self, *, path: str, split_card: str | None = None,
                  family: str = "collaborative", seen_policy: str = "drop"):
         self.path = path

@@ -82,7 +82,13 @@ def build_model(args: argparse.Namespace):
     vocab_u, vocab_i = pd.Index(np.arange(args.users)), pd.Index(np.arange(args.items))
     train = Interactions.from_frame(frame, user_ids=vocab_u, item_ids=vocab_i)
     iterations = args.iterations if args.source == "als" else 1
-    model = ImplicitALS(factors=args.factors, iterations=iterations, seed=args.seed)
+    class FullShapeALS(ImplicitALS):
+        """ALS on the generated matrix's full shape: the benchmark times users x items,
+        and a Zipf tail item with no row must not shrink the model's vocabulary."""
+
+        extra_vocabulary = frozenset({"data"})
+
+    model = FullShapeALS(factors=args.factors, iterations=iterations, seed=args.seed)
     start = time.perf_counter()
     model.fit(train)
     fit_s = time.perf_counter() - start

@@ -26,11 +26,12 @@ def test_popularity_scores_counts_and_nan_for_unseen_items():
     x = Interactions.from_frame(pd.DataFrame({"user_id": [1, 2, 2, 3], "item_id": [7, 7, 8, 7]}))
     train = x.take(np.array([0, 1, 2]))  # vocabulary keeps item 8 and 7
     model = PopularityRecommender().fit(train)
-    s = model._score(np.array([0]), None)
+    s, _ = model.score_codes(np.array([0]), None)
     assert s.shape == (1, 2)
     assert s[0, 0] == 2.0 and s[0, 1] == 1.0
     model2 = PopularityRecommender().fit(x.take(np.array([0, 1, 3])))  # item 8 unseen
-    assert np.isnan(model2._score(np.array([0]), None)[0, 1])
+    assert model2.n_items == 1  # item 8 is not in its vocabulary
+    assert np.isnan(model2.score_codes(np.array([0]), None)[0][0, 1])
 
 
 def test_random_is_seeded_and_batch_independent(checkerboard):
@@ -69,7 +70,7 @@ def test_als_unknown_user_and_unseen_item_are_nan(checkerboard):
     )
     train = x.take(np.flatnonzero(x.users != x.user_ids.get_loc(99)))
     model = ImplicitALS(factors=4, iterations=3, seed=0, num_threads=1).fit(train)
-    s = model._score(np.array([x.user_ids.get_loc(99), 0]), None)
+    s, _ = model.score_codes(np.array([x.user_ids.get_loc(99), 0]), None)
     assert np.isnan(s[0]).all()
     assert np.isnan(s[1, x.item_ids.get_loc(99)])
     assert np.isfinite(s[1, x.item_ids.get_loc(0)])

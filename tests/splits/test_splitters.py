@@ -32,13 +32,16 @@ def latest_key(x: Interactions):
     return pd.DataFrame({"u": x.users, "t": x.timestamps, "i": x.items})
 
 
-def users_where_precedes(earlier: Interactions, later: Interactions) -> int:
-    """Assert each user's rows in ``earlier`` all come before their rows in ``later``
-    (by timestamp, then item code: the canonical order); return how many users have both."""
+def users_where_precedes(earlier: Interactions, later: Interactions, *,
+                         strictly: bool = False) -> int:
+    """Assert each user's rows in ``earlier`` are all no later than their rows in
+    ``later`` (``strictly``: earlier in time, no shared second); return how many users
+    have both. Same-second rows have no order, so without ``strictly`` they may fall
+    on either side."""
     a = latest_key(earlier).sort_values(["t", "i"]).groupby("u").tail(1)
     b = latest_key(later).sort_values(["t", "i"]).groupby("u").head(1)
     both = a.merge(b, on="u", suffixes=("_a", "_b"))
-    later_ok = (both.t_b > both.t_a) | ((both.t_b == both.t_a) & (both.i_b > both.i_a))
+    later_ok = (both.t_b > both.t_a) if strictly else (both.t_b >= both.t_a)
     assert later_ok.all(), both[~later_ok]
     return len(both)
 
@@ -124,12 +127,65 @@ def test_leave_last_n_tests_each_users_latest_rows(n, min_train, events):
     assert users_where_precedes(split.train, split.test) == int((eligible & (counts > n)).sum())
 
 
-def test_leave_last_ties_break_by_canonical_order():
-    frame = pd.DataFrame(
-        {"user_id": [1] * 4, "item_id": ["c", "a", "d", "b"], "timestamp": [5] * 4}
-    )
-    split = LeaveLastNSplitter(n=2).split(Interactions.from_frame(frame))[0]
-    assert sorted(split.test.to_frame().item_id) == ["c", "d"]
+def _one_tie_group(n_items: int = 4, earlier: int = 2) -> Interactions:
+    """One user: ``earlier`` rows at distinct early times, then ``n_items`` at second 50."""
+    items = [f"e{i}" for i in range(earlier)] + [f"t{i}" for i in range(n_items)]
+    times = list(range(10, 10 + earlier)) + [50] * n_items
+    frame = pd.DataFrame({"user_id": [1] * len(items), "item_id": items, "timestamp": times})
+    return Interactions.from_frame(frame)
+
+
+def test_leave_last_random_ties_pick_among_the_tied_rows_by_seed():
+    data = _one_tie_group()
+    picked = {}
+    for seed in range(200):
+        split = LeaveLastNSplitter(n=1, seed=seed).split(data)[0]
+        (item,) = split.test.to_frame().item_id
+        picked[item] = picked.get(item, 0) + 1
+        assert len(split.train) == 5  # exactly n held out, the rest in train
+    assert set(picked) == {"t0", "t1", "t2", "t3"}  # only tied rows, every one of them
+    assert min(picked.values()) >= 30  # about 50 each: no favourite
+    again = [LeaveLastNSplitter(n=2, seed=7).split(data)[0].test.to_frame() for _ in range(2)]
+    pd.testing.assert_frame_equal(*again)  # the same seed gives the same split
+
+
+def test_leave_last_group_ties_hold_out_the_whole_group():
+    data = _one_tie_group()
+    split = LeaveLastNSplitter(n=1, ties="group").split(data)[0]
+    assert sorted(split.test.to_frame().item_id) == ["t0", "t1", "t2", "t3"]
+    assert split.info["users_test_rows_tie_extended"] == 1
+    assert users_where_precedes(split.train, split.test, strictly=True) == 1
+    # the group would leave fewer than min_train earlier rows: the user stays in train
+    kept = LeaveLastNSplitter(n=1, min_train=3, ties="group").split(
+        Interactions.from_frame(pd.concat([data.to_frame(), pd.DataFrame(
+            {"user_id": [2, 2, 2, 2], "item_id": ["e0", "e1", "e2", "t0"],
+             "timestamp": [1, 2, 3, 4]})])))[0]
+    assert set(kept.test.to_frame().user_id) == {2}
+    assert kept.info["users_tie_group_kept_in_train"] == 1
+
+
+def test_leave_last_random_ties_remove_the_id_bias():
+    """Planted: 300 users each end on a same-second group of 5 items; the item ids are
+    ordered against popularity (high id = rare), as on ml-100k. Breaking ties by id
+    held out the rarest tied item every time; the seeded rule holds out each tied item
+    about equally often."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(300):
+        for j, i in enumerate(rng.choice(40, size=3, replace=False)):
+            rows.append((u, int(i) + 100, j))
+        for i in rng.choice(20, size=5, replace=False):
+            rows.append((u, int(i), 99))  # the tie group: items 0-19
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id",
+                                                                "timestamp"]))
+    popularity = 20 - np.arange(20)  # item i is worth 20 - i: low id = popular
+    tied = data.timestamps == 99
+    group_mean = popularity[data.item_ids[data.items[tied]]].mean()  # a random tied item
+    highest = data.to_frame()[tied].groupby("user_id").item_id.max()
+    assert popularity[highest].mean() < group_mean - 4  # the old rule's bias
+    held = [popularity[LeaveLastNSplitter(n=1, seed=s).split(data)[0].test.to_frame().item_id]
+            .mean() for s in range(5)]
+    assert abs(np.mean(held) - group_mean) < 0.5
 
 
 def test_leave_last_same_on_non_canonical_rows(events):

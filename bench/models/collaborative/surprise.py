@@ -383,7 +383,7 @@ class SurpriseRecommender(Recommender):
         return self.global_mean_ + self.sigma_ * z
 
     # ------------------------------------------------------------------ rating prediction
-    def predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+    def _predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Rating estimates for (user code, item code) pairs, float64.
 
         Equal to ``algo_.predict(u, i).est`` (clipped when ``clip_predictions``) where

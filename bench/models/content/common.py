@@ -21,6 +21,8 @@ class ContentModel(Recommender):
     """
 
     family = "content"
+    #: the catalogue: items with features but no training row are scored from them
+    extra_vocabulary = frozenset({"item_features"})
 
     def _fit_content(self, train, item_features) -> None:
         owner = type(self).__name__

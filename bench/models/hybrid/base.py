@@ -33,6 +33,16 @@ class Composite(Recommender):
     family = "hybrid"
     components: Mapping[str, Recommender]
 
+    def vocabulary_sources(self) -> frozenset[str]:
+        """The union of the children's: each child re-codes to its own vocabulary."""
+        out = set(self.extra_vocabulary)
+        comps = getattr(self, "components", None)
+        if isinstance(comps, Mapping):
+            for child in comps.values():
+                if isinstance(child, Recommender):
+                    out |= child.vocabulary_sources()
+        return frozenset(out)
+
     # ---------------------------------------------------------------- fitting
     def _check_components(self, required: tuple[str, ...] = (), minimum: int = 1) -> None:
         name = type(self).__name__
@@ -76,8 +86,13 @@ class Composite(Recommender):
     def child_scores(
         self, key: str, users: np.ndarray, history: sp.csr_matrix
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Child ``key``'s float32 scores and int16 source codes in this composite's labels."""
-        scores, sources = self.components[key]._score_sources(users, history)
+        """Child ``key``'s float32 scores and int16 source codes in this composite's labels.
+
+        ``users`` and ``history`` are in this composite's codes, which are the child's
+        data codes (the child was fitted on this composite's training rows); the child
+        maps them to its own vocabulary and back (:meth:`Recommender.score_codes`).
+        """
+        scores, sources = self.components[key].score_codes(users, history)
         scores = np.array(scores, dtype=np.float32)  # a private, writable copy
         offset = self.source_offsets_[key]
         if sources is None:
@@ -95,7 +110,7 @@ class Composite(Recommender):
     def _combine(self, users, history) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def user_segments(self, users: np.ndarray) -> np.ndarray | None:
+    def _user_segments(self, users: np.ndarray) -> np.ndarray | None:
         """The first child's segmentation that exists (e.g. a ``rule_segment`` component)."""
         for child in self.components.values():
             seg = child.user_segments(users)

@@ -195,13 +195,21 @@ def set_genre_domain(table: AttributeTable, item_features: ItemFeatures | None) 
 
 
 def item_attributes(
-    item_ids: pd.Index, item_features: ItemFeatures | None, item_counts: np.ndarray
+    item_ids: pd.Index,
+    item_features: ItemFeatures | None,
+    item_counts: np.ndarray,
+    *,
+    known_ids: pd.Index | None = None,
 ) -> AttributeTable:
-    """Item attributes (``item_id``, ``genre``, ``year``, ``popularity``) as a table."""
+    """Item attributes (``item_id``, ``genre``, ``year``, ``popularity``) as a table.
+
+    ``known_ids``: further ids a rule may name without error (the data's vocabulary: an
+    item a model cannot score in this fold is valid, it just matches no row).
+    """
     n = len(item_ids)
     table = AttributeTable(n=n)
     table.categories["item_id"] = np.asarray(item_ids, dtype=object)
-    table.domains["item_id"] = tuple(item_ids)
+    table.domains["item_id"] = tuple(_union(item_ids, known_ids))
     table.hints["item_id"] = (
         "item ids must be in the dataset's item vocabulary (set ignore_unknown_items: true "
         "to skip unknown ones)"
@@ -218,6 +226,13 @@ def item_attributes(
         table.unavailable["genre"] = "the item features have no genres"
     table.numbers["year"] = np.asarray(feats.years, dtype=np.float64)
     return table
+
+
+def _union(ids: pd.Index, more: pd.Index | None) -> pd.Index:
+    """``ids`` followed by the ids of ``more`` not in it."""
+    if more is None:
+        return ids
+    return ids.append(more[~more.isin(ids)])
 
 
 def user_rows(users: np.ndarray, n_users: int) -> np.ndarray:

@@ -128,6 +128,13 @@ class BusinessRules(Recommender):
     def predicts_ratings(self) -> bool:
         return False
 
+    def vocabulary_sources(self) -> frozenset[str]:
+        """The child's, plus the catalogue of item features (a pin may name an item
+        that has no training row yet)."""
+        child = self.model.vocabulary_sources() if isinstance(self.model, Recommender) \
+            else frozenset()
+        return frozenset(child | {"item_features"})
+
     # ------------------------------------------------------------------ fit
     def _fit(self, train, item_features, user_features) -> None:
         name = type(self).__name__
@@ -144,7 +151,8 @@ class BusinessRules(Recommender):
             raise ConfigError(f"{name} rules: expected a list of rules, got {self.rules!r}")
         self.model.fit(train, item_features, user_features, train_order=self.train_order_)
 
-        items = item_attributes(train.item_ids, item_features, self.item_counts_)
+        items = item_attributes(train.item_ids, item_features, self.item_counts_,
+                                known_ids=self.data_item_ids_)
         users = None
         if any(isinstance(r, Mapping) and r.get("for") is not None for r in self.rules):
             frame = user_attributes(train, item_features, user_features,
@@ -170,7 +178,8 @@ class BusinessRules(Recommender):
                 user_mask = pred.mask(users)
             if action == "pin":
                 codes = _pin_codes(f"{where}.pin", rule["pin"], train.item_ids,
-                                   self.ignore_unknown_items, dropped)
+                                   self.ignore_unknown_items, dropped,
+                                   known=self.data_item_ids_)
                 pins.append((codes, user_mask))
                 continue
             target = rule[action]
@@ -201,7 +210,7 @@ class BusinessRules(Recommender):
 
     # ------------------------------------------------------------------ score
     def _score_sources(self, users: np.ndarray, history: sp.csr_matrix):
-        scores, sources = self.model._score_sources(users, history)
+        scores, sources = self.model.score_codes(users, history)
         scores = np.array(scores, dtype=np.float32, copy=True)
         if sources is None:
             sources = np.zeros(scores.shape, dtype=np.int16)
@@ -231,7 +240,7 @@ class BusinessRules(Recommender):
         names = getattr(self, "source_names_", None)
         return names if names is not None else (*self.model.source_names(), PIN_SOURCE)
 
-    def user_segments(self, users: np.ndarray):
+    def _user_segments(self, users: np.ndarray):
         """The child's segments (rules do not segment users themselves)."""
         return self.model.user_segments(users)
 
@@ -319,10 +328,14 @@ def _parse_rule(where: str, rule) -> tuple[str, dict]:
     return action, dict(rule)
 
 
-def _pin_codes(where: str, ids, item_ids, lenient: bool, dropped: dict) -> np.ndarray:
+def _pin_codes(where: str, ids, item_ids, lenient: bool, dropped: dict,
+               known=None) -> np.ndarray:
+    """Model codes of the pinned ids; an id the data knows (``known``) but the model's
+    vocabulary does not (no training row, no features) cannot be shown and is skipped."""
     ids = list(dict.fromkeys(ids))
     codes = item_ids.get_indexer(ids)
-    unknown = [i for i, c in zip(ids, codes, strict=True) if c < 0]
+    in_data = set() if known is None else set(known[known.isin(ids)].tolist())
+    unknown = [i for i, c in zip(ids, codes, strict=True) if c < 0 and i not in in_data]
     if unknown and not lenient:
         raise ConfigError(
             f"{where}: unknown item id(s) {unknown[:5]}"

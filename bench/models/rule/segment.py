@@ -27,8 +27,9 @@ favourite genre, a filter matching nothing the segment saw). Without it they get
 empty list: a segment rule never falls back silently.
 
 Segments are assigned once, at fit, from the training data; fold-in history at
-recommend time only masks seen items. Users outside the training vocabulary have no
-demographics and no history (``activity_band: none``).
+recommend time only masks seen items. A user with demographics (user features) but no
+training row is placed by them, with no history (``activity_band: none``); a user
+outside both has no demographics either.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class SegmentRecommender(Recommender):
     """
 
     family = "rule"
+    #: demographics are side information: a user with features but no training row is
+    #: placed in a segment by them (``activity_band: none``)
+    extra_vocabulary = frozenset({"user_features"})
 
     def __init__(
         self,
@@ -103,7 +107,8 @@ class SegmentRecommender(Recommender):
         )
         users = user_table(frame)
         set_genre_domain(users, item_features)
-        items = item_attributes(train.item_ids, item_features, self.item_counts_)
+        items = item_attributes(train.item_ids, item_features, self.item_counts_,
+                                known_ids=self.data_item_ids_)
         n_users, n_items = train.n_users, train.n_items
 
         # Segment of every user row (training vocabulary + the unknown-user row).
@@ -207,7 +212,7 @@ class SegmentRecommender(Recommender):
             f"segment:{n}:fallback" for n in names
         )
 
-    def user_segments(self, users: np.ndarray) -> np.ndarray:
+    def _user_segments(self, users: np.ndarray) -> np.ndarray:
         """Segment label of each user code (``-1``, an unknown user, gets its segment too)."""
         self._check_fitted()
         rows = user_rows(users, len(self.user_index_))

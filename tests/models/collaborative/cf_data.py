@@ -44,3 +44,18 @@ def with_new_user_and_item(x: Interactions) -> tuple[Interactions, int, int]:
     user = full.user_ids.get_loc(999)
     train = full.take(np.flatnonzero(full.users != user))
     return train, user, full.item_ids.get_loc(999)
+
+
+def data_history(train: Interactions, users, extra=None):
+    """The known rows of ``users`` (data codes, ``-1`` = none) over the data's items, as
+    ``score_codes`` receives them: their training rows plus the CSR ``extra``, binary."""
+    import scipy.sparse as sp
+
+    users = np.asarray(users)
+    rows = train.to_csr()[np.maximum(users, 0)]
+    rows = sp.csr_matrix(sp.diags((users >= 0).astype(np.float32)) @ rows)
+    if extra is not None:
+        rows = sp.csr_matrix(rows + extra)
+    rows.eliminate_zeros()
+    rows.data[:] = 1.0
+    return rows

@@ -27,7 +27,7 @@ def test_scores_match_implicits_recommend(random_ratings):
 def test_unknown_user_and_unseen_item_are_nan(checkerboard):
     train, user, item = with_new_user_and_item(checkerboard)
     model = ImplicitBPR(factors=4, iterations=5, seed=0).fit(train)
-    s = model._score(np.array([user, 0, -1]), None)
+    s, _ = model.score_codes(np.array([user, 0, -1]), None)  # the data's codes
     assert np.isnan(s[0]).all() and np.isnan(s[2]).all()
     assert np.isnan(s[1, item])
     assert np.isfinite(np.delete(s[1], item)).all()

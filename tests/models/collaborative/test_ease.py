@@ -8,7 +8,7 @@ from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.collaborative import EASE, ease
 from tests.models.collaborative import cf_data
-from tests.models.collaborative.cf_data import with_new_user_and_item
+from tests.models.collaborative.cf_data import data_history, with_new_user_and_item
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_empty_history_and_unseen_item_are_nan_fold_in_is_scored():
     train, user, item = with_new_user_and_item(cf_data.checkerboard())
     model = EASE(l2=10.0).fit(train)
     assert model.weights_.shape == (30, 30)  # only items seen in training
-    s = model._score(np.array([user, 0]), model._history_rows(np.array([user, 0]), None))
+    s, _ = model.score_codes(np.array([user, 0]), data_history(train, [user, 0]))
     assert np.isnan(s[0]).all()
     assert np.isnan(s[1, item]) and np.isfinite(np.delete(s[1], item)).all()
     assert model.recommend([999], k=5).empty

@@ -14,7 +14,7 @@ from implicit.nearest_neighbours import bm25_weight
 from bench.data.interactions import Interactions
 from bench.models.collaborative import ImplicitALS, ImplicitBPR
 from bench.models.collaborative.factors import als_user_step
-from tests.models.collaborative.cf_data import checkerboard, with_new_user_and_item
+from tests.models.collaborative.cf_data import checkerboard, data_history, with_new_user_and_item
 
 
 def _random_train() -> Interactions:
@@ -109,18 +109,18 @@ def test_empty_history_unknown_items_and_rating_confidence_stay_nan():
     model = ImplicitALS(factors=4, iterations=3, seed=0, num_threads=1).fit(train)
     n = train.n_items
     users = np.array([new_user, new_user, new_user, -1])
-    hist = _history([[], [new_item], [new_item, 0], [0]], n)
-    s = model._score(users, hist)
+    hist = _history([[], [new_item], [new_item, 0], [0]], n)  # the data's codes
+    s, _ = model.score_codes(users, hist)
     assert np.isnan(s[0]).all()  # empty history
     assert np.isnan(s[1]).all()  # only an item never seen in training
-    known = np.flatnonzero(model.item_mask_)
+    known = np.delete(np.arange(n), new_item)
     assert np.isfinite(s[2, known]).all() and np.isfinite(s[3, known]).all()
     assert np.isnan(s[2:, new_item]).all()
     # the unseen item is left out: same factors as the history without it
     np.testing.assert_array_equal(s[2], s[3])
     rated = ImplicitALS(factors=4, iterations=3, seed=0, num_threads=1, confidence="rating")
     rated.fit(train)
-    assert np.isnan(rated._score(users[2:], hist[2:])).all()
+    assert np.isnan(rated.score_codes(users[2:], hist[2:])[0]).all()
 
 
 def test_known_users_keep_their_scores_bit_for_bit():
@@ -128,12 +128,13 @@ def test_known_users_keep_their_scores_bit_for_bit():
     model = ImplicitALS(factors=4, iterations=3, seed=0, num_threads=1).fit(train)
     users = np.array([0, new_user, 5, 1])
     extra = _history([[1, 3], [0, 2, 4], [], [7]], train.n_items)
-    hist = model._history_rows(users, extra)
-    with_history = model._score(users, hist)
-    without = model._score(users, None)
+    hist = data_history(train, users, extra)
+    with_history = model.score_codes(users, hist)[0]
+    without = model.score_codes(users, None)[0]
     known = np.array([0, 2, 3])
-    expected = model.user_factors_[users[known]] @ model.item_factors_.T
-    expected[:, ~model.item_mask_] = np.nan
+    inner = model.vocabulary_.users_in(users[known])
+    expected = model.vocabulary_.scores_out(
+        model.user_factors_[inner] @ model.item_factors_.T, np.float32(np.nan))
     np.testing.assert_array_equal(with_history[known], expected)
     np.testing.assert_array_equal(without[known], expected)
     assert np.isnan(without[1]).all() and np.isfinite(with_history[1]).any()
@@ -163,5 +164,5 @@ def test_folded_in_user_gets_its_history_neighbours():
 def test_bpr_still_cannot_fold_in():
     train, new_user, _ = with_new_user_and_item(checkerboard())
     model = ImplicitBPR(factors=4, iterations=3, seed=0, num_threads=1).fit(train)
-    s = model._score(np.array([new_user]), _history([[0, 2]], train.n_items))
+    s, _ = model.score_codes(np.array([new_user]), _history([[0, 2]], train.n_items))
     assert np.isnan(s).all()

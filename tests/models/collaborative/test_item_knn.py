@@ -8,7 +8,7 @@ import scipy.sparse as sp
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.collaborative import ItemKNN
-from tests.models.collaborative.cf_data import with_new_user_and_item
+from tests.models.collaborative.cf_data import data_history, with_new_user_and_item
 
 R3, R6 = 1 / np.sqrt(3), 1 / np.sqrt(6)
 
@@ -71,7 +71,7 @@ def test_scores_match_implicits_recommend(random_ratings, similarity, values):
 def test_empty_history_and_unseen_item_are_nan_fold_in_is_scored(checkerboard):
     train, user, item = with_new_user_and_item(checkerboard)
     model = ItemKNN(K=10).fit(train)
-    s = model._score(np.array([user, 0]), model._history_rows(np.array([user, 0]), None))
+    s, _ = model.score_codes(np.array([user, 0]), data_history(train, [user, 0]))
     assert np.isnan(s[0]).all()
     assert np.isnan(s[1, item]) and np.isfinite(np.delete(s[1], item)).all()
     assert model.recommend([999], k=5).empty

@@ -175,8 +175,10 @@ def test_baseline_only_hand_computed():
     pred = model.predict_codes(users, items)
     assert np.allclose(pred[:2], [3.5 + 0.25 - 1.5, 3.5 - 0.25 - 0.5])
     assert np.isnan(pred[2:]).all()  # Surprise would say 3.5 + b_x and 3.5 + b_A
-    assert model.algo_.predict(code[0]["C"], code[1]["x"]).est == pytest.approx(4.5)
-    s = model._score(np.array([code[0]["A"], code[0]["C"], -1]), None)
+    # Surprise's raw ids are the model's codes (C has none: an unknown raw id)
+    x_raw = int(model.vocabulary_.items_in([code[1]["x"]])[0])
+    assert model.algo_.predict("C", x_raw).est == pytest.approx(4.5)
+    s, _ = model.score_codes(np.array([code[0]["A"], code[0]["C"], -1]), None)
     assert np.allclose(s[0, [code[1]["x"], code[1]["y"], code[1]["z"]]], [4.75, 3.25, 2.25])
     assert np.isnan(s[0, code[1]["w"]]) and np.isnan(s[1:]).all()
 
@@ -191,14 +193,16 @@ def test_predict_codes_equals_surprise_predict_and_nan_when_unknown(small, clip)
     items = rng.integers(0, train.n_items, 300)
     users[:3], items[3:6] = cold_user, cold_item
     pred = model.predict_codes(users, items)
-    pairs = zip(users.tolist(), items.tolist(), strict=True)
+    # Surprise's raw ids are the model's codes; a code outside its vocabulary is unknown
+    raw_u, raw_i = model.vocabulary_.users_in(users), model.vocabulary_.items_in(items)
+    pairs = zip(raw_u.tolist(), raw_i.tolist(), strict=True)
     ref = np.array([model.algo_.predict(u, i, clip=clip).est for u, i in pairs])
     unknown = (users == cold_user) | (items == cold_item)
     assert np.isnan(pred[unknown]).all() and np.isfinite(pred[~unknown]).all()
     assert np.allclose(pred[~unknown], ref[~unknown], rtol=0, atol=1e-12)
     if not clip:
         assert (pred[~unknown] > 5).any() or (pred[~unknown] < 1).any()  # large init: outside
-    s = model._score(np.array([cold_user, 0, -1]), None)
+    s, _ = model.score_codes(np.array([cold_user, 0, -1]), None)
     assert np.isnan(s[[0, 2]]).all() and np.isnan(s[1, cold_item])
     assert np.isfinite(np.delete(s[1], cold_item)).all()
 

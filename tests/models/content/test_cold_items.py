@@ -56,7 +56,7 @@ def test_content_ranks_held_out_items_als_cannot(parity_split, model):
         assert set(wanted) <= set(liked.tolist()) and (liked % 2 == u % 2).all()
 
     als = ImplicitALS(factors=2, iterations=3, seed=0, num_threads=1).fit(split.train)
-    s_als = als._score(users, als._history_rows(users, None))
+    s_als, _ = als.score_codes(users, split.train.to_csr()[users])
     assert np.isnan(s_als[:, held]).all()
     top_als = als.recommend_codes(users, 10)
     assert not np.isin(top_als.items, held).any()

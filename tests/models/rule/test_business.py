@@ -15,9 +15,14 @@ D = np.array([3])  # user d: no training history, so nothing is masked
 
 
 class Fixed(Recommender):
-    """Scores item code + 1 + offset for everyone (item 5 best)."""
+    """Scores item code + 1 + offset for everyone (item 5 best).
+
+    It knows the catalogue (``extra_vocabulary``), so it scores item 5, which has no
+    training row; a model without it could not.
+    """
 
     family = "collaborative"
+    extra_vocabulary = frozenset({"item_features"})
 
     def __init__(self, *, offset: float = 0.0):
         self.offset = offset
@@ -37,42 +42,42 @@ def wrap(small, items, people, rules, child=None, **kw):
 
 def test_exclude_ids_keeps_lists_full(small, items, people):
     m = wrap(small, items, people, [{"exclude": [5, 4]}])
-    np.testing.assert_allclose(m._score(D, None)[0], [1, 2, 3, NAN, NAN])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [1, 2, 3, NAN, NAN])
     assert m.recommend_codes(D, 3).items[0].tolist() == [2, 1, 0]  # still 3 items
 
 
 def test_exclude_predicate_for_a_user_segment(small, items, people):
     m = wrap(small, items, people, [{"exclude": {"genre": "Horror"}, "for": {"gender": "F"}}])
-    s = m._score(np.array([0, 1]), None)  # a is F, b is M
+    s = m.score_codes(np.array([0, 1]), None)[0]  # a is F, b is M
     np.testing.assert_allclose(s[0], [1, 2, NAN, 4, NAN])
     np.testing.assert_allclose(s[1], [1, 2, 3, 4, 5])
 
 
 def test_include_only(small, items, people):
     m = wrap(small, items, people, [{"include_only": {"year": {"lt": 2000}}}])
-    np.testing.assert_allclose(m._score(D, None)[0], [1, 2, NAN, 4, NAN])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [1, 2, NAN, 4, NAN])
 
 
 def test_boost_and_bury_add(small, items, people):
     m = wrap(small, items, people, [{"boost": {"genre": "Drama"}, "amount": 2.5, "mode": "add"},
                                     {"bury": [5], "amount": 1, "mode": "add"}])
-    np.testing.assert_allclose(m._score(D, None)[0], [3.5, 4.5, 3, 4, 4])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [3.5, 4.5, 3, 4, 4])
 
 
 def test_multiply_moves_negative_scores_the_right_way(small, items, people):
     boost = {"boost": {"genre": "Comedy"}, "amount": 2, "mode": "multiply"}  # items 1, 4, 5
     m = wrap(small, items, people, [boost], child=Fixed(offset=-3))  # [-2, -1, 0, 1, 2]
-    np.testing.assert_allclose(m._score(D, None)[0], [-1, -1, 0, 2, 4])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [-1, -1, 0, 2, 4])
     bury = {**boost, "bury": boost["boost"]}
     del bury["boost"]
     m = wrap(small, items, people, [bury], child=Fixed(offset=-3))
-    np.testing.assert_allclose(m._score(D, None)[0], [-4, -1, 0, 0.5, 1])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [-4, -1, 0, 0.5, 1])
 
 
 def test_rank_mode_moves_positions(small, items, people):
     # positions before: item 5 -> 0, 4 -> 1, 3 -> 2, 2 -> 3, 1 -> 4
     m = wrap(small, items, people, [{"boost": [1], "amount": 2, "mode": "rank"}])
-    np.testing.assert_allclose(m._score(D, None)[0], [-1.5, -3, -2, -1, 0])
+    np.testing.assert_allclose(m.score_codes(D, None)[0][0], [-1.5, -3, -2, -1, 0])
     assert m.recommend_codes(D, 5).items[0].tolist() == [4, 3, 0, 2, 1]
     m = wrap(small, items, people, [{"bury": [5], "amount": 1}])  # rank is the default mode
     assert m.recommend_codes(D, 3).items[0].tolist() == [3, 4, 2]

@@ -28,7 +28,7 @@ def test_segment_popularity_with_global_tie_break(small, items, people):
     m = fit(small, items, people,
             segments=[{"name": "women", "when": {"gender": "F"}, "show": "popular"}],
             default={"show": {"rank_by": "global"}})
-    s, src = m._score_sources(ALL, None)
+    s, src = m.score_codes(ALL, None)
     # women = a + c: item 1 twice, items 2, 3, 4 once; ties broken by global count / (3 + 1)
     np.testing.assert_allclose(s[0], [2.75, 1.5, 1.25, 1.25, NAN])
     np.testing.assert_allclose(s[1], [3, 2, 1, 1, NAN])  # default: global popularity
@@ -44,12 +44,12 @@ def test_segment_popularity_with_global_tie_break(small, items, people):
 def test_popular_in_favourite_genre_and_explicit_fallback(small, items, people):
     show = {"popular_in": "favourite_genre", "rank_by": "global"}
     m = fit(small, items, people, segments=[], default={"show": show})
-    s = m._score(ALL, None)
+    s = m.score_codes(ALL, None)[0]
     np.testing.assert_allclose(s[0], [3, 2, NAN, NAN, NAN])  # a: Drama = items 1, 2
     np.testing.assert_allclose(s[2], [3, NAN, NAN, 1, NAN])  # c: Comedy = 1, 4 (5 unseen)
     assert np.isnan(s[3]).all() and np.isnan(s[4]).all()  # no favourite genre: nothing
     m = fit(small, items, people, segments=[], default={"show": show, "fallback": "global"})
-    s, src = m._score_sources(ALL, None)
+    s, src = m.score_codes(ALL, None)
     np.testing.assert_allclose(s[3], [3, 2, 1, 1, NAN])
     assert m.source_names()[src[3, 0]] == "segment:default:fallback"
     assert m.source_names()[src[0, 0]] == "segment:default"
@@ -68,10 +68,10 @@ def test_empty_segment_is_nan_unless_fallback_declared(small, items, people):
 def test_item_filter_and_window(small, items, people):
     m = fit(small, items, people, segments=[],
             default={"show": {"rank_by": "global", "filter": {"year": {"gte": 1995}}}})
-    np.testing.assert_allclose(m._score(ALL[:1], None)[0], [NAN, NAN, 1, 1, NAN])
+    np.testing.assert_allclose(m.score_codes(ALL[:1], None)[0][0], [NAN, NAN, 1, 1, NAN])
     # last 3 days (>= day 7): item 2 twice, items 3 and 4 once; tie = windowed count / 3
     m = fit(small, items, people, segments=[], default={"show": {"window_days": 3}})
-    np.testing.assert_allclose(m._score(ALL[:1], None)[0],
+    np.testing.assert_allclose(m.score_codes(ALL[:1], None)[0][0],
                                [NAN, 2 + 2 / 3, 1 + 1 / 3, 1 + 1 / 3, NAN], rtol=1e-6)
 
 
