@@ -109,6 +109,8 @@ class CellEnv:
     parent: str | None
     out: Path
     observers: Observers = NULL_OBSERVER
+    #: added to every child run name: a sweep job's swept values (``cf_als.factors=32``)
+    label_suffix: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -188,7 +190,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
         tags = {"model": cell.model, "family": model.family, "split.fingerprint": split.fingerprint}
         tags.update({"fold": str(cell.fold)} if cell.protocol == MAIN
                     else {"protocol": cell.protocol})
-        child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
+        child = env.tracker.start_run(f"{cell.label}{env.label_suffix}", parent_id=env.parent,
+                                      tags=tags)
         status = "FAILED"
         try:
             if cell.protocol == MAIN:

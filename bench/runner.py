@@ -73,10 +73,13 @@ class _Run:
     resume_from: Path | None
     timings: dict[str, float]
     parent: str | None = None
+    #: a sweep job's MLflow names: the parent's, and what child names add
+    parent_name: str | None = None
+    label: str = ""
 
     def env(self) -> CellEnv:
         return CellEnv(tracker=self.tracker, parent=self.parent, out=self.out,
-                       observers=self.observers)
+                       observers=self.observers, label_suffix=self.label)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -89,6 +92,8 @@ def run_experiment(
     on_result: Callable[[RunResult, Tracker, str | None], list[Path]] | None = None,
     observers: Observers | None = None,
     executor: Executor | None = None,
+    parent_name: str | None = None,
+    label: str = "",
 ) -> RunResult:
     """Run the experiment ``cfg`` describes and return its results.
 
@@ -105,10 +110,14 @@ def run_experiment(
         observers: receive every stage of the run (:mod:`bench.observe`); by default
             those attached with :func:`bench.observe.attached`.
         executor: runs the cells; a :class:`~bench.executor.LocalExecutor` by default.
+        parent_name: the MLflow parent run's name (a sweep names it after its folder);
+            ``<name>/<run folder>`` by default.
+        label: added to every child run's name (a sweep job's swept values).
     """
     t_start = time.perf_counter()
     run = _prepare(cfg, output_dir, tracker, observers or default_observers(),
                    executor or LocalExecutor())
+    run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
     run.parent = _open_parent(run, dataset, splits, invocation)
     t = time.perf_counter()
@@ -187,7 +196,7 @@ def _open_parent(run: _Run, dataset: Dataset, splits: list[Split],
     parent = tracker.find_run(INVOCATION_TAG, invocation)
     if parent is None:  # first job of this invocation: create and describe the parent
         parent = tracker.start_run(
-            f"{s.name}/{run.out.name}",
+            run.parent_name or f"{s.name}/{run.out.name}",
             tags={INVOCATION_TAG: invocation, "recspectrum.experiment": s.name,
                   "dataset.fingerprint": dataset.summary()["fingerprint"],
                   "split.fingerprint": splits[0].fingerprint},

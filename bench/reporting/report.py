@@ -161,7 +161,16 @@ def _title(data: an.RunData) -> list[str]:
         f"headline metric **{data.headline_metric}** · "
         f"{int(st['confidence'] * 100)}% bootstrap CIs ({st['n_resamples']} resamples, "
         f"seed {st['seed']}), paired tests Holm-corrected at alpha = {st['alpha']}.",
+        *_tuning_line(data.card.get("tuning")),
     ]
+
+
+def _tuning_line(tuning) -> list[str]:
+    """How the run's hyperparameters were chosen, when they come from `bench tune`."""
+    if not isinstance(tuning, dict):
+        return []
+    return ["", f"**Tuning** (`bench tune`, study `{tuning.get('study')}`, validation "
+                f"{tuning.get('metric')}, test never read): {tuning.get('summary')}."]
 
 
 def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[str]:
