@@ -618,7 +618,7 @@ def _tune_command(argv: list[str]) -> int:
     print(f"leaderboard: {result.folder / 'leaderboard.md'}")
     if result.overlay is not None:
         print(f"overlay:     {result.overlay}")
-    print(f"next:        {next_command(args.overrides, result.name)}")
+    print(f"next:        {next_command(args.overrides, result)}")
     return 1 if any(r.status == "failed" for r in result.studies) else 0
 
 

@@ -329,10 +329,24 @@ def _write_outputs(result: TuneResult, settings: RunSettings, config_dir: Path |
                               "set BENCH_CONFIG_DIR to a writable copy of the configs") from None
 
 
-def next_command(argv: list[str], name: str) -> str:
-    """The ``bench`` command that evaluates the tuned values on test."""
-    keep = [a for a in argv if not a.lstrip("+~").startswith(("tune.", "tuned="))]
+def next_command(argv: list[str], result: TuneResult | str) -> str:
+    """The ``bench`` command that evaluates the tuned values on test: the same overrides
+    without ``tune.*`` and without those the overlay sets (a command-line override would
+    win over it), plus ``tuned=<name>``."""
+    name = result if isinstance(result, str) else result.name
+    tuned = set() if isinstance(result, str) else set(_leaf_keys(overlay_config(result)["models"],
+                                                                  "models"))
+    keep = [a for a in argv if not a.lstrip("+~").startswith(("tune.", "tuned="))
+            and a.lstrip("+~").partition("=")[0] not in tuned]
     return " ".join(["bench", *keep, f"tuned={name}"])
+
+
+def _leaf_keys(node: dict, prefix: str):
+    for k, v in node.items():
+        if isinstance(v, dict):
+            yield from _leaf_keys(v, f"{prefix}.{k}")
+        else:
+            yield f"{prefix}.{k}"
 
 
 def _short(v) -> str:

@@ -195,7 +195,8 @@ def _record(t) -> TrialRecord:
 
 
 def _enqueue_defaults(study, space: Space) -> None:
-    """Trial 0 evaluates the config as it is: enqueue its values that lie in the space."""
+    """Trial 0 evaluates the config as it is: its values that lie in the space are fixed
+    (the rest sampled); it counts as the defaults' score only when every value was."""
     fixed = {}
     for p in space.params:
         v = space.defaults.get(p.path)
@@ -205,7 +206,8 @@ def _enqueue_defaults(study, space: Space) -> None:
             ok = isinstance(v, int | float) and not isinstance(v, bool) and p.low <= v <= p.high
         if ok:
             fixed[p.path] = v
-    study.enqueue_trial(fixed, user_attrs={"defaults": True})
+    whole = len(fixed) == len([p for p in space.params if p.path in space.defaults])
+    study.enqueue_trial(fixed, user_attrs={"defaults": whole})
 
 
 # ---------------------------------------------------------------------------- the loop
