@@ -18,6 +18,7 @@ sampler sees a batch's results together; pruning needs ``jobs=1``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -150,7 +151,7 @@ def open_study(setup: StudySetup, model: str, space: Space):
     name = f"{setup.prefix}/{model}"
     try:
         study = optuna.create_study(
-            storage=setup.storage, study_name=name, direction="maximize",
+            storage=_storage(setup.storage), study_name=name, direction="maximize",
             sampler=make_sampler(setup.sampler, setup.seed), pruner=make_pruner(setup.pruner),
             load_if_exists=True,
         )
@@ -176,6 +177,15 @@ def open_study(setup: StudySetup, model: str, space: Space):
         for k, v in wanted.items():
             study.set_user_attr(k, v)
     return study
+
+
+@functools.lru_cache(maxsize=8)
+def _storage(url: str):
+    """One storage object per database URL in this process (opening one checks and, for a
+    new file, creates its schema: seconds that every study of a command would repeat)."""
+    import optuna
+
+    return optuna.storages.RDBStorage(url)
 
 
 def _finished(study) -> list:

@@ -54,6 +54,7 @@ def test_no_test_interaction_is_read_while_tuning(tmp_path, poisoned_test_part):
     assert "the test part is never read" in rec["protocol"]
 
 
+@pytest.mark.slow
 def test_the_validation_scores_do_not_depend_on_the_test_part(tmp_path, monkeypatch):
     def values(folder):
         with allowing(Planted):
@@ -155,3 +156,21 @@ def test_parallel_trials_keep_the_budget_and_the_record(tmp_path):
     assert [(r.model, r.n_trials) for r in result.studies] == [("cf_als", 4), ("cf_ease", 4)]
     assert all(t.state == "COMPLETE" and t.cpu_seconds > 0 for r in result.studies
                for t in r.trials)
+
+
+def test_a_tuned_overlay_leaves_out_the_models_a_run_does_not_have():
+    from omegaconf import OmegaConf
+
+    from bench.config import load_settings
+    from tests.helpers import compose_config
+
+    raw = OmegaConf.to_container(compose_config(["~experiment", "model=[cf_als]"]),
+                                 resolve=True)
+    raw["models"]["cf_ease"] = {"l2": 300.0}  # what tuned=NAME adds for a model not run
+    raw["models"]["cf_als"]["factors"] = 48
+    raw["tuning"] = {"models": {"cf_ease": {"status": "tuned"}, "cf_als": {"status": "tuned"}}}
+    settings = load_settings(raw)
+    assert list(settings.models) == ["cf_als"]
+    assert settings.models["cf_als"]["factors"] == 48
+    del raw["tuning"]  # without the record, a node without _target_ is still an error
+    assert "cf_ease" in load_settings(raw).models

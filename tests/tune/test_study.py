@@ -70,6 +70,7 @@ def test_models_with_the_same_budget_get_the_same_number_of_trials(tmp_path):
     assert result.record["budget"]["per_model"] == "5 trials"
 
 
+@pytest.mark.slow
 def test_a_per_model_budget_overrides_the_shared_one(tmp_path):
     models = {"a": planted_model(), "b": planted_model()}
     result = tune(tmp_path, models, trials=4, budgets={"b": {"trials": 2}})
