@@ -58,7 +58,7 @@ subcommands:
   perf      benchmarks: time the spectrum run, metrics, scaling
   data      download a MovieLens dataset: bench data download ml_100k
   split     export every fold's train/test rows as Parquet: bench split export DIR
-  tune      tune every model on validation data (equal budgets): bench tune tune.trials=20
+  tune      tune every model on validation data, equal budgets; then bench tuned=NAME
 
 most used overrides:
   experiment=spectrum          what to run (configs/experiment/: spectrum, ci, ...)
@@ -67,7 +67,6 @@ most used overrides:
                                dataset.path=FILE
   split=temporal               the split (configs/split/: kfold, leave_last_n, ...)
   tracker=none                 no MLflow
-  tuned=spectrum               the best values `bench tune` wrote (configs/tuned/)
   name=my_run                  runs go to reports/<name>/; default: the experiment,
                                plus the dataset and split when not its own
   resume=true                  reuse the cells the latest run of <name> finished
