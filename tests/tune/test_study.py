@@ -118,3 +118,15 @@ def test_every_trial_is_an_mlflow_child_named_by_its_values(tmp_path):
     assert [n.split(" ")[0] for n in names] == ["p/trial0", "p/trial1", "p/trial2"]
     assert all(c.metrics["validation.ndcg_at_10"] >= 0 for c in tracker.children(parent_id))
     assert "tune/leaderboard.md" in tracker.runs[parent_id].artifacts
+
+
+@pytest.mark.slow
+def test_the_median_pruner_stops_poor_trials_and_they_count_in_the_budget(tmp_path):
+    result = tune(tmp_path, {"p": planted_model(high=14.0)}, trials=10, pruner="median", seed=1,
+                  sampler="random")
+    res = by_model(result)["p"]
+    states = [t.state for t in res.trials]
+    assert len(states) == 10
+    assert "PRUNED" in states and states[:3] == ["COMPLETE"] * 3  # 3 start-up trials
+    assert result.record["pruner"] == "median"
+    assert result.record["models"]["p"]["states"]["PRUNED"] == states.count("PRUNED")
