@@ -162,7 +162,14 @@ def _validation_data(settings: RunSettings, tune: TuneConfig) -> tuple[Dataset, 
     split_cfg = dict(settings.split)
     if split_cfg.get("validation") is None:
         split_cfg["validation"] = tune.validation
-    splits = build(split_cfg, "split").split(dataset.interactions)
+    splitter = build(split_cfg, "split")
+    if not splitter.validation_allowed:
+        raise ConfigError(
+            f"split: split '{splitter.name}' has no validation carve-out to tune on (every "
+            f"row is tested in some fold); tune with another split (e.g. split=temporal), "
+            f"then evaluate with split={splitter.name} tuned=<name>"
+        )
+    splits = splitter.split(dataset.interactions)
     vsplit = validation_split(splits[0])
     audit = audit_split(vsplit).to_dict()
     log.info("tune: validation cut of %s fold 0: %d training rows, %d validation rows",

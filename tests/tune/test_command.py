@@ -174,3 +174,14 @@ def test_a_tuned_overlay_leaves_out_the_models_a_run_does_not_have():
     assert settings.models["cf_als"]["factors"] == 48
     del raw["tuning"]  # without the record, a node without _target_ is still an error
     assert "cf_ease" in load_settings(raw).models
+
+
+def test_a_split_without_validation_carve_out_cannot_be_tuned_on(tmp_path, capsys):
+    code = main(["tune", "tracker=none", "~experiment", "model=[cf_als]", "split=kfold",
+                 "dataset=synthetic", "dataset.n_users=50", "dataset.n_items=30",
+                 "dataset.n_interactions=500", f"report.dir={tmp_path}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == ("bench: error: split: split 'kfold' has no validation carve-out to "
+                       "tune on (every row is tested in some fold); tune with another split "
+                       "(e.g. split=temporal), then evaluate with split=kfold tuned=<name>")
