@@ -603,7 +603,12 @@ def _tune_command(argv: list[str]) -> int:
     if not _options["quiet"]:
         _log_to_stderr()
     with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
-        cfg = compose("config", overrides=list(args.overrides))
+        cfg = compose("config", overrides=list(args.overrides), return_hydra_config=True)
+    from omegaconf import open_dict
+
+    with open_dict(cfg):  # the run name follows the split chosen, as a run's does
+        cfg.name = str(cfg.name)
+        del cfg["hydra"]
     result = run_tuning(cfg, config_dir=cdir)
     print(f"tuning: {result.record['summary']}")
     for res in result.studies:

@@ -51,6 +51,7 @@ from bench.stats.budget import check_budget
 from bench.targets import build, resolve
 from bench.tracking.base import Tracker
 from bench.tracking.factory import build_tracker
+from bench.tune.space import parse_space
 
 log = logging.getLogger("bench")
 
@@ -146,6 +147,7 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     _check_model_names(settings)
     for model_name, model_cfg in settings.models.items():  # bad config fails before training
         build_model(model_name, model_cfg)
+        parse_space(model_name, model_cfg)  # its `bench tune` space too: data, checked
     stamp = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(settings.report.dir) / settings.name / stamp
     out.mkdir(parents=True, exist_ok=True)

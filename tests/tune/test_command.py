@@ -185,3 +185,13 @@ def test_a_split_without_validation_carve_out_cannot_be_tuned_on(tmp_path, capsy
     assert err[-1] == ("bench: error: split: split 'kfold' has no validation carve-out to "
                        "tune on (every row is tested in some fold); tune with another split "
                        "(e.g. split=temporal), then evaluate with split=kfold tuned=<name>")
+
+
+def test_an_ordinary_run_refuses_a_malformed_space_too(tmp_path, capsys):
+    code = main(["-q", "tracker=none", "~experiment", "model=[cf_als]", "dataset=csv",
+                 f"dataset.path={tmp_path / 'absent.csv'}", f"report.dir={tmp_path}",
+                 "models.cf_als._tune_.factors.type=integer"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1] == ("bench: error: models.cf_als._tune_.factors.type: expected one of "
+                       "['int', 'float', 'categorical', 'component'], got 'integer'")
