@@ -203,11 +203,17 @@ class Result:
         """One row per model: every metric's mean over users (and folds), users, timings."""
         return self.run.summary_frame()
 
-    def lists(self, model: str, fold: int = 0) -> pd.DataFrame:
-        """The top-k lists ``model`` produced on ``fold`` (its ``topk.parquet``)."""
-        path = self.folder / "artifacts" / model / f"fold{fold}" / "topk.parquet"
+    def lists(self, model: str, fold: int = 0, seed: int | None = None) -> pd.DataFrame:
+        """The top-k lists ``model`` produced on ``fold`` (its ``topk.parquet``); with
+        training seeds (``seeds``), ``seed`` names the training seed of a seeded model."""
+        part = f"fold{fold}" if seed is None else f"fold{fold}/seed{seed}"
+        path = self.folder / "artifacts" / model / part / "topk.parquet"
         if not path.is_file():
             known = sorted({r.model for r in self.run.models})
-            raise ConfigError(f"lists: no lists for model {model!r} fold {fold}; the run's "
-                              f"models are {known}")
+            seeds = sorted({r.seed for r in self.run.models
+                            if r.model == model and r.seed is not None})
+            hint = f"; {model} ran with training seeds {seeds}: pass seed=" if seeds else ""
+            raise ConfigError(f"lists: no lists for model {model!r} fold {fold}"
+                              f"{'' if seed is None else f' seed {seed}'}; the run's "
+                              f"models are {known}{hint}")
         return pd.read_parquet(path)

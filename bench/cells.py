@@ -1,13 +1,16 @@
 """Cells: the unit of work of an experiment — one model on one fold or protocol.
 
 An experiment is a plan of cells (:class:`Cell`): the models of the main split, one per
-(model, fold), and the cold-start protocols, one per (model, protocol). Every cell runs
+(model, fold) — and per training seed with ``seeds`` (:mod:`bench.seeds`) — and the
+cold-start protocols, one per (model, protocol). Every cell runs
 the same code, :func:`run_cell`: build the model from its config, fit it on the cell's
 training rows, then for each *level* recommend and evaluate —
 
 * the main split has one level, evaluated in full by :class:`MainEvaluation` (accuracy
   at every cutoff, segments, beyond-accuracy, metric@k curves, rating errors, the
-  per-model artifacts and the cell's ``done.json``);
+  per-model artifacts and the cell's ``done.json``), followed by the protocols that share
+  its training rows (:attr:`MainEvaluation.protocols`: the user sweep on the main split's
+  cut), with the same fitted model;
 * the user cold-start sweep has one level per fold-in history size and the item
   protocol one level, evaluated by :class:`ProtocolEvaluation` (ranking metrics per user).
 
@@ -40,7 +43,16 @@ import scipy.sparse as sp
 from bench.atomic import write_json
 from bench.config import EvalSettings
 from bench.errors import BenchError, ConfigError, EvaluationError
-from bench.evaluation import FoldContext, accuracy_keys, evaluate_lists, segment_metrics
+from bench.evaluation import (
+    FoldContext,
+    accuracy_keys,
+    evaluate_lists,
+    recommends_unseen,
+    segment_metrics,
+    served_means,
+    served_users,
+    unserved_to_nan,
+)
 from bench.metrics import evaluate_rankings
 from bench.metrics import keys as metric_keys
 from bench.metrics.keys import MetricKey, fold_in_segment
@@ -78,22 +90,28 @@ ITEM_COLD = "item_cold_start"
 
 @dataclass(frozen=True)
 class Cell:
-    """One model on one fold (``protocol="main"``) or one cold-start protocol."""
+    """One model on one fold (``protocol="main"``) or one cold-start protocol, with one
+    training seed when ``seeds`` is set and the model takes a seed (:mod:`bench.seeds`)."""
 
     model: str
     protocol: str = MAIN
     fold: int | None = 0
     #: :func:`cell_key` of the cell (empty: not resumable)
     key: str = ""
+    #: the training seed (``seeds``); None = the model runs once
+    seed: int | None = None
 
     @property
     def part(self) -> str:
-        """``fold0`` for the main split, else the protocol's name."""
-        return f"fold{self.fold}" if self.protocol == MAIN else self.protocol
+        """``fold0`` (``fold0/seed1`` with a training seed) for the main split, else the
+        protocol's name."""
+        part = f"fold{self.fold}" if self.protocol == MAIN else self.protocol
+        return part if self.seed is None else f"{part}/seed{self.seed}"
 
     @property
     def label(self) -> str:
-        """``cf_als/fold0`` or ``cf_als/user_cold_start`` (MLflow child run names)."""
+        """``cf_als/fold0``, ``cf_als/fold0/seed1`` or ``cf_als/user_cold_start`` (MLflow
+        child run names)."""
         return f"{self.model}/{self.part}"
 
     def folder(self, out: Path) -> Path:
@@ -116,11 +134,18 @@ class CellEnv:
 @dataclass(frozen=True, eq=False)
 class CellOutput:
     """A finished cell: its result (main split), its per-user rows (protocols), and the
-    user segments it labelled (a Series indexed by user id), when it labels users."""
+    user segments it labelled (a Series indexed by user id), when it labels users.
+
+    A main cell that also evaluated shared protocols puts their rows in ``frame``, the
+    protocols it evaluated in ``protocols``, and a protocol that failed (the main
+    result stands) in ``failures``.
+    """
 
     result: ModelResult | None = None
     frame: pd.DataFrame | None = None
     labels: pd.Series | None = None
+    protocols: tuple[str, ...] = ()
+    failures: tuple[ModelFailure, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,12 +158,15 @@ class MainEvaluation:
         curve_k: metric@k curves run to this k (lists are this long when it exceeds k_max).
         labels: user segments from the run's segmenting model, applied to this model's
             per-user rows (``None``: this model's own, or none).
+        protocols: cold-start protocols whose training rows are this fold's: evaluated
+            after the main level with the same fitted model (one fit, not two).
     """
 
     ctx: FoldContext
     settings: EvalSettings
     curve_k: int
     labels: pd.Series | None = None
+    protocols: tuple[ProtocolEvaluation, ...] = ()
 
     @property
     def split(self) -> Split:
@@ -182,7 +210,9 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
     """Fit, recommend, evaluate and log one cell; a failure is returned, not raised."""
     ev = inputs.evaluation
     split = ev.split
-    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold):
+    seed = {} if cell.seed is None else {"seed": cell.seed}
+    with env.observers.stage("cell", model=cell.model, protocol=cell.protocol, fold=cell.fold,
+                             **seed):
         try:
             model = build_model(cell.model, inputs.model_cfg)
         except BenchError as exc:
@@ -190,6 +220,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
         tags = {"model": cell.model, "family": model.family, "split.fingerprint": split.fingerprint}
         tags.update({"fold": str(cell.fold)} if cell.protocol == MAIN
                     else {"protocol": cell.protocol})
+        if cell.seed is not None:
+            tags["seed"] = str(cell.seed)
         child = env.tracker.start_run(f"{cell.label}{env.label_suffix}", parent_id=env.parent,
                                       tags=tags)
         status = "FAILED"
@@ -209,11 +241,38 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
             else:
                 out = _evaluate_protocol(cell, model, ev, env, child, fit_s, info)
             status = "FINISHED"
-            return out
         except Exception as exc:  # the other cells still run
             return record_failure(exc, cell, env, child)
         finally:
             env.tracker.end_run(child, status)
+        if isinstance(ev, MainEvaluation) and ev.protocols:
+            out = _shared_protocols(cell, model, ev, out, env, fit_s)
+        return out
+
+
+def _shared_protocols(cell: Cell, model: Recommender, ev: MainEvaluation, out: CellOutput,
+                      env: CellEnv, fit_s: float) -> CellOutput:
+    """The protocols that share the main fold's training rows, with the fitted model: one
+    MLflow child run each (as their own cells would have), a failure recorded per protocol."""
+    frames, done, failures = [], [], []
+    for pev in ev.protocols:
+        pcell = Cell(model=cell.model, protocol=pev.protocol, fold=None)
+        tags = {"model": cell.model, "family": model.family, "protocol": pev.protocol,
+                "split.fingerprint": pev.split.fingerprint,
+                "recspectrum.fit_shared_with": cell.label}
+        child = env.tracker.start_run(pcell.label, parent_id=env.parent, tags=tags)
+        status = "FAILED"
+        try:
+            info = {"model": cell.model, "protocol": pev.protocol, "fold": None}
+            frames.append(_evaluate_protocol(pcell, model, pev, env, child, fit_s, info).frame)
+            done.append(pev.protocol)
+            status = "FINISHED"
+        except Exception as exc:  # the main result stands
+            failures.append(record_failure(exc, pcell, env, child))
+        finally:
+            env.tracker.end_run(child, status)
+    frame = pd.concat(frames, ignore_index=True) if frames else None
+    return replace(out, frame=frame, protocols=tuple(done), failures=tuple(failures))
 
 
 def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainEvaluation,
@@ -233,9 +292,11 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
     with env.observers.stage("evaluate", **info):
         lists = evaluate_lists(top.items, ctx, settings, curve_k=ev.curve_k)
         metrics = lists.metrics
-        metrics.update(rating_metrics(model, split))
+        metrics.update(rating_metrics(model, split, settings.unscored_ratings))
         per_user = lists.per_user
         per_user.insert(1, "fold", split.fold)
+        if cell.seed is not None:
+            per_user.insert(2, "seed", cell.seed)
         labels = None
         own = model.user_segments(users)
         if own is not None:
@@ -258,7 +319,7 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
         n_users=len(per_user), n_users_excluded=lists.n_excluded, n_users_empty_list=n_empty,
         fit_seconds=fit_s, recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child,
         source_shares=shares, segment_metrics=seg, curves=lists.curves, config_hash=cell.key,
-        segments_source=labels is not None,
+        segments_source=labels is not None, seed=cell.seed,
     )
     with env.observers.stage("artifacts", **info):
         _write_main_artifacts(cell, model, top, ctx, result, env, child)
@@ -307,6 +368,7 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
     settings = ev.settings
     uid = ev.split.test.user_ids[ev.users]
     logged: dict[str, float] = {"fit_seconds": fit_s}
+    train_counts = np.bincount(ev.split.train.items, minlength=ev.split.train.n_items)
     frames = []
     for level, history in ev.levels.items():
         with env.observers.stage("recommend", **info, level=level):
@@ -319,15 +381,20 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
                 top.items, ev.relevant, cutoffs=settings.cutoffs, metrics=settings.metrics,
                 graded=settings.graded, map_denominator=settings.map_denominator,
             )
+        served = served_users(top.items[ranked.users])
+        if ev.protocol == ITEM_COLD and not recommends_unseen(top.items, train_counts):
+            served[:] = False  # it never recommends a held-out item: cannot serve them
+        values = unserved_to_nan(ranked.per_user, served)
         frame = pd.DataFrame({"protocol": ev.protocol, "level": level, "model": cell.model,
                               "family": model.family, "user_id": uid[ranked.users],
-                              "n_relevant": ranked.n_relevant})
-        for key, values in ranked.per_user.items():
-            frame[key] = values
+                              "n_relevant": ranked.n_relevant,
+                              "n_recommended": top.lengths[ranked.users]})
+        for key, column in values.items():
+            frame[key] = column
         frames.append(frame)
         segment = fold_in_segment(level) if ev.protocol == USER_COLD else metric_keys.ITEM_COLD
         logged.update({MetricKey.parse(k).over(segment).mlflow: v
-                       for k, v in ranked.mean().items()})
+                       for k, v in served_means(values, served).items()})
     env.tracker.log_metrics(child, logged)
     log.info("%s %s: fit %.2fs", ev.protocol, cell.model, fit_s)
     return CellOutput(frame=pd.concat(frames, ignore_index=True))
@@ -369,7 +436,8 @@ def record_failure(exc: BaseException, cell: Cell, env: CellEnv, child) -> Model
     error = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
     fold = cell.fold if cell.protocol == MAIN else None
     failure = ModelFailure(model=cell.model, fold=fold, protocol=cell.protocol, error=error,
-                           bad_input=isinstance(exc, BenchError), traceback=str(path))
+                           bad_input=isinstance(exc, BenchError), traceback=str(path),
+                           seed=cell.seed)
     log.error("model %s (%s) FAILED: %s (traceback: %s)", cell.model, failure.where, error, path)
     return failure
 
@@ -394,11 +462,11 @@ def resume_cell(source: Path | None, cell: Cell, env: CellEnv) -> CellOutput | N
     target = cell.folder(env.out)
     if folder.resolve() != target.resolve():
         shutil.copytree(folder, target, dirs_exist_ok=True)
-    child = env.tracker.start_run(
-        cell.label, parent_id=env.parent,
-        tags={"model": cell.model, "family": done.family, "fold": str(cell.fold),
-              "recspectrum.resumed_from": str(done.run_id)},
-    )
+    tags = {"model": cell.model, "family": done.family, "fold": str(cell.fold),
+            "recspectrum.resumed_from": str(done.run_id)}
+    if cell.seed is not None:
+        tags["seed"] = str(cell.seed)
+    child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
     env.tracker.log_params(child, {**done.params, "_target_": done.target})
     env.tracker.log_metrics(child, {MetricKey.parse(k).mlflow: v
                                     for k, v in done.metrics.items()})
@@ -433,17 +501,49 @@ def source_shares(top: TopK, model_name: str) -> dict[str, float]:
             for name, c in zip(top.source_names, counts, strict=True)}
 
 
-def rating_metrics(model: Recommender, split: Split) -> dict[str, float]:
-    """RMSE/MAE on the test pairs the model can predict (rating predictors only)."""
+#: ``eval.unscored_ratings``: drop and count the pairs a model cannot score (the default)
+EXCLUDE = "exclude"
+#: ``eval.unscored_ratings``: score them as Surprise's ``predict`` does (its benchmark)
+SURPRISE_DEFAULT = "surprise_default"
+
+
+def rating_metrics(model: Recommender, split: Split,
+                   unscored: str = EXCLUDE) -> dict[str, float]:
+    """RMSE/MAE of a rating predictor on the test pairs (``{}`` for other models).
+
+    Models return NaN for a pair they cannot score. ``unscored`` says what happens to it:
+
+    * ``"exclude"`` (honest exclusion, the default everywhere): the pair is left out of
+      RMSE and MAE and counted as ``rating_pairs_unpredicted``;
+    * ``"surprise_default"`` (``eval.unscored_ratings: surprise_default``): every pair is
+      scored as Surprise's ``predict`` scores it, through the model's
+      ``predict_like_surprise`` (Surprise models only), so the numbers are those of
+      Surprise's own ``cross_validate``; the pairs that got Surprise's default instead of
+      a model score are counted as ``rating_pairs_defaulted``.
+    """
     if not getattr(model, "predicts_ratings", False) or not split.test.has_ratings:
         return {}
-    pred = np.asarray(model.predict_codes(split.test.users, split.test.items), dtype=np.float64)
+    users, items = split.test.users, split.test.items
+    pred = np.asarray(model.predict_codes(users, items), dtype=np.float64)
     ok = np.isfinite(pred)
+    out: dict[str, float] = {}
+    if unscored == SURPRISE_DEFAULT:
+        like_surprise = getattr(model, "predict_like_surprise", None)
+        if like_surprise is None:
+            raise ConfigError(
+                f"eval.unscored_ratings: expected only Surprise models to predict ratings "
+                f"with surprise_default (it scores pairs as Surprise's predict does), got "
+                f"{type(model).__name__}; set eval.unscored_ratings=exclude"
+            )
+        out["rating_pairs_defaulted"] = float((~ok).sum())
+        pred = np.asarray(like_surprise(users, items, sequence=split.test_sequence,
+                                        predicted=pred), dtype=np.float64)
+        ok = np.isfinite(pred)
     if not ok.any():
         raise EvaluationError(f"{type(model).__name__}: no test rating could be predicted")
     truth = split.test.ratings[ok]
     return {"rmse": rmse(pred[ok], truth), "mae": mae(pred[ok], truth),
-            "rating_pairs_unpredicted": float((~ok).sum())}
+            "rating_pairs_unpredicted": float((~ok).sum()), **out}
 
 
 def table_k(settings: EvalSettings) -> int:

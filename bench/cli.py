@@ -138,7 +138,7 @@ def _run_task(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from bench.reporting.summary import compact_table, rating_table
+    from bench.reporting.summary import compact_table, rating_heading, rating_table
     from bench.runner import run_experiment
 
     quiet_logging(verbose=_options["verbose"], quiet=_options["quiet"])  # Hydra set it up
@@ -165,7 +165,7 @@ def _run_task(cfg) -> None:
     print(compact_table(result))
     ratings = rating_table(result)
     if ratings is not None:
-        print("\nrating prediction (RMSE/MAE, mean over folds):")
+        print(f"\n{rating_heading(result)}:")
         print(ratings)
     print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")

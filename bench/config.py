@@ -87,6 +87,8 @@ class EvalSettings:
     segment_rules: str | None = _DEFAULTS.eval.segments.rules
     new_items: bool = _DEFAULTS.eval.segments.new_items
     fail_on_leakage: bool = _DEFAULTS.eval.fail_on_leakage
+    #: rating pairs a model cannot score: "exclude" (drop, count) or "surprise_default"
+    unscored_ratings: str = _DEFAULTS.eval.unscored_ratings
 
     @classmethod
     def from_config(cls, cfg: EvalConfig) -> EvalSettings:
@@ -98,6 +100,7 @@ class EvalSettings:
             exclude_seen=cfg.exclude_seen, batch_size=cfg.batch_size,
             history_edges=tuple(cfg.segments.history), segment_rules=cfg.segments.rules,
             new_items=cfg.segments.new_items, fail_on_leakage=cfg.fail_on_leakage,
+            unscored_ratings=cfg.unscored_ratings,
         )
 
     @property
@@ -132,11 +135,14 @@ class StatsSettings:
 class ColdStartSettings:
     """The checked ``cold_start`` group (extra protocols run after the main split).
 
-    A protocol is off when its fraction is None (``cold_start.user``/``item`` null).
+    A protocol is off when its group is null (``user_enabled`` False, ``item_fraction``
+    None).
     """
 
-    #: user cold-start sweep: share of users held out and the fold-in history sizes
-    user_fraction: float | None = None
+    #: user cold-start sweep: on or off, its cut (None = the main split's), the fold-in
+    #: history sizes and the seed that orders same-second fold-in rows
+    user_enabled: bool = False
+    user_quantile: float | None = None
     user_fold_in: tuple[int, ...] = tuple(UserColdStartConfig().fold_in)
     user_seed: int = _DEFAULTS.seed
     #: item cold start: share of items held out (None = protocol off)
@@ -147,7 +153,9 @@ class ColdStartSettings:
     def from_config(cls, cfg: ColdStartConfig) -> ColdStartSettings:
         out: dict = {}
         if cfg.user is not None:
-            out.update(user_fraction=float(cfg.user.fraction),
+            quantile = cfg.user.quantile
+            out.update(user_enabled=True,
+                       user_quantile=None if quantile is None else float(quantile),
                        user_fold_in=tuple(cfg.user.fold_in), user_seed=cfg.user.seed)
         if cfg.item is not None:
             out.update(item_fraction=float(cfg.item.fraction), item_seed=cfg.item.seed)
@@ -189,6 +197,8 @@ class CheckSettings:
     fail_on_improvement: bool = _DEFAULTS.check.fail_on_improvement
     fail_on_new_model: bool = _DEFAULTS.check.fail_on_new_model
     fail_on_missing_model: bool = _DEFAULTS.check.fail_on_missing_model
+    #: k: a regression must also drop more than k x the sd over training seeds; None = off
+    seed_spread: float | None = _DEFAULTS.check.seed_spread
 
     @classmethod
     def from_config(cls, cfg: CheckConfig) -> CheckSettings:
@@ -200,6 +210,7 @@ class CheckSettings:
             fail_on_improvement=cfg.fail_on_improvement,
             fail_on_new_model=cfg.fail_on_new_model,
             fail_on_missing_model=cfg.fail_on_missing_model,
+            seed_spread=None if cfg.seed_spread is None else float(cfg.seed_spread),
         )
 
     def allowed_drop(self, metric: str, baseline_mean: float) -> float:
@@ -229,6 +240,8 @@ class RunSettings:
     split: dict
     models: dict
     tracker: dict | None
+    #: training seeds (``seeds``): each seeded model runs once per seed; None = off
+    seeds: tuple[int, ...] | None = None
 
 
 # ---------------------------------------------------------------------- loading
@@ -258,7 +271,8 @@ def load_settings(cfg) -> RunSettings:
     run = _conform({k: v for k, v in raw.items() if k not in IGNORED_KEYS})
     settings = EvalSettings.from_config(run.eval)
     out = RunSettings(
-        seed=run.seed, name=run.name, resume=run.resume, data_dir=run.data_dir,
+        seed=run.seed, seeds=None if run.seeds is None else tuple(run.seeds),
+        name=run.name, resume=run.resume, data_dir=run.data_dir,
         eval=settings, stats=StatsSettings.from_config(run.stats),
         cold_start=ColdStartSettings.from_config(run.cold_start),
         report=resolve_headline(ReportSettings.from_config(run.report), settings),
@@ -315,7 +329,7 @@ def check_model_names(models) -> None:
 
 
 #: top-level keys that are neither groups nor ``_target_`` nodes
-_SCALARS = frozenset({"seed", "name", "resume", "data_dir"})
+_SCALARS = frozenset({"seed", "seeds", "name", "resume", "data_dir"})
 
 
 def _conform(raw: Mapping) -> RunConfig:

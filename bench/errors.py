@@ -50,6 +50,14 @@ class SplitError(BenchError):
     """A split cannot be made or breaks a post-condition (e.g. no test users)."""
 
 
+class EmptySplitError(SplitError):
+    """A split leaves a part empty: ``part`` is ``"test"`` or ``"training"``."""
+
+    def __init__(self, message: str, part: str):
+        super().__init__(message)
+        self.part = part
+
+
 class EvaluationError(BenchError):
     """Evaluation is impossible as configured (e.g. a test set with no relevant item)."""
 

@@ -32,8 +32,12 @@ __all__ = [
     "ListEvaluation",
     "accuracy_keys",
     "evaluate_lists",
+    "recommends_unseen",
     "relevance",
     "segment_metrics",
+    "served_means",
+    "served_users",
+    "unserved_to_nan",
 ]
 
 def relevance(split: Split, settings: EvalSettings) -> tuple[sp.csr_matrix, np.ndarray, int]:
@@ -181,7 +185,9 @@ def evaluate_lists(
     rel = ctx.relevant[ctx.users]
     kw = {"graded": settings.graded, "map_denominator": settings.map_denominator}
     ev = evaluate_rankings(items, rel, cutoffs=settings.cutoffs, metrics=settings.metrics, **kw)
-    metrics = dict(ev.mean())
+    served = served_users(items[ev.users])
+    per_user_values = unserved_to_nan(ev.per_user, served)
+    metrics = served_means(per_user_values, served)
     uid = ctx.split.test.user_ids
     per_user = pd.DataFrame({
         "user_id": uid[ctx.users[ev.users]],
@@ -189,10 +195,13 @@ def evaluate_lists(
         "history": ctx.history_len[ev.users],
         "history_bucket": history_buckets(ctx.history_len[ev.users], settings.history_edges),
     })
-    for key, values in ev.per_user.items():
+    for key, values in per_user_values.items():
         per_user[key] = values
 
     if ctx.new_relevant is not None:
+        # a model whose lists hold no item unseen in training cannot serve new items at
+        # all: its new-item metrics are n/a (NaN), not a structural 0
+        recommends_new = recommends_unseen(items[ev.users], ctx.item_counts)
         new_rel = ctx.new_relevant[ctx.users][ev.users]
         rows = np.flatnonzero(np.diff(new_rel.indptr) > 0)
         per_user[str(MetricKey("n_relevant", segment=NEW_ITEMS))] = np.diff(new_rel.indptr)
@@ -201,7 +210,8 @@ def evaluate_lists(
                 items[ev.users][rows], new_rel[rows], cutoffs=settings.cutoffs,
                 metrics=settings.metrics, **kw,
             )
-            for key, values in ev_new.per_user.items():
+            able = served[rows] & recommends_new
+            for key, values in unserved_to_nan(ev_new.per_user, able).items():
                 col = np.full(len(per_user), np.nan)
                 col[rows] = values
                 per_user[str(MetricKey.parse(key).over(NEW_ITEMS))] = col
@@ -223,12 +233,58 @@ def evaluate_lists(
         ks = list(range(1, width + 1))
         names = [m for m in CURVE_METRICS if m in settings.metrics] or list(CURVE_METRICS)
         ev_k = evaluate_rankings(items[:, :width], rel, cutoffs=ks, metrics=names, **kw)
-        means = ev_k.mean()
+        means = served_means(ev_k.per_user, served)
         curves = {m: np.array([means[str(MetricKey(m, k))] for k in ks]) for m in names}
     return ListEvaluation(
         metrics=metrics, per_user=per_user, curves=curves,
         n_excluded=ev.n_excluded + (ctx.n_test_users - len(ctx.users)),
     )
+
+
+def served_users(items: np.ndarray) -> np.ndarray:
+    """Bool per list row: the model recommended at least one item (``-1`` is padding).
+
+    A model that can score no item for a user (NaN everywhere: an unknown user it cannot
+    fold in, an item-less content profile) returns an empty list. That user was **not
+    served**: their metrics are "n/a" (NaN), not 0, and they are counted
+    (``n_users_empty_list``), so "cannot serve" never reads as "serves badly".
+    """
+    return np.asarray(items >= 0).any(axis=1)
+
+
+def recommends_unseen(items: np.ndarray, train_item_counts: np.ndarray) -> bool:
+    """Does any list hold an item with no training row? ``-1`` (padding) is skipped.
+
+    A model that never recommends such an item (a collaborative model knows only trained
+    items) cannot serve new items: its metrics against new items are "n/a", not 0.
+    """
+    listed = items[items >= 0]
+    return bool(listed.size) and bool((train_item_counts[listed] == 0).any())
+
+
+def unserved_to_nan(per_user: dict[str, np.ndarray],
+                    served: np.ndarray) -> dict[str, np.ndarray]:
+    """``per_user`` with NaN for the users not served (a copy only where needed)."""
+    if served.all():
+        return dict(per_user)
+    out = {}
+    for key, values in per_user.items():
+        values = np.array(values, dtype=np.float64)
+        values[~served] = np.nan
+        out[key] = values
+    return out
+
+
+def served_means(per_user: dict[str, np.ndarray], served: np.ndarray) -> dict[str, float]:
+    """Mean of each per-user array over the served users; NaN when nobody was served.
+
+    With every user served this is ``np.mean`` of the whole array, exactly as before.
+    """
+    if served.all():
+        return {key: float(np.mean(values)) for key, values in per_user.items()}
+    if not served.any():
+        return {key: float("nan") for key in per_user}
+    return {key: float(np.mean(np.asarray(values)[served])) for key, values in per_user.items()}
 
 
 def accuracy_keys(settings: EvalSettings) -> list[str]:

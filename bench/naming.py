@@ -4,7 +4,7 @@ A run's ``name`` picks its folder (``reports/<name>/<run>/``), its MLflow tags a
 name, and what "the latest run" means for ``bench report NAME``, ``bench compare`` and
 ``resume=true``. Each experiment (``configs/experiment/*.yaml``) sets
 
-    name: ${run_name:spectrum,movielens_small,temporal_warm}
+    name: ${run_name:spectrum,movielens_small,temporal_given_n}
 
 — its own name and the dataset and split it is defined on. The resolver returns the
 experiment's name when the run uses that dataset and split, and appends the dataset

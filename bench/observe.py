@@ -8,10 +8,13 @@ without patching any function.
 Stages the run layer announces (``info`` keys in brackets):
 
 * ``tracking`` [call="build"] (building and checking the tracker), ``load`` (dataset),
-  ``split`` (splitter), ``audit`` — once per run; ``protocols`` — the cold-start
-  protocols' splits and relevance;
+  ``split`` (splitter), ``audit`` — once per run, and ``audit`` again for the cold-start
+  protocols' splits; ``protocols`` — the cold-start protocols' splits and relevance
+  (before any cell: a protocol that shares a main fold's training rows is evaluated by
+  the main cells);
 * ``context`` [fold] — relevance, history and popularity shared by a fold's cells;
-* ``cell`` [model, protocol, fold] — one whole cell, around the stages below;
+* ``cell`` [model, protocol, fold, and seed with training seeds] — one whole cell, around
+  the stages below;
 * ``fit``, ``recommend``, ``evaluate``, ``artifacts`` [model, protocol, fold] — inside a cell;
 * ``tracking`` [call] — every call to the tracker (MLflow);
 * ``reduce`` — the single step after the cells: record, statistics, report;

@@ -52,10 +52,12 @@ PLAIN_STEPS = ("load", "reduce")
 
 
 def cell_label(info: Mapping[str, object]) -> str:
-    """``cf_als fold 0`` for the main split, ``cf_als user_cold_start`` for a protocol."""
+    """``cf_als fold 0`` (``cf_als fold 0 seed 1``) for the main split, ``cf_als
+    user_cold_start`` for a protocol."""
     model = info.get("model", "?")
     if info.get("protocol", "main") == "main":
-        return f"{model} fold {info.get('fold')}"
+        seed = f" seed {info['seed']}" if info.get("seed") is not None else ""
+        return f"{model} fold {info.get('fold')}{seed}"
     return f"{model} {info.get('protocol')}"
 
 

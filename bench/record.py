@@ -35,6 +35,7 @@ __all__ = [
     "ModelResult",
     "RunRecord",
     "RunResult",
+    "fold_sum",
     "read_cell",
     "read_record",
     "write_cell",
@@ -79,11 +80,14 @@ class ModelResult:
     config_hash: str = ""
     #: True when this model labelled users with segments for the others
     segments_source: bool = False
+    #: the training seed of this cell (``seeds``); None = the model ran once (no seed key,
+    #: or ``seeds`` off) — then the key is left out of the JSON
+    seed: int | None = None
 
     def to_json(self) -> dict[str, object]:
         """The record (every field but ``per_user``), JSON-ready."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-               if f.name != "per_user"}
+               if f.name != "per_user" and not (f.name == "seed" and self.seed is None)}
         out["curves"] = {m: np.asarray(v).tolist() for m, v in self.curves.items()}
         return out
 
@@ -111,11 +115,20 @@ class ModelFailure:
     bad_input: bool
     #: file holding the full traceback (also an artifact of the model's MLflow child run)
     traceback: str | None = None
+    #: the training seed of the failed cell (``seeds``), else None
+    seed: int | None = None
 
     @property
     def where(self) -> str:
-        """``fold 0`` or the protocol's name."""
-        return f"fold {self.fold}" if self.fold is not None else self.protocol
+        """``fold 0`` (``fold 0, seed 1``) or the protocol's name."""
+        where = f"fold {self.fold}" if self.fold is not None else self.protocol
+        return where if self.seed is None else f"{where}, seed {self.seed}"
+
+    def to_json(self) -> dict[str, object]:
+        out = dataclasses.asdict(self)
+        if self.seed is None:
+            del out["seed"]
+        return out
 
 
 @dataclass
@@ -141,6 +154,8 @@ class RunRecord:
     timings: dict[str, float]
     tracking: str = ""
     version: int = FORMAT_VERSION
+    #: the training seeds (``seeds``); None = off (then absent from the JSON)
+    seeds: list[int] | None = None
 
     # ------------------------------------------------------------------ views
     @property
@@ -161,14 +176,26 @@ class RunRecord:
         return float(np.mean(vals)) if vals else float("nan")
 
     def seconds(self, model: str, what: str) -> float:
-        """Summed ``fit_seconds`` / ``recommend_seconds`` / ``evaluate_seconds`` of a model."""
-        return float(sum(getattr(m, what) for m in self.results_of(model)))
+        """``fit_seconds`` / ``recommend_seconds`` / ``evaluate_seconds`` of a model, summed
+        over folds (each fold's mean over training seeds: the cost of one training)."""
+        return fold_sum(self.results_of(model), lambda m: getattr(m, what))
 
     def to_json(self) -> dict[str, object]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if self.seeds is None:
+            del out["seeds"]
         out["models"] = [m.to_json() for m in self.models]
-        out["failures"] = [dataclasses.asdict(f) for f in self.failures]
+        out["failures"] = [f.to_json() for f in self.failures]
         return out
+
+
+def fold_sum(results: list[ModelResult], value) -> float:
+    """Sum over folds of the mean over training seeds of ``value(result)`` (one result
+    per fold without seeds: a plain sum)."""
+    per_fold: dict[int, list[float]] = {}
+    for r in results:
+        per_fold.setdefault(r.fold, []).append(value(r))
+    return float(sum(v[0] if len(v) == 1 else float(np.mean(v)) for v in per_fold.values()))
 
 
 @dataclass
@@ -198,6 +225,8 @@ class RunResult:
     audits: list[dict[str, object]] = field(default_factory=list)
     #: models that raised (the others finished); the command exits non-zero when any did
     failures: list[ModelFailure] = field(default_factory=list)
+    #: the training seeds (``seeds``); None = off
+    seeds: list[int] | None = None
 
     def record(self) -> RunRecord:
         """The run's :class:`RunRecord` (what ``results.json`` holds)."""
@@ -209,7 +238,7 @@ class RunResult:
             report=report, cold_start=dataclasses.asdict(self.cold_start_settings),
             leakage=self.audits, models=self.models, failures=self.failures,
             mlflow_parent_run_id=self.parent_run_id, timings=self.timings,
-            tracking=self.tracking,
+            tracking=self.tracking, seeds=self.seeds,
         )
 
     def per_user_frame(self) -> pd.DataFrame:
@@ -217,6 +246,9 @@ class RunResult:
         frames = [r.per_user.assign(model=r.model, family=r.family) for r in self.models]
         frame = pd.concat(frames, ignore_index=True)
         first = ["model", "family", "fold", "user_id"]
+        if "seed" in frame:  # training seeds: null for the models that ran once
+            frame["seed"] = frame["seed"].astype("Int64")
+            first.insert(3, "seed")
         return frame[first + [c for c in frame.columns if c not in first]]
 
     def curves_frame(self) -> pd.DataFrame:
@@ -238,10 +270,10 @@ class RunResult:
             row: dict[str, object] = {"model": name, "family": res[0].family}
             for key in res[0].metrics:
                 row[key] = float(np.mean([r.metrics[key] for r in res]))
-            row["users"] = int(sum(r.n_users for r in res))
-            row["users_excluded"] = int(sum(r.n_users_excluded for r in res))
-            row["fit_s"] = float(sum(r.fit_seconds for r in res))
-            row["recommend_s"] = float(sum(r.recommend_seconds for r in res))
+            row["users"] = int(fold_sum(res, lambda r: r.n_users))
+            row["users_excluded"] = int(fold_sum(res, lambda r: r.n_users_excluded))
+            row["fit_s"] = fold_sum(res, lambda r: r.fit_seconds)
+            row["recommend_s"] = fold_sum(res, lambda r: r.recommend_seconds)
             rows.append(row)
         return pd.DataFrame(rows)
 

@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from bench.cells import (
     CellInputs,
     CellOutput,
     MainEvaluation,
+    ProtocolEvaluation,
     build_model,
     cell_key,
     resume_cell,
@@ -45,6 +46,7 @@ from bench.observe import Observers, TimedTracker, default_observers
 from bench.protocols import protocol_cells, protocol_evaluations
 from bench.record import ModelFailure, ModelResult, RunResult
 from bench.reduce import reduce_run
+from bench.seeds import model_variants, unresolved_models
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.stats.budget import check_budget
@@ -61,6 +63,10 @@ __all__ = ["INVOCATION_TAG", "run_experiment"]
 INVOCATION_TAG = "recspectrum.invocation"
 
 
+#: per-user protocol rows by (model, protocol)
+_Frames = dict[tuple[str, str], pd.DataFrame]
+
+
 @dataclass
 class _Run:
     """What the stages of one run share (the settings, where things go, how they run)."""
@@ -74,6 +80,8 @@ class _Run:
     resume_from: Path | None
     timings: dict[str, float]
     parent: str | None = None
+    #: per model, its (training seed or None, model config) runs (:mod:`bench.seeds`)
+    variants: dict[str, list[tuple[int | None, dict]]] = field(default_factory=dict)
     #: a sweep job's MLflow names: the parent's, and what child names add
     parent_name: str | None = None
     label: str = ""
@@ -120,11 +128,12 @@ def run_experiment(
                    executor or LocalExecutor())
     run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
+    evaluations, shared = _plan_protocols(run, dataset, splits, audits)
     run.parent = _open_parent(run, dataset, splits, invocation)
     t = time.perf_counter()
-    results, failures = _run_main(run, dataset, splits)
+    results, failures, served = _run_main(run, dataset, splits, shared)
     run.timings["models_s"] = time.perf_counter() - t
-    cold_frame = _run_protocols(run, dataset, failures)
+    cold_frame = _run_protocols(run, dataset, evaluations, served, failures)
     s = run.settings
     result = RunResult(
         name=s.name, run_name=run.out.name, output_dir=run.out, dataset=dataset.summary(),
@@ -132,6 +141,7 @@ def run_experiment(
         parent_run_id=run.parent, tracking=run.tracker.describe(), config=run.raw,
         timings=run.timings, stats=s.stats, report=s.report, cold_start_settings=s.cold_start,
         cold_start=cold_frame, audits=audits, failures=failures,
+        seeds=None if s.seeds is None else list(s.seeds),
     )
     run.timings["total_s"] = time.perf_counter() - t_start
     with run.observers.stage("reduce"):
@@ -158,7 +168,8 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     if observers.observers:
         tracker = TimedTracker(tracker, observers)
     return _Run(settings=settings, raw=raw, out=out, tracker=tracker, observers=observers,
-                executor=executor, resume_from=resume_from, timings={})
+                executor=executor, resume_from=resume_from, timings={},
+                variants=_variants(settings, cfg))
 
 
 def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
@@ -208,19 +219,50 @@ def _open_parent(run: _Run, dataset: Dataset, splits: list[Split],
             **{f"split.{k}": v for k, v in splits[0].params.items()},
             "eval.cutoffs": list(s.eval.cutoffs),
             "eval.relevance_threshold": s.eval.relevance_threshold,
+            **({"seeds": list(s.seeds)} if s.seeds is not None else {}),
         })
     write_json(run.out / "config.json", run.raw)
     tracker.log_artifact(parent, run.out / "config.json", f"config/{run.out.name}")
     return parent
 
 
-def _run_main(run: _Run, dataset: Dataset,
-              splits: list[Split]) -> tuple[list[ModelResult], list[ModelFailure]]:
-    """Every (model, fold) cell of the main split.
+def _plan_protocols(run: _Run, dataset: Dataset, splits: list[Split], audits: list[dict]
+                    ) -> tuple[list[ProtocolEvaluation], dict[int, tuple[ProtocolEvaluation, ...]]]:
+    """The cold-start protocols' splits, audited (into ``audits``) before any model runs,
+    and which of them share a main fold's training rows (fold -> protocols): those are
+    evaluated by the main cells with the models they fitted."""
+    s = run.settings
+    if not s.cold_start.user_enabled and s.cold_start.item_fraction is None:
+        return [], {}
+    t = time.perf_counter()
+    with run.observers.stage("protocols"):
+        evaluations = protocol_evaluations(dataset, s.eval, s.cold_start, splits[0].cut)
+    with run.observers.stage("audit"):
+        audits += _audit([ev.split for ev in evaluations], s.eval.fail_on_leakage,
+                         [ev.protocol for ev in evaluations])
+    run.timings["cold_start_split_s"] = time.perf_counter() - t
+    shared: dict[int, tuple[ProtocolEvaluation, ...]] = {}
+    for sp in splits:
+        same = tuple(ev for ev in evaluations
+                     if ev.split.train.fingerprint() == sp.train.fingerprint())
+        if same:
+            shared[sp.fold] = same
+            log.info("fold %d: %s share its training rows: one fit per model for both",
+                     sp.fold, ", ".join(ev.protocol for ev in same))
+    return evaluations, shared
+
+
+def _run_main(run: _Run, dataset: Dataset, splits: list[Split],
+              shared: dict[int, tuple[ProtocolEvaluation, ...]] | None = None
+              ) -> tuple[list[ModelResult], list[ModelFailure], _Frames]:
+    """Every (model, fold) cell of the main split, and the protocols they share.
 
     A model whose user segments break the others down (``eval.segments.rules``) runs
     first on each fold — the first wave — and its labels are an input of the second wave.
+    Returns the results, the failures and the per-user rows of the protocols the main
+    cells evaluated, by (model, protocol).
     """
+    shared = shared or {}
     s = run.settings
     fingerprint = str(dataset.summary()["fingerprint"])
     contexts = {}
@@ -231,36 +273,46 @@ def _run_main(run: _Run, dataset: Dataset,
         log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
                  "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
                  len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
-    with run.observers.stage("plan", cells=len(s.models) * len(splits)):
+    runs = [(m, seed, cfg) for m in s.models for seed, cfg in run.variants[m]]
+    with run.observers.stage("plan", cells=len(runs) * len(splits)):
         pass  # the number of cells, for progress displays (bench.progress)
     source = _segment_source(s)
     waves = [[source], [m for m in s.models if m != source]] if source else [list(s.models)]
     labels: dict[int, pd.Series] = {}
-    done: dict[tuple[str, int], ModelResult] = {}
+    done: dict[tuple[str, int, int | None], ModelResult] = {}
     failures: list[ModelFailure] = []
+    served: dict[tuple[str, str], pd.DataFrame] = {}
     for wave in waves:
         cells, inputs = [], []
         for sp in splits:
-            for name in wave:
-                model_cfg = s.models[name]
+            for name, seed, model_cfg in [r for r in runs if r[0] in wave]:
                 key = cell_key(model_cfg, sp, fingerprint, s.eval, s.report.curve_k)
-                cells.append(Cell(model=name, protocol=MAIN, fold=sp.fold, key=key))
+                cells.append(Cell(model=name, protocol=MAIN, fold=sp.fold, key=key, seed=seed))
                 inputs.append(CellInputs(
                     model_cfg=model_cfg, item_features=dataset.item_features,
                     user_features=dataset.user_features,
+                    # a protocol sharing this fold's training rows is evaluated by the
+                    # model's unseeded cell (a training seed leaves the protocols to their
+                    # own cells, which keep `seed`)
                     evaluation=MainEvaluation(contexts[sp.fold], s.eval, s.report.curve_k,
-                                              labels.get(sp.fold)),
+                                              labels.get(sp.fold),
+                                              shared.get(sp.fold, ()) if seed is None else ()),
                 ))
         for cell, output in zip(cells, _execute(run, cells, inputs), strict=True):
             if isinstance(output, ModelFailure):
                 failures.append(output)
                 continue
-            done[(cell.model, cell.fold)] = output.result
+            failures += output.failures
+            for protocol in output.protocols:
+                frame = output.frame
+                served[(cell.model, protocol)] = frame[frame["protocol"] == protocol]
+            done[(cell.model, cell.fold, cell.seed)] = output.result
             if output.labels is not None and cell.fold not in labels:
                 labels[cell.fold] = output.labels
             _log_result(output.result, s)
-    results = [done[(m, sp.fold)] for sp in splits for m in s.models if (m, sp.fold) in done]
-    return results, failures
+    results = [done[(m, sp.fold, seed)] for sp in splits for m, seed, _ in runs
+               if (m, sp.fold, seed) in done]
+    return results, failures, served
 
 
 def _execute(run: _Run, cells: list[Cell], inputs: list[CellInputs]) -> list:
@@ -279,26 +331,30 @@ def _execute(run: _Run, cells: list[Cell], inputs: list[CellInputs]) -> list:
     return outputs
 
 
-def _run_protocols(run: _Run, dataset: Dataset,
+def _run_protocols(run: _Run, dataset: Dataset, evaluations: list[ProtocolEvaluation],
+                   served: dict[tuple[str, str], pd.DataFrame],
                    failures: list[ModelFailure]) -> pd.DataFrame | None:
-    """The cold-start protocols' cells; their per-user rows, stacked (None when off)."""
+    """The cold-start protocols' cells (those no main cell evaluated: a protocol with its
+    own training rows, or a main cell that was resumed or failed); every protocol's
+    per-user rows, stacked in protocol then model order (None when off)."""
     s = run.settings
-    if s.cold_start.user_fraction is None and s.cold_start.item_fraction is None:
+    if not evaluations:
         return None
     t = time.perf_counter()
-    with run.observers.stage("protocols"):
-        evaluations = protocol_evaluations(dataset, s.eval, s.cold_start)
     cells, inputs = protocol_cells(evaluations, s.models, dataset)
-    with run.observers.stage("plan", cells=len(cells)):
+    todo = [i for i, c in enumerate(cells) if (c.model, c.protocol) not in served]
+    with run.observers.stage("plan", cells=len(todo)):
         pass
-    frames = []
-    for output in run.executor.run(cells, inputs, run.env()):
+    frames = dict(served)
+    outputs = run.executor.run([cells[i] for i in todo], [inputs[i] for i in todo], run.env())
+    for i, output in zip(todo, outputs, strict=True):
         if isinstance(output, ModelFailure):
             failures.append(output)
         else:
-            frames.append(output.frame)
+            frames[(cells[i].model, cells[i].protocol)] = output.frame
     run.timings["cold_start_s"] = time.perf_counter() - t
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    ordered = [frames[(c.model, c.protocol)] for c in cells if (c.model, c.protocol) in frames]
+    return pd.concat(ordered, ignore_index=True) if ordered else pd.DataFrame()
 
 
 # ---------------------------------------------------------------------------- pieces
@@ -345,21 +401,26 @@ def _segments_users(name: str, model_cfg: Mapping) -> bool:
     return cls.user_segments is not Recommender.user_segments
 
 
-def _audit(splits: list[Split], fail_on_leakage: bool) -> list[dict[str, object]]:
-    """Leakage audit of every fold: log it, and stop here when eval.fail_on_leakage says so."""
+def _audit(splits: list[Split], fail_on_leakage: bool,
+           protocols: list[str] | None = None) -> list[dict[str, object]]:
+    """Leakage audit of every split evaluated (the main folds, then each cold-start
+    protocol's): log it, and stop here when eval.fail_on_leakage says so."""
     out = []
-    for split in splits:
-        audit = audit_split(split)
+    for i, split in enumerate(splits):
+        protocol = protocols[i] if protocols else MAIN
+        audit = audit_split(split, protocol)
+        where = f"fold {split.fold}" if protocol == MAIN else protocol
         for line in audit.leaks:
-            log.warning("leakage (fold %d): %s", split.fold, line)
+            log.warning("leakage (%s): %s", where, line)
         for line in audit.warnings:
-            log.info("audit (fold %d): %s", split.fold, line)
+            log.info("audit (%s): %s", where, line)
         if audit.leaks and fail_on_leakage:
             raise EvaluationError(
-                f"split '{split.name}' fold {split.fold}: leakage found and "
+                f"split '{split.name}' ({where}): leakage found and "
                 f"eval.fail_on_leakage is true: {'; '.join(audit.leaks)}"
             )
-        out.append({"fold": split.fold, **audit.to_dict()})
+        out.append({"fold": split.fold, "split_cut": split.cut, "split_info": dict(split.info),
+                    **audit.to_dict()})
     return out
 
 
@@ -381,9 +442,21 @@ def _resume_source(value, out: Path) -> Path | None:
     raise ConfigError(f"resume: expected true, false or an existing run folder, got {value!r}")
 
 
+def _variants(s: RunSettings, cfg) -> dict[str, list[tuple[int | None, dict]]]:
+    """Each model's runs: one per training seed when ``seeds`` is set and its config takes
+    ``${seed}`` (:mod:`bench.seeds`), else one."""
+    variants = model_variants(s.models, unresolved_models(cfg), s.seeds)
+    if s.seeds is not None:
+        seeded = [m for m, v in variants.items() if v[0][0] is not None]
+        log.info("training seeds %s: %s run once per seed; %s no ${seed} key, run once",
+                 list(s.seeds), seeded or "no model", [m for m in variants if m not in seeded])
+    return variants
+
+
 def _log_result(res: ModelResult, s: RunSettings) -> None:
     shown = {str(MetricKey(m, table_k(s.eval))) for m in s.eval.metrics}
-    log.info("model %s (fold %d): %s (fit %.2fs, recommend %.2fs)", res.model, res.fold,
+    log.info("model %s (fold %d%s): %s (fit %.2fs, recommend %.2fs)", res.model, res.fold,
+             "" if res.seed is None else f", seed {res.seed}",
              ", ".join(f"{k}={v:.4f}" for k, v in res.metrics.items() if k in shown),
              res.fit_seconds, res.recommend_seconds)
 

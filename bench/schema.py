@@ -36,6 +36,8 @@ KNOWN_METRICS = RANKING_METRICS
 CHECK_SEGMENTS = ("all", "history_bucket", "segment", "new_items")
 #: ``eval.map_denominator`` choices
 MAP_DENOMINATORS = ("relevant", "min_k_relevant")
+#: ``eval.unscored_ratings`` choices: drop and count, or Surprise's default (its benchmark)
+UNSCORED_RATINGS = ("exclude", "surprise_default")
 #: ``tune.sampler`` and ``tune.pruner`` choices (``bench tune``, :mod:`bench.tune`)
 TUNE_SAMPLERS = ("tpe", "random")
 TUNE_PRUNERS = ("none", "median")
@@ -102,6 +104,10 @@ def is_plain_name(v) -> bool:
     return isinstance(v, str) and PLAIN_NAME.fullmatch(v) is not None
 
 
+def _seed_list(v) -> bool:
+    return len(v) > 0 and all(k >= 0 for k in v) and len(set(v)) == len(v)
+
+
 def _is_resume(v) -> bool:
     return isinstance(v, bool) or (isinstance(v, str) and bool(v))
 
@@ -151,6 +157,10 @@ class EvalConfig:
                                      rules=((_positive, None),))
     segments: SegmentsConfig = group(SegmentsConfig)
     fail_on_leakage: bool = setting(False, expected="true or false")
+    unscored_ratings: str = setting(
+        "exclude", expected=f"one of {list(UNSCORED_RATINGS)}",
+        rules=((lambda v: v in UNSCORED_RATINGS, None),),
+    )
 
 
 @dataclass
@@ -173,10 +183,10 @@ class StatsConfig:
 
 @dataclass
 class UserColdStartConfig:
-    """``cold_start.user``: the user cold-start sweep (null = off)."""
+    """``cold_start.user``: the temporal user cold-start sweep (null = off)."""
 
-    fraction: float = setting(0.2, expected="a number in (0, 1)",
-                              rules=((_in_unit_interval, None),))
+    quantile: float | None = setting(None, expected="a number in (0, 1) or null",
+                                     rules=((_in_unit_interval, None),))
     fold_in: list[int] = setting(
         factory=lambda: [0, 1, 3, 5, 10],
         expected="strictly ascending history sizes >= 0 (e.g. [0, 1, 3, 5, 10])",
@@ -236,6 +246,12 @@ class CheckConfig:
     fail_on_improvement: bool = setting(False, expected="true or false")
     fail_on_new_model: bool = setting(False, expected="true or false")
     fail_on_missing_model: bool = setting(False, expected="true or false")
+    #: with ``seeds``: a regression must also drop more than this many standard
+    #: deviations over training seeds (null = off)
+    seed_spread: float | None = setting(
+        None, expected="a number > 0 or null (off)",
+        rules=((lambda v: 0 < v < math.inf, None),),
+    )
 
 
 @dataclass
@@ -299,8 +315,13 @@ class RunConfig:
     """The composed top-level config (``configs/config.yaml`` and its groups)."""
 
     seed: int = setting(42, expected="an integer")
+    #: training seeds: every model key set to ``${seed}`` takes each in turn (null = off)
+    seeds: list[int] | None = setting(
+        None, expected="null or a non-empty list of distinct integers >= 0 (e.g. [1, 2, 3])",
+        rules=((_seed_list, None),),
+    )
     #: the run folder is ``<report.dir>/<name>/<stamp>``: one path component, never a path
-    name: str = setting("${run_name:default,movielens_small,temporal_warm}",
+    name: str = setting("${run_name:default,movielens_small,temporal_given_n}",
                         expected=PLAIN_NAME_EXPECTED, rules=((is_plain_name, None),))
     resume: Any = setting(False, expected="true, false or a run folder",
                           rules=((_is_resume, None),))

@@ -18,7 +18,7 @@ from bench.schema import RunConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 GROUPS = ("eval", "stats", "cold_start", "check", "report", "tune")
-SCALARS = ("seed", "name", "resume", "data_dir", "tuning")
+SCALARS = ("seed", "seeds", "name", "resume", "data_dir", "tuning")
 
 
 def documented() -> dict:
@@ -68,12 +68,13 @@ def test_bare_settings_equal_a_config_with_nothing_set():
 
 # ---------------------------------------------------------------------- loading
 def test_a_plain_mapping_loads_with_defaults_filled_in():
-    s = load_settings(minimal(cold_start={"user": {"fraction": 0.3}}, stats={"alpha": 0.1}))
+    s = load_settings(minimal(cold_start={"user": {"quantile": 0.3}}, stats={"alpha": 0.1}))
     assert isinstance(s, RunSettings)
     assert s.seed == 3 and s.name == "default" and s.resume is False
     assert s.eval.cutoffs == (1, 5, 10, 20) and s.eval.k_max == 20
     assert s.stats.alpha == 0.1 and s.stats.seed == 3, "stats.seed follows seed"
-    assert s.cold_start.user_fraction == 0.3 and s.cold_start.user_seed == 3
+    assert s.cold_start.user_enabled and s.cold_start.user_quantile == 0.3
+    assert s.cold_start.user_seed == 3
     assert s.cold_start.user_fold_in == (0, 1, 3, 5, 10) and s.cold_start.item_fraction is None
     assert s.report.headline == "ndcg@10", "the headline is resolved"
     assert s.check.baseline == "reports/baselines/default.json"
@@ -144,8 +145,8 @@ def test_every_failure_of_a_mapping_is_one_line_naming_the_full_key(raw, line):
         (["stats.n_resamples=1.5"], "stats.n_resamples: expected an integer >= 1, got 1.5"),
         (["eval=null"], "eval: expected a mapping of keys, got None"),
         (["+stats.nosuch=1"], "stats: unknown key(s) ['nosuch']; expected some of"),
-        (["cold_start.user={fraction: 2}"],
-         "cold_start.user.fraction: expected a number in (0, 1), got 2.0"),
+        (["cold_start.user={quantile: 2}"],
+         "cold_start.user.quantile: expected a number in (0, 1) or null, got 2.0"),
         (["report.curve_k=0"], "report.curve_k: expected an integer >= 1, got 0"),
         (["tracker.nosuch=1"], "tracker.nosuch: unknown config key"),
     ],

@@ -154,7 +154,7 @@ def test_all_timestamps_equal_with_a_temporal_cut_is_one_clear_error(tmp_path, c
     with pytest.raises(BenchError) as info:
         run(tmp_path, rows)
     msg = str(info.value)
-    assert msg.startswith("split 'temporal' (quantile=0.8, cold_users='keep') leaves no "
+    assert msg.startswith("split 'temporal' (quantile=0.8, cold_users='keep', fold_in=0) leaves no "
                           "training interaction (240 rows in ")
     assert "many rows may share the timestamp at the cut" in msg
     code, err = cli(tmp_path, rows, capsys)

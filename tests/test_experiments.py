@@ -54,3 +54,7 @@ def test_experiment_runs_on_tiny_data(name, tmp_path):
         assert n_figures == 0
     else:
         assert n_figures >= (6 if name.startswith("spectrum") else 4)
+    if name == "surprise_ml100k":  # Surprise's benchmark: every rating pair is scored
+        assert cfg.eval.unscored_ratings == "surprise_default"
+        assert all(r.metrics["rating_pairs_unpredicted"] == 0
+                   and "rating_pairs_defaulted" in r.metrics for r in result.models)

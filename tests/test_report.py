@@ -57,12 +57,14 @@ def test_new_item_relevance_keeps_only_items_without_training_rows():
         (eval_settings, {"segments": {"history": [0, 5, 5]}}, r"eval\.segments\.history"),
         (eval_settings, {"segments": {"colour": 1}}, r"eval\.segments: unknown key.*colour"),
         (eval_settings, {"fail_on_leakage": "yes"}, r"eval\.fail_on_leakage: expected true"),
+        (eval_settings, {"unscored_ratings": "mean"},
+         r"eval\.unscored_ratings: expected one of \['exclude', 'surprise_default'\]"),
         (stats_settings, {"n_resamples": 0}, r"stats\.n_resamples: expected an integer >= 1"),
         (stats_settings, {"confidence": 1.5}, r"stats\.confidence: expected a number in \(0, 1\)"),
         (stats_settings, {"metrics": ["ndcg"]}, r"stats\.metrics: expected metric keys"),
         (stats_settings, {"baselin": "x"}, r"stats: unknown key.*baselin"),
         (cold_start_settings, {"user": {"fold_in": [3, 1]}}, r"cold_start\.user\.fold_in"),
-        (cold_start_settings, {"user": {"fraction": 0}}, r"cold_start\.user\.fraction"),
+        (cold_start_settings, {"user": {"quantile": 0}}, r"cold_start\.user\.quantile"),
         (cold_start_settings, {"item": {"fraction": 2}}, r"cold_start\.item\.fraction"),
         (cold_start_settings, {"users": {}}, r"cold_start: unknown key.*users"),
         (report_settings, {"headline": "ndcg"}, r"report\.headline: expected a metric key"),
@@ -149,18 +151,38 @@ def test_cold_start_protocols(run):
     for _, part in user.groupby("model"):
         sets = [frozenset(g["user_id"]) for _, g in part.groupby("level")]
         assert len(set(sets)) == 1
-    ease = user[user["model"] == "cf_ease"].groupby("level")["ndcg@10"].mean()
-    assert ease[0] == 0.0  # no history: EASE cannot score a stranger
-    assert ease[3] > 0.0  # three items of history are enough to score
+    ease = user[user["model"] == "cf_ease"]
+    # no history: EASE cannot score a stranger, so it serves nobody: n/a (NaN), not 0
+    assert ease.loc[ease["level"] == 0, "ndcg@10"].isna().all()
+    assert len(ease[ease["level"] == 0]) == len(ease[ease["level"] == 3])  # still counted
+    assert ease.loc[ease["level"] == 3, "ndcg@10"].notna().all()  # 3 items are enough
+    assert ease.groupby("level")["ndcg@10"].mean()[3] > 0.0
     pop = user[user["model"] == "rule_popular"].groupby("level")["ndcg@10"].mean()
     assert pop[0] > 0.0
     item = cold[cold["protocol"] == "item_cold_start"]
-    # no model here can score an item it never saw in training
-    assert (item.groupby("model")["ndcg@10"].mean() == 0.0).all()
+    # no model here ever recommends an item it never saw in training: n/a, not 0
+    assert item["ndcg@10"].isna().all() and len(item) > 0
     names = {c.name for c in tracker.runs.values()}
     assert {"cf_ease/user_cold_start", "cf_ease/item_cold_start"} <= names
     child = next(c for c in tracker.runs.values() if c.name == "cf_ease/user_cold_start")
-    assert child.metrics["ndcg_at_10.fold_in_0"] == 0.0
+    assert np.isnan(child.metrics["ndcg_at_10.fold_in_0"])
+    assert child.metrics["ndcg_at_10.fold_in_3"] > 0.0
+
+
+def test_cannot_serve_reads_n_a_in_the_report(run):
+    _, _, out = run
+    text = (out / "report.md").read_text()
+    users = text.split("**New users.**")[1].split("**By training history**")[0]
+    row = next(line for line in users.splitlines() if line.startswith("| `cf_ease` |"))
+    # n/a at n=0, numbers at n=1 and 3, then the users evaluated at every level
+    cells = [c.strip() for c in row.split("|")[2:-1]]
+    assert cells[0] == "n/a" and float(cells[1]) > 0 and float(cells[2]) > 0
+    assert "could serve none" in text  # the notes explain n/a
+    items = text.split("**New items.**")[1]
+    row = next(line for line in items.splitlines() if line.startswith("| `cf_ease` |"))
+    served, total = row.split("|")[3].strip().split(" of ")
+    assert row.startswith("| `cf_ease` | n/a | ") and served == "0" and int(total) > 0
+    assert "cannot serve new items" in items
 
 
 def test_card_names_data_split_protocol_and_code(run):
@@ -272,7 +294,7 @@ def test_leakage_warns_by_default_and_fails_when_asked(csv, tmp_path):
                      report={"figures": False})
     result = run_experiment(cfg, output_dir=tmp_path / "w", tracker=MemoryTracker())
     assert result.audits[0]["future_train_rows"] > 0
-    assert "**Leakage warning:**" in (tmp_path / "w" / "report.md").read_text()
+    assert "**Leakage warning (main):**" in (tmp_path / "w" / "report.md").read_text()
     cfg.eval.fail_on_leakage = True
     with pytest.raises(EvaluationError, match=r"eval\.fail_on_leakage is true"):
         run_experiment(cfg, output_dir=tmp_path / "f", tracker=MemoryTracker())
@@ -296,6 +318,33 @@ def test_cold_start_sweep_without_timestamps_names_the_cold_start_key(tmp_path):
     cfg = report_cfg(path, split={"_target_": "bench.splits.holdout.RandomHoldoutSplitter",
                                   "fraction": 0.3, "seed": 0})
     cfg.dataset.columns = {"user_id": "user", "item_id": "item", "rating": "stars"}
-    cfg.cold_start = {"user": {"fraction": 0.3, "fold_in": [0, 2]}, "item": None}
-    with pytest.raises(SplitError, match=r"cold_start\.user: .*cold_start\.user\.fold_in=0"):
+    cfg.cold_start = {"user": {"fold_in": [0, 2]}, "item": None}
+    with pytest.raises(SplitError,
+                       match=r"cold_start\.user: .*no timestamps.*cold_start\.user=null"):
         run_experiment(cfg, output_dir=tmp_path / "o", tracker=MemoryTracker())
+
+
+def test_every_protocol_is_audited_and_the_item_split_counted_exactly(run, csv):
+    from bench.splits.cold_start import ItemColdStartSplitter
+    from bench.targets import build
+
+    result, _, out = run
+    audits = {a["protocol"]: a for a in result.audits}
+    assert list(audits) == ["main", "user_cold_start", "item_cold_start"]
+    for protocol in ("main", "user_cold_start"):  # temporal: nothing from the future
+        a = audits[protocol]
+        assert a["future_train_rows"] == 0 and a["own_future_rows"] == 0, protocol
+        assert a["fold_in_own_future_rows"] in (None, 0) and a["leaks"] == [], protocol
+    assert audits["user_cold_start"]["split_cut"] is not None
+    # the item protocol is not temporal: count its future training rows by hand
+    data = build(report_cfg(csv).dataset, "dataset").interactions
+    split = ItemColdStartSplitter(fraction=0.2, seed=0).split(data)[0]
+    first_test = int(split.test.timestamps.min())
+    expected = sum(int(t) >= first_test for t in split.train.timestamps)
+    tied = sum(int(t) == first_test for t in split.train.timestamps)
+    item = audits["item_cold_start"]
+    assert item["future_train_rows"] == expected > 0
+    assert item["future_train_rows_tied"] == tied
+    report = (out / "report.md").read_text()
+    assert "**Leakage warning (item_cold_start):**" in report
+    assert "| user_cold_start | `temporal` |" in report and "| main (fold 0) |" in report

@@ -11,7 +11,10 @@ One JSON file per pinned experiment, committed with the code::
 
 ``per_user`` holds, column by column, every model's per-user values of the gated
 metrics, keyed by ``model``, ``fold`` and ``user_id``, with the segment labels
-(history bucket, rule segment) and the new-item variants. Floats are written with
+(history bucket, rule segment) and the new-item variants. A baseline written from a run
+with training seeds (``seeds``) holds each user's mean over the seeds, plus ``seeds``
+and ``seed_spread`` (``{model: {segment: {metric: sd over seeds}}}``,
+:mod:`bench.check.spread`), which ``check.seed_spread`` reads. Floats are written with
 Python's shortest round-trip repr, so a value read back is bit-identical; a user with no
 value (no new relevant item) is ``NaN``.
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from bench.atomic import atomic_write
+from bench.check.spread import segment_spreads
 from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
 from bench.reporting.analysis import RunData
@@ -51,6 +55,8 @@ class Baseline:
     metrics: list[str]
     models: dict[str, dict]
     per_user: pd.DataFrame
+    #: ``{model: {segment: {metric: sd over training seeds}}}``; empty without seeds
+    seed_spread: dict = field(default_factory=dict)
 
 
 def baseline_payload(data: RunData, metrics: list[str]) -> dict:
@@ -74,7 +80,7 @@ def baseline_payload(data: RunData, metrics: list[str]) -> dict:
             "means": {k: data.mean_over_folds(m, k) for k in metrics}}
         for m in data.models
     }
-    return {
+    payload = {
         "format": FORMAT,
         "version": VERSION,
         "name": data.record.name,
@@ -85,6 +91,10 @@ def baseline_payload(data: RunData, metrics: list[str]) -> dict:
         "models": models,
         "per_user": per_user,
     }
+    if data.record.seeds is not None:  # per_user holds means over the training seeds
+        payload["seeds"] = list(data.record.seeds)
+        payload["seed_spread"] = segment_spreads(data.seed_rows, list(metrics))
+    return payload
 
 
 def _is_metric_column(column: str) -> bool:
@@ -137,6 +147,10 @@ def read_baseline(path: str | Path) -> Baseline:
     for key, kind in (("card", dict), ("metrics", list), ("models", dict), ("per_user", dict)):
         if not isinstance(raw.get(key), kind):
             raise DataError(f"{path}: key {key!r} missing or not a {kind.__name__}")
+    spread = raw.get("seed_spread", {})
+    if not _is_spread(spread):
+        raise DataError(f"{path}: key 'seed_spread' must map model -> segment -> metric -> a "
+                        "number >= 0; rewrite it with `bench check --update-baseline`")
     columns = raw["per_user"]
     need = KEYS + raw["metrics"]
     absent = [c for c in need if c not in columns]
@@ -171,4 +185,16 @@ def read_baseline(path: str | Path) -> Baseline:
                         f"(per_user holds {held}); rewrite it with `bench check "
                         "--update-baseline`")
     return Baseline(path=path, name=str(raw.get("name")), card=raw["card"],
-                    metrics=list(raw["metrics"]), models=raw["models"], per_user=frame)
+                    metrics=list(raw["metrics"]), models=raw["models"], per_user=frame,
+                    seed_spread=spread)
+
+
+def _is_spread(spread) -> bool:
+    """``{model: {segment: {metric: sd >= 0}}}``, as :func:`segment_spreads` writes it."""
+    return isinstance(spread, dict) and all(
+        isinstance(segs, dict) and all(
+            isinstance(sds, dict) and all(
+                isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                and v >= 0 for v in sds.values())
+            for sds in segs.values())
+        for segs in spread.values())

@@ -11,10 +11,14 @@ baseline (current - baseline, over the users and folds present in both) is
    the gate runs (models x metrics x segments), is at most ``stats.alpha``.
 
 Both are needed: a large drop on a handful of users is noise, and a significant drop of
-0.0001 does not matter. An **improvement** is the mirror image; it is reported, and fails
-only with ``check.fail_on_improvement`` (a stale baseline hides future regressions).
-Models only in the run (new) or only in the baseline (missing) are reported and fail only
-when ``check.fail_on_new_model`` / ``fail_on_missing_model`` say so.
+0.0001 does not matter. With ``check.seed_spread: k`` (and training seeds, ``seeds``)
+there is a third condition: the change must also exceed ``k`` times the standard
+deviation over training seeds recorded in the baseline or in the run, whichever is
+larger (:mod:`bench.check.spread`); a change that does not is ``within seed spread``.
+Values are each user's mean over the seeds. An **improvement** is the mirror image; it
+is reported, and fails only with ``check.fail_on_improvement`` (a stale baseline hides
+future regressions). Models only in the run (new) or only in the baseline (missing) are
+reported and fail only when ``check.fail_on_new_model`` / ``fail_on_missing_model`` say so.
 
 Before any value is compared, the run's evaluation card must match the baseline's on
 everything that makes numbers comparable (dataset and split fingerprints, relevance,
@@ -37,6 +41,7 @@ import pandas as pd
 
 from bench.check.baseline import Baseline
 from bench.check.promise import key_mismatches, label_mismatches, raise_mismatches, value_mismatch
+from bench.check.spread import seed_sds, segment_spreads
 from bench.config import CheckSettings, history_labels
 from bench.errors import IncomparableError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
@@ -58,8 +63,9 @@ class GateResult:
     Attributes:
         tests: one row per (model, metric, segment): ``n, baseline, current, diff, low,
             high, allowed, p_t, p_holm, status`` with status one of ``regression``,
-            ``improvement``, ``within tolerance`` (significant but small), ``no change``
-            (not significant).
+            ``improvement``, ``within tolerance`` (significant but small), ``within seed
+            spread`` (beyond the tolerance, not beyond ``check.seed_spread`` x the seed
+            sd, then in column ``seed_sd``), ``no change`` (not significant).
         new_models: models run but absent from the baseline.
         missing_models: baseline models not run.
         failures: human-readable reasons the gate fails (empty = pass).
@@ -75,6 +81,8 @@ class GateResult:
     #: do new / missing models fail the gate (check.fail_on_new_model, ...)?
     fail_new: bool = False
     fail_missing: bool = False
+    #: check.seed_spread (k), None = off
+    seed_spread: float | None = None
 
     @property
     def exit_code(self) -> int:
@@ -174,9 +182,16 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
     gain = sign * tests["diff"].to_numpy(dtype=np.float64)
     worse = gain < -tests["allowed"].to_numpy(np.float64)
     better = gain > tests["allowed"].to_numpy(np.float64)
-    status = np.where(significant & worse, "regression",
-                      np.where(significant & better, "improvement",
-                               np.where(significant, "within tolerance", "no change")))
+    beyond = np.ones(len(tests), dtype=bool)  # beyond the seed spread (always, when off)
+    if settings.seed_spread is not None:
+        tests["seed_sd"] = seed_sds(tests, baseline.seed_spread,
+                                    segment_spreads(data.seed_rows, metrics))
+        beyond = np.abs(gain) > settings.seed_spread * tests["seed_sd"].to_numpy(np.float64)
+    status = np.where(significant & worse & beyond, "regression",
+                      np.where(significant & better & beyond, "improvement",
+                               np.where(significant & (worse | better), "within seed spread",
+                                        np.where(significant, "within tolerance",
+                                                 "no change"))))
     tests["status"] = status
 
     new = [m for m in run_models if m not in base_models]
@@ -199,7 +214,8 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
     return GateResult(name=data.record.name, baseline_path=str(baseline.path), tests=tests,
                       new_models=new, missing_models=missing, failures=failures, alpha=alpha,
                       fail_new=settings.fail_on_new_model,
-                      fail_missing=settings.fail_on_missing_model)
+                      fail_missing=settings.fail_on_missing_model,
+                      seed_spread=settings.seed_spread)
 
 
 def _segments(ref: pd.DataFrame, cur: pd.DataFrame, settings: CheckSettings, data: RunData):

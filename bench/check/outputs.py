@@ -26,15 +26,20 @@ def markdown_summary(gate: GateResult) -> str:
              f"Experiment `{gate.name}` against `{gate.baseline_path}`: {len(t)} paired tests "
              f"(models × metrics × segments), Holm-corrected at alpha = {gate.alpha}. A "
              "regression is a drop beyond the tolerance that is also significant."]
+    spread = gate.seed_spread is not None
+    if spread:
+        lines[-1] += _seed_sentence(gate)
     if gate.failures:
         lines += ["", "Failures:", ""] + [f"- {f}" for f in gate.failures]
-    notable = t[t["status"].isin(["regression", "improvement"])]
+    shown = ["regression", "improvement", *(["within seed spread"] if spread else [])]
+    notable = t[t["status"].isin(shown)]
     if len(notable):
         lines += ["", "| model | metric | segment | baseline | current | diff [95% CI] | "
-                  "allowed drop | Holm p | status |",
-                  "|---|---|---|---:|---:|---:|---:|---:|---|"]
+                  "allowed drop | " + ("seed sd | " if spread else "") + "Holm p | status |",
+                  "|---|---|---|---:|---:|---:|---:|" + ("---:|" if spread else "")
+                  + "---:|---|"]
         for r in notable.itertuples():
-            lines.append(_row(r))
+            lines.append(_row(r, spread))
     lines += ["", "All users, per model:", "",
               "| model | metric | users | baseline | current | diff [95% CI] | Holm p | status |",
               "|---|---|---:|---:|---:|---:|---:|---|"]
@@ -50,10 +55,23 @@ def markdown_summary(gate: GateResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _row(r) -> str:
+def _seed_sentence(gate: GateResult) -> str:
+    """What ``check.seed_spread`` adds to the rule, and whether any seed spread was found."""
+    k = gate.seed_spread
+    text = (f" With `check.seed_spread` = {k:g}, the change must also exceed {k:g} × the "
+            "standard deviation over training seeds (the baseline's or this run's, the larger); "
+            "`within seed spread` marks those that did not.")
+    if not (gate.tests["seed_sd"] > 0).any():
+        text += (" Neither the baseline nor this run recorded a seed spread (no `seeds`, or "
+                 "no model with a `${seed}` key): the option changed nothing.")
+    return text
+
+
+def _row(r, spread: bool = False) -> str:
+    sd = f"{r.seed_sd:.4f} | " if spread else ""
     return (f"| `{r.model}` | {r.metric} | {r.segment} | {r.baseline:.4f} | {r.current:.4f} | "
-            f"{r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.allowed:.4f} | {fmt_p(r.p_holm)} | "
-            f"{r.status} |")
+            f"{r.diff:+.4f} [{r.low:+.4f}, {r.high:+.4f}] | {r.allowed:.4f} | {sd}"
+            f"{fmt_p(r.p_holm)} | {r.status} |")
 
 
 def junit_xml(gate: GateResult) -> str:

@@ -13,6 +13,10 @@ family of comparisons: models x metrics against the baseline; ladder steps x seg
 difference is called *significant* when its Holm-corrected paired t-test p-value is at most
 ``stats.alpha`` (the t-test tests the mean difference the CI estimates; Wilcoxon is shown as
 a robustness check). Holm's rule rejects at ``p_adjusted <= alpha``.
+
+Training seeds (``seeds``, :mod:`bench.seeds`): ``per_user`` holds each user's mean over
+the seeds, so every interval, test, segment and ladder step above is computed on
+seed-averaged values; :func:`seed_table` gives the spread over seeds.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
 from bench.metrics.registry import direction
 from bench.record import RunRecord, read_record
+from bench.seeds import mean_over_seeds, seed_spread
 from bench.stats import bootstrap_means, holm, paired_comparison, reject
 
 __all__ = [
@@ -42,6 +47,7 @@ __all__ = [
     "ladder_models",
     "metric_curves",
     "paired_frame",
+    "seed_table",
     "segment_table",
     "tradeoff",
 ]
@@ -59,6 +65,9 @@ class RunData:
     curves: pd.DataFrame
     cold_start: pd.DataFrame | None
     card: dict
+    #: with ``seeds``: ``per_user.parquet`` as written, one row per (model, fold, seed,
+    #: user); ``per_user`` is then each user's mean over seeds. None without seeds.
+    seed_rows: pd.DataFrame | None = None
 
     @classmethod
     def load(cls, folder: str | Path) -> RunData:
@@ -66,11 +75,13 @@ class RunData:
         folder = Path(folder)
         record = read_record(folder)
         card = _read_json(folder / "card.json")
-        per_user = _read_parquet(folder / "per_user.parquet")
+        rows = _read_parquet(folder / "per_user.parquet")
         curves = _read_parquet(folder / "curves.parquet")
         cold = folder / "cold_start.parquet"
-        return cls(folder, record, per_user, curves,
-                   _read_parquet(cold) if cold.is_file() else None, card)
+        seeded = "seed" in rows
+        return cls(folder, record, mean_over_seeds(rows), curves,
+                   _read_parquet(cold) if cold.is_file() else None, card,
+                   rows if seeded else None)
 
     @property
     def models(self) -> list[str]:
@@ -311,6 +322,14 @@ def ladder(data: RunData) -> pd.DataFrame:
     out = pd.concat(rows, ignore_index=True)
     out = out[out["n"] > 0].reset_index(drop=True)
     return _correct(out, st["alpha"])
+
+
+def seed_table(data: RunData) -> pd.DataFrame:
+    """With ``seeds``: per model, the spread over training seeds of its mean headline metric
+    (:func:`bench.seeds.seed_spread`; ``seeds`` 0 = ran once). Empty without seeds."""
+    if data.record.seeds is None:
+        return pd.DataFrame()
+    return seed_spread(data.record.models, data.headline_metric)
 
 
 # ---------------------------------------------------------------------------- curves

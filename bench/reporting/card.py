@@ -3,7 +3,8 @@
 It is what a reader needs to trust or reproduce a number, and what a CI gate compares
 before it compares values: dataset and fingerprint, rows dropped and why, the split and
 its parameters and fingerprints, the relevance threshold, the candidate set, metric
-definitions, cutoffs, seeds, library versions and the git commit.
+definitions, cutoffs, how rating errors treat pairs a model cannot score, seeds, library
+versions and the git commit.
 
 ``card["comparable"]`` is the subset that must match for two runs' numbers to be
 compared (data, split, evaluation protocol); versions, commit and time are recorded but
@@ -19,14 +20,18 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.metrics import beyond, ranking, registry
+from bench.seeds import seed_spread
 
 __all__ = [
     "METRIC_DEFINITIONS",
+    "UNSCORED_RATING_RULES",
     "card_differences",
     "evaluation_card",
     "git_commit",
     "library_versions",
     "short_value",
+    "training_seeds",
+    "unscored_ratings_rule",
 ]
 
 #: Libraries whose versions can change a number.
@@ -37,6 +42,20 @@ LIBRARIES = (
 
 #: One line per metric, from the registry; the full statement is each function's docstring.
 METRIC_DEFINITIONS = registry.definitions()
+
+#: How RMSE/MAE treat the test pairs a model cannot score, per ``eval.unscored_ratings``:
+#: the label the card, the report and the command line print next to rating errors.
+UNSCORED_RATING_RULES = {
+    "exclude": "pairs a model cannot score (unknown user or item) are excluded from "
+               "RMSE/MAE and counted",
+    "surprise_default": "unknown pairs scored with Surprise's default, as in its benchmark",
+}
+
+
+def unscored_ratings_rule(setting: str | None) -> str:
+    """The label of an ``eval.unscored_ratings`` value (``None``: a run recorded before
+    the key existed, which excluded)."""
+    return UNSCORED_RATING_RULES[setting or "exclude"]
 
 
 def library_versions() -> dict[str, str | None]:
@@ -102,7 +121,11 @@ def evaluation_card(result) -> dict[str, object]:
                      "new_items": ev.new_items},
         "seed": raw.get("seed"),
     }
-    return {
+    if result.seeds is not None:  # seed-averaged values compare only with the same seeds
+        comparable["seeds"] = list(result.seeds)
+    if ev.unscored_ratings != "exclude":  # absent = exclude: older cards stay comparable
+        comparable["unscored_ratings"] = ev.unscored_ratings
+    card = {
         "card_version": 1,
         "experiment": result.name,
         "run": result.run_name,
@@ -113,6 +136,8 @@ def evaluation_card(result) -> dict[str, object]:
         "split_parts": [s.get("parts") for s in splits],
         "metric_definitions": {m: METRIC_DEFINITIONS[m] for m in METRIC_DEFINITIONS},
         "metric_modules": [ranking.__name__, beyond.__name__],
+        "rating_errors": {"unscored_ratings": ev.unscored_ratings,
+                          "rule": unscored_ratings_rule(ev.unscored_ratings)},
         "statistics": {
             "baseline": result.stats.baseline,
             "compared_metrics": list(result.stats.metrics),
@@ -124,7 +149,8 @@ def evaluation_card(result) -> dict[str, object]:
             "tests": "paired t-test and Wilcoxon signed-rank, Holm-corrected",
         },
         "cold_start": {
-            "user_fraction": result.cold_start_settings.user_fraction,
+            "user": result.cold_start_settings.user_enabled,
+            "user_quantile": result.cold_start_settings.user_quantile,
             "user_fold_in": list(result.cold_start_settings.user_fold_in),
             "user_seed": result.cold_start_settings.user_seed,
             "item_fraction": result.cold_start_settings.item_fraction,
@@ -137,6 +163,29 @@ def evaluation_card(result) -> dict[str, object]:
         "tuning": raw.get("tuning"),
         "versions": library_versions(),
         "git": git_commit(),
+    }
+    if result.seeds is not None:
+        card["training_seeds"] = training_seeds(result)
+    return card
+
+
+def training_seeds(result) -> dict[str, object]:
+    """The card's ``training_seeds`` block: the seeds, which models took them, and each
+    seeded model's spread of the headline metric over seeds (:mod:`bench.seeds`)."""
+    metric = result.report.headline
+    spread = seed_spread(result.models, metric)
+    return {
+        "seeds": list(result.seeds),
+        "rule": "model config keys set to ${seed} take each training seed; split, data, "
+                "cold-start protocols and bootstrap keep `seed`; per-user values are "
+                "means over seeds",
+        "metric": metric,
+        "models": {
+            r.model: ({"seeds": int(r.seeds), "mean": r.mean, "sd": r.sd, "min": r.min,
+                       "max": r.max, "per_seed": {str(k): v for k, v in r.per_seed.items()}}
+                      if r.seeds else "runs once (no ${seed} key)")
+            for r in spread.itertuples()
+        },
     }
 
 

@@ -234,7 +234,8 @@ def headline_figure(
 
     ``frame`` columns: ``model, family, mean, low, high`` (one row per model). Rows are grouped
     by family in rung order, best mean on top within a family (a model whose mean is NaN is
-    listed last in its family and marked "no data"). ``baseline`` names a model whose mean is
+    listed last in its family and marked "n/a (cannot serve)": it recommended nothing to any
+    evaluated user). ``baseline`` names a model whose mean is
     marked by a dashed vertical line (none when that mean is NaN); naming a model not in the
     frame raises ``ValueError``.
 
@@ -278,7 +279,8 @@ def headline_figure(
                                  linestyle="none")
                 dot.set_gid(f"mean:{model}")
             else:
-                ax.text(0.01, y, "no data", transform=ax.get_yaxis_transform(), va="center",
+                ax.text(0.01, y, "n/a (cannot serve)", transform=ax.get_yaxis_transform(),
+                        va="center",
                         fontsize=_MIN_FONT, color="0.45", style="italic")
         # thin separators between family blocks
         fams = data["family"].astype(str).to_numpy()
@@ -399,12 +401,15 @@ def lift_ladder_figure(
 def cold_start_figure(
     frame: pd.DataFrame, *, metric: str, xlabel: str, ci: str = CI_LABEL
 ) -> Figure:
-    """One line per model over ordered categories (history size), with a light CI band.
+    """Small multiples over ordered categories (history size): one panel per family.
 
     ``frame`` columns: ``model, family, x`` (category label), ``x_order`` (sorts the x axis),
-    ``mean, low, high, n``. Points with ``n == 0`` or a NaN mean are not drawn; the line breaks
-    there rather than bridging the gap. The x tick labels are the ``x`` labels. Lines carry gid
-    ``"line:<model>"``, bands ``"band:<model>"``.
+    ``mean, low, high, n``. Each panel draws its family's models in colour (line, markers,
+    a light CI band) over every other model in thin grey for context, on a y axis shared
+    by all panels, so 14-30 models stay readable. Points with ``n == 0`` or a NaN mean are
+    not drawn (the line breaks there): the model could serve nobody at that x, and its
+    legend entry says "n/a at ..." (or "cannot serve" when it has no point at all). Lines
+    carry gid ``"line:<model>"``, bands ``"band:<model>"``, grey context ``"context:<model>"``.
     """
     name = "cold_start_figure"
     frame = _check(frame, name, ["model", "family", "x", "x_order", "mean", "low", "high", "n"])
@@ -413,10 +418,7 @@ def cold_start_figure(
         cats = (frame[["x", "x_order"]].assign(x=frame["x"].astype(str))
                 .drop_duplicates("x").sort_values(["x_order", "x"], kind="mergesort"))
         pos = {x: i for i, x in enumerate(cats["x"])}
-        n_models = len(styles)
-        fig = _new_figure(7.8 + (2.0 if n_models > _LEGEND_ROWS else 0.0),
-                          max(4.0, 1.2 + 0.22 * min(n_models, _LEGEND_ROWS)))
-        ax = fig.add_subplot()
+        labels = list(pos)
         data = frame.assign(
             _x=frame["x"].astype(str).map(pos),
             _mean=_finite(frame["mean"]),
@@ -426,36 +428,72 @@ def cold_start_figure(
         )
         skip = data["_mean"].isna() | (data["_n"] == 0)
         data.loc[skip, ["_mean", "_low", "_high"]] = np.nan
-        grid_x = np.arange(len(pos), dtype=float)
-        band_alpha = 0.14 if n_models <= 8 else 0.07  # many overlapping bands turn opaque
-        for model, st in styles.items():
+        series = {}
+        for model in styles:
             rows = data[data["model"].astype(str) == model]
-            mean = np.full(len(pos), np.nan)
-            low = np.full(len(pos), np.nan)
-            high = np.full(len(pos), np.nan)
             xs = rows["_x"].to_numpy(dtype=int)
-            mean[xs] = rows["_mean"].to_numpy()
-            low[xs] = rows["_low"].to_numpy()
-            high[xs] = rows["_high"].to_numpy()
-            (line,) = ax.plot(grid_x, mean, color=st.colour, marker=st.marker,
-                              linestyle=st.linestyle, lw=1.6, markersize=6, label=model)
-            line.set_gid(f"line:{model}")
-            ok = np.isfinite(low) & np.isfinite(high)
-            if ok.any():
-                band = ax.fill_between(grid_x, low, high, where=ok, color=st.colour,
-                                       alpha=band_alpha, linewidth=0, interpolate=False)
-                band.set_gid(f"band:{model}")
-        ax.set_xticks(grid_x, list(pos))
-        ax.set_xlim(-0.3, len(pos) - 0.7)
-        drawn = data.loc[data["_mean"].notna(), "_x"].unique()
-        for i in sorted(set(range(len(pos))) - set(drawn)):
-            ax.text(i, 0.03, "no data", transform=ax.get_xaxis_transform(), ha="center",
-                    fontsize=_MIN_FONT, color="0.45", style="italic")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(metric)
-        ax.set_title(_wrap(f"{metric} by {xlabel}\nmean (line) and {ci} (shaded band)", 5.5))
-        _outside_legend(fig, _model_handles(styles, lines=True), title="model")
+            arrays = [np.full(len(pos), np.nan) for _ in range(3)]
+            for arr, col in zip(arrays, ("_mean", "_low", "_high"), strict=True):
+                arr[xs] = rows[col].to_numpy()
+            series[model] = arrays
+        fig, panels = _family_panels(styles, width=4.6, height=3.6)
+        grid_x = np.arange(len(pos), dtype=float)
+        for fam, ax in panels.items():
+            for model, (mean, _, _) in series.items():
+                if styles[model].family != fam:
+                    (ctx,) = ax.plot(grid_x, mean, color="0.8", lw=0.9, zorder=1)
+                    ctx.set_gid(f"context:{model}")
+            handles = []
+            for model, st in styles.items():
+                if st.family != fam:
+                    continue
+                mean, low, high = series[model]
+                (line,) = ax.plot(grid_x, mean, color=st.colour, marker=st.marker,
+                                  linestyle=st.linestyle, lw=1.6, markersize=6, zorder=3)
+                line.set_gid(f"line:{model}")
+                ok = np.isfinite(low) & np.isfinite(high)
+                if ok.any():
+                    band = ax.fill_between(grid_x, low, high, where=ok, color=st.colour,
+                                           alpha=0.12, linewidth=0, interpolate=False)
+                    band.set_gid(f"band:{model}")
+                handles.append(Line2D([], [], color=st.colour, marker=st.marker,
+                                      linestyle=st.linestyle, markersize=5,
+                                      label=_served_label(model, mean, labels)))
+            ax.set_xticks(grid_x, labels)
+            ax.set_xlim(-0.3, len(pos) - 0.7)
+            ax.set_title(f"{fam} ({len(handles)} model{'s' if len(handles) != 1 else ''})",
+                         color=_text_colour(fam))
+            ax.set_xlabel(xlabel)
+            ax.legend(handles=handles, fontsize=_MIN_FONT, loc="best", framealpha=0.85)
+        for ax in fig.axes:
+            if ax.get_visible() and ax.get_subplotspec().is_first_col():
+                ax.set_ylabel(metric)
+        fig.suptitle(_wrap(f"{metric} by {xlabel}: mean (line) and {ci} (band); each panel "
+                           "one family, the other models in grey", 4.6 * min(3, len(panels))))
     return fig
+
+
+def _family_panels(styles: dict[str, ModelStyle], *, width: float,
+                   height: float) -> tuple[Figure, dict[str, Axes]]:
+    """One panel per family present (rung order), sharing the y axis: 2x2 for four."""
+    families = list(dict.fromkeys(st.family for st in styles.values()))
+    ncols = 2 if len(families) == 4 else min(3, len(families))
+    nrows = math.ceil(len(families) / ncols)
+    fig = _new_figure(width * ncols, height * nrows + 0.6)
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    for ax in axes[len(families):]:
+        ax.set_visible(False)
+    return fig, dict(zip(families, axes, strict=False))
+
+
+def _served_label(model: str, mean: np.ndarray, labels: Sequence[str]) -> str:
+    """A legend label that says where the model could serve nobody."""
+    missing = [lab for lab, v in zip(labels, mean, strict=True) if not np.isfinite(v)]
+    if len(missing) == len(labels):
+        return f"{model}: n/a (cannot serve)"
+    if missing:
+        return f"{model}: n/a at {', '.join(missing)}"
+    return model
 
 
 # --------------------------------------------------------------------------- 4. trade-offs
@@ -584,47 +622,57 @@ def _overlap(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def metric_at_k_figure(frame: pd.DataFrame) -> Figure:
-    """Each metric against the cutoff k: one panel per metric, one line per model.
+    """Each metric against the cutoff k: a grid of metrics (rows) x families (columns).
 
-    ``frame`` columns: ``model, family, metric, k, value``. Panels follow the metrics' order
-    of first appearance (up to 3 per row); lines are sorted by k and carry gid
-    ``"line:<model>"``; one legend for all panels, to the right.
+    ``frame`` columns: ``model, family, metric, k, value``. Metrics follow their order of
+    first appearance, families the rung order. Each panel draws its family's models in
+    colour over the same metric's other models in thin grey, on a y axis shared along the
+    row, so 14-30 models stay readable; each column's top panel carries the legend of its
+    family. Lines are sorted by k and carry gid ``"line:<model>"`` (grey context:
+    ``"context:<model>"``).
     """
     name = "metric_at_k_figure"
     frame = _check(frame, name, ["model", "family", "metric", "k", "value"])
     with _house_style():
         styles = model_styles(frame)
         metrics = list(dict.fromkeys(frame["metric"].astype(str)))
-        ncols = 2 if len(metrics) == 4 else min(3, len(metrics))
-        nrows = math.ceil(len(metrics) / ncols)
-        n_models = len(styles)
-        extra_w = 2.2 if n_models > _LEGEND_ROWS else 0.0
-        fig = _new_figure(4.2 * ncols + 2.0 + extra_w,
-                          max(3.4 * nrows + 0.5, 1.2 + 0.22 * min(n_models, _LEGEND_ROWS)))
-        axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+        families = list(dict.fromkeys(st.family for st in styles.values()))
+        nrows, ncols = len(metrics), len(families)
+        fig = _new_figure(3.6 * ncols + 0.4, 2.9 * nrows + 0.8)
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharey="row")
         data = frame.assign(_metric=frame["metric"].astype(str), _k=_finite(frame["k"]),
                             _v=_finite(frame["value"]), _model=frame["model"].astype(str))
         ks = np.unique(data["_k"][np.isfinite(data["_k"])])
-        for ax, metric in zip(axes, metrics, strict=False):
+        for i, metric in enumerate(metrics):
             sub = data[data["_metric"] == metric]
-            for model, st in styles.items():
-                rows = sub[sub["_model"] == model].sort_values("_k", kind="mergesort")
-                if rows.empty:
-                    continue
-                # markers on about ten points per line: the style stays legible at k = 50
-                (line,) = ax.plot(rows["_k"], rows["_v"], color=st.colour, marker=st.marker,
-                                  linestyle=st.linestyle, lw=1.5, markersize=5, label=model,
-                                  markevery=max(1, len(rows) // 10))
-                line.set_gid(f"line:{model}")
-            ax.set_title(_wrap(metric, 3.8))
-            ax.set_xlabel("k (list length)")
-            ax.set_ylabel(metric)
-            if 0 < len(ks) <= 10:
-                ax.set_xticks(ks, [f"{k:g}" for k in ks])
-        for ax in axes[len(metrics):]:
-            ax.set_visible(False)
-        fig.suptitle("Metrics at cutoff k (mean over evaluated users)")
-        _outside_legend(fig, _model_handles(styles, lines=True), title="model")
+            lines = {model: sub[sub["_model"] == model].sort_values("_k", kind="mergesort")
+                     for model in styles}
+            for j, fam in enumerate(families):
+                ax = grid[i, j]
+                for model, rows in lines.items():
+                    if not rows.empty and styles[model].family != fam:
+                        (ctx,) = ax.plot(rows["_k"], rows["_v"], color="0.8", lw=0.9, zorder=1)
+                        ctx.set_gid(f"context:{model}")
+                for model, rows in lines.items():
+                    st = styles[model]
+                    if rows.empty or st.family != fam:
+                        continue
+                    # markers on about ten points per line: the style stays legible at k = 50
+                    (line,) = ax.plot(rows["_k"], rows["_v"], color=st.colour, marker=st.marker,
+                                      linestyle=st.linestyle, lw=1.5, markersize=5, label=model,
+                                      markevery=max(1, len(rows) // 10), zorder=3)
+                    line.set_gid(f"line:{model}")
+                if i == 0:
+                    ax.set_title(fam, color=_text_colour(fam))
+                    ax.legend(fontsize=_MIN_FONT, loc="best", framealpha=0.85)
+                if j == 0:
+                    ax.set_ylabel(metric)
+                if i == nrows - 1:
+                    ax.set_xlabel("k (list length)")
+                if 0 < len(ks) <= 10:
+                    ax.set_xticks(ks, [f"{k:g}" for k in ks])
+        fig.suptitle("Metrics at cutoff k (mean over served users); each column one family, "
+                     "the other models in grey")
     return fig
 
 

@@ -2,8 +2,9 @@
 
 The first screen answers the spectrum question — is the next rung worth it, for whom,
 and at what cost — from the lift ladder; then come the headline table, the comparison
-with the baseline, segments, cold start, beyond-accuracy trade-offs, metric@k curves and
-an appendix with the evaluation card and the leakage audit. All numbers come from
+with the baseline, segments, cold start, beyond-accuracy trade-offs, metric@k curves,
+rating errors (when a model predicts ratings) and an appendix with the evaluation card and
+the leakage audit. All numbers come from
 :mod:`bench.reporting.analysis`; ``stats.json`` keeps them in machine-readable form.
 """
 
@@ -58,6 +59,7 @@ def write_report(folder: str | Path) -> list[Path]:
     hist = an.history_curves(seg)
     curves = an.metric_curves(data)
     trade = an.tradeoff(data, beyond)
+    seeds = an.seed_table(data)
 
     figures: dict[str, Path] = {}
     if data.record.report.get("figures", True):
@@ -66,24 +68,29 @@ def write_report(folder: str | Path) -> list[Path]:
     lines = _title(data)
     lines += _verdict(data, lad, trade)
     lines += _headline_section(data, head, base_cmp, beyond, figures)
+    lines += _seed_section(data, seeds)
     lines += _ladder_section(data, lad, figures)
     lines += _baseline_section(data, base_cmp)
     lines += _segment_section(data, seg)
     lines += _cold_section(data, cold_users, cold_items, figures)
     lines += _beyond_section(data, trade, beyond, figures)
     lines += _curves_section(figures)
+    lines += _rating_section(data)
     lines += _appendix(data)
     md = folder / "report.md"
     _write_text(md, "\n".join(lines) + "\n")
     js = folder / "stats.json"
-    _write_text(js, pd.Series({
+    tables = {
         "headline": head.to_dict(orient="records"),
         "baseline": base_cmp.to_dict(orient="records"),
         "ladder": lad.to_dict(orient="records"),
         "segments": seg.to_dict(orient="records"),
         "cold_start_users": cold_users.to_dict(orient="records"),
         "cold_start_items": cold_items.to_dict(orient="records"),
-    }).to_json(indent=2, double_precision=15))
+    }
+    if len(seeds):
+        tables["seed_spread"] = seeds.drop(columns="per_seed").to_dict(orient="records")
+    _write_text(js, pd.Series(tables).to_json(indent=2, double_precision=15))
     return [md, js, *figures.values()]
 
 
@@ -184,9 +191,10 @@ def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[s
         lines += [f"> **{len(failed)} model run(s) failed** and are missing from this "
                   "report (the other models finished):", ">"]
         lines += [f"> {x}" for x in failure_lines(failed)] + [""]
-    leaks = [x for a in data.record.leakage for x in a.get("leaks", [])]
+    leaks = [(a.get("protocol") or "main", x) for a in data.record.leakage
+             for x in a.get("leaks", [])]
     if leaks:
-        lines += [f"> **Leakage warning:** {x}" for x in leaks] + [""]
+        lines += [f"> **Leakage warning ({where}):** {x}" for where, x in leaks] + [""]
     if lad.empty:
         lines.append("Only one rung of the spectrum is in this run: no ladder to climb.")
         return lines
@@ -274,21 +282,73 @@ def _headline_section(data, head, base_cmp, beyond, figures) -> list[str]:
         cells = [f"`{model}`", data.families[model]]
         for m in compared:
             r = wide.get(model, {}).get(m)
-            cells.append("—" if r is None else f"{fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
-                                               f"{fmt_num(r['high'])}]")
+            cells.append("—" if r is None else _mean_ci(r))
         cells.append(_vs_base(base_cmp, model, metric) if model != base else "(baseline)")
         for b in beyond:
             if _metric(b) in ("coverage", "novelty"):
                 cells.append(fmt_num(data.mean_over_folds(model, b)))
-        n = int((data.per_user["model"] == model).sum())
-        cells += [str(n), f"{data.seconds(model, 'fit_seconds'):.2f}",
+        cells += [_served(data.per_user[data.per_user["model"] == model], metric),
+                  f"{data.seconds(model, 'fit_seconds'):.2f}",
                   f"{data.seconds(model, 'recommend_seconds'):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", f"Means over evaluated users with {int(data.stats['confidence'] * 100)}% "
               "bootstrap CIs in brackets. Δ is the paired mean difference from the baseline "
               "with its CI; * marks a Holm-corrected paired t-test p <= "
               f"{data.stats['alpha']}. Times are summed over folds."]
+    if data.record.seeds is not None:
+        lines[-1] += (f" Training seeds {list(data.record.seeds)}: each user's value is their "
+                      "mean over the seeds (see *Training seeds*), and a time is the mean of "
+                      "one training per fold.")
+    lines += ["", NOT_SERVED_NOTE]
     lines += _img(figures, "headline", f"{metric} per model with 95% CI")
+    return lines
+
+
+#: What "n/a" and "a of b" users mean, under every table that shows them.
+NOT_SERVED_NOTE = (
+    "*users*: evaluated users; **a of b** = the model could serve (recommend anything to) "
+    "only a of them, and its means are over those a; **n/a** = it could serve none. A user "
+    "a model cannot serve (e.g. a new user for a model that cannot fold in history) is "
+    "\"cannot serve\", not a score of 0."
+)
+
+
+def _mean_ci(r) -> str:
+    """``mean [low, high]``, or ``n/a`` when the model served nobody (NaN mean)."""
+    if pd.isna(r["mean"]):
+        return "n/a"
+    return f"{fmt_num(r['mean'])} [{fmt_num(r['low'])}, {fmt_num(r['high'])}]"
+
+
+def _served(rows: pd.DataFrame, metric: str) -> str:
+    """Evaluated users of one model, as ``"n"`` or ``"served of n"``."""
+    n = len(rows)
+    served = int(rows[metric].notna().sum()) if metric in rows else n
+    return str(n) if served == n else f"{served} of {n}"
+
+
+def _seed_section(data, seeds: pd.DataFrame) -> list[str]:
+    """With ``seeds``: the spread of each model's mean headline metric over training seeds."""
+    if seeds.empty:
+        return []
+    metric = data.headline_metric
+    used = list(data.record.seeds or [])
+    lines = ["", "## Training seeds", "",
+             f"Each model whose config takes `${{seed}}` was trained once per seed {used} "
+             "(split, data, cold-start protocols and bootstrap keep `seed` "
+             f"{data.card.get('comparable', {}).get('seed')}). Every number above and below "
+             "uses each user's mean over the seeds. The spread is that of the model's mean "
+             f"{metric} per seed (mean over folds): standard deviation (n − 1), minimum and "
+             "maximum.", "",
+             f"| model | seeds | mean {metric} | sd | min | max |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in seeds[seeds["seeds"] > 0].itertuples():
+        lines.append(f"| `{r.model}` | {r.seeds} | {fmt_num(r.mean)} | {fmt_num(r.sd)} | "
+                     f"{fmt_num(r.min)} | {fmt_num(r.max)} |")
+    once = [f"`{r.model}`" for r in seeds.itertuples() if r.seeds == 0]
+    if once:
+        lines += ["", f"Trained once, no spread to show (no `${{seed}}` key in the config: "
+                  f"deterministic, or its seed is pinned): {', '.join(once)}."]
     return lines
 
 
@@ -373,31 +433,55 @@ def _cold_section(data, cold_users, cold_items, figures) -> list[str]:
     lines = ["", "## Cold start", ""]
     if not cold_users.empty:
         cs = data.record.cold_start
+        cut = next((a.get("split_cut") for a in data.record.leakage
+                    if a.get("protocol") == "user_cold_start"), None)
+        when = "" if cut is None else f" ({pd.Timestamp(int(cut), unit='s'):%Y-%m-%d %H:%M:%S} UTC)"
         lines.append(
-            f"**New users.** {cs['user_fraction']:.0%} of users held out of training; each "
-            "model is fitted once and then given the first n interactions of each held-out "
-            f"user (n = {', '.join(map(str, cs['user_fold_in']))}) as history; the same later "
+            f"**New users.** The users whose first interaction is at or after a cut in time{when} "
+            "are held out; each model is fitted once on the rows before the cut and then "
+            "given the first n interactions of each held-out user "
+            f"(n = {', '.join(map(str, cs['user_fold_in']))}) as history; the same later "
             f"interactions are tested at every n. {metric} with 95% CI:"
         )
         lines += _img(figures, "cold_start_users", "metric vs fold-in history")
         levels = sorted(set(cold_users["x_order"]))
+        part = data.cold_start[data.cold_start["protocol"] == "user_cold_start"]
+        totals = part.groupby(["model", "level"]).size()
         lines += ["", "| model | " + " | ".join(f"n={lv}" for lv in levels) + " | users |",
                   "|---|" + "---:|" * (len(levels) + 1)]
         for model in dict.fromkeys(cold_users["model"]):
             mine = cold_users[cold_users["model"] == model].set_index("x_order")
-            cells = [fmt_num(mine.at[lv, "mean"]) if lv in mine.index else "—" for lv in levels]
+            cells = [_cold_cell(mine, lv, totals.get((model, lv), 0)) for lv in levels]
             lines.append(f"| `{model}` | " + " | ".join(cells) +
-                         f" | {int(mine['n'].max())} |")
+                         f" | {int(totals.get(model, pd.Series([0])).max())} |")
+        lines += ["", "A cell reads **n/a** when the model could serve none of these users "
+                  "at that history size (it cannot fold in that little history), and "
+                  "**mean (a of b)** when it served only a of them."]
     lines += ["", f"**By training history** in the main split ({metric} per history bucket):"]
     lines += _img(figures, "cold_start_history", "metric vs training-history bucket")
     if not cold_items.empty:
         lines += ["", "**New items.** A share of items held out of training: every relevant "
                   "test item is one the model never saw.", "",
                   "| model | " + metric + " [CI] | users |", "|---|---:|---:|"]
+        part = data.cold_start[data.cold_start["protocol"] == "item_cold_start"]
+        totals = part.groupby("model").size()
         for _, r in cold_items.iterrows():
-            lines.append(f"| `{r['model']}` | {fmt_num(r['mean'])} [{fmt_num(r['low'])}, "
-                         f"{fmt_num(r['high'])}] | {int(r['n'])} |")
+            total, served = int(totals.get(r["model"], 0)), int(r["n"])
+            users = str(total) if served >= total else f"{served} of {total}"
+            lines.append(f"| `{r['model']}` | {_mean_ci(r)} | {users} |")
+        lines += ["", "**n/a**: the model recommended no held-out item to anyone — it cannot "
+                  "serve new items (e.g. a collaborative model knows only trained items)."]
     return lines
+
+
+def _cold_cell(mine: pd.DataFrame, level: int, total: int) -> str:
+    """One cold-start table cell: the mean, ``n/a``, or ``mean (a of b)``."""
+    if level not in mine.index:
+        return "—"
+    mean, served = mine.at[level, "mean"], int(mine.at[level, "n"])
+    if pd.isna(mean) or served == 0:
+        return "n/a"
+    return fmt_num(mean) if served >= total else f"{fmt_num(mean)} ({served} of {total})"
 
 
 def _beyond_section(data, trade, beyond, figures) -> list[str]:
@@ -422,6 +506,18 @@ def _curves_section(figures) -> list[str]:
             *_img(figures, "metric_at_k", "metric at k curves")]
 
 
+def _rating_section(data) -> list[str]:
+    """RMSE/MAE of the rating predictors, labelled with how unscored pairs were treated."""
+    from bench.reporting.summary import markdown_table, rating_frame, rating_heading
+
+    frame = rating_frame(data.record)
+    if frame is None:
+        return []
+    heading = rating_heading(data.record)
+    return ["", "## Rating prediction", "", heading[0].upper() + heading[1:] + ".", "",
+            markdown_table(frame, list(frame.columns))]
+
+
 def _appendix(data) -> list[str]:
     card = data.card
     comp = card.get("comparable", {})
@@ -444,16 +540,39 @@ def _appendix(data) -> list[str]:
              + (" (with local changes)" if (card.get("git") or {}).get("dirty") else "")
              + "; versions " + ", ".join(f"{k} {v}" for k, v in
                                          (card.get("versions") or {}).items() if v) + ".",
+             *([f"- Rating errors: {card['rating_errors']['rule']}."]
+               if card.get("rating_errors") and any("rmse" in m.metrics
+                                                    for m in data.record.models) else []),
              "- Full card: `card.json`.", "", "Metric definitions:", ""]
     lines += [f"- **{m}**: {d}" for m, d in (card.get("metric_definitions") or {}).items()]
-    lines += ["", "### Leakage audit", ""]
+    lines += ["", "### Leakage audit", "",
+              "Every split the report evaluates is audited: the main split and each cold-start "
+              "protocol. A training or history row counts as *future* unless it is strictly "
+              "earlier in time than the tested interaction (same-second rows count).", "",
+              "| protocol | split | training rows | future training rows | fold-in rows "
+              "from the test period | train/test pairs |", "|---|---|---:|---:|---:|---:|"]
     for a in data.record.leakage:
+        protocol = a.get("protocol") or "main"
+        where = f"{protocol} (fold {a.get('fold')})" if protocol == "main" else protocol
+        lines.append(f"| {where} | `{a.get('name')}` | {_count(a.get('train_rows'))} | "
+                     f"{_count(a.get('future_train_rows'))} | "
+                     f"{_count(a.get('fold_in_own_future_rows'))} | "
+                     f"{_count(a.get('duplicate_pairs'))} |")
+    lines.append("")
+    for a in data.record.leakage:
+        protocol = a.get("protocol") or "main"
+        where = f"fold {a.get('fold')}" if protocol == "main" else protocol
         found = a.get("leaks") or []
         warn = a.get("warnings") or []
-        lines.append(f"- fold {a.get('fold')}: " + ("; ".join(found) if found else
-                                                     "no leakage found") + ".")
+        lines.append(f"- {where}: " + ("; ".join(found) if found else
+                                       "no leakage found") + ".")
         lines += [f"  - note: {w}" for w in warn]
     return lines
+
+
+def _count(value) -> str:
+    """A count for the audit table: ``n/a`` when it was not measured (no timestamps)."""
+    return "n/a" if value is None else f"{int(value):,}"
 
 
 # ---------------------------------------------------------------------------- formatting

@@ -21,7 +21,7 @@ import pandas as pd
 
 from bench.atomic import atomic_write, write_json
 from bench.metrics.keys import MetricKey
-from bench.record import RunResult, write_record
+from bench.record import RunResult, fold_sum, write_record
 
 
 def table_columns(result: RunResult, k: int | None = None) -> list[str]:
@@ -44,8 +44,10 @@ def rating_frame(result: RunResult) -> pd.DataFrame | None:
     """Rating predictors' RMSE and MAE per fold and their mean over folds, or ``None``.
 
     One row per rating model: ``rmse_fold0 ... rmse_foldN-1``, ``rmse``, ``mae`` (means
-    over folds) and ``unpredicted`` (test pairs it could not predict, summed: users or
-    items absent from training, which are never given a default).
+    over folds) and ``unpredicted`` (test pairs it could not predict and that were left
+    out, summed: users or items absent from training). Under
+    ``eval.unscored_ratings: surprise_default`` nothing is left out: ``defaulted``
+    counts the pairs scored with Surprise's default instead.
     """
     res = [r for r in result.models if "rmse" in r.metrics]
     if not res:
@@ -54,13 +56,29 @@ def rating_frame(result: RunResult) -> pd.DataFrame | None:
     for name in dict.fromkeys(r.model for r in res):
         mine = sorted((r for r in res if r.model == name), key=lambda r: r.fold)
         row: dict[str, object] = {"model": name}
-        if len(mine) > 1:
-            row.update({f"rmse_fold{r.fold}": r.metrics["rmse"] for r in mine})
+        folds = sorted({r.fold for r in mine})
+        if len(folds) > 1:  # each fold's mean over training seeds (one value without seeds)
+            row.update({f"rmse_fold{f}": float(np.mean([r.metrics["rmse"] for r in mine
+                                                        if r.fold == f])) for f in folds})
         row["rmse"] = float(np.mean([r.metrics["rmse"] for r in mine]))
         row["mae"] = float(np.mean([r.metrics["mae"] for r in mine]))
-        row["unpredicted"] = int(sum(r.metrics.get("rating_pairs_unpredicted", 0) for r in mine))
+        row["unpredicted"] = int(fold_sum(mine, lambda r: r.metrics.get(
+            "rating_pairs_unpredicted", 0)))
+        if any("rating_pairs_defaulted" in r.metrics for r in mine):
+            row["defaulted"] = int(fold_sum(mine, lambda r: r.metrics.get(
+                "rating_pairs_defaulted", 0)))
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def rating_heading(result) -> str:
+    """What the rating table shows, with how unscored pairs were treated (a
+    :class:`RunResult` or a :class:`~bench.record.RunRecord`)."""
+    from bench.reporting.card import unscored_ratings_rule
+
+    ev = result.eval
+    setting = ev.get("unscored_ratings") if isinstance(ev, dict) else ev.unscored_ratings
+    return f"rating prediction (RMSE/MAE, mean over folds; {unscored_ratings_rule(setting)})"
 
 
 def rating_table(result: RunResult) -> str | None:
@@ -98,8 +116,8 @@ def _rating_lines(result: RunResult) -> list[str]:
     frame = rating_frame(result)
     if frame is None:
         return []
-    return ["", "Rating prediction (RMSE and MAE; means over folds; `unpredicted` = test "
-            "pairs with a user or item absent from training, left out, never defaulted):",
+    heading = rating_heading(result)
+    return ["", heading[0].upper() + heading[1:] + ":",
             "", markdown_table(frame, list(frame.columns))]
 
 

@@ -4,12 +4,22 @@
 offline estimate can be flattered by information from the test period or the test rows
 themselves, and the properties of the test set a reader must know to interpret it:
 
-* **time** (needs timestamps): training rows later than the earliest test interaction
-  (``future_train_rows``), test users for whom some training row is later than their own
-  first test interaction (``users_with_future_train``), and a test user's own training
-  rows later than that first test interaction (``own_future_rows``). A global temporal
-  split has all three at 0; a random holdout or a leave-last-out split does not: the
-  model is trained on interactions that happened after the ones it is asked to predict.
+* **time** (needs timestamps): training rows not strictly earlier than the earliest test
+  interaction (``future_train_rows``), test users for whom some training row is not
+  strictly earlier than their own first test interaction (``users_with_future_train``),
+  a test user's own training rows not strictly earlier than that first test interaction
+  (``own_future_rows``), and fold-in rows not strictly earlier than the same user's
+  first test interaction (``fold_in_own_future_rows``). A global temporal split has all
+  of them at 0; a random holdout or a leave-last-out split does not: the model is
+  trained on interactions that happened after the ones it is asked to predict.
+
+  **The tie rule.** Timestamps have a resolution (a second for MovieLens), so "earlier"
+  means strictly earlier: a row at the *same second* as a tested interaction cannot be
+  shown to precede it, and counts as a future row. Each count has a ``*_tied`` part
+  holding those same-second rows, so a reader can tell "trained on next week" from "same
+  second". Splitters avoid them by putting a whole same-second group on one side
+  (:func:`bench.splits.base.first_n_by_time`; a global cut sends every row at the cut's
+  second to test).
 * **duplicates**: ``(user, item)`` pairs present both in train and in test (or in the
   fold-in history and in test): the answer is in the input.
 * **new items** (warnings, not leaks: they are what item cold start is): distinct test
@@ -45,16 +55,21 @@ class LeakageAudit:
         name, fold: the split's name and fold.
         train_rows, test_rows, test_users: sizes the shares are relative to.
         has_timestamps: whether every part carries timestamps (time checks ran).
+        protocol: what the split is evaluated for: ``main`` (the configured split) or a
+            cold-start protocol (``user_cold_start``, ``item_cold_start``).
         cut: earliest test interaction (Unix seconds), or ``None``.
-        future_train_rows: training rows later than ``cut``.
+        future_train_rows: training rows at or after ``cut`` (not strictly earlier).
+        future_train_rows_tied: those of them at the same second as ``cut``.
         future_train_share: ``future_train_rows / train_rows``.
         users_with_future_train: test users for whom at least one training row (of any
-            user) is later than their own earliest test interaction.
+            user) is at or after their own earliest test interaction.
         users_with_future_train_share: of ``test_users``.
-        own_future_rows: training rows of a test user later than that user's own
+        own_future_rows: training rows of a test user at or after that user's own
             earliest test interaction.
-        fold_in_own_future_rows: fold-in rows of a test user later than that user's own
+        own_future_rows_tied: those of them at the same second.
+        fold_in_own_future_rows: fold-in rows of a test user at or after that user's own
             earliest test interaction (``None`` without a fold-in part or timestamps).
+        fold_in_own_future_rows_tied: those of them at the same second.
         test_items_new: distinct test items with no training row.
         test_rows_new_items: test rows of those items.
         test_items_first_seen_after_cut: distinct test items whose first interaction in
@@ -68,17 +83,21 @@ class LeakageAudit:
 
     name: str
     fold: int
+    protocol: str
     train_rows: int
     test_rows: int
     test_users: int
     has_timestamps: bool
     cut: int | None
     future_train_rows: int | None
+    future_train_rows_tied: int | None
     future_train_share: float | None
     users_with_future_train: int | None
     users_with_future_train_share: float | None
     own_future_rows: int | None
+    own_future_rows_tied: int | None
     fold_in_own_future_rows: int | None
+    fold_in_own_future_rows_tied: int | None
     test_items_new: int
     test_rows_new_items: int
     test_items_first_seen_after_cut: int | None
@@ -93,21 +112,23 @@ class LeakageAudit:
         if self.future_train_rows:
             out.append(
                 f"{self.future_train_rows:,} training interactions "
-                f"({_pct(self.future_train_share)} of {self.train_rows:,}) are later than the "
-                f"earliest test interaction ({_iso(self.cut)}); "
+                f"({_pct(self.future_train_share)} of {self.train_rows:,}) are not earlier "
+                f"than the earliest test interaction ({_iso(self.cut)}; "
+                f"{_tied(self.future_train_rows_tied)}); "
                 f"{self.users_with_future_train:,} of {self.test_users:,} test users "
-                f"({_pct(self.users_with_future_train_share)}) have training data later than "
+                f"({_pct(self.users_with_future_train_share)}) have training data at or after "
                 f"their own first test interaction, {self.own_future_rows:,} training rows "
-                "being their own later interactions: the model sees the future (split "
-                f"'{self.name}' is not a global temporal split, as random holdout, k-fold, "
-                "leave-last-out and cold-start splits are not; use a temporal split for a "
-                "time-faithful estimate)"
+                f"being their own ({_tied(self.own_future_rows_tied)}): the model sees the "
+                f"future (split '{self.name}' is not a global temporal split, as random "
+                "holdout, k-fold, leave-last-out and random cold-start splits are not; use "
+                "a temporal split for a time-faithful estimate)"
             )
         if self.fold_in_own_future_rows:
             out.append(
-                f"{self.fold_in_own_future_rows:,} fold-in interactions are later than the "
-                "same user's first test interaction: the history given at recommend time "
-                "comes from the test period"
+                f"{self.fold_in_own_future_rows:,} fold-in interactions are not earlier than "
+                f"the same user's first test interaction "
+                f"({_tied(self.fold_in_own_future_rows_tied)}): the history given at "
+                "recommend time comes from the test period"
             )
         if self.duplicate_pairs:
             out.append(
@@ -158,8 +179,11 @@ class LeakageAudit:
         return out
 
 
-def audit_split(split: Split) -> LeakageAudit:
-    """Audit one split for leakage (see :class:`LeakageAudit` for the fields)."""
+def audit_split(split: Split, protocol: str = "main") -> LeakageAudit:
+    """Audit one split for leakage (see :class:`LeakageAudit` for the fields).
+
+    ``protocol`` names what the split is evaluated for (recorded, not interpreted).
+    """
     train, test, fold_in = split.train, split.test, split.fold_in
     n_users, n_items = len(train.user_ids), len(train.item_ids)
     test_user_rows = np.bincount(test.users, minlength=n_users)
@@ -172,6 +196,7 @@ def audit_split(split: Split) -> LeakageAudit:
     fields: dict[str, object] = {
         "name": split.name,
         "fold": int(split.fold),
+        "protocol": protocol,
         "train_rows": len(train),
         "test_rows": len(test),
         "test_users": test_users,
@@ -187,11 +212,14 @@ def audit_split(split: Split) -> LeakageAudit:
     fields.update(_time_fields(split, n_users, n_items, test_users) if has_time else {
         "cut": None,
         "future_train_rows": None,
+        "future_train_rows_tied": None,
         "future_train_share": None,
         "users_with_future_train": None,
         "users_with_future_train_share": None,
         "own_future_rows": None,
+        "own_future_rows_tied": None,
         "fold_in_own_future_rows": None,
+        "fold_in_own_future_rows_tied": None,
         "test_items_first_seen_after_cut": None,
         "test_rows_items_first_seen_after_cut": None,
     })
@@ -201,26 +229,31 @@ def audit_split(split: Split) -> LeakageAudit:
 def _time_fields(split: Split, n_users: int, n_items: int, test_users: int) -> dict:
     train, test, fold_in = split.train, split.test, split.fold_in
     if len(test) == 0:
+        none = None if fold_in is None else 0
         return {
-            "cut": None, "future_train_rows": 0, "future_train_share": 0.0,
-            "users_with_future_train": 0, "users_with_future_train_share": 0.0,
-            "own_future_rows": 0, "fold_in_own_future_rows": None if fold_in is None else 0,
+            "cut": None, "future_train_rows": 0, "future_train_rows_tied": 0,
+            "future_train_share": 0.0, "users_with_future_train": 0,
+            "users_with_future_train_share": 0.0, "own_future_rows": 0,
+            "own_future_rows_tied": 0, "fold_in_own_future_rows": none,
+            "fold_in_own_future_rows_tied": none,
             "test_items_first_seen_after_cut": 0, "test_rows_items_first_seen_after_cut": 0,
         }
     first_test = np.full(n_users, _NEVER, dtype=np.int64)  # per user; _NEVER = no test row
     np.minimum.at(first_test, test.users, test.timestamps)
     cut = int(test.timestamps.min())
     t_train = train.timestamps
-    future = int(np.count_nonzero(t_train > cut))
+    future = int(np.count_nonzero(t_train >= cut))
     last_train = int(t_train.max()) if len(train) else None
     is_test_user = first_test != _NEVER
     users_future = 0 if last_train is None else int(
-        np.count_nonzero(is_test_user & (first_test < last_train))
+        np.count_nonzero(is_test_user & (first_test <= last_train))
     )
-    own_future = int(np.count_nonzero(t_train > first_test[train.users]))
-    fold_in_future = None
+    own_first = first_test[train.users]
+    fold_in_future = fold_in_tied = None
     if fold_in is not None:
-        fold_in_future = int(np.count_nonzero(fold_in.timestamps > first_test[fold_in.users]))
+        fold_first = first_test[fold_in.users]
+        fold_in_future = int(np.count_nonzero(fold_in.timestamps >= fold_first))
+        fold_in_tied = int(np.count_nonzero(fold_in.timestamps == fold_first))
     first_seen = np.full(n_items, _NEVER, dtype=np.int64)
     for part in split.parts().values():
         np.minimum.at(first_seen, part.items, part.timestamps)
@@ -229,11 +262,14 @@ def _time_fields(split: Split, n_users: int, n_items: int, test_users: int) -> d
     return {
         "cut": cut,
         "future_train_rows": future,
+        "future_train_rows_tied": int(np.count_nonzero(t_train == cut)),
         "future_train_share": _share(future, len(train)),
         "users_with_future_train": users_future,
         "users_with_future_train_share": _share(users_future, test_users),
-        "own_future_rows": own_future,
+        "own_future_rows": int(np.count_nonzero(t_train >= own_first)),
+        "own_future_rows_tied": int(np.count_nonzero(t_train == own_first)),
         "fold_in_own_future_rows": fold_in_future,
+        "fold_in_own_future_rows_tied": fold_in_tied,
         "test_items_first_seen_after_cut": late_items,
         "test_rows_items_first_seen_after_cut": int(np.count_nonzero(late_rows)),
     }
@@ -258,6 +294,10 @@ def _pair_matrix(x: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:
 
 def _share(count: int, total: int) -> float:
     return float(count) / total if total else 0.0
+
+
+def _tied(count: int | None) -> str:
+    return f"{count or 0:,} at the same second"
 
 
 def _pct(share: float | None) -> str:

@@ -35,7 +35,7 @@ import pandas as pd
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench import validate
 from bench.data.interactions import Interactions
-from bench.errors import ConfigError, ParameterError, SplitError
+from bench.errors import ConfigError, EmptySplitError, ParameterError, SplitError
 from bench.params import HasParams
 
 TRAIN, TEST, VALIDATION, FOLD_IN = 0, 1, 2, 3
@@ -76,6 +76,12 @@ class Split:
         train_order: positions into ``train`` in the order the source protocol presents
             the training rows (Surprise's KFold), or ``None`` for the stored order. Only
             order-sensitive learners (SGD) use it; it is passed to ``Recommender.fit``.
+        test_sequence: for each row of ``test``, its place in the source protocol's
+            sequence of test predictions, counted across all folds (Surprise's
+            ``cross_validate`` predicts fold after fold, each fold's test pairs in its
+            own order), or ``None``. Only a reproduction of a protocol whose predictions
+            consume a shared random stream uses it (Surprise's ``NormalPredictor`` under
+            ``eval.unscored_ratings: surprise_default``).
     """
 
     train: Interactions
@@ -89,6 +95,7 @@ class Split:
     cut: int | None = None
     info: Mapping[str, int] = field(default_factory=_empty_mapping)
     train_order: np.ndarray | None = None
+    test_sequence: np.ndarray | None = None
 
     def parts(self) -> dict[str, Interactions]:
         """The parts that exist, by name, in the order train, test, validation, fold_in."""
@@ -201,8 +208,9 @@ class Splitter(HasParams):
         splits = []
         for fold, labels in enumerate(folds):
             info = dict(base_info)
-            if DROPPED in self.labels_used:
-                info["test_rows_cold_users_dropped"] = int(np.count_nonzero(labels == DROPPED))
+            if DROPPED in self.labels_used:  # unless the splitter counted its drops itself
+                info.setdefault("test_rows_cold_users_dropped",
+                                int(np.count_nonzero(labels == DROPPED)))
             self._check_not_empty(data, labels, fold, len(folds))
             val_cut = None
             if self.validation is not None:
@@ -275,9 +283,10 @@ class Splitter(HasParams):
         """A split must leave something to test and something to train on."""
         for part, lab in (("test", TEST), ("training", TRAIN)):
             if not (labels == lab).any():
-                raise SplitError(
+                raise EmptySplitError(
                     f"{self._where(fold, n_folds)} leaves no {part} interaction ({len(data)} "
-                    f"rows in {data.source}); {self._hint('test' if lab == TEST else 'train')}"
+                    f"rows in {data.source}); {self._hint('test' if lab == TEST else 'train')}",
+                    part,
                 )
 
     def _carve_validation(self, data: Interactions, labels: np.ndarray, info: dict) -> int | None:
@@ -444,6 +453,45 @@ def time_rank(data: Interactions) -> np.ndarray:
         return np.arange(len(data), dtype=np.int64) - starts[data.users]
     order = np.lexsort((data.items, data.timestamps, data.users))
     return _ranks_from_order(data.users, data.n_users, order)
+
+
+def shuffled_time_rank(data: Interactions, rng: np.random.Generator) -> np.ndarray:
+    """0-based position of each row in its user's history by time, ties in random order.
+
+    Rows of one user at the same second are ordered by a uniformly random permutation
+    drawn from ``rng`` (not by item code, which would favour low item codes), so a
+    prefix of ``n`` rows that cuts through a same-second group takes a random subset of
+    it. Needs timestamps.
+    """
+    noise = rng.random(len(data))
+    order = np.lexsort((noise, data.timestamps, data.users))
+    return _ranks_from_order(data.users, data.n_users, order)
+
+
+def first_n_by_time(data: Interactions, eligible: np.ndarray, n: int) -> np.ndarray:
+    """Boolean mask: each user's first ``n`` eligible rows by time, whole tie groups.
+
+    The tie rule: when a user's ``n``-th eligible row shares its second with later
+    eligible rows, the whole same-second group is taken (the user gets more than ``n``
+    rows), so every eligible row left out is strictly later than every row taken. Users
+    with ``n`` eligible rows or fewer have all of them taken; ``n = 0`` takes nothing.
+    No order among same-second rows is ever used, so nothing depends on item codes.
+    Needs timestamps.
+    """
+    eligible = np.asarray(eligible, dtype=bool)
+    taken = np.zeros(len(data), dtype=bool)
+    if n <= 0 or not eligible.any():
+        return taken
+    rows = np.flatnonzero(eligible)
+    users, ts = data.users[rows], data.timestamps[rows]
+    order = np.lexsort((ts, users))
+    rank = _ranks_from_order(users, data.n_users, order)
+    # the n-th row's second per user; users with fewer rows take them all
+    nth = np.full(data.n_users, np.iinfo(np.int64).max, dtype=np.int64)
+    at_n = rank == n - 1
+    nth[users[at_n]] = ts[at_n]
+    taken[rows] = ts <= nth[users]
+    return taken
 
 
 def random_rank(groups: np.ndarray, n_groups: int, rng: np.random.Generator) -> np.ndarray:

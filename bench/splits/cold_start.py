@@ -2,7 +2,10 @@
 
 * :class:`UserColdStartSplitter` holds out a random share of the users. A model meets
   them only at recommend time, optionally with their first ``fold_in`` interactions as
-  history (``Split.fold_in``); the rest of their rows are the test set.
+  history (``Split.fold_in``); the rest of their rows are the test set. It is not
+  temporal across users (the training rows of other users may be later than the
+  tested ones; the leakage audit says so): the temporal user cold start is
+  :class:`~bench.splits.temporal.GlobalTemporalSplitter` with ``cold_users="only"``.
 * :class:`ItemColdStartSplitter` holds out a random share of the items: every row of a
   held-out item is a test row, so only models that can score unseen items (content,
   hybrids) can recommend them.
@@ -23,8 +26,8 @@ from bench.splits.base import (
     TEST,
     TRAIN,
     Splitter,
+    first_n_by_time,
     pick_fraction,
-    time_rank,
     validation_seed,
 )
 
@@ -36,9 +39,11 @@ class UserColdStartSplitter(Splitter):
         fraction: share of the users (with at least one row) held out, rounded half up,
             at least one; in (0, 1).
         fold_in: how many of a held-out user's first rows by time are given to the
-            model as history at recommend time (>= 0; needs timestamps when > 0).
-            Held-out users with ``fold_in`` rows or fewer have all of them in fold-in
-            and nothing to test (``info["held_out_users_all_fold_in"]``).
+            model as history at recommend time (>= 0; needs timestamps when > 0). When
+            the last of them shares its second with later rows, the whole same-second
+            group is history (:func:`~bench.splits.base.first_n_by_time`), so history is
+            strictly earlier than every tested row of the user. Held-out users left with
+            nothing to test are counted (``info["held_out_users_all_fold_in"]``).
         seed: seed of ``numpy.random.default_rng``; the same seed gives the same split.
         validation: share of the training users held out as validation users the same
             way (their fold-in rows join ``Split.fold_in``), with its own random stream.
@@ -90,12 +95,11 @@ class UserColdStartSplitter(Splitter):
         held = pick_fraction(counts, self.fraction, rng)
         held_rows = held[data.users]
         labels = held_rows.view(np.int8).copy()  # held-out -> TEST, others -> TRAIN
-        if self.fold_in > 0:
-            labels[held_rows & (time_rank(data) < self.fold_in)] = FOLD_IN
+        if self.fold_in > 0:  # whole same-second groups: history strictly before test
+            labels[first_n_by_time(data, held_rows, self.fold_in)] = FOLD_IN
         self.info_["held_out_users"] = int(np.count_nonzero(held))
-        self.info_["held_out_users_all_fold_in"] = int(
-            np.count_nonzero(held & (counts <= self.fold_in))
-        )
+        tested = np.bincount(data.users[labels == TEST], minlength=data.n_users)
+        self.info_["held_out_users_all_fold_in"] = int(np.count_nonzero(held & (tested == 0)))
         return [labels]
 
 

@@ -210,7 +210,12 @@ class SurpriseKFoldSplitter(Splitter):
     The split parts keep the canonical row order like every other split. Surprise's own
     training order (which fixes SVD's and SVD++'s initialisation and SGD order) travels
     with each split as ``split.train_order`` (also kept in ``train_rows_``): the indices
-    into ``split.train`` in the order Surprise's Trainset receives them.
+    into ``split.train`` in the order Surprise's Trainset receives them. Each fold also
+    carries ``split.test_sequence`` (also in ``test_sequence_``): for every test row, its
+    number in the sequence of predictions ``cross_validate`` makes over all folds (fold
+    ``i``'s test pairs follow fold ``i - 1``'s, each fold in Surprise's test order). It
+    places NormalPredictor's draws from a shared random stream as Surprise's benchmark
+    does.
 
     Args:
         n_folds: number of folds (>= 2), Surprise's ``n_splits``.
@@ -258,10 +263,13 @@ class SurpriseKFoldSplitter(Splitter):
                 "this many)")
 
     def split(self, data: Interactions) -> list[Split]:
-        """The folds, each carrying Surprise's training order as ``train_order``."""
+        """The folds, each carrying Surprise's training order as ``train_order`` and the
+        place of its test rows in ``cross_validate``'s sequence of predictions as
+        ``test_sequence``."""
         splits = super().split(data)
-        return [replace(s, train_order=order)
-                for s, order in zip(splits, self.train_rows_, strict=True)]
+        return [replace(s, train_order=order, test_sequence=seq)
+                for s, order, seq in zip(splits, self.train_rows_, self.test_sequence_,
+                                         strict=True)]
 
     def _split(self, data: Interactions) -> list[np.ndarray]:
         k = int(self.n_folds)
@@ -279,6 +287,8 @@ class SurpriseKFoldSplitter(Splitter):
             self.info_["load_order_lines_not_in_data"] = skipped
         folds: list[np.ndarray] = []
         self.train_rows_: list[np.ndarray] = []
+        self.test_sequence_: list[np.ndarray] = []
+        start = 0
         for train_pos, test_pos in surprise_kfold_positions(len(data), k, int(self.seed)):
             labels = np.zeros(len(data), dtype=np.int8)  # TRAIN
             labels[order[test_pos]] = TEST
@@ -288,4 +298,12 @@ class SurpriseKFoldSplitter(Splitter):
             self.train_rows_.append(
                 np.searchsorted(np.flatnonzero(labels == TRAIN), order[train_pos])
             )
+            # cross_validate predicts fold after fold, each test set in Surprise's order:
+            # the j-th test pair of this fold is prediction number start + j of the run
+            sequence = np.empty(len(test_pos), dtype=np.int64)
+            sequence[np.searchsorted(np.flatnonzero(labels == TEST), order[test_pos])] = (
+                start + np.arange(len(test_pos))
+            )
+            self.test_sequence_.append(sequence)
+            start += len(test_pos)
         return folds

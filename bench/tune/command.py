@@ -92,7 +92,7 @@ def run_tuning(cfg, *, config_dir: Path | None = None, tracker=None,
     MetricKey.parse(metric)
     tracker = tracker or build_tracker(raw.get("tracker"))
     tracker.check()
-    dataset, vsplit, audit = _validation_data(settings, tune)
+    dataset, vsplit, audit = validation_data(settings, tune)
     task = ValidationTask.build(vsplit, dataset, settings.eval, metric, seed=tune.seed)
     folder = Path(output_dir) if output_dir else Path(settings.report.dir) / settings.name / "tune"
     folder.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def _budgets(tune: TuneConfig, chosen: list[str]) -> dict[str, Budget]:
     return out
 
 
-def _validation_data(settings: RunSettings, tune: TuneConfig) -> tuple[Dataset, Split, dict]:
+def validation_data(settings: RunSettings, tune: TuneConfig) -> tuple[Dataset, Split, dict]:
     """The data and the validation split of fold 0; the test part is left unread."""
     dataset = build(settings.dataset, "dataset")
     if not isinstance(dataset, Dataset):
@@ -242,6 +242,7 @@ def tuning_record(settings, tune, setup: StudySetup, metric: str, vsplit: Split,
             "users_scored": len(task.ctx.users),
             "cut": vsplit.cut,
             "leakage": {k: audit.get(k) for k in ("future_train_rows", "own_future_rows",
+                                                   "fold_in_own_future_rows",
                                                    "duplicate_pairs", "leaks")
                         if k in audit},
         },

@@ -53,10 +53,24 @@ def validation_split(split: Split) -> Split:
     info = {k.removeprefix("validation_"): v for k, v in split.info.items()
             if k.startswith("validation_")}
     return Split(
-        train=split.train, test=split.validation, validation=None, fold_in=split.fold_in,
+        train=split.train, test=split.validation, validation=None,
+        fold_in=_before_cut(split.fold_in, split.cut),
         name=f"{split.name}/validation", fold=split.fold, n_folds=split.n_folds,
         params=split.params, cut=info.get("cut"), info=MappingProxyType(info),
     )
+
+
+def _before_cut(fold_in, cut: int | None):
+    """The validation carve's fold-in rows only: the split's own fold-in part also holds
+    the test users' history from the test period (at or after the cut), which tuning
+    must not see. Without a cut (cold-start splits) the test users' fold-in rows belong
+    to users who are never validation users, and only validation users' rows are read."""
+    if fold_in is None or cut is None or fold_in.timestamps is None:
+        return fold_in
+    keep = fold_in.timestamps < cut
+    if not keep.any():
+        return None
+    return fold_in.take(keep, source=f"{fold_in.source}[before the cut]")
 
 
 @dataclass(frozen=True)

@@ -237,22 +237,40 @@ def test_lift_ladder_colours_by_optional_family(lift):
 # --------------------------------------------------------------------------- 3. cold start
 
 
-def test_cold_start_lines_follow_x_order_and_skip_empty_points(cold):
+def test_cold_start_one_panel_per_family_lines_follow_x_order_and_skip_empty_points(cold):
     fig = F.cold_start_figure(cold, metric="ndcg@10", xlabel="fold-in history n")
-    (ax,) = fig.axes
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "3", "10"]
-    lines = by_gid(ax, "line:")
-    assert set(lines) == {"rule_popular", "cf_als"}
-    assert len(ax.lines) == 2
-    np.testing.assert_allclose(lines["rule_popular"].get_ydata(), [0.10, 0.11, 0.13, 0.20])
-    cf = np.asarray(lines["cf_als"].get_ydata(), dtype=float)
+    rule, collab = fig.axes
+    assert (rule.get_title(), collab.get_title()) == ("rule (1 model)", "collaborative (1 model)")
+    for ax in (rule, collab):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "3", "10"]
+        assert ax.get_xlabel() == "fold-in history n"
+    assert set(by_gid(rule, "line:")) == {"rule_popular"}
+    assert set(by_gid(rule, "context:")) == {"cf_als"}  # the other family, in grey
+    assert rgb(by_gid(rule, "context:")["cf_als"].get_color()) == rgb("0.8")
+    assert set(by_gid(collab, "line:")) == {"cf_als"}
+    np.testing.assert_allclose(by_gid(rule, "line:")["rule_popular"].get_ydata(),
+                               [0.10, 0.11, 0.13, 0.20])
+    cf = np.asarray(by_gid(collab, "line:")["cf_als"].get_ydata(), dtype=float)
     assert np.isnan(cf[0])  # n == 0: skipped, the line breaks there
     np.testing.assert_allclose(cf[1:], [0.11, 0.13, 0.20])
-    assert set(by_gid(ax, "band:")) == {"rule_popular", "cf_als"}
-    assert rgb(lines["cf_als"].get_color()) == rgb(F.FAMILY_COLOURS["collaborative"])
-    assert ax.get_xlabel() == "fold-in history n"
-    assert ax.get_ylabel() == "ndcg@10"
-    assert "95% bootstrap CI" in ax.get_title()
+    assert set(by_gid(collab, "band:")) == {"cf_als"}
+    assert rgb(by_gid(collab, "line:")["cf_als"].get_color()) == rgb(
+        F.FAMILY_COLOURS["collaborative"])
+    assert rule.get_ylabel() == "ndcg@10"
+    assert rule.get_shared_y_axes().joined(rule, collab)  # panels compare on one scale
+    assert "95% bootstrap CI" in fig.get_suptitle()
+    # the legend says where a model could serve nobody
+    assert [t.get_text() for t in collab.get_legend().get_texts()] == ["cf_als: n/a at 0"]
+    assert [t.get_text() for t in rule.get_legend().get_texts()] == ["rule_popular"]
+
+
+def test_cold_start_model_serving_nobody_is_labelled_cannot_serve(cold):
+    cold.loc[cold["model"] == "cf_als", ["mean", "low", "high"]] = np.nan
+    cold.loc[cold["model"] == "cf_als", "n"] = 0
+    collab = F.cold_start_figure(cold, metric="m", xlabel="n").axes[1]
+    assert [t.get_text() for t in collab.get_legend().get_texts()] == [
+        "cf_als: n/a (cannot serve)"]
+    assert np.isnan(np.asarray(by_gid(collab, "line:")["cf_als"].get_ydata(), float)).all()
 
 
 def test_cold_start_nan_mean_is_skipped(cold):
@@ -292,20 +310,24 @@ def test_tradeoff_needs_other_metrics(tradeoff):
 # --------------------------------------------------------------------------- 5. metric@k
 
 
-def test_metric_at_k_one_panel_per_metric_one_line_per_model(at_k):
+def test_metric_at_k_grid_of_metrics_by_families(at_k):
     fig = F.metric_at_k_figure(at_k)
-    assert [ax.get_title() for ax in fig.axes] == ["recall", "ndcg"]
-    for ax in fig.axes:
-        assert len(ax.lines) == 3
-        assert set(by_gid(ax, "line:")) == {"rule_popular", "content_knn", "cf_als"}
+    assert len(fig.axes) == 6  # 2 metrics x 3 families
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["rule", "content", "collaborative"]
+    assert [fig.axes[0].get_ylabel(), fig.axes[3].get_ylabel()] == ["recall", "ndcg"]
+    families = ["rule_popular", "content_knn", "cf_als"]
+    for i, ax in enumerate(fig.axes):
+        own = families[i % 3]
+        assert set(by_gid(ax, "line:")) == {own}
+        assert set(by_gid(ax, "context:")) == set(families) - {own}
+    for ax in fig.axes[3:]:
         assert ax.get_xlabel() == "k (list length)"
-    line = by_gid(fig.axes[0], "line:")["content_knn"]
+    line = by_gid(fig.axes[1], "line:")["content_knn"]
     assert list(line.get_xdata()) == [1, 5, 10, 20]  # sorted by k
     np.testing.assert_allclose(line.get_ydata(), [0.01, 0.05, 0.10, 0.20])
     assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "5", "10", "20"]
-    assert len(fig.legends) == 1  # shared
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "rule_popular", "content_knn", "cf_als"]
+    assert [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes[:3]] == [
+        ["rule_popular"], ["content_knn"], ["cf_als"]]
 
 
 # --------------------------------------------------------------------------- shared checks
@@ -386,17 +408,23 @@ def test_thirty_models_render_legibly(tmp_path):
     rows = [{"model": m, "family": f, "metric": metric, "k": k, "value": rng.uniform()}
             for m, f in names for metric in ("ndcg", "recall") for k in (1, 5, 10)]
     fig = F.metric_at_k_figure(pd.DataFrame(rows))
-    legend = fig.legends[0]
-    assert len(legend.get_texts()) == 30
-    fig.draw_without_rendering()
-    renderer = fig.canvas.get_renderer()
-    columns = {round(t.get_window_extent(renderer).x0) for t in legend.get_texts()}
-    assert len(columns) == 2  # two legend columns beyond 18 entries
-    assert all(t.get_fontsize() >= 8 for t in legend.get_texts())
+    assert len(fig.axes) == 10  # 2 metrics x 5 families
+    legends = [ax.get_legend() for ax in fig.axes[:5]]
+    assert sum(len(lg.get_texts()) for lg in legends) == 30  # each model once
+    assert max(len(lg.get_texts()) for lg in legends) == 6  # no legend of 30 entries
+    assert all(t.get_fontsize() >= 8 for lg in legends for t in lg.get_texts())
     for ax in fig.axes:
-        assert len(ax.lines) == 30
-    grey = [ln for ln in fig.axes[0].lines if rgb(ln.get_color()) == rgb(F.UNKNOWN_COLOUR)]
+        assert len(ax.lines) == 30  # six in colour, the rest grey context
+        assert len(by_gid(ax, "line:")) == 6
+    grey = [ln for ln in fig.axes[4].lines if rgb(ln.get_color()) == rgb(F.UNKNOWN_COLOUR)]
     assert len(grey) == 6  # the "experimental" family
+    cold = pd.DataFrame([{"model": m, "family": f, "x": str(n), "x_order": n, "mean": 0.1,
+                          "low": 0.05, "high": 0.15, "n": 10} for m, f in names
+                         for n in (0, 1, 3)])
+    fig_cold = F.cold_start_figure(cold, metric="ndcg@10", xlabel="n")
+    assert len([ax for ax in fig_cold.axes if ax.get_visible()]) == 5
+    assert max(len(ax.get_legend().get_texts()) for ax in fig_cold.axes
+               if ax.get_visible()) == 6
     scatter = pd.DataFrame({"model": [m for m, _ in names], "family": [f for _, f in names],
                             "ndcg@10": rng.uniform(size=30), "coverage@10": rng.uniform(size=30)})
     fig2 = F.tradeoff_figure(scatter, accuracy="ndcg@10", others=["coverage@10"])

@@ -44,6 +44,10 @@ SPLITTERS = {
     "temporal_drop_val": lambda **kw: GlobalTemporalSplitter(
         quantile=0.7, cold_users="drop", validation=0.2, **kw
     ),
+    "temporal_given_3": lambda **kw: GlobalTemporalSplitter(quantile=0.5, fold_in=3, **kw),
+    "temporal_given_2_only_val": lambda **kw: GlobalTemporalSplitter(
+        quantile=0.3, cold_users="only", fold_in=2, validation=0.3, **kw
+    ),
     "leave_last_2": lambda **kw: LeaveLastNSplitter(n=2, **kw),
     "leave_last_val": lambda **kw: LeaveLastNSplitter(validation=0.25, **kw),
     "holdout": lambda **kw: RandomHoldoutSplitter(**kw),
@@ -70,9 +74,9 @@ def pairs_of(x: Interactions) -> set[tuple]:
 
 
 def n_dropped(split) -> int:
-    return split.info.get("test_rows_cold_users_dropped", 0) + split.info.get(
-        "validation_rows_cold_users_dropped", 0
-    )
+    """Rows dropped by a documented policy: cold users (drop) or warm users (only)."""
+    return sum(split.info.get(f"{part}_rows_{who}_users_dropped", 0)
+               for part in ("test", "validation") for who in ("cold", "warm"))
 
 
 def assert_split_invariants(data: Interactions, split) -> None:

@@ -69,7 +69,9 @@ def test_global_temporal_split_has_no_time_leak():
 
 
 def _oracle(split: Split) -> dict:
-    """The time and pair figures by plain Python loops over rows (independent of numpy)."""
+    """The time and pair figures by plain Python loops over rows (independent of numpy).
+
+    A row is in the future unless it is strictly earlier (same-second rows count)."""
     train = list(zip(split.train.users, split.train.items, split.train.timestamps, strict=True))
     test = list(zip(split.test.users, split.test.items, split.test.timestamps, strict=True))
     first = {}
@@ -83,9 +85,11 @@ def _oracle(split: Split) -> dict:
         seen[i] = min(seen.get(i, t), t)
     return {
         "cut": cut,
-        "future_train_rows": sum(t > cut for _, _, t in train),
-        "users_with_future_train": sum(f < last_train for f in first.values()),
-        "own_future_rows": sum(u in first and t > first[u] for u, _, t in train),
+        "future_train_rows": sum(t >= cut for _, _, t in train),
+        "future_train_rows_tied": sum(t == cut for _, _, t in train),
+        "users_with_future_train": sum(f <= last_train for f in first.values()),
+        "own_future_rows": sum(u in first and t >= first[u] for u, _, t in train),
+        "own_future_rows_tied": sum(u in first and t == first[u] for u, _, t in train),
         "test_items_new": len({i for _, i, _ in test} - train_items),
         "test_rows_new_items": sum(i not in train_items for _, i, _ in test),
         "test_items_first_seen_after_cut": len({i for _, i, _ in test if seen[i] >= cut}),
@@ -150,7 +154,7 @@ def test_fold_in_rows_from_the_test_period_are_a_leak():
     assert audit.fold_in_own_future_rows == 1
     assert audit.fold_in_test_duplicate_pairs == 0
     assert audit.cut == 12 and audit.future_train_rows == 4  # all but a1@10, b1@5
-    assert any("fold-in interactions are later" in line for line in audit.leaks)
+    assert any("fold-in interactions are not earlier" in line for line in audit.leaks)
 
 
 def test_audit_is_a_frozen_dataclass():
@@ -158,3 +162,45 @@ def test_audit_is_a_frozen_dataclass():
     assert isinstance(audit, LeakageAudit)
     with pytest.raises(AttributeError):
         audit.duplicate_pairs = 3
+
+
+def test_planted_future_and_same_second_rows_are_counted_exactly():
+    # test: a@30 (a's first), b@40. train: x@10 (fine), x@30 (same second as the earliest
+    # test row), a@30 (a's own, same second as a's first test), x@35 (later), b@45 (b's own,
+    # later than b's first test). fold-in: a@29 (fine), b@40 (same second), b@41 (later)
+    rows = [
+        ("x", 1, 10), ("x", 2, 30), ("a", 3, 30), ("x", 4, 35), ("b", 5, 45),
+        ("a", 6, 30), ("b", 7, 40),
+        ("a", 8, 29), ("b", 9, 40), ("b", 10, 41),
+    ]  # fmt: skip
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id",
+                                                               "timestamp"]))
+    frame = data.to_frame()
+    pick = lambda items: data.take(np.flatnonzero(frame["item_id"].isin(items).to_numpy()))  # noqa: E731
+    split = Split(train=pick([1, 2, 3, 4, 5]), test=pick([6, 7]), fold_in=pick([8, 9, 10]),
+                  name="planted")
+    audit = audit_split(split, protocol="user_cold_start")
+    assert audit.protocol == "user_cold_start" and audit.cut == 30
+    assert audit.future_train_rows == 4  # x@30 a@30 x@35 b@45: not strictly before 30
+    assert audit.future_train_rows_tied == 2  # x@30 a@30
+    assert audit.own_future_rows == 2  # a@30 (>= a's 30), b@45 (>= b's 40)
+    assert audit.own_future_rows_tied == 1  # a@30
+    assert audit.users_with_future_train == 2  # last train 45 >= 30 and >= 40
+    assert audit.fold_in_own_future_rows == 2  # b@40, b@41
+    assert audit.fold_in_own_future_rows_tied == 1  # b@40
+    assert "4 training interactions" in audit.leaks[0] and "2 at the same second" in audit.leaks[0]
+    assert "2 fold-in interactions are not earlier" in audit.leaks[1]
+    assert "1 at the same second" in audit.leaks[1]
+
+
+def test_a_split_with_only_same_second_ties_is_still_a_leak():
+    rows = [("a", 1, 10), ("b", 2, 20), ("a", 3, 20), ("b", 4, 30)]
+    data = Interactions.from_frame(pd.DataFrame(rows, columns=["user_id", "item_id",
+                                                               "timestamp"]))
+    # train a1@10 b2@20, test a3@20 b4@30: b2 shares the second of a's first test row
+    split = Split(train=data.take(np.array([0, 2])), test=data.take(np.array([1, 3])),
+                  name="tied")
+    audit = audit_split(split)
+    assert audit.future_train_rows == audit.future_train_rows_tied == 1
+    assert audit.own_future_rows == 0 and audit.users_with_future_train == 1
+    assert audit.leaks and "1 at the same second" in audit.leaks[0]

@@ -105,7 +105,8 @@ def test_splits_without_time_work_on_untimed_data():
     [
         (
             GlobalTemporalSplitter(date="2030-01-01"),
-            r"split 'temporal' \(quantile=0\.8, date='2030-01-01', cold_users='keep'\) leaves no "
+            r"split 'temporal' \(quantile=0\.8, date='2030-01-01', cold_users='keep', fold_in=0\) "
+            r"leaves no "
             r"test interaction .*set an earlier split\.date",
         ),
         (LeaveLastNSplitter(n=3), r"leaves no test interaction.*fewer than n \+ min_train = 4"),

@@ -43,6 +43,16 @@ def users_where_precedes(earlier: Interactions, later: Interactions) -> int:
     return len(both)
 
 
+def users_where_strictly_precedes(earlier: Interactions, later: Interactions) -> int:
+    """Assert each user's rows in ``earlier`` are all at an earlier second than their rows
+    in ``later`` (no same-second tie); return how many users have both."""
+    a = latest_key(earlier).groupby("u").t.max()
+    b = latest_key(later).groupby("u").t.min()
+    both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
+    assert (both.a < both.b).all(), both[both.a >= both.b]
+    return len(both)
+
+
 # ---------------------------------------------------------------------- temporal
 @pytest.mark.parametrize("q", [0.1, 0.5, 0.8, 0.95])
 def test_temporal_quantile_cut_separates_past_from_future(q, events):
@@ -219,11 +229,14 @@ def test_user_cold_start_holds_out_whole_users(fold_in, events):
         assert split.fold_in is None
         return
     got = per_user_count(split.fold_in)
-    for u in held:
-        assert got[u] == min(fold_in, counts[u])
-    assert split.info["held_out_users_all_fold_in"] == sum(counts[u] <= fold_in for u in held)
-    # fold-in rows precede test rows, per user (timestamp, then item code)
-    assert users_where_precedes(split.fold_in, split.test) == sum(counts[u] > fold_in for u in held)
+    for u in held:  # the first fold_in rows, plus the rest of the last one's second
+        ts = np.sort(events.timestamps[events.users == u])
+        expected = len(ts) if len(ts) <= fold_in else int((ts <= ts[fold_in - 1]).sum())
+        assert got[u] == expected >= min(fold_in, counts[u])
+    left = {u for u in held if got[u] < counts[u]}
+    assert split.info["held_out_users_all_fold_in"] == len(held) - len(left)
+    # fold-in rows are strictly earlier in time than test rows, per user
+    assert users_where_strictly_precedes(split.fold_in, split.test) == len(left)
 
 
 def test_user_cold_start_validation_users_are_unseen_and_distinct(events):

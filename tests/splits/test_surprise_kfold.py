@@ -77,6 +77,28 @@ def test_folds_and_training_order_equal_surprise_kfold(tmp_path, shuffled_frame,
     assert splitter.info_ == {"load_order_lines_not_in_data": 0}
 
 
+@pytest.mark.parametrize(("n_folds", "seed"), [(5, 0), (3, 7)])
+def test_test_sequence_is_cross_validates_prediction_order(tmp_path, shuffled_frame, n_folds,
+                                                           seed):
+    # cross_validate predicts fold after fold, each test set in its order: the test rows
+    # sorted by test_sequence are Surprise's test pairs in order, numbered on across folds
+    path = tmp_path / "u.data"
+    write_ratings(path, shuffled_frame)
+    data = Interactions.from_frame(shuffled_frame, rating_scale=(1, 5))
+    splits = SurpriseKFoldSplitter(n_folds=n_folds, seed=seed, load_order=str(path)).split(data)
+    theirs = surprise_folds(path, n_folds, seed)
+    numbers = []
+    for split, (test, _) in zip(splits, theirs, strict=True):
+        part, seq = split.test, split.test_sequence
+        assert seq is not None and seq.dtype == np.int64 and len(seq) == len(part)
+        order = np.argsort(seq)
+        ours = [(str(part.user_ids[part.users[r]]), str(part.item_ids[part.items[r]]))
+                for r in order]
+        assert ours == test
+        numbers.append(np.sort(seq))
+    np.testing.assert_array_equal(np.concatenate(numbers), np.arange(len(data)))
+
+
 def test_fold_sizes_and_layout_hand_checked():
     # 7 rows, 3 folds: chunk sizes 3, 2, 2 of RandomState(0)'s shuffle of arange(7)
     shuffled = np.arange(7)

@@ -195,3 +195,28 @@ def test_an_ordinary_run_refuses_a_malformed_space_too(tmp_path, capsys):
     assert code == 2
     assert err[-1] == ("bench: error: models.cf_als._tune_.factors.type: expected one of "
                        "['int', 'float', 'categorical', 'component'], got 'integer'")
+
+
+def test_the_validation_history_holds_no_row_of_the_test_period(tmp_path):
+    """Temporal given-n gives every test user their first rows after the cut as history;
+    those rows join the split's fold-in part, but tuning must not see them."""
+    from omegaconf import OmegaConf
+
+    from bench.config import load_settings
+    from bench.targets import build
+    from bench.tune.command import tune_settings, validation_data
+    from tests.helpers import compose_config
+
+    raw = OmegaConf.to_container(compose_config([
+        "~experiment", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=60",
+        "dataset.n_interactions=3000", "split=temporal", "split.quantile=0.6",
+        "split.fold_in=3", "model=[rule_popular]"]), resolve=True)
+    settings = load_settings(raw)
+    dataset, vsplit, audit = validation_data(settings, tune_settings(raw))
+    (full,) = build({**settings.split, "validation": 0.2}, "split").split(dataset.interactions)
+    test_history = full.fold_in.timestamps >= full.cut
+    assert test_history.sum() > 0  # the split's own fold-in part holds test-period rows ...
+    assert len(vsplit.fold_in) == len(full.fold_in) - test_history.sum() > 0
+    assert int(vsplit.fold_in.timestamps.max()) < full.cut  # ... the validation one none
+    assert audit["fold_in_own_future_rows"] == 0
+    assert audit["future_train_rows"] == 0

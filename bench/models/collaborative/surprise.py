@@ -10,7 +10,11 @@ then:
   :mod:`bench.models.collaborative.surprise_neighbours` (KNN*, SlopeOne, CoClustering);
 * predicts ratings for (user, item) pairs with the same values ``algo.predict`` gives,
   but NaN — never the global mean — for users or items absent from training and for
-  pairs Surprise finds impossible.
+  pairs Surprise finds impossible (:meth:`SurpriseRecommender.predict_codes`).
+
+Surprise's own answer for those pairs — its *default* — is applied in one place only,
+:meth:`SurpriseRecommender.predict_like_surprise`, which the evaluation calls when
+``eval.unscored_ratings`` is ``surprise_default`` (to reproduce Surprise's benchmark).
 
 Raw ids inside the Surprise trainset are our integer codes (``int``), so
 ``model.algo_.predict(u_code, i_code)`` is Surprise's own answer for a pair.
@@ -177,7 +181,9 @@ class SurpriseRecommender(Recommender):
 
     Cannot score (NaN): users without training ratings, items never rated in training,
     and pairs Surprise finds impossible (e.g. k-NN with fewer than ``min_k``
-    neighbours) — where Surprise itself would return the global mean. It uses no
+    neighbours) — where Surprise itself would answer with a default (the global mean,
+    or the known baseline parts for SVD-like and baseline models; see
+    :meth:`predict_like_surprise`, the only method that applies it). It uses no
     fold-in history: a user absent from training stays unscored.
 
     Args:
@@ -411,6 +417,114 @@ class SurpriseRecommender(Recommender):
             lo, hi = self.rating_scale_
             np.clip(out, lo, hi, out=out)  # NaN stays NaN
         return out
+
+    # ------------------------------------------------------------------ Surprise's default
+    def predict_like_surprise(
+        self,
+        users: np.ndarray,
+        items: np.ndarray,
+        sequence: np.ndarray | None = None,
+        predicted: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """What Surprise's ``algo.predict(u, i).est`` returns for every pair: never NaN.
+
+        This is the one place where Surprise's default replaces "cannot score". Where
+        :meth:`predict_codes` gives a value, it is kept; where it gives NaN (user or item
+        absent from training, or a pair Surprise finds impossible), the value is the one
+        Surprise's ``predict`` returns instead (scikit-surprise 1.1.5):
+
+        * ``SVD`` and ``NMF`` with ``biased``, ``SVDpp``, ``BaselineOnly``,
+          ``KNNBaseline``: the baseline parts that are known, ``mu + b_u + b_i`` with
+          ``b_u`` (``b_i``) left out when the user (item) is unknown — their ``estimate``
+          never raises;
+        * ``SVD`` and ``NMF`` without ``biased``, ``KNNBasic`` (unknown pair, or fewer
+          than ``min_k`` neighbours with a positive similarity), ``KNNWithMeans``,
+          ``SlopeOne``, ``CoClustering``: ``PredictionImpossible`` (CoClustering returns
+          the mean itself), so ``default_prediction()``, the training ratings' global
+          mean ``mu``. (Surprise raises ``ZeroDivisionError`` for ``KNNBasic`` with
+          ``min_k: 0`` and no positive neighbour; here that pair gets ``mu`` too.)
+        * ``NormalPredictor`` draws ``N(mu, sigma)`` for *every* pair, known or not, from
+          numpy's global random stream. With ``sequence`` (each pair's number in the
+          protocol's sequence of predictions, ``Split.test_sequence``) pair ``j`` gets
+          draw number ``sequence[j]`` of ``np.random.RandomState(random_state)`` — the
+          draws Surprise's benchmark makes after ``np.random.seed(random_state)``, when
+          nothing else uses the global stream (NormalPredictor is the only algorithm that
+          does). Without ``sequence``, the hashed draws of :meth:`predict_codes`, for
+          every pair.
+
+        Values are clipped to the rating scale when ``clip_predictions`` is true, as
+        Surprise's ``predict`` does by default.
+
+        Args:
+            users, items: user and item codes of the pairs (equal lengths).
+            sequence: non-negative integers, one per pair (NormalPredictor only; ignored
+                by the other algorithms), or ``None``.
+            predicted: what :meth:`predict_codes` returned for these pairs, when the
+                caller already has it (saves scoring them twice); ``None`` computes it.
+
+        Returns:
+            float64 array, one finite value per pair.
+        """
+        if predicted is None:
+            pred = self.predict_codes(users, items)
+        else:
+            pred = np.array(predicted, dtype=np.float64).ravel()  # a copy: filled below
+        users = np.asarray(users, dtype=np.int64).ravel()
+        items = np.asarray(items, dtype=np.int64).ravel()
+        if self.algorithm == "NormalPredictor":
+            pred = self._normal_like_surprise(users, items, sequence)
+        else:
+            if pred.shape != users.shape:
+                raise ConfigError(
+                    f"predict_like_surprise predicted: expected one value per pair "
+                    f"({users.size}), got {pred.size}"
+                )
+            gap = np.flatnonzero(np.isnan(pred))
+            pred[gap] = self._surprise_default(users[gap], items[gap])
+        if self.clip_predictions:
+            lo, hi = self.rating_scale_
+            np.clip(pred, lo, hi, out=pred)
+        return pred
+
+    def _surprise_default(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Surprise's estimate for pairs ``predict_codes`` leaves NaN (see
+        :meth:`predict_like_surprise`): ``mu``, plus the known biases for the algorithms
+        whose ``estimate`` falls back to its baseline."""
+        out = np.full(users.size, self.global_mean_, dtype=np.float64)
+        if self.algorithm == "KNNBaseline":
+            bu, bi = np.asarray(self.algo_.bu), np.asarray(self.algo_.bi)
+        elif self.algorithm in ("SVDpp", "BaselineOnly") or (
+            self.algorithm in ("SVD", "NMF") and bool(self.algo_.biased)
+        ):
+            bu, bi = self.user_bias_, self.item_bias_
+        else:  # PredictionImpossible -> default_prediction(): the global mean
+            return out
+        iu = self._inner(users, self.user_inner_)
+        ii = self._inner(items, self.item_inner_)
+        # Surprise adds in this order: est = mu; est += b_u; est += b_i
+        out[iu >= 0] += bu[iu[iu >= 0]]
+        out[ii >= 0] += bi[ii[ii >= 0]]
+        return out
+
+    def _normal_like_surprise(self, users, items, sequence) -> np.ndarray:
+        """NormalPredictor's draw for every pair: the stream Surprise's benchmark uses
+        when ``sequence`` is given, else the hashed draws."""
+        if sequence is None:
+            return self._normal_draw(users, items)
+        seq = np.asarray(sequence).ravel()
+        if (seq.shape != users.shape or not np.issubdtype(seq.dtype, np.integer)
+                or (seq.size and seq.min() < 0)):
+            raise ConfigError(
+                f"predict_like_surprise sequence: expected one non-negative integer per pair "
+                f"({users.size}), got shape {seq.shape} of {seq.dtype}"
+            )
+        if seq.size == 0:
+            return np.empty(0, dtype=np.float64)
+        # np.random.seed(s); then one np.random.normal(mu, sigma) per prediction ==
+        # RandomState(s).normal(mu, sigma, n) (the legacy generator, draw for draw)
+        rng = np.random.RandomState(self.random_state)
+        draws = rng.normal(self.global_mean_, self.sigma_, int(seq.max()) + 1)
+        return draws[seq]
 
 
 # ---------------------------------------------------------------------- neighbourhood scoring
