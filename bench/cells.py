@@ -127,6 +127,8 @@ class CellEnv:
     parent: str | None
     out: Path
     observers: Observers = NULL_OBSERVER
+    #: added to every child run name: a sweep job's swept values (``cf_als.factors=32``)
+    label_suffix: str = ""
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,7 +222,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
                     else {"protocol": cell.protocol})
         if cell.seed is not None:
             tags["seed"] = str(cell.seed)
-        child = env.tracker.start_run(cell.label, parent_id=env.parent, tags=tags)
+        child = env.tracker.start_run(f"{cell.label}{env.label_suffix}", parent_id=env.parent,
+                                      tags=tags)
         status = "FAILED"
         try:
             if cell.protocol == MAIN:

@@ -11,6 +11,9 @@
   (:mod:`bench.check`): exit 1 on a significant regression from the committed baseline.
 * ``bench split export DIR [overrides...]`` — write every fold's train / test / fold-in
   rows as Parquet plus ``split.json`` (:mod:`bench.splits.export`), for outside pipelines.
+* ``bench tune [overrides...]`` — tune every model on a validation cut of the training
+  data with equal budgets and write ``configs/tuned/<name>.yaml`` (:mod:`bench.tune`);
+  ``bench tuned=<name>`` then evaluates the tuned values on test.
 
 Plug-ins (:mod:`bench.plugins`) declared with ``BENCH_PLUGINS`` or the
 ``recspectrum.plugins`` entry point are imported before composition, and their config
@@ -35,7 +38,7 @@ from pathlib import Path
 
 from bench.errors import EXIT_USAGE, BenchError
 
-SUBCOMMANDS = ("data", "report", "compare", "check", "perf", "split")
+SUBCOMMANDS = ("data", "report", "compare", "check", "perf", "split", "tune")
 _task_entered = False
 
 #: ``bench --help``: one screen (Hydra's own page is ``bench --hydra-help``)
@@ -55,6 +58,7 @@ subcommands:
   perf      benchmarks: time the spectrum run, metrics, scaling
   data      download a MovieLens dataset: bench data download ml_100k
   split     export every fold's train/test rows as Parquet: bench split export DIR
+  tune      tune every model on validation data, equal budgets; then bench tuned=NAME
 
 most used overrides:
   experiment=spectrum          what to run (configs/experiment/: spectrum, ci, ...)
@@ -142,8 +146,10 @@ def _run_task(cfg) -> None:
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
     invocation = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
+    names = sweep_names(cfg, hc, invocation) if invocation is not None else {}
     try:
-        result = run_experiment(cfg, output_dir=out, invocation=invocation)
+        result = run_experiment(cfg, output_dir=out, invocation=invocation,
+                                parent_name=names.get("parent_name"), label=names.get("label", ""))
     except BenchError as exc:
         end_open_runs("FAILED")
         remove_unused_run_folder(out, report_root(cfg))
@@ -163,8 +169,46 @@ def _run_task(cfg) -> None:
         print(ratings)
     print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")
+    if invocation is not None:
+        from bench.tune.leaderboard import SweepJob
+
+        _options["sweep"].jobs.append(SweepJob(num=int(hc.job.num), overrides=names["job"],
+                                               folder=out))
     if result.failures:
         raise SystemExit(failed_models_exit_code(result.failures))
+
+
+def sweep_names(cfg, hc, invocation: str) -> dict:
+    """A multirun job's MLflow names (one parent per sweep; children named by the job's
+    swept values), and the sweep this job belongs to, kept for its leaderboard."""
+    from bench.tune.sweep import Sweep, job_label, job_overrides, parent_name, swept_keys
+
+    sweep = _options.get("sweep")
+    if sweep is None or sweep.invocation != invocation:
+        tracker = cfg.get("tracker")
+        from omegaconf import OmegaConf
+
+        sweep = Sweep(folder=Path(invocation), name=str(cfg.name), invocation=invocation,
+                      tracker_cfg=OmegaConf.to_container(tracker, resolve=True)
+                      if tracker is not None else None,
+                      figures=bool(cfg.report.figures))
+        _options["sweep"] = sweep
+    job = job_overrides(list(hc.overrides.task), swept_keys(_options["argv"]))
+    return {"parent_name": parent_name(sweep.name, sweep.folder), "label": job_label(job),
+            "job": job}
+
+
+def finish_sweep() -> None:
+    """After the last job of a multirun: its leaderboard, in the sweep folder and MLflow."""
+    from bench.tune.sweep import finish_sweep as finish
+
+    sweep = _options.pop("sweep", None)
+    if sweep is None or not sweep.jobs:
+        return
+    paths = finish(sweep)
+    if paths:
+        close_progress()
+        print(f"\nleaderboard: {paths[0]} ({len(sweep.jobs)} jobs)")
 
 
 def end_open_runs(status: str) -> None:
@@ -378,8 +422,10 @@ def _hydra_main(argv: list[str]) -> int:
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
     saved = sys.argv
     sys.argv = ["bench", *argv]
+    _options.pop("sweep", None)
     try:
         app()
+        finish_sweep()
     except SystemExit as exc:
         code = exit_code(exc)
         # Hydra reports composition errors (unknown key or option, bad override) itself
@@ -534,6 +580,56 @@ def _split_command(argv: list[str]) -> int:
     return 0
 
 
+def _tune_command(argv: list[str]) -> int:
+    from hydra import compose, initialize_config_dir
+
+    from bench.tune.command import next_command, run_tuning
+
+    parser = argparse.ArgumentParser(
+        prog="bench tune",
+        description="Tune every model of the experiment on a validation cut of its training "
+        "data (the test part is never read), with the same budget per model (tune.trials, "
+        "tune.seconds); write the best values to configs/tuned/<name>.yaml. Options are "
+        "config keys: tune.trials=20 tune.models=[cf_als] ... (docs/tuning.md).",
+    )
+    parser.add_argument("overrides", nargs="*",
+                        help="Hydra overrides, e.g. experiment=spectrum tune.trials=20")
+    args = parser.parse_intermixed_args(argv)
+    cdir = config_dir()
+    problem = _plugin_problem(args.overrides) or _composition_problem(args.overrides, cdir,
+                                                                      run=False)
+    if problem:
+        return _fail(problem)
+    if not _options["quiet"]:
+        _log_to_stderr()
+    with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
+        cfg = compose("config", overrides=list(args.overrides), return_hydra_config=True)
+    from omegaconf import open_dict
+
+    with open_dict(cfg):  # the run name follows the split chosen, as a run's does
+        cfg.name = str(cfg.name)
+        del cfg["hydra"]
+    result = run_tuning(cfg, config_dir=cdir)
+    print(f"tuning: {result.record['summary']}")
+    for res in result.studies:
+        if res.status == "tuned":
+            print(f"  {res.model}: {res.n_trials} trials, validation {result.metric} "
+                  f"{_fmt(res.default_value)} (defaults) -> {_fmt(res.best_value)} (best)")
+            for line in res.boundary:
+                print(f"    warning: {line}; widen the range")
+        else:
+            print(f"  {res.model}: {res.status}")
+    print(f"leaderboard: {result.folder / 'leaderboard.md'}")
+    if result.overlay is not None:
+        print(f"overlay:     {result.overlay}")
+    print(f"next:        {next_command(args.overrides, result)}")
+    return 1 if any(r.status == "failed" for r in result.studies) else 0
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _log_to_stderr() -> None:
     logger = logging.getLogger("bench")
     if not logger.handlers:
@@ -571,10 +667,10 @@ def split_flags(argv: list[str]) -> tuple[list[str], bool, bool]:
     for a in argv:
         if command is None and a in SUBCOMMANDS:
             command = a
-        elif (command in (None, "check")) and a in QUIET_FLAGS:
+        elif (command in (None, "check", "tune")) and a in QUIET_FLAGS:
             quiet = True
             continue
-        elif (command in (None, "check")) and a in VERBOSE_FLAGS:
+        elif (command in (None, "check", "tune")) and a in VERBOSE_FLAGS:
             verbose = True
             continue
         rest.append(a)
@@ -645,6 +741,8 @@ def _dispatch(argv: list[str]) -> int:
         return _check_command(argv[1:])
     if argv and argv[0] == "split":
         return _split_command(argv[1:])
+    if argv and argv[0] == "tune":
+        return _tune_command(argv[1:])
     if argv and "=" not in argv[0] and not argv[0].startswith(("-", "~", "+")) \
             and argv[0] not in SUBCOMMANDS:
         return _fail(

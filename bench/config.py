@@ -277,13 +277,25 @@ def load_settings(cfg) -> RunSettings:
         cold_start=ColdStartSettings.from_config(run.cold_start),
         report=resolve_headline(ReportSettings.from_config(run.report), settings),
         check=CheckSettings.from_config(run.check),
-        dataset=raw["dataset"], split=raw["split"], models=raw["models"],
+        dataset=raw["dataset"], split=raw["split"], models=_without_untargeted_tuned(raw),
         tracker=raw.get("tracker"),
     )
     # values that cannot fit in memory whatever the data; the data's own sizes are
     # checked with the same function once the split is known
     check_budget(out, n_users=1, n_items=1, n_models=len(out.models))
     return out
+
+
+def _without_untargeted_tuned(raw: Mapping) -> dict:
+    """``models`` without the nodes a tuned overlay (``tuned=NAME``) added for models this
+    run does not have: they hold tuned values only, no ``_target_``."""
+    models = raw["models"]
+    tuning = raw.get("tuning")
+    tuned = tuning.get("models") if isinstance(tuning, Mapping) else None
+    if not isinstance(models, Mapping) or not isinstance(tuned, Mapping):
+        return models
+    return {m: node for m, node in models.items()
+            if not (m in tuned and isinstance(node, Mapping) and "_target_" not in node)}
 
 
 def config_error_message(exc: BaseException) -> str | None:

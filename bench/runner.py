@@ -53,6 +53,7 @@ from bench.stats.budget import check_budget
 from bench.targets import build, resolve
 from bench.tracking.base import Tracker
 from bench.tracking.factory import build_tracker
+from bench.tune.space import parse_space
 
 log = logging.getLogger("bench")
 
@@ -81,10 +82,13 @@ class _Run:
     parent: str | None = None
     #: per model, its (training seed or None, model config) runs (:mod:`bench.seeds`)
     variants: dict[str, list[tuple[int | None, dict]]] = field(default_factory=dict)
+    #: a sweep job's MLflow names: the parent's, and what child names add
+    parent_name: str | None = None
+    label: str = ""
 
     def env(self) -> CellEnv:
         return CellEnv(tracker=self.tracker, parent=self.parent, out=self.out,
-                       observers=self.observers)
+                       observers=self.observers, label_suffix=self.label)
 
 
 # ---------------------------------------------------------------------------- entry point
@@ -97,6 +101,8 @@ def run_experiment(
     on_result: Callable[[RunResult, Tracker, str | None], list[Path]] | None = None,
     observers: Observers | None = None,
     executor: Executor | None = None,
+    parent_name: str | None = None,
+    label: str = "",
 ) -> RunResult:
     """Run the experiment ``cfg`` describes and return its results.
 
@@ -113,10 +119,14 @@ def run_experiment(
         observers: receive every stage of the run (:mod:`bench.observe`); by default
             those attached with :func:`bench.observe.attached`.
         executor: runs the cells; a :class:`~bench.executor.LocalExecutor` by default.
+        parent_name: the MLflow parent run's name (a sweep names it after its folder);
+            ``<name>/<run folder>`` by default.
+        label: added to every child run's name (a sweep job's swept values).
     """
     t_start = time.perf_counter()
     run = _prepare(cfg, output_dir, tracker, observers or default_observers(),
                    executor or LocalExecutor())
+    run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
     evaluations, shared = _plan_protocols(run, dataset, splits, audits)
     run.parent = _open_parent(run, dataset, splits, invocation)
@@ -147,6 +157,7 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     _check_model_names(settings)
     for model_name, model_cfg in settings.models.items():  # bad config fails before training
         build_model(model_name, model_cfg)
+        parse_space(model_name, model_cfg)  # its `bench tune` space too: data, checked
     stamp = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(settings.report.dir) / settings.name / stamp
     out.mkdir(parents=True, exist_ok=True)
@@ -198,7 +209,7 @@ def _open_parent(run: _Run, dataset: Dataset, splits: list[Split],
     parent = tracker.find_run(INVOCATION_TAG, invocation)
     if parent is None:  # first job of this invocation: create and describe the parent
         parent = tracker.start_run(
-            f"{s.name}/{run.out.name}",
+            run.parent_name or f"{s.name}/{run.out.name}",
             tags={INVOCATION_TAG: invocation, "recspectrum.experiment": s.name,
                   "dataset.fingerprint": dataset.summary()["fingerprint"],
                   "split.fingerprint": splits[0].fingerprint},

@@ -38,6 +38,9 @@ CHECK_SEGMENTS = ("all", "history_bucket", "segment", "new_items")
 MAP_DENOMINATORS = ("relevant", "min_k_relevant")
 #: ``eval.unscored_ratings`` choices: drop and count, or Surprise's default (its benchmark)
 UNSCORED_RATINGS = ("exclude", "surprise_default")
+#: ``tune.sampler`` and ``tune.pruner`` choices (``bench tune``, :mod:`bench.tune`)
+TUNE_SAMPLERS = ("tpe", "random")
+TUNE_PRUNERS = ("none", "median")
 
 #: a name that becomes one path component (``name``, the keys of ``models``): letters, digits,
 #: ``_ - .``, starting with a letter, digit or ``_`` (never ``.``, ``..`` or ``-``), no separator
@@ -268,6 +271,46 @@ class ReportConfig:
 
 
 @dataclass
+class BudgetConfig:
+    """A tuning budget: trials, CPU seconds, or both (whichever runs out first)."""
+
+    trials: int | None = setting(None, expected="an integer >= 1 or null",
+                                 rules=((_positive, None),))
+    seconds: float | None = setting(None, expected="a number of CPU seconds > 0 or null",
+                                    rules=((lambda v: 0 < v < math.inf, None),))
+
+
+@dataclass
+class TuneConfig:
+    """``tune``: what ``bench tune`` searches, on which validation cut, with which budget."""
+
+    trials: int | None = setting(20, expected="an integer >= 1 or null (seconds only)",
+                                 rules=((_positive, None),))
+    seconds: float | None = setting(None, expected="a number of CPU seconds > 0 or null",
+                                    rules=((lambda v: 0 < v < math.inf, None),))
+    budgets: dict[str, BudgetConfig] = setting(
+        factory=dict, expected="a mapping of model name to {trials, seconds}",
+    )
+    models: list[str] | None = setting(None, expected="a list of the run's model names or null",
+                                       rules=((_nonempty, None),))
+    metric: str | None = setting(None, expected="a metric key like 'ndcg@10' or null",
+                                 rules=((lambda v: "@" in v, None),))
+    validation: float = setting(0.2, expected="a number in (0, 1)",
+                                rules=((_in_unit_interval, None),))
+    sampler: str = setting("tpe", expected=f"one of {list(TUNE_SAMPLERS)}",
+                           rules=((lambda v: v in TUNE_SAMPLERS, None),))
+    pruner: str = setting("none", expected=f"one of {list(TUNE_PRUNERS)}",
+                          rules=((lambda v: v in TUNE_PRUNERS, None),))
+    seed: int = setting(II("seed"), expected="an integer >= 0", rules=((lambda v: v >= 0, None),))
+    start_from_defaults: bool = setting(True, expected="true or false")
+    storage: str | None = setting(None, expected="a database URL (sqlite:///..., "
+                                  "postgresql://...) or null", rules=((_nonempty, None),))
+    study: str | None = setting(None, expected=PLAIN_NAME_EXPECTED + " or null",
+                                rules=((is_plain_name, None),))
+    jobs: int = setting(1, expected="an integer >= 1", rules=((_positive, None),))
+
+
+@dataclass
 class RunConfig:
     """The composed top-level config (``configs/config.yaml`` and its groups)."""
 
@@ -295,6 +338,10 @@ class RunConfig:
     cold_start: ColdStartConfig = group(ColdStartConfig)
     check: CheckConfig = group(CheckConfig)
     report: ReportConfig = group(ReportConfig)
+    tune: TuneConfig = group(TuneConfig)
+    #: the record ``bench tune`` writes into a tuned overlay (``tuned=NAME``); the card
+    #: and the report show it
+    tuning: Any = setting(None, expected="the record bench tune writes, or null")
 
 
 def composable(schema: type) -> type:

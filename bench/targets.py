@@ -42,6 +42,11 @@ from bench import plugins
 from bench.errors import BenchError, ConfigError, ParameterError
 
 _DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+")
+#: the search space ``bench tune`` reads from a model config (:mod:`bench.tune.space`);
+#: like ``_target_``, never a constructor argument
+TUNE_KEY = "_tune_"
+#: keys of a ``_target_`` node that :func:`build` does not pass to the constructor
+NOT_ARGUMENTS = frozenset({"_target_", TUNE_KEY})
 
 
 @dataclass(frozen=True)
@@ -202,7 +207,8 @@ def build(node: Mapping, where: str):
     """Resolve and check ``node['_target_']`` (:func:`resolve`), then construct it.
 
     Nested ``_target_`` nodes in its values are built first (children of composites),
-    each checked the same way before anything is called.
+    each checked the same way before anything is called. A ``_tune_`` block (the
+    node's search space, :mod:`bench.tune.space`) is not a constructor argument.
 
     ``where`` is the config path used in messages (``models.cf_als``). Unknown keys,
     missing required values and constructor errors all become ``ConfigError`` naming it.
@@ -211,7 +217,8 @@ def build(node: Mapping, where: str):
         raise ConfigError(f"{where}: expected a mapping with a '_target_' key, got {node!r}")
     target = node["_target_"]
     fn = resolve(target, where)
-    kwargs = {k: build_nested(v, f"{where}.{k}") for k, v in node.items() if k != "_target_"}
+    kwargs = {k: build_nested(v, f"{where}.{k}") for k, v in node.items()
+              if k not in NOT_ARGUMENTS}
     missing = [k for k, v in kwargs.items() if v == "???"]
     if missing:
         raise ConfigError(f"{where}: required value(s) {missing} not set (they are '???')")

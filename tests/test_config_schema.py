@@ -17,8 +17,8 @@ from bench.errors import ConfigError
 from bench.schema import RunConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-GROUPS = ("eval", "stats", "cold_start", "check", "report")
-SCALARS = ("seed", "seeds", "name", "resume", "data_dir")
+GROUPS = ("eval", "stats", "cold_start", "check", "report", "tune")
+SCALARS = ("seed", "seeds", "name", "resume", "data_dir", "tuning")
 
 
 def documented() -> dict:

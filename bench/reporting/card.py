@@ -37,7 +37,7 @@ __all__ = [
 #: Libraries whose versions can change a number.
 LIBRARIES = (
     "recspectrum", "numpy", "scipy", "pandas", "implicit", "scikit-surprise", "mlflow",
-    "hydra-core", "matplotlib",
+    "hydra-core", "matplotlib", "optuna",
 )
 
 #: One line per metric, from the registry; the full statement is each function's docstring.
@@ -159,6 +159,8 @@ def evaluation_card(result) -> dict[str, object]:
         "leakage": result.audits,
         "models": {r.model: {"target": r.target, "family": r.family, "params": r.params}
                    for r in result.models},
+        # the record of `bench tune` when the run loads a tuned overlay (tuned=NAME)
+        "tuning": raw.get("tuning"),
         "versions": library_versions(),
         "git": git_commit(),
     }

@@ -178,7 +178,16 @@ def _title(data: an.RunData) -> list[str]:
         f"means with {int(st['confidence'] * 100)}% bootstrap CIs ({st['n_resamples']} "
         f"resamples, seed {st['seed']}); differences with paired t-tests Holm-corrected at "
         f"alpha = {st['alpha']} and the paired t interval at each test's Holm level.",
+        *_tuning_line(data.card.get("tuning")),
     ]
+
+
+def _tuning_line(tuning) -> list[str]:
+    """How the run's hyperparameters were chosen, when they come from `bench tune`."""
+    if not isinstance(tuning, dict):
+        return []
+    return ["", f"**Tuning** (`bench tune`, study `{tuning.get('study')}`, validation "
+                f"{tuning.get('metric')}, test never read): {tuning.get('summary')}."]
 
 
 def _verdict(data: an.RunData, lad: pd.DataFrame, trade: pd.DataFrame) -> list[str]:
