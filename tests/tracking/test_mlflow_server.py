@@ -26,7 +26,7 @@ import pytest
 from bench.cli import main
 from bench.metrics.keys import MetricKey
 from bench.tracking import mlflow_tracker
-from tests.helpers import csv_dataset, shared_data_dir, write_ratings_csv
+from tests.helpers import compose_config, csv_dataset, shared_data_dir, write_ratings_csv
 from tests.tracking.conftest import skip_or_fail
 from tests.tracking.server import free_port, kv
 
@@ -125,8 +125,8 @@ def test_a_default_run_is_on_the_server_run_by_run_metric_by_metric(
     children = {r for r, v in rec.runs.items() if v["parent"] == parent}
     assert children == set(rec.runs) - {parent}
     main_children = {m["run_id"] for m in record["models"]}
-    n_models = len({m["model"] for m in record["models"]})
-    assert n_models == 14 and len(main_children) == n_models  # one fold: 14 main cells
+    n_models = len(compose_config().models)  # the default experiment's models
+    assert len(main_children) == n_models * len(record["splits"])  # one per (model, fold)
     protocol = {r for r in children if "protocol" in rec.runs[r]["tags"]}
     assert children == main_children | protocol
     assert len(protocol) == n_models  # the user cold-start sweep: one child per model
