@@ -75,6 +75,8 @@ class MlflowTracker:
     def client(self):
         if self._client is None:
             os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+            # a server's client would print two "View run" lines to stdout per ended run
+            os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self._uri())
@@ -219,6 +221,56 @@ class MlflowTracker:
         if uri.startswith("sqlite:///"):
             hint = f" (browse: mlflow ui --backend-store-uri {uri})"
         return f"MLflow experiment {self.experiment!r} at {uri}{hint}"
+
+
+class MlflowServerTracker(MlflowTracker):
+    """``tracker=mlflow_server``: a remote MLflow tracking server, artifacts through it.
+
+    The URI must be the server's ``http(s)://`` address (``MLFLOW_TRACKING_URI`` in the
+    config). The server must serve artifacts (``mlflow server --serve-artifacts``, its
+    default): the experiment's artifact location is then ``mlflow-artifacts:/...`` and
+    every upload goes over HTTP, so clients need no filesystem shared with the server. An
+    experiment whose artifacts live on a plain path is refused before any training.
+    """
+
+    def _uri(self) -> str:
+        uri = str(self.tracking_uri or "")
+        if not uri.startswith(("http://", "https://")):
+            raise TrackingError(
+                f"tracker.tracking_uri: tracker=mlflow_server expects the tracking server's "
+                f"http(s) URL, got {uri or 'nothing'!r}; set MLFLOW_TRACKING_URI (e.g. "
+                "http://127.0.0.1:5000) or tracker.tracking_uri=..., or use tracker=mlflow "
+                "for the local SQLite store"
+            )
+        return uri
+
+    def _artifact_location(self) -> str | None:
+        return str(self.artifact_root) if self.artifact_root else None  # the server decides
+
+    def check(self) -> None:
+        super().check()
+        location = self.client.get_experiment(self._exp_id()).artifact_location or ""
+        if _is_local_path(location):
+            raise TrackingError(
+                f"tracker.tracking_uri: MLflow experiment {self.experiment!r} on "
+                f"{self._uri()!r} keeps its artifacts at {location!r}, a path on the "
+                "server's disk this client cannot upload to; start the server with "
+                "--serve-artifacts (new experiments then take mlflow-artifacts:/), pick "
+                "another tracker.experiment, or use tracker=mlflow with "
+                "tracker.tracking_uri=... on a machine that shares that path"
+            )
+
+    def describe(self) -> str:
+        return f"MLflow experiment {self.experiment!r} on the tracking server {self._uri()}"
+
+
+def _is_local_path(location: str) -> bool:
+    """Whether an artifact location is a plain path (``/x``, ``file:///x``): only readable
+    where that filesystem is mounted."""
+    from urllib.parse import urlparse
+
+    scheme = urlparse(location).scheme
+    return scheme in ("", "file") or len(scheme) == 1  # one letter: a Windows drive
 
 
 def end_open_runs(status: str = "KILLED") -> int:
