@@ -1,0 +1,1 @@
+"""Sharded evaluation with exact merges (placeholder docstring, filled below)."""
