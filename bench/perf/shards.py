@@ -331,7 +331,7 @@ def _print(out: dict) -> None:
               f"{max(r['shard_wall_seconds']):19.1f} {sum(r['shard_cpu_seconds']):18.1f} "
               f"{max(r['shard_peak_rss_mb']):18.0f} "
               f"{max(r['shard_rss_after_imports_mb']):13.0f} {r['partial_bytes'] / 1e6:10.1f} "
-              f"{str(r['identical_to_first'] and r['state_equal_to_first']):>9s} "
+              f"{r['identical_to_first'] and r['state_equal_to_first']!s:>9s} "
               f"{r['loadavg_before'][0]:5.1f}")
     res = out["results"]
     for key in ("A/ndcg@10", "B/ndcg@10", "B/ndcg@10 - A/ndcg@10"):

@@ -153,7 +153,7 @@ def summarize(partial: ShardPartial, *, confidence: float = 0.95) -> MergedSumma
         pairs[(a, b)] = PairSummary(
             n=n, mean_a=_mean(sa, n), mean_b=_mean(sb, n), diff=_mean(sd_, n),
             low=float(low[row]), high=float(high[row]), t_stat=t_stat, p_t=p_t, effect_size=effect,
-            rel_diff=float(Fraction(sd_, sa)) if sa else math.nan)
+            rel_diff=_ratio(sd_, sa) if sa else math.nan)
     return MergedSummary(n_users=s.n_users, columns=columns, pairs=pairs,
                          n_resamples=s.n_resamples, confidence=confidence, seed=s.seed)
 
@@ -167,11 +167,31 @@ def _var_numerator(s1: int, s2: int, n: int) -> int:
     return (n * s2 << _SCALE) - s1 * s1
 
 
+def _ratio(num: int, den: int) -> float:
+    """``num / den`` correctly rounded; +-inf beyond the float range (``den != 0``)."""
+    try:
+        return num / den
+    except OverflowError:
+        return math.inf if (num > 0) == (den > 0) else -math.inf
+
+
+def _sqrt(value: Fraction) -> float:
+    """``sqrt(value)`` of a non-negative rational, also when ``value`` itself is beyond
+    the float range: ``sqrt(value / 4**k) * 2**k``, both factors exact or rounded once."""
+    if value == 0:
+        return 0.0
+    k = (value.numerator.bit_length() - value.denominator.bit_length()) // 2
+    scaled = value / Fraction(2) ** (2 * k)  # in [1/2, 4): no overflow, no underflow
+    try:
+        return math.ldexp(math.sqrt(float(scaled)), k)
+    except OverflowError:  # a spread beyond the float range (values near +-1.8e308)
+        return math.inf
+
+
 def _sd(s1: int, s2: int, n: int) -> float:
     if n < 2:
         return math.nan
-    var = Fraction(_var_numerator(s1, s2, n), n * (n - 1) << 2 * _SCALE)
-    return math.sqrt(float(var))
+    return _sqrt(Fraction(_var_numerator(s1, s2, n), n * (n - 1) << 2 * _SCALE))
 
 
 def _t_test(s1: int, s2: int, n: int) -> tuple[float, float, float]:
@@ -185,8 +205,8 @@ def _t_test(s1: int, s2: int, n: int) -> tuple[float, float, float]:
         return signed, 0.0, signed
     t_squared = Fraction(s1 * s1 * (n - 1), spread)
     sign = 1.0 if s1 > 0 else -1.0  # s1 is a big int: never through float()
-    t = sign * math.sqrt(float(t_squared))
-    effect = sign * math.sqrt(float(t_squared / n))
+    t = sign * _sqrt(t_squared)
+    effect = sign * _sqrt(t_squared / n)
     p = float(2.0 * special.stdtr(n - 1.0, -abs(t)))
     return t, p, effect
 

@@ -248,7 +248,12 @@ class ShardAccumulator:
         for a, b in s.pairs:
             va, vb = cols[index[a]], cols[index[b]]
             both = ~(np.isnan(va) | np.isnan(vb))
-            extra_d.append(np.where(both, vb - va, np.nan))
+            with np.errstate(over="ignore"):
+                d = np.where(both, vb - va, np.nan)
+            if np.isinf(d).any():
+                raise DataError(describe(f"values[{b!r}] - values[{a!r}]", "finite differences",
+                                         f"{int(np.isinf(d).sum())} beyond the float range"))
+            extra_d.append(d)
             extra_ab += [np.where(both, va, np.nan), np.where(both, vb, np.nan)]
         return np.column_stack([*cols, *extra_d, *extra_ab]) if n else np.empty((0, len(
             cols) + 3 * len(s.pairs)))

@@ -36,7 +36,7 @@ import numpy as np
 from bench import validate
 from bench.shards.partition import mix64, mix64_inplace
 
-__all__ = ["LOOKUP", "MAX_WEIGHT", "THRESHOLDS", "poisson_weights", "stream_keys", "fill_weights"]
+__all__ = ["LOOKUP", "MAX_WEIGHT", "THRESHOLDS", "fill_weights", "poisson_weights", "stream_keys"]
 
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 #: salt of the weight streams ("POISSON" in ASCII)
@@ -81,8 +81,7 @@ def fill_weights(streams: np.ndarray, out: np.ndarray) -> np.ndarray:
     ``out`` has shape ``(n_resamples, len(streams))`` and any real or integer dtype; row
     ``r`` gets the weights of resample ``r``. Returns ``out``.
     """
-    n_resamples, n = out.shape
-    pairs = (n_resamples + 1) // 2
+    pairs = (out.shape[0] + 1) // 2
     z = _steps(pairs)[:, None] + np.asarray(streams, dtype=np.uint64)[None, :]
     mix64_inplace(z, np.empty_like(z))
     for half in (0, 1):

@@ -29,7 +29,7 @@ def test_adversarial_sums_are_exact_where_float_addition_is_not():
     assert as_fraction(exact.sum_digits(three)) == 1
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.lists(finite, max_size=60), st.randoms(use_true_random=False))
 def test_sums_and_squares_equal_rational_arithmetic_in_any_order(values, rnd):
     x = np.array(values, dtype=np.float64)

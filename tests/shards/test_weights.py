@@ -63,16 +63,16 @@ def test_both_byte_orders_give_the_same_weights(monkeypatch):
 
 
 def test_weights_are_poisson_one_and_independent():
-    w = poisson_weights(user_keys(np.arange(20_000)), 200, seed=3).astype(np.int64)
+    w = poisson_weights(user_keys(np.arange(10_000)), 100, seed=3).astype(np.int64)
     freq = np.bincount(w.ravel(), minlength=MAX_WEIGHT + 1)
     pmf = stats.poisson.pmf(np.arange(6), 1.0)
     observed = np.append(freq[:5], freq[5:].sum())
     expected = np.append(pmf[:5], 1 - pmf[:5].sum()) * w.size
     assert stats.chisquare(observed, expected).pvalue > 1e-4
-    assert abs(w.mean() - 1.0) < 0.005 and abs(w.var() - 1.0) < 0.01
+    assert abs(w.mean() - 1.0) < 0.005 and abs(w.var() - 1.0) < 0.01  # sd 0.001 and 0.0017
     lag_r = np.corrcoef(w[:-1].ravel(), w[1:].ravel())[0, 1]  # resample r vs r + 1
     lag_u = np.corrcoef(w[:, :-1].ravel(), w[:, 1:].ravel())[0, 1]  # user u vs u + 1
-    assert abs(lag_r) < 0.01 and abs(lag_u) < 0.01
+    assert abs(lag_r) < 0.01 and abs(lag_u) < 0.01  # sd 0.001
 
 
 def test_a_users_weights_do_not_depend_on_the_other_users_or_their_order():
