@@ -24,6 +24,7 @@ the state, ``O(columns x resamples x digits + items)``, and never by the number 
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -134,18 +135,24 @@ _ARRAYS = ("count", "sums", "sumsq", "lowest", "highest", "boot_sums", "boot_wei
 
 
 def load_partial(path: str | Path) -> ShardPartial:
-    """Read a partial written by :meth:`ShardPartial.save`."""
+    """Read a partial written by :meth:`ShardPartial.save`.
+
+    Raises:
+        DataError: the file is missing, is not an ``.npz`` archive, or lacks a field.
+    """
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise DataError(describe(str(path), "a shard partial (.npz)", exc)) from None
-    n_users, n_resamples, seed = (int(v) for v in arrays.pop("meta"))
-    columns = tuple(str(c) for c in arrays.pop("columns"))
-    pairs = tuple((str(a), str(b)) for a, b in arrays.pop("pairs"))
-    counts = {k.split("/", 1)[1]: arrays.pop(k) for k in list(arrays) if k.startswith("counts/")}
+        n_users, n_resamples, seed = (int(v) for v in arrays.pop("meta"))
+        columns = tuple(str(c) for c in arrays.pop("columns"))
+        pairs = tuple((str(a), str(b)) for a, b in arrays.pop("pairs"))
+        fields = {f: arrays[f] for f in _ARRAYS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DataError(describe(str(path), "a shard partial written by ShardPartial.save "
+                                 "(.npz)", f"{type(exc).__name__}: {exc}")) from None
+    counts = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("counts/")}
     return ShardPartial(columns=columns, pairs=pairs, n_users=n_users, n_resamples=n_resamples,
-                        seed=seed, counts=counts, **{f: arrays[f] for f in _ARRAYS})
+                        seed=seed, counts=counts, **fields)
 
 
 def empty_partial(columns: Sequence[str], pairs: Sequence[tuple[str, str]], n_resamples: int,

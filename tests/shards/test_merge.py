@@ -181,6 +181,12 @@ def test_save_and_load_round_trip(tmp_path):
     assert stat_row(again, "b - a") == 3
     with pytest.raises(DataError, match="a shard partial"):
         load_partial(tmp_path / "missing.npz")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="a shard partial"):
+        load_partial(tmp_path / "junk.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(2))
+    with pytest.raises(DataError, match="KeyError"):
+        load_partial(tmp_path / "other.npz")
 
 
 def test_refusals():
