@@ -22,8 +22,8 @@ The function (``key`` from :func:`bench.shards.partition.user_keys`, arithmetic 
 
 The inverse is a table lookup on the top 16 bits of ``x`` (:data:`LOOKUP`, 65,536 bytes);
 the 8 buckets a threshold falls inside are marked 255 and resolved with
-``numpy.searchsorted`` on the full 32 bits (2 in 10,000 draws). Cost on the 2-core
-machine of ``bench perf shards``: about 4 ns per weight.
+``numpy.searchsorted`` on the full 32 bits (2 in 10,000 draws). Cost: 4 to 6 ns of CPU
+per weight on the 2-core machine of ``bench perf shards``.
 """
 
 from __future__ import annotations
