@@ -211,14 +211,17 @@ def run_shards(spec: dict, n_shards: int, folder: Path, workers: int,
         time.sleep(0.05)
         for entry in list(running):
             proc, out, started = entry
-            if proc.poll() is None:
-                if timeout is not None and time.perf_counter() - started > timeout:
-                    proc.kill()
-                    raise SystemExit(f"shards: a shard child exceeded --timeout {timeout} s")
+            late = timeout is not None and time.perf_counter() - started > timeout
+            if proc.poll() is None and not late:
                 continue
+            if late or proc.returncode != 0:
+                for other, _, _ in running:  # stop the siblings we started, then fail
+                    other.kill()
+                    other.wait()
+                why = f"to finish within --timeout {timeout} s" if late else (
+                    f"(exit code {proc.returncode})")
+                raise SystemExit(f"shards: a shard child failed {why}")
             running.remove(entry)
-            if proc.returncode != 0:
-                raise SystemExit(f"shards: a shard child failed (exit code {proc.returncode})")
             results.append(json.loads(out.read_text()))
     return sorted(results, key=lambda r: r["shard"])
 

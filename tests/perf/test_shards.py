@@ -40,3 +40,11 @@ def test_a_tiny_sharded_run_is_identical_across_shard_counts(tmp_path):
     assert three["evaluated_users"] == one["evaluated_users"] > 2000
     assert all(mb > 0 for mb in three["shard_peak_rss_mb"])
     assert 0 < result["results"]["A/ndcg@10.mean"] < 1
+
+
+@pytest.mark.slow
+def test_a_failing_shard_stops_the_run_with_a_failure_message(tmp_path):
+    from bench.perf.shards import run_shards
+
+    with pytest.raises(SystemExit, match="shards: a shard child failed \\(exit code 1\\)"):
+        run_shards({"users": 10}, 2, tmp_path, workers=2, timeout=None)  # no "items": fails
