@@ -21,6 +21,7 @@ WORKLOADS = {
     "topk": "bench.perf.topk",
     "spectrum": "bench.perf.spectrum",
     "scale": "bench.perf.scale",
+    "shards": "bench.perf.shards",
     "suite": "bench.perf.suite",
 }
 
