@@ -673,10 +673,10 @@ def _appendix(data) -> list[str]:
     for a in data.record.leakage:
         protocol = a.get("protocol") or "main"
         where = f"{protocol} (fold {a.get('fold')})" if protocol == "main" else protocol
-        lines.append(f"| {where} | `{a.get('name')}` | {_count(a.get('train_rows'))} | "
-                     f"{_count(a.get('future_train_rows'))} | "
-                     f"{_count(a.get('fold_in_own_future_rows'))} | "
-                     f"{_count(a.get('duplicate_pairs'))} |")
+        lines.append(f"| {where} | `{a.get('name')}` | {_audit_count(a.get('train_rows'))} | "
+                     f"{_audit_count(a.get('future_train_rows'))} | "
+                     f"{_audit_count(a.get('fold_in_own_future_rows'))} | "
+                     f"{_audit_count(a.get('duplicate_pairs'))} |")
     lines.append("")
     for a in data.record.leakage:
         protocol = a.get("protocol") or "main"
@@ -689,7 +689,7 @@ def _appendix(data) -> list[str]:
     return lines
 
 
-def _count(value) -> str:
+def _audit_count(value) -> str:
     """A count for the audit table: ``n/a`` when it was not measured (no timestamps)."""
     return "n/a" if value is None else f"{int(value):,}"
 
