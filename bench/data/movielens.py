@@ -279,7 +279,8 @@ def _assemble(
     where = source + (
         f" (data rows counted after removing {n_excluded} excluded row(s))" if n_excluded else ""
     )
-    inter = Interactions.from_frame(frame, source=where, rating_scale=scale, duplicates=duplicates)
+    inter = Interactions.from_frame(frame, source=where, rating_scale=scale, duplicates=duplicates,
+                                    timestamp_unit="s")
     if tags is not None and exclude_users is not None:
         tags, n_tags = apply_exclusions(tags, exclude_users, source=sources[-1])
         drops["excluded_tag_rows"] = n_tags
