@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.data.paths import as_path, is_file
 from bench.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,8 @@ def read_exclusion_file(path: str | Path) -> list[tuple[int, str]]:
         DataError: the file is missing or unreadable, a CSV has no ``user_id`` column,
             or a line holds more than one id.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
+    path = as_path(path, "exclude_users")
+    if not is_file(path):
         raise DataError(
             f"{path.resolve()}: exclusion file (exclude_users) does not exist; expected a "
             f"file with one user id per line or a CSV with a '{USER_COLUMN}' column"
@@ -156,7 +157,7 @@ def _exclude(
 ) -> tuple[pd.DataFrame, int, int]:
     if exclude_users is None:
         return frame, 0, 0
-    path = Path(exclude_users).expanduser()
+    path = as_path(exclude_users, "exclude_users")
     listed = read_exclusion_file(path)
     if column not in frame.columns:
         raise DataError(

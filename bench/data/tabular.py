@@ -39,6 +39,7 @@ from bench.data.interactions import (
     check_time_unit,
 )
 from bench.data.loaders import dataset_loader
+from bench.data.paths import as_path, is_dir, is_file
 from bench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -356,17 +357,17 @@ def load_table(
         ConfigError: a bad ``columns`` mapping or ``rating_scale``.
         DataError: a missing, empty or malformed file, or a mapped column absent.
     """
-    path = Path(path).expanduser()
+    path = as_path(path, "load_table path")
     mapping = _check_mapping(columns)
     scale = _check_scale(rating_scale)
     check_time_unit(timestamp_unit, "load_table timestamp_unit")
     genre_sep = _check_genre_sep(genre_sep)
     if implicit:
         mapping.pop(RATING, None)
-    if not path.is_file():
+    if not is_file(path):
         raise DataError(
             f"{path.resolve()}: the interactions file does not exist"
-            + ("" if path.parent.is_dir() else f" (nor does its folder {path.parent.resolve()})")
+            + ("" if is_dir(path.parent) else f" (nor does its folder {path.parent.resolve()})")
         )
     frame = _read_table(path, mapping, sep, as_text=(TIMESTAMP,) if timestamp_format else ())
     frame = frame.rename(columns={src: canon for canon, src in mapping.items()})
@@ -380,7 +381,7 @@ def load_table(
     features = None
     sources = [str(path)]
     if items_path is not None:
-        ipath = Path(items_path).expanduser()
+        ipath = as_path(items_path, "load_table items_path")
         features = _read_items(ipath, mapping[ITEM], sep, inter.item_ids, genre_sep)
         sources.append(str(ipath))
     return Dataset(
@@ -649,7 +650,7 @@ def _read_items(
 ) -> ItemFeatures:
     """The items file (``items_path``): one row per item, matched to the interactions'
     items by id (same id rule); genres are ``genre_sep``-separated."""
-    if not path.is_file():
+    if not is_file(path):
         raise DataError(f"{path.resolve()}: the items file (items_path) does not exist")
     table = _read_items_table(path, item_col, sep)
     key = item_col if item_col in table.column_names else ITEM

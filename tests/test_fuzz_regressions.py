@@ -1,0 +1,98 @@
+"""Regressions for what the input fuzzer (``tests/test_fuzz_inputs.py``) found, issue 15.
+
+Each case failed before its fix with a traceback or a crash instead of one line.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench.data.tabular import load_table
+from bench.errors import BenchError, ConfigError, DataError
+from bench.models.collaborative.als import ImplicitALS
+from bench.models.rule.popular import PopularityRecommender
+from tests.test_fuzz_inputs import run_cli
+
+ALS_CASES = [("num_threads", -1, r"num_threads: expected an integer >= 0, got -1"),
+             ("factors", float("nan"), r"factors: expected a positive integer, got nan"),
+             ("factors", -1, r"factors: expected a positive integer, got -1"),
+             ("iterations", None, r"iterations: expected a positive integer, got None"),
+             ("regularization", float("nan"), r"regularization: expected a number >= 0"),
+             ("alpha", "", r"alpha: expected a number > 0, got ''"),
+             ("bm25_k1", None, r"bm25_k1: expected a number >= 0, got None"),
+             ("bm25_b", 1.5, r"bm25_b: expected a number >= 0 and <= 1, got 1\.5"),
+             ("seed", -1, r"seed: expected a non-negative integer, got -1")]
+
+
+@pytest.mark.parametrize(("param", "value", "pattern"), ALS_CASES,
+                         ids=[f"{p}={v!r}" for p, v, _ in ALS_CASES])
+def test_als_parameters_are_checked_before_fitting(ratings_csv, param, value, pattern):
+    """num_threads=-1 reached OpenMP as a ~1 TB allocation and aborted the process
+    (``libgomp: Out of memory``); the others were TypeError/ValueError/OverflowError
+    tracebacks or NaN factors (``ModelFitError``)."""
+    train = load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item"})
+    with pytest.raises(ConfigError, match=pattern):
+        ImplicitALS(**{param: value}).fit(train.interactions)
+
+
+def test_als_bad_thread_count_no_longer_aborts_the_process(ratings_csv):
+    code = ("from bench.models.collaborative.als import ImplicitALS\n"
+            "from bench.data.tabular import load_table\n"
+            f"t = load_table(path={str(ratings_csv)!r}, columns={{'user_id': 'user', "
+            "'item_id': 'item'}).interactions\n"
+            "try:\n    ImplicitALS(num_threads=-1, factors=4).fit(t)\n"
+            "except Exception as e:\n    print(type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ParameterError", proc.stderr[-500:]
+
+
+@pytest.mark.parametrize("value", [None, "abc", 1.5])
+def test_popularity_min_count_is_checked(ratings_csv, value):
+    train = load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item"})
+    with pytest.raises(ConfigError, match=r"min_count: expected an integer >= 0"):
+        PopularityRecommender(min_count=value).fit(train.interactions)
+
+
+@pytest.mark.parametrize("key", ["items_path", "exclude_users", "path"])
+def test_a_path_too_long_for_the_file_system_is_missing_not_an_oserror(ratings_csv, key):
+    """``Path.is_file()`` raises OSError (File name too long) instead of answering False."""
+    kwargs = {"path": ratings_csv, key: "x" * 300}
+    with pytest.raises(DataError, match=r"does not exist"):
+        load_table(columns={"user_id": "user", "item_id": "item"}, **kwargs)
+
+
+@pytest.mark.parametrize("value", [1, True, ["a"], "", "a\x00b"])
+def test_a_path_that_is_not_a_path_is_a_config_error(ratings_csv, value):
+    with pytest.raises(ConfigError, match=r"load_table items_path: expected a file path"):
+        load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item"},
+                   items_path=value)
+
+
+@pytest.mark.parametrize(("argv", "pattern"), [
+    (["perf", "metrics", "--users", "40", "--items", "30", "--k", "5", "--repeats", "1",
+      "--relevant", "-1"], r"--relevant: expected a finite number > 0, got -1\.0"),
+    (["perf", "metrics", "--users", "40", "--items", "30", "--k", "5", "--repeats", "1",
+      "--seed", "-1"], r"--seed: expected an integer >= 0, got -1"),
+    (["perf", "topk", "--users", "40", "--items", "30", "--factors", "4", "--per-user", "3",
+      "--k", "5", "--repeats", "1", "--no-memory", "--block-rows", "-1"],
+     r"--block-rows, --check-users, --seed and --iterations must be >= 0"),
+    (["perf", "topk", "--users", "40", "--items", "30", "--factors", "4", "--per-user", "3",
+      "--k", "5", "--repeats", "1", "--no-memory", "--check-users", "-1"],
+     r"--block-rows, --check-users, --seed and --iterations must be >= 0"),
+    (["perf", "scale", "--timeout", "-1"], r"--timeout: expected a number of seconds > 0"),
+], ids=["metrics-relevant", "metrics-seed", "topk-block-rows", "topk-check-users",
+        "scale-timeout"])
+def test_perf_options_out_of_range_exit_2(argv, pattern):
+    """They were ValueError tracebacks (numpy poisson, concatenate, negative dimensions)."""
+    code, err = run_cli(argv)
+    assert code == 2, err
+    assert "Traceback" not in err and re.search(pattern, err), err
+
+
+def test_bench_error_is_the_base_of_what_these_raise():
+    assert issubclass(ConfigError, BenchError) and issubclass(DataError, BenchError)
