@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from bench.data.tabular import load_table
-from bench.errors import BenchError, ConfigError, DataError
+from bench.errors import ConfigError, DataError
 from bench.models.collaborative.als import ImplicitALS
 from bench.models.rule.popular import PopularityRecommender
 from tests.test_fuzz_inputs import run_cli
@@ -39,6 +39,7 @@ def test_als_parameters_are_checked_before_fitting(ratings_csv, param, value, pa
         ImplicitALS(**{param: value}).fit(train.interactions)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_als_bad_thread_count_no_longer_aborts_the_process(ratings_csv):
     code = ("from bench.models.collaborative.als import ImplicitALS\n"
             "from bench.data.tabular import load_table\n"
@@ -93,6 +94,3 @@ def test_perf_options_out_of_range_exit_2(argv, pattern):
     assert code == 2, err
     assert "Traceback" not in err and re.search(pattern, err), err
 
-
-def test_bench_error_is_the_base_of_what_these_raise():
-    assert issubclass(ConfigError, BenchError) and issubclass(DataError, BenchError)
