@@ -94,3 +94,21 @@ def test_perf_options_out_of_range_exit_2(argv, pattern):
     assert code == 2, err
     assert "Traceback" not in err and re.search(pattern, err), err
 
+
+
+def test_a_split_date_after_2262_cuts_without_overflow():
+    """split.date=2300-01-01 was an OutOfBoundsDatetime traceback (a nanosecond
+    Timestamp(0) subtraction); dates to 9999 now cut like any other."""
+    import pandas as pd
+
+    from bench.data.interactions import Interactions
+    from bench.splits.audit import audit_split
+    from bench.splits.temporal import GlobalTemporalSplitter
+
+    x = Interactions.from_frame(pd.DataFrame({
+        "user_id": [1, 1, 2, 2], "item_id": [1, 2, 1, 2],
+        "timestamp": ["2020-01-01", "2300-01-01", "2021-01-01", "9999-12-31"]}))
+    split = GlobalTemporalSplitter(date="2300-01-01").split(x)[0]
+    assert split.test.timestamps.tolist() == [10_413_792_000, 253_402_214_400]
+    assert len(split.train) == 2
+    assert audit_split(split).to_dict()  # the audit formats these times too
