@@ -59,6 +59,16 @@ def test_popularity_min_count_is_checked(ratings_csv, value):
         PopularityRecommender(min_count=value).fit(train.interactions)
 
 
+@pytest.mark.parametrize("value", [None, -1, 1.5, "abc"])
+def test_random_seed_is_checked(ratings_csv, value):
+    """rule_random seed=None was a TypeError at recommend time (uint64(None))."""
+    from bench.models.rule.random import RandomRecommender
+
+    train = load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item"})
+    with pytest.raises(ConfigError, match=r"seed: expected a non-negative integer"):
+        RandomRecommender(seed=value).fit(train.interactions)
+
+
 @pytest.mark.parametrize("key", ["items_path", "exclude_users", "path"])
 def test_a_path_too_long_for_the_file_system_is_missing_not_an_oserror(ratings_csv, key):
     """``Path.is_file()`` raises OSError (File name too long) instead of answering False."""
