@@ -122,3 +122,32 @@ def test_a_split_date_after_2262_cuts_without_overflow():
     assert split.test.timestamps.tolist() == [10_413_792_000, 253_402_214_400]
     assert len(split.train) == 2
     assert audit_split(split).to_dict()  # the audit formats these times too
+
+
+def test_bpr_seed_and_a_diverging_step_are_one_line(ratings_csv):
+    """cf_bpr seed=None was a TypeError; learning_rate=2 made implicit raise ModelFitError
+    (NaN factors), a traceback and exit 1."""
+    from bench.models.collaborative.bpr import ImplicitBPR as BPR
+
+    train = load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item"})
+    with pytest.raises(ConfigError, match=r"seed: expected a non-negative integer, got None"):
+        BPR(seed=None).fit(train.interactions)
+    with pytest.raises(ConfigError, match=r"learning_rate: expected a step small enough for "
+                       r"SGD to converge \(the factors became NaN\), got 1000"):
+        BPR(learning_rate=1000, iterations=50, factors=8).fit(train.interactions)
+
+
+@pytest.mark.parametrize("value", [1, True, [1]])
+def test_fallback_history_bounds_must_be_a_mapping(value):
+    """hybrid_fallback max_history=1 was "TypeError: 'int' object is not iterable"."""
+    from bench.targets import build
+    from bench.testing import conformance_data
+    from tests.test_fuzz_inputs import model_node
+
+    node = model_node("hybrid_fallback")
+    node["max_history"] = value
+    data = conformance_data()
+    with pytest.raises(ConfigError, match=r"max_history: expected a mapping of component "
+                       r"label to a history length, or null"):
+        build(node, "models.hybrid_fallback").fit(data.split.train,
+                                                   data.dataset.item_features)

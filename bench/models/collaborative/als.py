@@ -92,6 +92,7 @@ class ImplicitALS(LatentFactorModel):
 
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.recommender_base import ModelFitError
 
         self._check_params()
         if self.confidence not in ("ones", "rating"):
@@ -123,7 +124,14 @@ class ImplicitALS(LatentFactorModel):
                 random_state=int(self.seed),
                 num_threads=int(self.num_threads),
             )
-            model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+            try:
+                model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+            except ModelFitError:
+                raise ConfigError(
+                    f"ImplicitALS: the factors became NaN while fitting (factors={self.factors}, "
+                    f"regularization={self.regularization}, alpha={self.alpha}); expected "
+                    f"settings that converge: raise regularization or lower alpha"
+                ) from None
         self._store_factors(model.user_factors, model.item_factors)
 
     def _fold_in_factors(self, history: sp.csr_matrix) -> np.ndarray | None:
