@@ -151,3 +151,19 @@ def test_fallback_history_bounds_must_be_a_mapping(value):
                        r"label to a history length, or null"):
         build(node, "models.hybrid_fallback").fit(data.split.train,
                                                    data.dataset.item_features)
+
+
+@pytest.mark.parametrize("value", [None, "", "abc", True])
+def test_blend_weight_that_is_not_a_number_is_one_line(value):
+    """hybrid_blend weights.cf_als='' or null was a ValueError/TypeError from float()."""
+    from bench.targets import build
+    from bench.testing import conformance_data
+    from tests.test_fuzz_inputs import model_node
+
+    node = model_node("hybrid_blend")
+    first = sorted(node["weights"])[0]
+    node["weights"][first] = value
+    data = conformance_data()
+    with pytest.raises(ConfigError, match=r"weights: expected non-negative numbers with a "
+                       r"positive sum"):
+        build(node, "models.hybrid_blend").fit(data.split.train, data.dataset.item_features)
