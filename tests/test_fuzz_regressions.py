@@ -167,3 +167,30 @@ def test_blend_weight_that_is_not_a_number_is_one_line(value):
     with pytest.raises(ConfigError, match=r"weights: expected non-negative numbers with a "
                        r"positive sum"):
         build(node, "models.hybrid_blend").fit(data.split.train, data.dataset.item_features)
+
+
+SURPRISE_CASES = [
+    ("SVD", {}, {"random_state": -1}, r"random_state: expected an integer in \[0, 2\*\*32 - 1\]"),
+    ("SVD", {"init_std_dev": -1}, {}, r"params\.init_std_dev: expected a number >= 0, got -1"),
+    ("NMF", {"init_low": float("nan")}, {},
+     r"params\.init_low: expected a finite number, got nan"),
+    ("NMF", {"init_low": -0.5}, {}, r"params\.init_low: expected a number >= 0, got -0\.5"),
+    ("BaselineOnly", {"bsl_options": {"reg_u": -1}}, {},
+     r"params\.bsl_options\.reg_u: expected a finite number >= 0, got -1"),
+    ("KNNBasic", {"sim_options": {"min_support": 0}}, {},
+     r"params\.sim_options\.min_support: expected a positive integer, got 0"),
+]
+
+
+@pytest.mark.parametrize(("algorithm", "params", "extra", "pattern"), SURPRISE_CASES,
+                         ids=[f"{a}-{p or e}" for a, p, e, _ in SURPRISE_CASES])
+def test_surprise_parameters_that_crashed_surprise_are_one_line(ratings_csv, algorithm,
+                                                                params, extra, pattern):
+    """These were ZeroDivisionError, ValueError ('scale < 0', 'Seed must be between 0 and
+    2**32 - 1') or OverflowError tracebacks from inside scikit-surprise."""
+    from bench.models.collaborative.surprise import SurpriseRecommender
+
+    train = load_table(path=ratings_csv, columns={"user_id": "user", "item_id": "item",
+                                                  "rating": "stars"})
+    with pytest.raises(ConfigError, match=pattern):
+        SurpriseRecommender(algorithm=algorithm, params=params, **extra).fit(train.interactions)
