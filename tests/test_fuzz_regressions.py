@@ -194,3 +194,14 @@ def test_surprise_parameters_that_crashed_surprise_are_one_line(ratings_csv, alg
                                                   "rating": "stars"})
     with pytest.raises(ConfigError, match=pattern):
         SurpriseRecommender(algorithm=algorithm, params=params, **extra).fit(train.interactions)
+
+
+def test_split_export_with_an_override_that_looks_like_a_flag_is_one_line(tmp_path):
+    """`bench split export DIR -` skipped the up-front config check (it skips when an
+    argument starts with '-') and Hydra's OverrideParseException came out as a traceback."""
+    code, err = run_cli(["split", "export", str(tmp_path / "out"), "-"], cwd=tmp_path)
+    assert code == 2, err
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.startswith("bench: error:")]
+    assert len(lines) == 1 and "LexerNoViableAltException" in lines[0], err
+    assert not (tmp_path / "out").exists()
