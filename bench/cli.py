@@ -558,6 +558,8 @@ def _check_command(argv: list[str]) -> int:
 
 def _split_command(argv: list[str]) -> int:
     from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
 
     from bench.splits.export import export_split
 
@@ -573,8 +575,11 @@ def _split_command(argv: list[str]) -> int:
     if problem:
         return _fail(problem)
     _log_to_stderr()
-    with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
-        cfg = compose("config", overrides=list(args.overrides))
+    try:  # an override that looks like a flag ('-') skipped the check above
+        with initialize_config_dir(config_dir=str(cdir), version_base="1.3"):
+            cfg = compose("config", overrides=list(args.overrides))
+    except (HydraException, OmegaConfBaseException) as exc:
+        return _fail(_composition_message(exc, cdir) or f"config: {type(exc).__name__}")
     card = export_split(cfg, args.directory, force=args.force)
     print(f"split: {card}")
     return 0

@@ -465,13 +465,121 @@ CASES += [
 ]
 
 
+# ------------------------------------------------------------------ issue 15: values
+def side_file(key: str, content: str | bytes, name: str):
+    """good_csv plus a side file (``items_path``, ``exclude_users``) holding ``content``."""
+    def build(tmp: Path) -> list[str]:
+        path = tmp / name
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+        return csv_run(good_csv(tmp), tmp, f"dataset.{key}={path}")
+    return build
+
+
+def large_with_bad_last_row(tmp: Path) -> list[str]:
+    """50,000 good rows, then one timestamp that is not a time."""
+    rows = [f"{i % 1000},{i // 1000},4,{1_000_000 + i}" for i in range(50_000)]
+    rows[-1] = "7,999,4,not-a-time"
+    path = tmp / "big.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n")
+    return csv_run(path, tmp)
+
+
+CASES += [
+    Case("timestamp-beyond-int64", "timestamp 99999999999999999999 (used to wrap to a negative "
+         "int64 silently)", bad_file(H + "1,2,4,5\n1,3,4,99999999999999999999\n"),
+         r"bad\.csv: column 'timestamp' has 1 value\(s\) after 9999-12-31 as Unix seconds; "
+         r"first at data row 2: got 1e\+20\. Expected Unix times from 1970 to 9999"),
+    Case("timestamp-milliseconds", "Unix milliseconds (used to be read as seconds, year 52000)",
+         bad_file(H + "1,2,4,1600000000000\n1,3,4,1600000001000\n"),
+         r"bad\.csv: column 'timestamp' has 2 value\(s\) after 9999-12-31 as Unix seconds; "
+         r"first at data row 1: got 1600000000000\. They look like Unix milliseconds: set the "
+         r"dataset's timestamp_unit to 'ms' \(dataset\.timestamp_unit=ms\)"),
+    Case("timestamp-microseconds", "Unix microseconds",
+         bad_file(H + "1,2,4,1600000000000000\n"),
+         r"They look like Unix microseconds: set the dataset's timestamp_unit to 'us'"),
+    Case("timestamp-beyond-unit", "milliseconds beyond 9999 under `dataset.timestamp_unit=ms`",
+         bad_file(H + "1,2,4,1600000000000\n1,3,4,999999999999999\n",
+                  "dataset.timestamp_unit=ms"),
+         r"bad\.csv: column 'timestamp' has 1 value\(s\) after 9999-12-31 as Unix "
+         r"milliseconds; first at data row 2: got 999999999999999\. Expected Unix times "
+         r"from 1970 to 9999 \(at most 253402300799000 in milliseconds\)"),
+    Case("timestamp-unit-unknown", "`dataset.timestamp_unit=minutes`",
+         bad_config("dataset.timestamp_unit=minutes"),
+         r"timestamp_unit: expected one of \['s', 'ms', 'us', 'ns'\] or null, got 'minutes'"),
+    Case("timestamp-mixed-kinds", "Unix times and ISO dates in one column (used to crash or "
+         "blame the wrong rows)", bad_file(H + "1,2,4,1600000000\n1,3,4,1600000100\n"
+                                           "1,4,4,2020-09-13\n"),
+         r"bad\.csv: column 'timestamp' mixes 2 Unix time\(s\) with 1 date\(s\); first "
+         r"date at data row 3: '2020-09-13'\. Expected one kind"),
+    Case("timestamp-bad-last-row", "50,000 rows, the last timestamp `not-a-time` (used to be "
+         "'50000 unparseable, first at row 1')", large_with_bad_last_row,
+         r"big\.csv: column 'timestamp' has 1 unparseable value\(s\); first at data row "
+         r"50000: expected Unix seconds or a date, got 'not-a-time'"),
+    Case("timestamp-after-9999", "ISO date 10000-01-01", bad_file(H + "1,2,4,10000-01-01\n"),
+         r"bad\.csv: column 'timestamp' has 1 unparseable value\(s\); first at data row 1"),
+    Case("ids-two-spellings", "user ids `7` and `007` in one column (used to be two users)",
+         bad_file(H + "007,2,4,5\n7,3,4,6\nu1,2,4,7\n"),
+         r"bad\.csv: column 'user_id' \(file column 'user'\): ids '007' \(data row 1\) and "
+         r"'7' \(data row 2\) are the same number written two ways.*write every id the same "
+         r"way"),
+    Case("ids-nul-byte", "a NUL byte inside an item id", bad_file(H + "1,2\x00,4,5\n1,3,4,6\n"),
+         r"bad\.csv: column 'item_id' \(file column 'item'\) has 1 id\(s\) with a control "
+         r"character \(NUL, tab, line break\); first at data row 1: got '2\\x00'"),
+    Case("repeated-header-line", "two files joined with their headers (the header used to "
+         "become a user)", bad_file(H + "1,2,4,5\n" + H + "2,3,4,6\n", "dataset.implicit=true"),
+         r"bad\.csv: data row 2 repeats the header line \(1 such row\(s\), e\.g\. user "
+         r"'user', item 'item'\); expected data rows only"),
+    Case("items-duplicate-id", "an items file listing item 1 twice (used to keep the first "
+         "silently)", side_file("items_path", "item,title,genres\n1,A,x\n2,B,y\n1,C,z\n",
+                                "items.csv"),
+         r"items\.csv: column 'item': item 1 is on data rows 1 and 3 \(1 repeated id\(s\) in "
+         r"all\); expected one row per item"),
+    Case("items-genre-separator", "genres written `Action;Comedy` (used to be one genre)",
+         side_file("items_path", "item,title,genres\n1,A,Action;Comedy\n2,B,Drama\n",
+                   "items.csv"),
+         r"items\.csv: column 'genres': no value is separated by '\|', but data row 1 has "
+         r"'Action;Comedy'; expected '\|'-separated genres: set dataset\.genre_sep=';'"),
+    Case("items-match-nothing", "an items file whose ids match no interaction item",
+         side_file("items_path", "item,title\n901,A\n902,B\n", "items.csv"),
+         r"items\.csv: none of the 2 item ids in column 'item' is an item of the interactions "
+         r"\(e\.g\. 901 here, 0 there\)"),
+    Case("items-fractional-id", "item id `2.5` in the items file (used to become item 2)",
+         side_file("items_path", "item,title\n1,A\n2.5,B\n", "items.csv"),
+         r"items\.csv: column 'item' data row 2: expected an integer item id like the "
+         r"interactions', got '2\.5'"),
+    Case("items-bad-year", "year `soon` in the items file (used to become unknown silently)",
+         side_file("items_path", "item,title,year\n1,A,1995\n2,B,soon\n", "items.csv"),
+         r"items\.csv: column 'year' data row 2: expected a whole year such as 1995"),
+    Case("items-corrupt-parquet", "an items .parquet that is not Parquet (used to be a "
+         "traceback)", side_file("items_path", b"PAR1 nope", "items.parquet"),
+         r"items\.parquet: not a readable Parquet file"),
+    Case("genre-sep-blank", "`dataset.genre_sep=''`", bad_config("dataset.genre_sep=''"),
+         r"genre_sep: expected a non-blank separator such as '\|', got ''"),
+    Case("exclusion-matches-nobody", "an exclusion list none of whose ids is a user (used to "
+         "remove nobody without a word)", side_file("exclude_users", "900\n901\n", "ex.txt"),
+         r"ex\.txt: none of the 2 user id\(s\) listed to exclude is a user of .*ratings\.csv "
+         r"\(e\.g\. listed 900, data has 0\)"),
+    Case("exclusion-file-missing", "`dataset.exclude_users` names no file",
+         bad_config("dataset.exclude_users={tmp}/nope.txt"),
+         r"nope\.txt: exclusion file \(exclude_users\) does not exist"),
+    Case("exclusion-not-integer", "exclusion list id `u7` for integer user ids",
+         side_file("exclude_users", "3\nu7\n", "ex.txt"),
+         r"ex\.txt, line 2: expected an integer user id \(the data's user ids are integers\), "
+         r"got 'u7'"),
+]
+
+
 #: One case per kind of input (file, Parquet, download, config key, command line) for the
 #: fast tier; every case costs a CLI start (~0.25 s), so the rest are marked slow.
 FAST_CASES = {
     "missing-file", "semicolon-sep", "nan-item-id", "rating-above-scale",
     "unparseable-timestamp", "short-row", "corrupt-parquet", "zip-md5-mismatch",
     "unknown-top-level-key", "cutoffs-descending", "target-outside-bench",
-    "unknown-subcommand", "unknown-flag",
+    "unknown-subcommand", "unknown-flag", "timestamp-milliseconds", "ids-two-spellings",
+    "items-duplicate-id",
 }
 assert FAST_CASES <= {c.id for c in CASES}, "FAST_CASES names a case that does not exist"
 

@@ -9,7 +9,10 @@ and of distinct users they belonged to are recorded in ``Dataset.drops`` as
 
 Ids are matched in the data's own id type: when the data's user ids are integers, every
 listed id must be an integer (``42`` or ``42.0``), otherwise the file is refused rather
-than silently matching nobody; when they are strings, ids are compared as text.
+than silently matching nobody; when they are strings, ids are compared as text. A
+list none of whose ids is a user of the data is refused too (a wrong file or a wrong id
+format would otherwise remove nobody without a word); ids the data lacks among others
+that match are normal and only counted in the log.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.data.paths import as_path, is_file
 from bench.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,8 @@ def read_exclusion_file(path: str | Path) -> list[tuple[int, str]]:
         DataError: the file is missing or unreadable, a CSV has no ``user_id`` column,
             or a line holds more than one id.
     """
-    path = Path(path).expanduser()
-    if not path.is_file():
+    path = as_path(path, "exclude_users")
+    if not is_file(path):
         raise DataError(
             f"{path.resolve()}: exclusion file (exclude_users) does not exist; expected a "
             f"file with one user id per line or a CSV with a '{USER_COLUMN}' column"
@@ -102,6 +106,11 @@ def _as_data_type(
     return [text for _, text in listed], True
 
 
+def _example(ids: pd.Series) -> object:
+    value = ids.iloc[0]
+    return value.item() if hasattr(value, "item") else value
+
+
 def apply_exclusions(
     frame: pd.DataFrame,
     exclude_users: str | Path | None,
@@ -133,16 +142,22 @@ def exclusion_drops(
     """
     if exclude_users is None:
         return frame, {}
-    remaining, rows, users = _exclude(frame, exclude_users, source=source, column=column)
+    remaining, rows, users = _exclude(frame, exclude_users, source=source, column=column,
+                                      require_match=True)
     return remaining, {"excluded_users": rows, "excluded_user_ids": users}
 
 
 def _exclude(
-    frame: pd.DataFrame, exclude_users: str | Path | None, *, source: str, column: str
+    frame: pd.DataFrame,
+    exclude_users: str | Path | None,
+    *,
+    source: str,
+    column: str,
+    require_match: bool = False,
 ) -> tuple[pd.DataFrame, int, int]:
     if exclude_users is None:
         return frame, 0, 0
-    path = Path(exclude_users).expanduser()
+    path = as_path(exclude_users, "exclude_users")
     listed = read_exclusion_file(path)
     if column not in frame.columns:
         raise DataError(
@@ -155,7 +170,7 @@ def _exclude(
     ids = frame[column]
     wanted, as_text = _as_data_type(listed, ids, path)
     if as_text:
-        mask = ids.astype(str).str.strip().isin(wanted).to_numpy()
+        mask = ids.astype(str).str.strip().isin(wanted).to_numpy(dtype=bool)
     else:
         mask = ids.isin(wanted).to_numpy()
     rows = int(mask.sum())
@@ -170,6 +185,14 @@ def _exclude(
         path,
         n_listed - users,
     )
+    if not rows and require_match:
+        shown = wanted[0] if as_text else int(wanted[0])
+        raise DataError(
+            f"{path}: none of the {n_listed} user id(s) listed to exclude is a user of "
+            f"{source} (e.g. listed {shown!r}, data has {_example(ids)!r}); expected ids "
+            f"as the data writes them: check the file belongs to this dataset (if those "
+            f"users were already removed from the data, drop exclude_users)"
+        )
     if not rows:
         return frame, 0, 0
     return frame.loc[~mask].reset_index(drop=True), rows, users

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
-from bench.errors import DataError
+from bench.errors import ConfigError, DataError
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
 DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
@@ -66,10 +66,15 @@ class Interactions:
         duplicates: str = "error",
         user_ids: pd.Index | None = None,
         item_ids: pd.Index | None = None,
+        timestamp_unit: str | None = None,
     ) -> Interactions:
         """Validate a frame with columns ``user_id, item_id[, rating][, timestamp]``.
 
-        ``timestamp`` may hold integers (Unix seconds), datetimes or date strings.
+        ``timestamp`` may hold integers (Unix times), datetimes or date strings, one
+        kind per column. ``timestamp_unit`` (``s``, ``ms``, ``us``, ``ns``) is the unit of
+        integer times; ``None`` means seconds and refuses values that would fall after
+        9999 as seconds, naming the unit they look like. Times are kept as whole Unix
+        seconds (finer units are floored), between 1970 and 9999.
         ``duplicates`` says what to do with repeated (user, item) pairs: ``error``,
         ``keep_last`` / ``keep_first`` (by timestamp, then row order) or ``mean``
         (mean rating, latest timestamp). Removed rows are counted in ``drops``.
@@ -80,6 +85,7 @@ class Interactions:
             DataError: naming ``source``, the column and the first offending data row
                 (1-based, header excluded) with the value found.
         """
+        check_time_unit(timestamp_unit)
         if duplicates not in DUPLICATE_POLICIES:
             raise DataError(
                 f"{source}: duplicates policy: expected one of {list(DUPLICATE_POLICIES)}, "
@@ -101,7 +107,7 @@ class Interactions:
             ratings = _check_ratings(frame[RATING], rating_scale, source)
         timestamps = None
         if TIMESTAMP in frame.columns:
-            timestamps = _check_timestamps(frame[TIMESTAMP], source)
+            timestamps = _check_timestamps(frame[TIMESTAMP], source, timestamp_unit)
 
         users, user_vocab = _encode(uid, user_ids, USER, source)
         items, item_vocab = _encode(iid, item_ids, ITEM, source)
@@ -320,50 +326,149 @@ def _check_ratings(
     return vals
 
 
-def _check_timestamps(col: pd.Series, source: str) -> np.ndarray:
+def _check_timestamps(col: pd.Series, source: str, unit: str | None = None) -> np.ndarray:
+    """Unix seconds (int64) from numbers in ``unit`` (None: seconds, checked), datetimes
+    or date strings; every refusal names the first offending data row and its value."""
     if pd.api.types.is_bool_dtype(col.dtype):
         raise DataError(
             f"{source}: column 'timestamp': expected Unix seconds or dates, got bool values"
         )
     if pd.api.types.is_datetime64_any_dtype(col.dtype):
-        parsed = col
-    elif pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-        vals = col.to_numpy(dtype=np.float64)
-        bad = ~np.isfinite(vals) | (vals != np.floor(vals))
-        if bad.any():
-            i = _first_bad(bad)
-            raise DataError(
-                f"{source}: column 'timestamp' data row {i + 1}: expected integer Unix "
-                f"seconds or a date, got {_show(col.iloc[i])}"
-            )
-        if (vals < 0).any():
-            i = _first_bad(vals < 0)
-            raise DataError(
-                f"{source}: column 'timestamp' data row {i + 1}: expected a non-negative "
-                f"Unix time, got {_show(col.iloc[i])}"
-            )
-        return vals.astype(np.int64)
-    else:
-        num = pd.to_numeric(col, errors="coerce")
-        if not num.isna().any():
-            return _check_timestamps(num, source)
-        parsed = pd.to_datetime(col, errors="coerce", utc=True, format="mixed")
-    bad = parsed.isna().to_numpy()
+        return _datetime_seconds(col, col, source)
+    if pd.api.types.is_numeric_dtype(col.dtype):
+        return _unix_seconds(col, source, unit)
+    text = col.astype("string").str.strip()
+    num = pd.to_numeric(text, errors="coerce")
+    is_num = num.notna().to_numpy()
+    if is_num.all():
+        return _unix_seconds(num, source, unit, shown=col)
+    dates = pd.Series(pd.NaT, index=col.index, dtype="datetime64[us, UTC]")
+    rest = ~is_num
+    dates[rest] = _parse_dates(text[rest])
+    bad = rest & dates.isna().to_numpy()
     if bad.any():
         i = _first_bad(bad)
         raise DataError(
             f"{source}: column 'timestamp' has {int(bad.sum())} unparseable value(s); first at "
             f"data row {i + 1}: expected Unix seconds or a date, got {_show(col.iloc[i])}"
         )
+    if is_num.any():
+        n_num = int(is_num.sum())
+        minority = is_num if n_num < len(is_num) - n_num else ~is_num
+        if n_num == len(is_num) - n_num:  # a tie: the kind that differs from row 1
+            minority = is_num != is_num[0]
+        i = _first_bad(minority)
+        kind = "Unix time" if is_num[i] else "date"
+        raise DataError(
+            f"{source}: column 'timestamp' mixes {n_num} Unix time(s) with "
+            f"{len(is_num) - n_num} date(s); first {kind} at data row {i + 1}: "
+            f"{_show(col.iloc[i])}. Expected one kind: write every timestamp as a date or "
+            f"every one as a number"
+        )
+    return _datetime_seconds(dates, col, source)
+
+
+#: seconds per unit of a numeric timestamp column (the dataset's ``timestamp_unit``)
+TIME_UNITS = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+_UNIT_WORDS = {"s": "seconds", "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds"}
+#: the latest time a timestamp may hold: 9999-12-31T23:59:59Z in Unix seconds
+MAX_SECONDS = 253_402_300_799
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+def check_time_unit(unit: object, where: str = "timestamp_unit") -> str | None:
+    """``unit`` when it is one of :data:`TIME_UNITS` or None; else a ``DataError``."""
+    if unit is None or (isinstance(unit, str) and unit in TIME_UNITS):
+        return unit
+    raise ConfigError(f"{where}: expected one of {list(TIME_UNITS)} or null, got {unit!r}")
+
+
+def _unix_seconds(
+    col: pd.Series, source: str, unit: str | None, shown: pd.Series | None = None
+) -> np.ndarray:
+    """Integer Unix times in ``unit`` -> seconds. ``unit=None`` means seconds, and values
+    too large for seconds are refused with the unit they look like."""
+    shown = col if shown is None else shown
+    factor = TIME_UNITS[unit or "s"]
+    exact = pd.api.types.is_signed_integer_dtype(col.dtype) or (
+        pd.api.types.is_unsigned_integer_dtype(col.dtype) and int(col.max()) <= _INT64_MAX
+    )
+    vals = col.to_numpy(dtype=np.int64 if exact else np.float64)
+    if not exact:
+        bad = ~np.isfinite(vals) | (vals != np.floor(vals))
+        if bad.any():
+            i = _first_bad(bad)
+            raise DataError(
+                f"{source}: column 'timestamp' data row {i + 1}: expected integer Unix "
+                f"{_UNIT_WORDS[unit or 's']} or a date, got {_show(shown.iloc[i])}"
+            )
+    if (vals < 0).any():
+        i = _first_bad(vals < 0)
+        raise DataError(
+            f"{source}: column 'timestamp' data row {i + 1}: expected a non-negative "
+            f"Unix time, got {_show(shown.iloc[i])}"
+        )
+    limit = MAX_SECONDS * factor
+    over = vals > min(limit, _INT64_MAX)
+    if over.any():
+        i = _first_bad(over)
+        top = float(vals.max())
+        guess = next((u for u, f in TIME_UNITS.items()
+                      if f > factor and top <= min(MAX_SECONDS * f, _INT64_MAX)), None)
+        what = (f"{int(over.sum())} value(s) after 9999-12-31 as Unix "
+                f"{_UNIT_WORDS[unit or 's']}; first at data row {i + 1}: "
+                f"got {_show(shown.iloc[i])}")
+        if unit is None and guess is not None:
+            raise DataError(
+                f"{source}: column 'timestamp' has {what}. They look like Unix "
+                f"{_UNIT_WORDS[guess]}: set the dataset's timestamp_unit to {guess!r} "
+                f"(dataset.timestamp_unit={guess}), or correct the values"
+            )
+        raise DataError(
+            f"{source}: column 'timestamp' has {what}. Expected Unix times from 1970 to "
+            f"9999 (at most {min(limit, _INT64_MAX)} in {_UNIT_WORDS[unit or 's']})"
+        )
+    if exact:
+        return vals // factor
+    return np.floor(vals / factor).astype(np.int64)
+
+
+def _parse_dates(text: pd.Series) -> pd.Series:
+    """Date strings -> UTC datetimes (NaT where unparseable); ISO 8601 first (fast)."""
+    if len(text) == 0:
+        return pd.Series([], index=text.index, dtype="datetime64[us, UTC]")
+    out = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+    left = out.isna().to_numpy()
+    if left.any():
+        out = out.astype("datetime64[us, UTC]")
+        out[left] = pd.to_datetime(text[left], errors="coerce", utc=True, format="mixed")
+    return out.astype("datetime64[us, UTC]")
+
+
+def _datetime_seconds(parsed: pd.Series, col: pd.Series, source: str) -> np.ndarray:
+    """Datetimes (naive = UTC) -> Unix seconds, floored; no nanosecond overflow after 2262."""
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        i = _first_bad(bad)
+        raise DataError(
+            f"{source}: column 'timestamp' has {int(bad.sum())} missing value(s); first at "
+            f"data row {i + 1}: expected Unix seconds or a date, got {_show(col.iloc[i])}"
+        )
     if parsed.dt.tz is None:
         parsed = parsed.dt.tz_localize("UTC")
-    secs = (parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    out = secs.to_numpy(dtype=np.int64)
+    micros = parsed.dt.tz_convert("UTC").dt.tz_localize(None).astype("datetime64[us]")
+    out = np.floor_divide(micros.to_numpy().astype(np.int64), 1_000_000)
     if (out < 0).any():
         i = _first_bad(out < 0)
         raise DataError(
             f"{source}: column 'timestamp' data row {i + 1}: expected a time after 1970, "
             f"got {_show(col.iloc[i])}"
+        )
+    if (out > MAX_SECONDS).any():
+        i = _first_bad(out > MAX_SECONDS)
+        raise DataError(
+            f"{source}: column 'timestamp' data row {i + 1}: expected a time up to "
+            f"9999-12-31, got {_show(col.iloc[i])}"
         )
     return out
 

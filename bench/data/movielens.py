@@ -36,6 +36,7 @@ from bench.data.download import DATASETS, canonical_name
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
 from bench.data.loaders import dataset_loader
+from bench.data.paths import as_path, is_dir, is_file
 from bench.data.tabular import check_has_rows, open_text, read_delimited
 from bench.errors import ConfigError, DataError, DatasetMissingError
 
@@ -279,7 +280,8 @@ def _assemble(
     where = source + (
         f" (data rows counted after removing {n_excluded} excluded row(s))" if n_excluded else ""
     )
-    inter = Interactions.from_frame(frame, source=where, rating_scale=scale, duplicates=duplicates)
+    inter = Interactions.from_frame(frame, source=where, rating_scale=scale, duplicates=duplicates,
+                                    timestamp_unit="s")
     if tags is not None and exclude_users is not None:
         tags, n_tags = apply_exclusions(tags, exclude_users, source=sources[-1])
         drops["excluded_tag_rows"] = n_tags
@@ -322,11 +324,11 @@ def _require_folder(
     files: Sequence[str] | None = None,
 ) -> Path:
     """Return the folder when it holds every expected file, else one clear error."""
-    folder = Path(path).expanduser()
+    folder = as_path(path, f"{name} path")
     spec = DATASETS.get(key) if key else None
     expected = list(files if files is not None else spec.files if spec else ())
-    if folder.is_dir():
-        absent = [f for f in expected if not (folder / f).is_file()]
+    if is_dir(folder):
+        absent = [f for f in expected if not is_file(folder / f)]
         if not absent:
             return folder
         what = f"dataset folder {folder.resolve()} is missing {', '.join(absent)}"

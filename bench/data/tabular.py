@@ -17,6 +17,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from decimal import Context, Decimal
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +30,16 @@ import pyarrow.parquet as pq
 from bench.data.consent import exclusion_drops
 from bench.data.dataset import Dataset
 from bench.data.features import ItemFeatures
-from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
+from bench.data.interactions import (
+    ITEM,
+    RATING,
+    TIMESTAMP,
+    USER,
+    Interactions,
+    check_time_unit,
+)
 from bench.data.loaders import dataset_loader
+from bench.data.paths import as_path, is_dir, is_file
 from bench.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -40,7 +49,10 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 # Strings pyarrow reads as null in numeric columns; the line locator treats them alike.
 _NULL_TOKENS = frozenset({"", "na", "n/a", "nan", "-nan", "null", "none", "#n/a", "<na>"})
 _SEP_NAMES = {"\t": "tab", ",": "comma", "|": "'|'", ";": "';'", "::": "'::'", " ": "space"}
-_INT_ID = re.compile(r"^-?(0|[1-9][0-9]*)$")
+#: a whole number without leading zeros, optionally written with a zero fraction (``17.0``)
+_INTEGRAL_ID = re.compile(r"^-?(0|[1-9][0-9]*)(\.0*)?$")
+#: any decimal number (``007``, ``1.50``, ``1e3``): ids compared by value for the spelling check
+_NUMERIC_ID = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{1,4})?$")
 
 
 # ====================================================================== shared file reading
@@ -252,7 +264,8 @@ def _bad_value(value: str, typ: pa.DataType | None, required: bool) -> str | Non
         return None
     try:
         if pa.types.is_integer(typ):
-            int(v)
+            if not -(2**63) <= int(v) < 2**63:
+                return "an integer within 64 bits"
         elif pa.types.is_floating(typ):
             if not math.isfinite(float(v)):
                 return _type_word(typ)
@@ -304,6 +317,8 @@ def load_table(
     name: str | None = None,
     implicit: bool = False,
     timestamp_format: str | None = None,
+    timestamp_unit: str | None = None,
+    genre_sep: str = "|",
 ) -> Dataset:
     """Load a user-item table from CSV/TSV (optionally ``.gz``) or Parquet.
 
@@ -327,24 +342,32 @@ def load_table(
         name: the dataset's name; defaults to the file name without suffixes.
         implicit: ignore any rating column; every interaction counts as relevant.
         timestamp_format: ``strftime`` format of the timestamp column (e.g.
-            ``"%d/%m/%Y %H:%M"``); ``None`` accepts Unix seconds or ISO dates.
+            ``"%d/%m/%Y %H:%M"``); ``None`` accepts Unix times or ISO dates.
+        timestamp_unit: unit of numeric timestamps: ``s``, ``ms``, ``us`` or ``ns``;
+            ``None`` means seconds, and a column whose values would fall after 9999 as
+            seconds is refused with the unit it looks like.
+        genre_sep: the separator between the genres of one item in the items file.
 
-    Ids that all look like integers (no leading zeros) become integers; otherwise they
-    stay strings, so ``"007"`` is never silently turned into ``7``.
+    Ids follow :func:`normalise_ids`: spaces around them are removed; ids that are all
+    whole numbers (``1``, ``1.0``) become integers; otherwise they stay text, so
+    ``"007"`` is never silently turned into ``7``, and two spellings of one number are
+    refused.
 
     Raises:
         ConfigError: a bad ``columns`` mapping or ``rating_scale``.
         DataError: a missing, empty or malformed file, or a mapped column absent.
     """
-    path = Path(path).expanduser()
+    path = as_path(path, "load_table path")
     mapping = _check_mapping(columns)
     scale = _check_scale(rating_scale)
+    check_time_unit(timestamp_unit, "load_table timestamp_unit")
+    genre_sep = _check_genre_sep(genre_sep)
     if implicit:
         mapping.pop(RATING, None)
-    if not path.is_file():
+    if not is_file(path):
         raise DataError(
             f"{path.resolve()}: the interactions file does not exist"
-            + ("" if path.parent.is_dir() else f" (nor does its folder {path.parent.resolve()})")
+            + ("" if is_dir(path.parent) else f" (nor does its folder {path.parent.resolve()})")
         )
     frame = _read_table(path, mapping, sep, as_text=(TIMESTAMP,) if timestamp_format else ())
     frame = frame.rename(columns={src: canon for canon, src in mapping.items()})
@@ -353,12 +376,13 @@ def load_table(
     source = str(path) + _after_exclusion(drops)
     if timestamp_format is not None and TIMESTAMP in frame.columns:
         frame[TIMESTAMP] = _parse_timestamps(frame[TIMESTAMP], timestamp_format, source)
-    inter = Interactions.from_frame(frame, source=source, rating_scale=scale, duplicates=duplicates)
+    inter = Interactions.from_frame(frame, source=source, rating_scale=scale,
+                                    duplicates=duplicates, timestamp_unit=timestamp_unit)
     features = None
     sources = [str(path)]
     if items_path is not None:
-        ipath = Path(items_path).expanduser()
-        features = _read_items(ipath, mapping[ITEM], sep, inter.item_ids)
+        ipath = as_path(items_path, "load_table items_path")
+        features = _read_items(ipath, mapping[ITEM], sep, inter.item_ids, genre_sep)
         sources.append(str(ipath))
     return Dataset(
         name=name or path.name.split(".")[0],
@@ -450,44 +474,141 @@ def _read_table(
         table = table.select(wanted)
     for canon in (USER, ITEM):
         col = mapping[canon]
-        _check_no_null_token_ids(table.column(col), canon, col, path)
         i = table.schema.get_field_index(col)
-        table = table.set_column(i, col, _ids_as_ints_if_possible(table.column(col)))
+        table = table.set_column(i, col, normalise_ids(table.column(col), canon, col, path))
+    _check_no_repeated_header(table, mapping, path)
     return table.to_pandas()
 
 
-def _check_no_null_token_ids(col: pa.ChunkedArray, canon: str, name: str, path: Path) -> None:
-    """Refuse ids that spell a missing value ("NaN", "NA", "null", ...).
+def _column_name(canon: str, name: str) -> str:
+    return f"'{canon}'" + (f" (file column '{name}')" if name != canon else "")
 
-    Ids are read as text so that "007" survives; without this check a ``NaN`` written by
-    pandas for a missing id would silently become one more user or item called "NaN".
+
+def normalise_ids(
+    col: pa.ChunkedArray | pa.Array, canon: str, name: str, path: Path
+) -> pa.ChunkedArray | pa.Array:
+    """The id rule for text ids read from a file (docs/user-guide.md, "Datasets").
+
+    Surrounding spaces are removed. An id may not spell a missing value (``NaN``, ``NA``,
+    empty) nor hold a control character (NUL, tab, line break). When every id is a
+    whole number without leading zeros (``17``, ``17.0``), the column becomes integers,
+    so ``1`` and ``1.0`` are one id. Otherwise ids stay text (``007`` is never ``7``),
+    and two spellings of the same number (``7`` and ``007``, ``1.5`` and ``1.50``) are
+    refused rather than silently read as two users or items. The checks run on the
+    distinct ids, not on every row.
     """
     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
-        return
-    folded = pc.utf8_lower(pc.utf8_trim_whitespace(col))
-    bad = pc.fill_null(pc.is_in(folded, value_set=pa.array(sorted(_NULL_TOKENS))), False)
-    n = pc.sum(bad).as_py() or 0
+        return col
+    ids = _DistinctIds(col, _column_name(canon, name), path)
+    ids.check_no_null_tokens()
+    ids.check_no_control_characters()
+    as_int = ids.as_integers()
+    if as_int is not None:
+        return as_int
+    ids.check_one_spelling_per_number()
+    return ids.rows()
+
+
+class _DistinctIds:
+    """A text id column as its distinct (trimmed) words and each row's word code."""
+
+    def __init__(self, col: pa.ChunkedArray | pa.Array, where: str, path: Path):
+        arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        enc = arr.dictionary_encode()
+        self.words = pc.utf8_trim_whitespace(enc.dictionary)
+        self.codes = enc.indices
+        self.where, self.path = where, path
+
+    def rows_with(self, flagged: np.ndarray) -> np.ndarray:
+        """Rows whose word is flagged (a boolean mask over the words)."""
+        value_set = pa.array(np.flatnonzero(flagged), type=self.codes.type)
+        hit = pc.fill_null(pc.is_in(self.codes, value_set=value_set), False)
+        return np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+
+    def flag(self, mask: pa.Array) -> np.ndarray:
+        return pc.fill_null(mask, False).to_numpy(zero_copy_only=False)
+
+    def first_row(self, word: str) -> int:
+        return int(self.rows_with(self.flag(pc.equal(self.words, word)))[0])
+
+    def check_no_null_tokens(self) -> None:
+        """Ids spelling a missing value ("NaN", "NA", ...): read as text so that "007"
+        survives, a ``NaN`` written by pandas would otherwise be one more user "NaN"."""
+        tokens = pa.array(sorted(_NULL_TOKENS))
+        bad = self.flag(pc.is_in(pc.utf8_lower(self.words), value_set=tokens))
+        if bad.any():
+            rows = self.rows_with(bad)
+            raise DataError(
+                f"{self.path}: column {self.where} has {len(rows)} missing/empty id(s); first "
+                f"at data row {rows[0] + 1}: expected a non-empty id, got "
+                f"{self.words[int(self.codes[rows[0]].as_py())].as_py()!r}"
+            )
+
+    def check_no_control_characters(self) -> None:
+        bad = self.flag(pc.match_substring_regex(self.words, r"[\x00-\x1f\x7f]"))
+        if bad.any():
+            rows = self.rows_with(bad)
+            raise DataError(
+                f"{self.path}: column {self.where} has {len(rows)} id(s) with a control "
+                f"character (NUL, tab, line break); first at data row {rows[0] + 1}: got "
+                f"{self.words[int(self.codes[rows[0]].as_py())].as_py()!r}; expected "
+                f"printable ids: clean the file's ids"
+            )
+
+    def as_integers(self) -> pa.Array | None:
+        """The rows as int64 when every id is a whole number without leading zeros."""
+        if not len(self.words):
+            return None
+        if not pc.all(pc.match_substring_regex(self.words, _INTEGRAL_ID.pattern)).as_py():
+            return None
+        try:
+            values = pc.cast(pc.replace_substring_regex(self.words, r"\.0*$", ""), pa.int64())
+        except pa.ArrowInvalid:  # beyond int64: kept as text, checked for spellings
+            return None
+        return pc.take(values, self.codes)
+
+    def check_one_spelling_per_number(self) -> None:
+        """Refuse two different texts that spell one number (``7``/``007``, ``1``/``1.0``)."""
+        numeric = self.flag(pc.match_substring_regex(self.words, _NUMERIC_ID.pattern))
+        if not numeric.any():
+            return
+        seen: dict[Decimal, str] = {}
+        for text in pc.unique(pc.filter(self.words, pa.array(numeric))).to_pylist():
+            value = Decimal(text)  # exact; normalised without rounding to 28 digits
+            value = value.normalize(Context(prec=len(text) + 2)) if value else Decimal(0)
+            other = seen.setdefault(value, text)
+            if other != text:
+                (ra, ta), (rb, tb) = sorted((self.first_row(t), t) for t in (other, text))
+                raise DataError(
+                    f"{self.path}: column {self.where}: ids {ta!r} (data row {ra + 1}) and "
+                    f"{tb!r} (data row {rb + 1}) are the same number written two ways, so they "
+                    f"would be two different ids; expected one spelling per id: write every "
+                    f"id the same way"
+                )
+
+    def rows(self) -> pa.Array:
+        return pc.take(self.words, self.codes)
+
+
+def _check_no_repeated_header(table: pa.Table, mapping: Mapping[str, str], path: Path) -> None:
+    """Refuse data rows that repeat the header (files concatenated with their headers),
+    which would otherwise become a user and an item named after the columns. Runs on
+    the normalised id columns (trimmed text; a header word keeps a column text)."""
+    hit = None
+    for canon in (USER, ITEM):
+        col = table.column(mapping[canon])
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            return
+        same = pc.fill_null(pc.equal(col, mapping[canon]), False)
+        hit = same if hit is None else pc.and_(hit, same)
+    n = pc.sum(hit).as_py() or 0
     if n:
-        i = int(np.flatnonzero(bad.to_numpy(zero_copy_only=False))[0])
-        where = f"'{canon}'" + (f" (file column '{name}')" if name != canon else "")
+        i = int(np.flatnonzero(hit.to_numpy(zero_copy_only=False))[0])
         raise DataError(
-            f"{path}: column {where} has {n} missing/empty id(s); first at data row {i + 1}: "
-            f"expected a non-empty id, got {col[i].as_py()!r}"
+            f"{path}: data row {i + 1} repeats the header line ({n} such row(s), e.g. "
+            f"user {mapping[USER]!r}, item {mapping[ITEM]!r}); expected data rows only: "
+            f"remove the repeated header lines (were files joined with their headers?)"
         )
-
-
-def _ids_as_ints_if_possible(col: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Turn a string id column into int64 when every id is a plain integer."""
-    if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
-        return col
-    if col.null_count or len(col) == 0:
-        return col
-    if not pc.all(pc.match_substring_regex(col, _INT_ID.pattern)).as_py():
-        return col
-    try:
-        return pc.cast(col, pa.int64())
-    except pa.ArrowInvalid:  # beyond int64: keep as strings
-        return col
 
 
 def _after_exclusion(drops: Mapping[str, int]) -> str:
@@ -507,43 +628,141 @@ def _parse_timestamps(col: pd.Series, fmt: str, source: str) -> pd.Series:
     return parsed
 
 
-def _read_items(path: Path, item_col: str, sep: str | None, item_ids: pd.Index) -> ItemFeatures:
-    if not path.is_file():
+def _plain(value: object) -> object:
+    """A numpy scalar as the Python value it holds (messages show ``1``, not ``np.int64(1)``)."""
+    return value.item() if hasattr(value, "item") else value
+
+
+def _check_genre_sep(sep: object) -> str:
+    if not isinstance(sep, str) or not sep or sep.strip() != sep:
+        raise ConfigError(
+            f"load_table genre_sep: expected a non-blank separator such as '|', got {sep!r}"
+        )
+    return sep
+
+
+#: separators an items file's genres are often written with instead of the declared one
+_OTHER_GENRE_SEPS = ("|", ",", ";")
+
+
+def _read_items(
+    path: Path, item_col: str, sep: str | None, item_ids: pd.Index, genre_sep: str = "|"
+) -> ItemFeatures:
+    """The items file (``items_path``): one row per item, matched to the interactions'
+    items by id (same id rule); genres are ``genre_sep``-separated."""
+    if not is_file(path):
         raise DataError(f"{path.resolve()}: the items file (items_path) does not exist")
-    if _is_parquet(path):
-        frame = pq.read_table(path).to_pandas()
-        if len(frame) == 0:
-            raise DataError(f"{path}: the table has columns but no data rows")
-    else:
-        sep = sep or _default_sep(path)
-        check_has_rows(path, header=True)
-        found = read_header(path, sep=sep)
-        wanted = [c for c in found if c in (item_col, ITEM, "title", "year", "genres")]
-        types = {c: pa.string() for c in wanted if c != "year"}
-        try:
-            table = _arrow_read(path, wanted, types, sep, True, "utf-8", True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            problem = locate_problem(path, names=wanted, types=types, sep=sep, header=True)
-            raise DataError(problem or f"{path}: cannot be parsed ({_first_line(exc)})") from None
-        frame = table.to_pandas()
-    key = item_col if item_col in frame.columns else ITEM
-    if key not in frame.columns:
+    table = _read_items_table(path, item_col, sep)
+    key = item_col if item_col in table.column_names else ITEM
+    if key not in table.column_names:
         raise DataError(
             f"{path}: missing the item column {item_col!r} (or 'item_id'); found columns "
-            f"{[str(c) for c in frame.columns]}"
+            f"{table.column_names}"
         )
-    frame = frame.rename(columns={key: ITEM})
-    ids = frame[ITEM]
-    if pd.api.types.is_integer_dtype(item_ids.dtype):
-        ids = pd.to_numeric(ids, errors="coerce")
-        if ids.isna().any():
-            i = int(np.flatnonzero(ids.isna().to_numpy())[0])
+    ids = normalise_ids(table.column(key), ITEM, key, path)
+    frame = table.to_pandas()
+    frame = frame.drop(columns=[c for c in (item_col, ITEM) if c in frame.columns])
+    frame.insert(0, ITEM, _item_ids_like(ids.to_pandas(), item_ids, key, path))
+    _check_unique_items(frame[ITEM], key, path)
+    if "year" in frame.columns:
+        _check_years(frame["year"], path)
+    if "genres" in frame.columns:
+        _check_genre_sep_used(frame["genres"], genre_sep, path)
+    known = item_ids.isin(frame[ITEM]).sum()
+    if not known:
+        raise DataError(
+            f"{path}: none of the {len(frame)} item ids in column {key!r} is an item of the "
+            f"interactions (e.g. {_plain(frame[ITEM].iloc[0])!r} here, "
+            f"{_plain(item_ids[0])!r} there); expected the same ids: is the item column or "
+            f"the file right?"
+        )
+    if known < len(item_ids):
+        log.info("%s: %d of %d interaction items have no row in the items file",
+                 path, len(item_ids) - known, len(item_ids))
+    return ItemFeatures.from_frame(frame, source=str(path), genre_sep=genre_sep).align(item_ids)
+
+
+def _read_items_table(path: Path, item_col: str, sep: str | None) -> pa.Table:
+    if _is_parquet(path):
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise DataError(f"{path}: not a readable Parquet file ({_first_line(exc)})") from None
+        if table.num_rows == 0:
+            raise DataError(f"{path}: the table has columns but no data rows")
+        return table
+    sep = sep or _default_sep(path)
+    check_has_rows(path, header=True)
+    found = read_header(path, sep=sep)
+    wanted = list(dict.fromkeys(c for c in found if c in (item_col, ITEM, "title", "year",
+                                                            "genres")))
+    if len(wanted) < len([c for c in found if c in wanted]):
+        raise DataError(f"{path}: a column is named twice in the header {found}")
+    types = {c: pa.string() for c in wanted}
+    try:
+        table = _arrow_read(path, wanted, types, sep, True, "utf-8", True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        problem = locate_problem(path, names=wanted, types=types, sep=sep, header=True)
+        raise DataError(problem or f"{path}: cannot be parsed ({_first_line(exc)})") from None
+    return table.select(wanted)
+
+
+def _item_ids_like(ids: pd.Series, item_ids: pd.Index, key: str, path: Path) -> pd.Series:
+    """The items file's ids in the interactions' id type (integers or text)."""
+    if not pd.api.types.is_integer_dtype(item_ids.dtype):
+        return ids.astype(str)
+    if pd.api.types.is_integer_dtype(ids.dtype):
+        return ids.astype(np.int64)
+    num = ids if pd.api.types.is_numeric_dtype(ids.dtype) else pd.to_numeric(ids, errors="coerce")
+    bad = (num.isna() | (num != np.floor(num))).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: column {key!r} data row {i + 1}: expected an integer item id like "
+            f"the interactions', got {ids.iloc[i]!r}"
+        )
+    return num.astype(np.int64)
+
+
+def _check_unique_items(ids: pd.Series, key: str, path: Path) -> None:
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        rows = np.flatnonzero(ids.to_numpy() == ids.to_numpy()[np.flatnonzero(dup)[0]])
+        raise DataError(
+            f"{path}: column {key!r}: item {_plain(ids.iloc[rows[0]])!r} is on data rows "
+            f"{rows[0] + 1} and {rows[1] + 1} ({int(ids.duplicated().sum())} repeated id(s) "
+            f"in all); expected one row per item: keep one row for each"
+        )
+
+
+def _check_years(years: pd.Series, path: Path) -> None:
+    text = years.astype("string").str.strip()
+    given = text.notna() & ~text.str.lower().isin(list(_NULL_TOKENS))
+    num = pd.to_numeric(text.where(given), errors="coerce")
+    bad = (given & (num.isna() | (num != np.floor(num)))).to_numpy(dtype=bool)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{path}: column 'year' data row {i + 1}: expected a whole year such as 1995 "
+            f"(or an empty field), got {years.iloc[i]!r}"
+        )
+
+
+def _check_genre_sep_used(genres: pd.Series, genre_sep: str, path: Path) -> None:
+    """Refuse genres that are all written with another separator than ``genre_sep``
+    (``Action;Comedy`` would silently be one genre named 'Action;Comedy')."""
+    text = genres.dropna().astype(str)
+    if text.str.contains(genre_sep, regex=False).any():
+        return
+    for other in _OTHER_GENRE_SEPS:
+        if other == genre_sep:
+            continue
+        hit = text.str.contains(other, regex=False).to_numpy()
+        if hit.any():
+            i = int(np.flatnonzero(hit)[0])
             raise DataError(
-                f"{path}: column {key!r} data row {i + 1}: expected an integer item id like "
-                f"the interactions', got {frame[ITEM].iloc[i]!r}"
+                f"{path}: column 'genres': no value is separated by {genre_sep!r}, but data "
+                f"row {text.index[i] + 1} has {text.iloc[i]!r}; expected "
+                f"{genre_sep!r}-separated genres: set dataset.genre_sep={other!r} "
+                f"(or rewrite the genres)"
             )
-        ids = ids.astype(np.int64)
-    else:
-        ids = ids.astype(str)
-    frame[ITEM] = ids
-    return ItemFeatures.from_frame(frame, source=str(path)).align(item_ids)

@@ -33,6 +33,7 @@ Inputs (``--dataset``):
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import time
 from pathlib import Path
@@ -392,6 +393,10 @@ def add_arguments(p) -> None:
 def run(args, parser) -> int:
     if min(args.users, args.items, args.repeats, args.compare_repeats, args.tile) <= 0:
         parser.error("--users, --items, --repeats, --compare-repeats and --tile must be positive")
+    if args.seed < 0:
+        parser.error(f"--seed: expected an integer >= 0, got {args.seed}")
+    if not (math.isfinite(args.relevant) and args.relevant > 0):
+        parser.error(f"--relevant: expected a finite number > 0, got {args.relevant}")
     bad = [m for m in args.metrics if m not in _RANX_NAMES]
     if bad:
         parser.error(f"--metrics: unknown {bad}; expected some of {list(_RANX_NAMES)}")

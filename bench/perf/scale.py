@@ -393,5 +393,7 @@ def add_arguments(q) -> None:
 def run(args, parser) -> int:
     if not args.scale > 0 or args.repeats <= 0:
         parser.error("--scale and --repeats must be positive")
+    if args.timeout is not None and not args.timeout > 0:
+        parser.error(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
     out = bench_scale(args)
     return emit(out, args.json, _print)

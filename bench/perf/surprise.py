@@ -120,5 +120,7 @@ def add_arguments(q) -> None:
 def run(args, parser) -> int:
     if args.users <= 0 or args.k <= 0 or args.repeats <= 0:
         parser.error("--users, --k and --repeats must be positive")
+    if args.seed < 0:
+        parser.error(f"--seed: expected an integer >= 0, got {args.seed}")
     out = bench_surprise(args)
     return emit(out, args.json, _print_surprise)

@@ -361,6 +361,8 @@ def run(args, parser) -> int:
         parser.error("--users, --items, --factors, --k, --repeats, --per-user must be positive")
     if args.per_user > args.items:
         parser.error("--per-user must not exceed --items")
+    if min(args.block_rows, args.check_users, args.seed, args.iterations) < 0:
+        parser.error("--block-rows, --check-users, --seed and --iterations must be >= 0")
     from bench.models import topk
 
     if args.block_rows:

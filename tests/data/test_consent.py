@@ -64,10 +64,22 @@ def test_integer_data_refuses_non_integer_ids(tmp_path):
         apply_exclusions(table([1, 2]), path, source=SRC)
 
 
-def test_listed_ids_absent_from_data_remove_nothing(tmp_path):
-    path = write(tmp_path, "100\n")
+def test_listed_ids_partly_absent_from_data_remove_the_others(tmp_path):
+    path = write(tmp_path, "100\n2\n")
     out, drops = exclusion_drops(table([1, 2]), path, source=SRC)
-    assert len(out) == 2 and drops == {"excluded_users": 0, "excluded_user_ids": 0}
+    assert out["user_id"].tolist() == [1]
+    assert drops == {"excluded_users": 1, "excluded_user_ids": 1}
+
+
+def test_a_list_that_matches_nobody_is_refused(tmp_path):
+    """Issue 15: a deletion list matching no user (a wrong file, ids written another way)
+    used to remove nobody without a word."""
+    path = write(tmp_path, "100\n101\n")
+    with pytest.raises(DataError, match=r"withdrawn\.txt: none of the 2 user id\(s\) listed "
+                       r"to exclude is a user of .*\(e\.g\. listed 100, data has 1\)"):
+        exclusion_drops(table([1, 2]), path, source=SRC)
+    # tags (apply_exclusions) may lack the listed users: that stays a no-op
+    assert apply_exclusions(table([1, 2]), path, source=SRC)[1] == 0
 
 
 def test_empty_exclusion_file_removes_nothing(tmp_path):

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bench.data.interactions import Interactions
+import bench.data.interactions as interactions_module
+from bench.data.interactions import MAX_SECONDS, Interactions
 from bench.errors import DataError
 
 SRC = "/data/ratings.csv"
@@ -268,8 +269,8 @@ def test_fixed_vocabulary_rejects_unknown_ids():
 
 
 def test_canonical_order_with_ties_and_huge_timestamps():
-    # shared seconds are ordered by item; timestamps too wide to pack still sort right
-    for scale in (1, 2**58):
+    # shared seconds are ordered by item; the latest time allowed (year 9999) sorts right
+    for scale in (1, MAX_SECONDS // 2):
         df = pd.DataFrame(
             {
                 "user_id": [2, 1, 1, 1, 2, 1],
@@ -280,3 +281,10 @@ def test_canonical_order_with_ties_and_huge_timestamps():
         out = build(df).to_frame()
         assert out["user_id"].tolist() == [1, 1, 1, 1, 2, 2]
         assert out["item_id"].tolist() == [7, 1, 3, 9, 4, 5]
+    # keys too wide to pack (only with > 2**24 users now that times end in 9999) fall
+    # back to lexsort: same order
+    users = np.array([2, 1, 1, 1, 2, 1]) << 30
+    items = np.array([5, 9, 3, 7, 4, 1])
+    ts = np.array([1, 2, 2, 0, 1, 2], dtype=np.int64) * (MAX_SECONDS // 2)
+    order = interactions_module._canonical_order(users, items, ts)
+    assert order.tolist() == np.lexsort((items, ts, users)).tolist()

@@ -123,9 +123,14 @@ def test_missing_file(tmp_path):
 
 def test_ids_keep_leading_zeros_as_text(tmp_path):
     path = tmp_path / "x.csv"
-    path.write_text("user,item\n007,a1\n7,a2\n0,a1\n")
+    path.write_text("user,item\n007,a1\n008,a2\n000,a1\n")
     x = load_table(path=path, columns={"user_id": "user", "item_id": "item"}).interactions
-    assert sorted(x.user_ids) == ["0", "007", "7"]
+    assert sorted(x.user_ids) == ["000", "007", "008"]
+    # '7' next to '007' would be a second user for one number: refused (issue 15)
+    path.write_text("user,item\n007,a1\n7,a2\n0,a1\n")
+    with pytest.raises(DataError, match=r"ids '007' \(data row 1\) and '7' \(data row 2\) "
+                       r"are the same number written two ways"):
+        load_table(path=path, columns={"user_id": "user", "item_id": "item"})
     path.write_text("user,item\n7,1\n0,2\n-3,1\n")
     x = load_table(path=path, columns={"user_id": "user", "item_id": "item"}).interactions
     assert x.user_ids.dtype == np.int64 and x.item_ids.dtype == np.int64

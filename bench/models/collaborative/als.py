@@ -6,6 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.collaborative.factors import LatentFactorModel, als_user_step
 
@@ -78,9 +79,22 @@ class ImplicitALS(LatentFactorModel):
         self.seed = seed
         self.num_threads = num_threads
 
+    def _check_params(self) -> None:
+        validate.positive_integer("factors", self.factors)
+        validate.number("regularization", self.regularization, minimum=0)
+        validate.positive_number("alpha", self.alpha)
+        validate.positive_integer("iterations", self.iterations)
+        validate.number("bm25_k1", self.bm25_k1, minimum=0)
+        validate.number("bm25_b", self.bm25_b, minimum=0, maximum=1)
+        validate.seed("seed", self.seed)
+        # a negative count reaches OpenMP as a huge allocation and aborts the process
+        validate.integer("num_threads", self.num_threads, 0)
+
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.recommender_base import ModelFitError
 
+        self._check_params()
         if self.confidence not in ("ones", "rating"):
             raise ConfigError(
                 f"ImplicitALS confidence: expected 'ones' or 'rating', got {self.confidence!r}"
@@ -110,7 +124,14 @@ class ImplicitALS(LatentFactorModel):
                 random_state=int(self.seed),
                 num_threads=int(self.num_threads),
             )
-            model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+            try:
+                model.fit(sp.csr_matrix(matrix, dtype=np.float32), show_progress=False)
+            except ModelFitError:
+                raise ConfigError(
+                    f"ImplicitALS: the factors became NaN while fitting (factors={self.factors}, "
+                    f"regularization={self.regularization}, alpha={self.alpha}); expected "
+                    f"settings that converge: raise regularization or lower alpha"
+                ) from None
         self._store_factors(model.user_factors, model.item_factors)
 
     def _fold_in_factors(self, history: sp.csr_matrix) -> np.ndarray | None:

@@ -7,6 +7,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from bench import validate
+from bench.errors import ParameterError
 from bench.models.collaborative.factors import LatentFactorModel
 
 
@@ -72,9 +73,12 @@ class ImplicitBPR(LatentFactorModel):
         validate.positive_number("learning_rate", self.learning_rate)
         validate.number("regularization", self.regularization, minimum=0)
         validate.integer("num_threads", self.num_threads, 0)
+        validate.seed("seed", self.seed)
+        validate.boolean("verify_negative_samples", self.verify_negative_samples)
 
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
+        from implicit.recommender_base import ModelFitError
 
         self._check_params()
         matrix = sp.csr_matrix(self.seen_, dtype=np.float32)
@@ -88,6 +92,11 @@ class ImplicitBPR(LatentFactorModel):
                 random_state=int(self.seed),
                 num_threads=int(self.num_threads),
             )
-            model.fit(matrix, show_progress=False)
+            try:
+                model.fit(matrix, show_progress=False)
+            except ModelFitError:  # SGD diverged: the step is too large for this data
+                raise ParameterError(
+                    "learning_rate", "a step small enough for SGD to converge (the factors "
+                    "became NaN)", self.learning_rate) from None
         self.model_ = model
         self._store_factors(model.user_factors, model.item_factors)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import numbers
 from collections import defaultdict
 from collections.abc import Mapping
@@ -50,6 +51,8 @@ _BOOLS = {"biased", "cache_ratings"}
 _OPTION_DICTS = {"sim_options", "bsl_options"}
 # Keys that are ours (top-level hyperparameters) or forced (no printing in library code).
 _RESERVED = {"random_state", "verbose"}
+#: numeric parameters that are rates, penalties or scales (names start with these)
+_NON_NEGATIVE = ("reg", "lr", "init_std_dev", "init_low", "init_high")
 # The KNN classes take ``bsl_options`` through ``**kwargs`` (used by pearson_baseline).
 _EXTRA_KEYS = {"KNNBasic": {"bsl_options"}, "KNNWithMeans": {"bsl_options"}}
 _SIM_NAMES = ("cosine", "msd", "pearson", "pearson_baseline")
@@ -259,8 +262,11 @@ class SurpriseRecommender(Recommender):
                 f"{name} clip_predictions: expected true or false, got {self.clip_predictions!r}"
             )
         rs = self.random_state
-        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, numbers.Integral)):
-            raise ConfigError(f"{name} random_state: expected an integer or null, got {rs!r}")
+        if rs is not None and (isinstance(rs, bool) or not isinstance(rs, numbers.Integral)
+                               or not 0 <= rs < 2**32):
+            raise ConfigError(
+                f"{name} random_state: expected an integer in [0, 2**32 - 1] or null, got {rs!r}"
+            )
         defaults = algorithm_defaults(self.algorithm)
         for key, value in params.items():
             where = f"{name}({self.algorithm}) params.{key}"
@@ -612,9 +618,14 @@ def _check_value(where: str, key: str, value, default) -> None:
             raise ConfigError(f"{where}: expected true or false, got {value!r}")
     elif key in _OPTION_DICTS:
         _check_options(where, key, value)
-    elif not (_is_real(value) or (default is None and value is None)):
-        expected = "a number or null" if default is None else "a number"
+    elif value is None and default is None:
+        return
+    elif not (_is_real(value) and math.isfinite(value)):
+        expected = "a finite number or null" if default is None else "a finite number"
         raise ConfigError(f"{where}: expected {expected}, got {value!r}")
+    elif key.startswith(_NON_NEGATIVE) and value < 0:
+        # surprise divides by them or draws with them as a scale: a traceback otherwise
+        raise ConfigError(f"{where}: expected a number >= 0, got {value!r}")
 
 
 def _check_options(where: str, key: str, value) -> None:
@@ -631,9 +642,15 @@ def _check_options(where: str, key: str, value) -> None:
             raise ConfigError(f"{here}: expected 'als' or 'sgd', got {v!r}")
         elif k == "user_based" and not isinstance(v, bool):
             raise ConfigError(f"{here}: expected true or false, got {v!r}")
-        elif k in ("min_support", "n_epochs") and (
+        elif k == "min_support" and (
+            isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1
+        ):  # 0 makes the similarity 0/0 for pairs without common ratings
+            raise ConfigError(f"{here}: expected a positive integer, got {v!r}")
+        elif k == "n_epochs" and (
             isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0
         ):
             raise ConfigError(f"{here}: expected a non-negative integer, got {v!r}")
-        elif k in ("shrinkage", "reg", "reg_u", "reg_i", "learning_rate") and not _is_real(v):
-            raise ConfigError(f"{here}: expected a number, got {v!r}")
+        elif k in ("shrinkage", "reg", "reg_u", "reg_i", "learning_rate") and not (
+            _is_real(v) and math.isfinite(v) and v >= 0
+        ):
+            raise ConfigError(f"{here}: expected a finite number >= 0, got {v!r}")

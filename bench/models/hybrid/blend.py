@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from bench import validate
 from bench.errors import ConfigError
 from bench.models.base import Recommender, mask_history
 from bench.models.hybrid.base import Composite
@@ -61,6 +62,11 @@ class WeightedBlend(Composite):
             raise ConfigError(
                 f"WeightedBlend missing: expected one of {list(MISSING)}, got {self.missing!r}"
             )
+        if self.weights and not isinstance(self.weights, Mapping):
+            raise ConfigError(
+                f"WeightedBlend weights: expected a mapping of component to weight or null, "
+                f"got {self.weights!r}"
+            )
         weights = dict(self.weights) if self.weights else {k: 1.0 for k in self.components}
         unknown = sorted(set(weights) - set(self.components))
         absent = sorted(set(self.components) - set(weights))
@@ -69,7 +75,8 @@ class WeightedBlend(Composite):
                 f"WeightedBlend weights: expected one weight per component "
                 f"{sorted(self.components)}; unknown {unknown}, missing {absent}"
             )
-        bad = {k: w for k, w in weights.items() if not np.isfinite(float(w)) or float(w) < 0}
+        bad = {k: w for k, w in weights.items()
+               if not validate.is_number(w) or not np.isfinite(float(w)) or float(w) < 0}
         if bad or sum(float(w) for w in weights.values()) <= 0:
             raise ConfigError(
                 f"WeightedBlend weights: expected non-negative numbers with a positive sum, "

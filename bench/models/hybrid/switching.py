@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bench import validate
-from bench.errors import ConfigError
+from bench.errors import ConfigError, ParameterError
 from bench.models.base import Recommender, mask_history
 from bench.models.hybrid.base import Composite, row_ranks, row_top
 
@@ -61,6 +61,9 @@ class SwitchingHybrid(Composite):
         self._check_components(minimum=2)
         for key in ("min_history", "max_history"):
             bounds = getattr(self, key) or {}
+            if not isinstance(bounds, Mapping):
+                raise ParameterError(key, "a mapping of component label to a history length, "
+                                     "or null", bounds)
             unknown = sorted(set(bounds) - set(self.components))
             if unknown:
                 raise ConfigError(

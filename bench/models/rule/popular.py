@@ -86,8 +86,9 @@ class PopularityRecommender(_StaticScores):
         self.min_count = min_count
 
     def _fit(self, train, item_features, user_features) -> None:
+        min_count = validate.integer("min_count", self.min_count, 0)
         counts = self.item_counts_.astype(np.float32)
-        counts[self.item_counts_ < max(1, self.min_count)] = np.nan
+        counts[self.item_counts_ < max(1, min_count)] = np.nan
         self.scores_ = counts
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from bench import validate
 from bench.models.base import Recommender
 
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -40,6 +41,7 @@ class RandomRecommender(Recommender):
         self.seed = seed
 
     def _fit(self, train, item_features, user_features) -> None:
+        validate.seed("seed", self.seed)
         self.item_mask_ = self.known_items()
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
