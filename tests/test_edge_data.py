@@ -79,10 +79,17 @@ def assert_sensible(result, k_max: int, n_items: int) -> None:
     assert sorted({r.model for r in result.models}) == sorted(MODELS)
     for r in result.models:
         assert len(r.per_user) > 0, r.model
+        # a user the model could not serve (empty list) is n/a (NaN) in every accuracy
+        # column, never 0; against new items, n/a also when the model lists no new item
+        unserved = np.isnan(r.per_user[f"ndcg@{k_max}"].to_numpy(dtype=float))
+        assert int(unserved.sum()) <= r.n_users_empty_list, r.model
         for col in r.per_user.columns:
             if col.split("@")[0] in ACCURACY:
                 v = r.per_user[col].to_numpy(dtype=float)
-                assert np.isfinite(v).all() and (v >= 0).all() and (v <= 1).all(), (r.model, col)
+                if "." not in col:
+                    assert (np.isnan(v) == unserved).all(), (r.model, col)
+                v = v[np.isfinite(v)]
+                assert ((v >= 0) & (v <= 1)).all(), (r.model, col)
         lists = pd.read_parquet(result.output_dir / "artifacts" / r.model / "fold0" /
                                 "topk.parquet")
         per_user = lists.groupby("user_id")["item_id"]
@@ -191,4 +198,5 @@ def test_a_single_user_dataset(tmp_path):
     assert empty == {m: int(m != "content_profile") for m in MODELS}
     ndcg = {r.model: r.metrics["ndcg@10"] for r in result.models}
     assert ndcg["content_profile"] > 0
-    assert all(v == 0.0 for m, v in ndcg.items() if m != "content_profile")
+    # the others served nobody: n/a, not 0
+    assert all(np.isnan(v) for m, v in ndcg.items() if m != "content_profile")

@@ -140,7 +140,7 @@ def run_gate(data: RunData, baseline: Baseline, settings: CheckSettings) -> Gate
     ])
     rows, broken = [], []
     for model in common:
-        cur, ref = curs[model], refs[model]
+        cur, ref = _served_as_zero(curs[model], refs[model], metrics)
         for kind, label, col, ref_part, cur_part in _segments(ref, cur, settings, data):
             for metric in metrics:
                 column = (str(MetricKey.parse(metric).over(NEW_ITEMS)) if col == NEW_ITEMS
@@ -245,3 +245,33 @@ def _segments(ref: pd.DataFrame, cur: pd.DataFrame, settings: CheckSettings, dat
                 part = cur.merge(keys, on=["fold", "user_id"])
                 prefix = "history " if kind == "history_bucket" else "segment "
                 yield kind, f"{prefix}{label}", "all", ref[ref[kind] == label], part
+
+
+def _served_as_zero(cur: pd.DataFrame, ref: pd.DataFrame,
+                    metrics: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A user one side served and the other could not (an empty list: NaN, "n/a" in the
+    report) counts as 0 in the gate: they got nothing. So a model that stops serving users
+    it used to serve fails as a regression (exit 1), not as an incomparable run, and one
+    that starts serving more users shows an improvement. Users with no row on a side, or
+    no value on either side, are left alone (the promise checks judge those)."""
+    keys = ["fold", "user_id"]
+    both = cur[keys].merge(ref[keys], on=keys)
+    if both.empty:
+        return cur, ref
+    out = []
+    for side, other in ((cur, ref), (ref, cur)):
+        side = side.copy()
+        shared = side.set_index(keys).index.isin(both.set_index(keys).index)
+        lookup = other.set_index(keys)
+        present = [m for m in metrics if m in side and m in other]
+        # not served = every gated metric of the row is n/a; a column with no value at
+        # all, or a lone null among values, is a damaged file for the promise checks
+        unserved = side[present].isna().all(axis=1).to_numpy() if present else shared & False
+        for metric in present:
+            if side[metric].notna().sum() == 0:
+                continue
+            theirs = lookup[metric].reindex(side.set_index(keys).index).to_numpy()
+            fill = shared & unserved & ~pd.isna(theirs)
+            side.loc[fill, metric] = 0.0
+        out.append(side)
+    return out[0], out[1]

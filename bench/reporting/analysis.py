@@ -405,6 +405,8 @@ def ladder(data: RunData) -> pd.DataFrame:
         return pd.DataFrame()
     out = pd.concat(rows, ignore_index=True)
     out = out[out["n"] > 0].reset_index(drop=True)
+    if out.empty:  # no user served by both models of any step: nothing to compare
+        return pd.DataFrame()
     out.insert(7, "holm_family", np.where(out["by"] == "all", "headline", "segments"))
     parts = [correct_family(out[out["holm_family"] == fam], st["alpha"])
              for fam in ("headline", "segments") if (out["holm_family"] == fam).any()]
