@@ -16,8 +16,10 @@ Surprise's own answer for those pairs — its *default* — is applied in one pl
 :meth:`SurpriseRecommender.predict_like_surprise`, which the evaluation calls when
 ``eval.unscored_ratings`` is ``surprise_default`` (to reproduce Surprise's benchmark).
 
-Raw ids inside the Surprise trainset are our integer codes (``int``), so
-``model.algo_.predict(u_code, i_code)`` is Surprise's own answer for a pair.
+Raw ids inside the Surprise trainset are the model's integer codes (``int``; its training
+vocabulary, :mod:`bench.models.vocabulary`), so ``model.algo_.predict(u_code, i_code)``
+is Surprise's own answer for a pair of model codes. The public methods take the codes of
+the data given to ``fit`` and map them first.
 """
 
 from __future__ import annotations
@@ -462,7 +464,8 @@ class SurpriseRecommender(Recommender):
         Surprise's ``predict`` does by default.
 
         Args:
-            users, items: user and item codes of the pairs (equal lengths).
+            users, items: user and item codes of the data given to ``fit``, one per pair
+                (equal lengths).
             sequence: non-negative integers, one per pair (NormalPredictor only; ignored
                 by the other algorithms), or ``None``.
             predicted: what :meth:`predict_codes` returned for these pairs, when the
@@ -477,16 +480,20 @@ class SurpriseRecommender(Recommender):
             pred = np.array(predicted, dtype=np.float64).ravel()  # a copy: filled below
         users = np.asarray(users, dtype=np.int64).ravel()
         items = np.asarray(items, dtype=np.int64).ravel()
+        if pred.shape != users.shape:
+            raise ConfigError(
+                f"predict_like_surprise predicted: expected one value per pair "
+                f"({users.size}), got {pred.size}"
+            )
+        gap = np.flatnonzero(np.isnan(pred))
         if self.algorithm == "NormalPredictor":
-            pred = self._normal_like_surprise(users, items, sequence)
+            pred = self._normal_like_surprise(users, items, sequence, pred, gap)
         else:
-            if pred.shape != users.shape:
-                raise ConfigError(
-                    f"predict_like_surprise predicted: expected one value per pair "
-                    f"({users.size}), got {pred.size}"
-                )
-            gap = np.flatnonzero(np.isnan(pred))
-            pred[gap] = self._surprise_default(users[gap], items[gap])
+            # users/items are the data's codes; the learned arrays are indexed by the
+            # model's (its training vocabulary): map them before looking up a bias
+            vocab = self.vocabulary_
+            pred[gap] = self._surprise_default(vocab.users_in(users[gap]),
+                                               vocab.items_in(items[gap]))
         if self.clip_predictions:
             lo, hi = self.rating_scale_
             np.clip(pred, lo, hi, out=pred)
@@ -495,7 +502,8 @@ class SurpriseRecommender(Recommender):
     def _surprise_default(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Surprise's estimate for pairs ``predict_codes`` leaves NaN (see
         :meth:`predict_like_surprise`): ``mu``, plus the known biases for the algorithms
-        whose ``estimate`` falls back to its baseline."""
+        whose ``estimate`` falls back to its baseline. ``users`` and ``items`` are the
+        model's codes (``-1`` outside its vocabulary), like ``_predict_codes``'s."""
         out = np.full(users.size, self.global_mean_, dtype=np.float64)
         if self.algorithm == "KNNBaseline":
             bu, bi = np.asarray(self.algo_.bu), np.asarray(self.algo_.bi)
@@ -512,11 +520,14 @@ class SurpriseRecommender(Recommender):
         out[ii >= 0] += bi[ii[ii >= 0]]
         return out
 
-    def _normal_like_surprise(self, users, items, sequence) -> np.ndarray:
+    def _normal_like_surprise(self, users, items, sequence, pred, gap) -> np.ndarray:
         """NormalPredictor's draw for every pair: the stream Surprise's benchmark uses
-        when ``sequence`` is given, else the hashed draws."""
+        when ``sequence`` is given, else ``pred`` (``predict_codes``'s hashed draws, in
+        the model's codes) with the pairs at ``gap`` (a side outside the model's
+        vocabulary) hashed from the data's codes."""
         if sequence is None:
-            return self._normal_draw(users, items)
+            pred[gap] = self._normal_draw(users[gap], items[gap])
+            return pred
         seq = np.asarray(sequence).ravel()
         if (seq.shape != users.shape or not np.issubdtype(seq.dtype, np.integer)
                 or (seq.size and seq.min() < 0)):

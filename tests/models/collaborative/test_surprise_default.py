@@ -3,9 +3,11 @@ Surprise's own ``predict`` for every pair, while ``predict_codes`` keeps NaN; an
 evaluation applies it only under ``eval.unscored_ratings: surprise_default``."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.cells import EXCLUDE, SURPRISE_DEFAULT, rating_metrics
+from bench.data.interactions import Interactions
 from bench.errors import ConfigError
 from bench.models.base import Recommender
 from bench.models.collaborative.surprise import SurpriseRecommender
@@ -120,6 +122,39 @@ def test_normal_predictor_with_sequence_draws_surprises_seeded_stream(cold):
     assert np.array_equal(hashed[known], raw[known])
     with pytest.raises(ConfigError, match="sequence: expected one non-negative integer"):
         model.predict_like_surprise(users, items, sequence=sequence[:-1])
+
+
+def first_codes_cold(x):
+    """``x`` plus user -1 and item -1, the lowest ids (codes 0), absent from the returned
+    train part: every other data code is one more than the model's code for it."""
+    frame = pd.concat(
+        [x.to_frame(), pd.DataFrame({"user_id": [-1, 0], "item_id": [0, -1], "rating": 4.0})],
+        ignore_index=True,
+    )
+    full = Interactions.from_frame(frame, rating_scale=(1.0, 5.0))
+    train = full.take((full.users != 0) & (full.items != 0))
+    return train, 0, 0
+
+
+@pytest.mark.parametrize("algorithm", ["SVD", "BaselineOnly", "KNNBaseline", "NormalPredictor"])
+def test_defaults_use_the_models_codes_when_they_differ_from_the_datas(algorithm):
+    # the data's codes are not the model's (its training vocabulary): the known side's
+    # bias must be the one of the same user or item, not of the data code's namesake
+    train, cold_user, cold_item = first_codes_cold(ratings_data())
+    model = SurpriseRecommender(algorithm=algorithm, clip_predictions=False).fit(train)
+    assert not model.vocabulary_.is_identity
+    users, items = pairs_with_unknowns(train, cold_user, cold_item, n=200)
+    ours = model.predict_like_surprise(users, items)
+    vocab = model.vocabulary_
+    # raw ids of the Surprise trainset are the model's codes; -1 is unknown to it too
+    theirs = np.array([model.algo_.predict(u, i, clip=False).est for u, i in zip(
+        vocab.users_in(users).tolist(), vocab.items_in(items).tolist(), strict=True)])
+    if algorithm == "NormalPredictor":  # hashed draws: equal to predict_codes where known
+        raw = model.predict_codes(users, items)
+        known = np.isfinite(raw)
+        assert np.array_equal(ours[known], raw[known]) and np.isfinite(ours).all()
+        return
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
 
 
 # ---------------------------------------------------------------------- the evaluation
