@@ -296,10 +296,27 @@ def _composition_problem(argv: list[str], cdir: Path, *, run: bool = True) -> st
     bad key, option or value is one clear line before Hydra starts the run.
 
     Hydra reports composition errors itself, over several lines; this turns them into
-    the house message. Skipped when Hydra flags are given (``-m``, ``--cfg``, ...): Hydra
-    handles those itself, and the run checks the config again.
+    the house message. A sweep (``-m``) is checked job by job, before Hydra creates its
+    sweep folder. Skipped when other Hydra flags are given (``--cfg``, ...): Hydra handles
+    those itself, and the run checks the config again.
     """
-    if any(a.startswith("-") for a in argv):
+    flags = [a for a in argv if a.startswith("-")]
+    if any(a not in MULTIRUN_FLAGS for a in flags):
+        return None
+    overrides = [a for a in argv if a not in MULTIRUN_FLAGS]
+    if flags:
+        jobs = sweep_jobs(overrides)
+        if isinstance(jobs, str):
+            return jobs
+        added: list[str] = []  # settings chosen again automatically (model_names_problem)
+        for job in jobs:
+            job = [*job, *added]
+            given = len(job)
+            problem = _composition_problem(job, cdir, run=run)
+            if problem:
+                return problem
+            added += job[given:]
+        argv.extend(added)
         return None
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
@@ -320,6 +337,35 @@ def _composition_problem(argv: list[str], cdir: Path, *, run: bool = True) -> st
     except BenchError as exc:
         return str(exc)
     return model_names_problem(settings, argv) if run else None
+
+
+#: Hydra's flags for a sweep (one run per combination of the swept values)
+MULTIRUN_FLAGS = ("-m", "--multirun")
+#: a sweep with more jobs than this is checked on its first jobs only
+SWEEP_CHECK_LIMIT = 64
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]] | str:
+    """The overrides of each job of a sweep (``name=a,b seed=1,2``: four jobs), as Hydra's
+    basic sweeper expands them; a message when the overrides do not parse."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        return f"config: {lines[0] if lines else type(exc).__name__}"
+    choices = []
+    for text, o in zip(overrides, parsed, strict=True):
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            choices.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([text])
+    return [list(job) for job in itertools.islice(itertools.product(*choices),
+                                                   SWEEP_CHECK_LIMIT)]
 
 
 #: what to put on the command line for a required value, by key
