@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text", "write_json"]
+__all__ = ["atomic_write", "atomic_write_text", "json_text", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -53,7 +53,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: object) -> Path:
     """Write ``obj`` as indented JSON atomically; numpy scalars, arrays, paths and tuples
     become their JSON equivalents (floats round-trip exactly; NaN is written as ``NaN``)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_plain, allow_nan=True))
+    return atomic_write_text(path, json_text(obj))
+
+
+def json_text(obj: object) -> str:
+    """The text :func:`write_json` writes for ``obj``."""
+    return json.dumps(obj, indent=2, default=_plain, allow_nan=True)
 
 
 def _plain(obj: object) -> object:

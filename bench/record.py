@@ -17,14 +17,16 @@ nothing else parses these files. :data:`FORMAT_VERSION` changes whenever a field
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.atomic import write_json
+from bench.atomic import json_text, write_json
 from bench.errors import DataError
 
 __all__ = [
@@ -48,6 +50,10 @@ FORMAT_VERSION = 2
 DONE = "done.json"
 #: File name of the run's record.
 RESULTS = "results.json"
+#: File name of a finished cell's per-user metrics (next to its ``done.json``).
+PER_USER = "per_user.parquet"
+
+log = logging.getLogger("bench")
 
 
 @dataclass
@@ -280,8 +286,15 @@ class RunResult:
 
 # ---------------------------------------------------------------------- writers
 def write_cell(folder: Path, result: ModelResult) -> Path:
-    """Write a finished cell's ``done.json`` (last, after its other files)."""
-    return write_json(Path(folder) / DONE, {"version": FORMAT_VERSION, **result.to_json()})
+    """Write a finished cell's ``done.json`` (last, after its other files).
+
+    It carries the SHA-256 of ``per_user.parquet`` and a digest of its own content, so
+    ``resume`` reuses only a cell whose files are exactly what this run wrote.
+    """
+    folder = Path(folder)
+    raw = json.loads(json_text({"version": FORMAT_VERSION, **result.to_json(),
+                                "files": {PER_USER: _sha256(folder / PER_USER)}}))
+    return write_json(folder / DONE, {**raw, "digest": _digest(raw)})
 
 
 def write_record(folder: Path, record: RunRecord) -> Path:
@@ -292,16 +305,30 @@ def write_record(folder: Path, record: RunRecord) -> Path:
 # ---------------------------------------------------------------------- readers
 def read_cell(folder: Path) -> ModelResult | None:
     """A finished cell in ``folder`` (its per-user frame loaded), or ``None`` when the
-    folder holds no complete cell of this format (missing, unreadable or older files)."""
+    folder holds no complete, intact cell of this format (missing, unreadable, changed
+    since it was written, or older files)."""
     folder = Path(folder)
     try:
         raw = json.loads((folder / DONE).read_text())
-        if raw.get("version") != FORMAT_VERSION:
+        if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
             return None
-        per_user = pd.read_parquet(folder / "per_user.parquet")
+        digest = raw.pop("digest", None)
+        if digest != _digest(raw) or raw.pop("files") != {PER_USER: _sha256(folder / PER_USER)}:
+            log.warning("%s: changed since it was written; its cell runs again", folder / DONE)
+            return None
+        per_user = pd.read_parquet(folder / PER_USER)
         return ModelResult.from_json(raw, per_user)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _digest(raw: dict) -> str:
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_record(folder: Path) -> RunRecord:
