@@ -127,8 +127,13 @@ def _plugin_problem(argv: list[str]) -> str | None:
 
 def _fail(message: str) -> int:
     close_progress()
-    print(f"bench: error: {message}", file=sys.stderr)
+    print(f"bench: error: {one_line(message)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a library's multi-line text (pyarrow's) joined with '; '."""
+    return "; ".join(ln.strip() for ln in str(message).splitlines() if ln.strip())
 
 
 def _run_task(cfg) -> None:

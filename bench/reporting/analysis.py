@@ -162,7 +162,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path}: not found; is this a run folder written by bench?") from None
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"{path}: cannot read it as Parquet ({exc})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: cannot read it as Parquet ({first}); it is damaged: "
+                        "rerun the experiment") from None
 
 
 # ---------------------------------------------------------------------------- means and CIs
