@@ -10,7 +10,9 @@ Two files carry it, both written and read only here:
   summaries, leakage audit, every cell, every failure, timings.
 
 Reports, ``bench compare`` and ``bench check`` read runs through :func:`read_record`;
-nothing else parses these files. :data:`FORMAT_VERSION` changes whenever a field does;
+nothing else parses these files. Both carry a digest of their own content and the SHA-256
+of the tables next to them, so a changed or damaged file is refused in one line (or, for a
+cell, run again) instead of being read as numbers the run never produced. :data:`FORMAT_VERSION` changes whenever a field does;
 :func:`read_record` refuses a version it does not know with one line saying so.
 """
 
@@ -37,6 +39,7 @@ __all__ = [
     "ModelResult",
     "RunRecord",
     "RunResult",
+    "check_table",
     "fold_sum",
     "read_cell",
     "read_record",
@@ -44,8 +47,8 @@ __all__ = [
     "write_record",
 ]
 
-#: Version of the layout of ``results.json`` and ``done.json``.
-FORMAT_VERSION = 2
+#: Version of the layout of ``results.json`` and ``done.json`` (3: digests and checksums).
+FORMAT_VERSION = 3
 #: File name of a finished cell's record.
 DONE = "done.json"
 #: File name of the run's record.
@@ -162,6 +165,8 @@ class RunRecord:
     version: int = FORMAT_VERSION
     #: the training seeds (``seeds``); None = off (then absent from the JSON)
     seeds: list[int] | None = None
+    #: SHA-256 of each table written next to ``results.json`` (``per_user.parquet``, ...)
+    files: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views
     @property
@@ -297,9 +302,24 @@ def write_cell(folder: Path, result: ModelResult) -> Path:
     return write_json(folder / DONE, {**raw, "digest": _digest(raw)})
 
 
-def write_record(folder: Path, record: RunRecord) -> Path:
-    """Write the run's ``results.json``."""
-    return write_json(Path(folder) / RESULTS, record.to_json())
+def write_record(folder: Path, record: RunRecord, tables: list[str] = ()) -> Path:
+    """Write the run's ``results.json`` with the SHA-256 of each of the ``tables`` (file
+    names in ``folder``, written before) and a digest of its own content, so a reader
+    finds a changed or damaged file in one line instead of reading wrong numbers."""
+    folder = Path(folder)
+    record = dataclasses.replace(record, files={t: _sha256(folder / t) for t in tables})
+    raw = json.loads(json_text(record.to_json()))
+    return write_json(folder / RESULTS, {**raw, "digest": _digest(raw)})
+
+
+def check_table(folder: Path, record: RunRecord, name: str) -> None:
+    """Raise ``DataError`` when table ``name`` of the run folder is not the file the run
+    wrote (its SHA-256 differs from the one ``results.json`` holds)."""
+    path = Path(folder) / name
+    want = record.files.get(name)
+    if want is not None and path.is_file() and _sha256(path) != want:
+        raise DataError(f"{path}: changed or damaged since the run wrote it (its SHA-256 "
+                        f"does not match {RESULTS}); rerun the experiment")
 
 
 # ---------------------------------------------------------------------- readers
@@ -348,6 +368,9 @@ def read_record(folder: Path) -> RunRecord:
             f"{version!r}; it was written by another recspectrum version — rerun the "
             f"experiment (or `bench report` it with that version)"
         )
+    if raw.pop("digest", None) != _digest(raw):
+        raise DataError(f"{path}: changed or damaged since the run wrote it (its digest does "
+                        f"not match its content); rerun the experiment")
     try:
         fields = {f.name for f in dataclasses.fields(RunRecord)}
         return RunRecord(

@@ -62,8 +62,8 @@ def test_results_json_is_written_after_every_table(tmp_path, monkeypatch):
     monkeypatch.setattr(summary, "write_parquet",
                         lambda frame, path: written.append(Path(path).name) or real(frame, path))
     real_record = summary.write_record
-    monkeypatch.setattr(summary, "write_record", lambda folder, record: (
-        written.append("results.json"), real_record(folder, record))[1])
+    monkeypatch.setattr(summary, "write_record", lambda folder, record, tables: (
+        written.append("results.json"), real_record(folder, record, tables))[1])
     from tests.helpers import write_ratings_csv
 
     csv = write_ratings_csv(tmp_path / "r.csv")
@@ -151,3 +151,27 @@ def test_resume_does_not_copy_a_killed_writes_temporary_file(finished, tmp_path)
     resumed = [r.name for r in tracker.runs.values() if "recspectrum.resumed_from" in r.tags]
     assert sorted(resumed) == ["rule_popular/fold0", "rule_random/fold0"]
     assert not list((tmp_path / "exp" / "r2").rglob("*.tmp"))
+
+
+def test_a_changed_results_json_or_table_is_refused_in_one_line(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    raw = json.loads((run / "results.json").read_text())
+    raw["models"][0]["model"] = "renamed"  # valid JSON, other content
+    (run / "results.json").write_text(json.dumps(raw))
+    assert main(["report", str(run)]) == 2
+    assert one_line(capsys) == (
+        f"bench: error: {run / 'results.json'}: changed or damaged since the run wrote it "
+        "(its digest does not match its content); rerun the experiment")
+
+    shutil.rmtree(run)
+    shutil.copytree(finished, run)
+    import pandas as pd
+
+    frame = pd.read_parquet(run / "per_user.parquet")
+    frame.loc[0, "ndcg@5"] = 1.0  # a readable table with another number
+    frame.to_parquet(run / "per_user.parquet", index=False)
+    assert main(["compare", str(finished), str(run)]) == 2
+    assert one_line(capsys) == (
+        f"bench: error: {run / 'per_user.parquet'}: changed or damaged since the run wrote "
+        "it (its SHA-256 does not match results.json); rerun the experiment")

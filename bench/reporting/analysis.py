@@ -36,7 +36,7 @@ import pandas as pd
 from bench.config import FAMILIES
 from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
-from bench.record import RunRecord, read_record
+from bench.record import RunRecord, check_table, read_record
 from bench.seeds import mean_over_seeds, seed_spread
 from bench.stats import (
     bootstrap_means,
@@ -96,6 +96,8 @@ class RunData:
         """Load a run folder; a missing or unreadable file is a ``DataError`` naming it."""
         folder = Path(folder)
         record = read_record(folder)
+        for name in record.files:
+            check_table(folder, record, name)
         card = _read_json(folder / "card.json")
         rows = _read_parquet(folder / "per_user.parquet")
         curves = _read_parquet(folder / "curves.parquet")

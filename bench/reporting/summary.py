@@ -183,7 +183,7 @@ def write_results(result: RunResult) -> list[Path]:
         paths.append(write_parquet(result.cold_start, out / "cold_start.parquet"))
     # last: a folder with results.json holds every table it refers to, so a run stopped
     # while writing them is never read back as finished (bench report, compare, resume)
-    paths.insert(1, write_record(out, result.record()))
+    paths.insert(1, write_record(out, result.record(), [p.name for p in paths[1:]]))
     return paths
 
 
