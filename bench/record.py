@@ -12,8 +12,9 @@ Two files carry it, both written and read only here:
 Reports, ``bench compare`` and ``bench check`` read runs through :func:`read_record`;
 nothing else parses these files. Both carry a digest of their own content and the SHA-256
 of the tables next to them, so a changed or damaged file is refused in one line (or, for a
-cell, run again) instead of being read as numbers the run never produced. :data:`FORMAT_VERSION` changes whenever a field does;
-:func:`read_record` refuses a version it does not know with one line saying so.
+cell, run again) instead of being read as numbers the run never produced.
+:data:`FORMAT_VERSION` changes whenever a field does; :func:`read_record` refuses a version
+it does not know with one line saying so.
 """
 
 from __future__ import annotations
@@ -317,7 +318,10 @@ def check_table(folder: Path, record: RunRecord, name: str) -> None:
     wrote (its SHA-256 differs from the one ``results.json`` holds)."""
     path = Path(folder) / name
     want = record.files.get(name)
-    if want is not None and path.is_file() and _sha256(path) != want:
+    if want is not None and not path.is_file():
+        raise DataError(f"{path}: missing, though {RESULTS} lists it; the run folder is "
+                        f"damaged: rerun the experiment")
+    if want is not None and _sha256(path) != want:
         raise DataError(f"{path}: changed or damaged since the run wrote it (its SHA-256 "
                         f"does not match {RESULTS}); rerun the experiment")
 
