@@ -54,6 +54,7 @@ def one_line(capsys) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_results_json_is_written_after_every_table(tmp_path, monkeypatch):
     from bench.reporting import summary
 
@@ -136,6 +137,7 @@ def test_resume_reuses_an_intact_cell_only(finished, tmp_path):
     assert read_cell(cell) is None
 
 
+@pytest.mark.slow
 def test_resume_does_not_copy_a_killed_writes_temporary_file(finished, tmp_path):
     from tests.helpers import write_ratings_csv
 

@@ -101,6 +101,7 @@ def test_atomic_write_names_the_target_when_the_disk_is_full(tmp_path, monkeypat
     assert list(tmp_path.iterdir()) == []  # neither the target nor the temporary file
 
 
+@pytest.mark.slow
 def test_disk_full_in_a_cell_stops_the_run_in_one_line(work, monkeypatch, capsys):
     """Not recorded as a model failure (exit 1, one line per model): the run stops."""
     root, argv = work
@@ -177,6 +178,7 @@ def remount_read_only(folder: Path) -> None:
     subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
 
 
+@pytest.mark.slow
 def test_report_dir_on_a_read_only_file_system(work, mounts, capsys):
     root, argv = work
     ro = mounts("ro", "ro", "size=64k")
@@ -187,6 +189,7 @@ def test_report_dir_on_a_read_only_file_system(work, mounts, capsys):
     assert not (root / "runs").exists()
 
 
+@pytest.mark.slow
 def test_mlflow_artifact_root_on_a_read_only_file_system(work, mounts, capsys):
     root, argv = work
     ro = mounts("art", "ro", "size=64k")
@@ -197,6 +200,7 @@ def test_mlflow_artifact_root_on_a_read_only_file_system(work, mounts, capsys):
     assert not list((root / "runs").rglob("artifacts"))  # stopped before any training
 
 
+@pytest.mark.slow
 def test_bench_report_of_a_folder_on_a_read_only_file_system(work, mounts, capsys):
     root, argv = work
     assert main([*argv, "tracker=none"]) == 0
