@@ -45,11 +45,13 @@ PARALLEL = int(os.environ.get("BENCH_FAULT_PARALLEL", "3"))
 #: seconds any one ``bench`` process may take
 TIMEOUT_S = 180
 NAME = "m"
-#: a tiny run: two rule models on one temporal fold, plus the user cold-start protocol
+#: a tiny run: two rule models on one temporal fold, the user cold-start sweep (evaluated
+#: inside the main cells) and the item cold-start protocol (its own cells)
 RUN = ["~experiment", "model=[rule_popular,rule_random]", "split=temporal",
        "eval.cutoffs=[5]", "report.figures=false", "report.dir=runs", f"name={NAME}",
        "stats.n_resamples=200", "report.curve_k=10", "check.metrics=[ndcg@5]",
-       "cold_start.user={fraction: 0.3, fold_in: [0, 1], seed: 0}", "cold_start.item=null"]
+       "cold_start.user={quantile: 0.5, fold_in: [0, 1], seed: 0}",
+       "cold_start.item={fraction: 0.2, seed: 0}"]
 
 #: (label, stage, occurrence, info filter). The run has 2 main cells then 2 protocol cells,
 #: so occurrence 2 of a cell stage is the second model, after the first one finished.
@@ -68,7 +70,7 @@ POINTS: list[tuple[str, str, int, dict]] = [
     ("artifacts#2", "artifacts", 2, {}),
     ("tracking:end_run#2", "tracking", 2, {"call": "end_run"}),
     ("protocols", "protocols", 1, {}),
-    ("cell#3 (cold start)", "cell", 3, {}),
+    ("cell#3 (item cold start)", "cell", 3, {}),
     ("reduce", "reduce", 1, {}),
     ("write:done.json#2", "write", 2, {"file": "done.json"}),
     ("write:results.json", "write", 1, {"file": "results.json"}),

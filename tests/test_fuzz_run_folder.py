@@ -52,7 +52,7 @@ def cfg_for(csv: Path, **over):
                               "seed": 1}}
     return report_cfg(csv, models=models, stats={"baseline": "rule_popular",
                                                  "n_resamples": 20, "seed": 0},
-                      cold_start={"user": {"fraction": 0.3, "fold_in": [0, 1], "seed": 0},
+                      cold_start={"user": {"quantile": 0.5, "fold_in": [0, 1], "seed": 0},
                                   "item": None},
                       report={"figures": False, "curve_k": 10}, **over)
 

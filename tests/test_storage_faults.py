@@ -27,7 +27,7 @@ from tests.helpers import csv_dataset, write_ratings_csv
 
 RUN = ["~experiment", "model=[rule_popular,rule_random]", "split=temporal",
        "eval.cutoffs=[5]", "report.figures=false", "name=s", "stats.n_resamples=50",
-       "report.curve_k=10", "cold_start.user={fraction: 0.3, fold_in: [0, 1], seed: 0}"]
+       "report.curve_k=10", "cold_start.user={quantile: 0.5, fold_in: [0, 1], seed: 0}"]
 TMP_NAME = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{12}\.tmp$")
 
 
