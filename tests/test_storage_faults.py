@@ -129,7 +129,8 @@ def test_disk_full_at_every_atomic_write(work, monkeypatch, capsys):
     names = count.names
     assert {"config.json", "done.json", "per_user.parquet", "results.json", "report.md",
             "stats.json"} <= set(names), names
-    assert statuses(root) == Counter(FINISHED=3)  # a parent, the main and the cold cell
+    clean = statuses(root)  # the parent and the cells' children, all FINISHED
+    assert set(clean) == {"FINISHED"} and clean["FINISHED"] >= 2, clean
     for at, name in enumerate(names, start=1):
         monkeypatch.setattr(os, "fsync", DiskFull(at))
         before = set((root / "runs" / "s").iterdir())
