@@ -3,7 +3,9 @@
 Every report, result, baseline and figure is written through :func:`atomic_write`: the
 content goes to a temporary file in the target's folder, is flushed to disk, and then
 replaces the target with ``os.replace`` (atomic on POSIX and Windows within one file
-system). On any failure the temporary file is removed and the old target is untouched.
+system). On any failure the temporary file is removed and the old target is untouched;
+an ``OSError`` that names no file (a full disk seen at ``fsync``) is raised again naming
+the target, so the message says which file could not be written.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_write_text", "write_json"]
+__all__ = ["atomic_write", "atomic_write_text", "json_text", "write_json"]
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) -> Path:
@@ -32,6 +34,11 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[Path], object]) 
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno is not None and exc.filename is None:  # say which file could not be
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc  # written
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -46,7 +53,12 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def write_json(path: str | os.PathLike[str], obj: object) -> Path:
     """Write ``obj`` as indented JSON atomically; numpy scalars, arrays, paths and tuples
     become their JSON equivalents (floats round-trip exactly; NaN is written as ``NaN``)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, default=_plain, allow_nan=True))
+    return atomic_write_text(path, json_text(obj))
+
+
+def json_text(obj: object) -> str:
+    """The text :func:`write_json` writes for ``obj``."""
+    return json.dumps(obj, indent=2, default=_plain, allow_nan=True)
 
 
 def _plain(obj: object) -> object:

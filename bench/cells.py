@@ -40,9 +40,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bench.atomic import write_json
+from bench.atomic import atomic_write, atomic_write_text, write_json
 from bench.config import EvalSettings
-from bench.errors import BenchError, ConfigError, EvaluationError
+from bench.errors import BenchError, ConfigError, EvaluationError, storage_error
 from bench.evaluation import (
     FoldContext,
     accuracy_keys,
@@ -242,6 +242,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
                 out = _evaluate_protocol(cell, model, ev, env, child, fit_s, info)
             status = "FINISHED"
         except Exception as exc:  # the other cells still run
+            if storage_error(exc) is not None:
+                raise  # a full or read-only disk stops the run: no cell could write
             return record_failure(exc, cell, env, child)
         finally:
             env.tracker.end_run(child, status)
@@ -268,6 +270,8 @@ def _shared_protocols(cell: Cell, model: Recommender, ev: MainEvaluation, out: C
             done.append(pev.protocol)
             status = "FINISHED"
         except Exception as exc:  # the main result stands
+            if storage_error(exc) is not None:
+                raise  # a full or read-only disk stops the run
             failures.append(record_failure(exc, pcell, env, child))
         finally:
             env.tracker.end_run(child, status)
@@ -353,9 +357,10 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
     lists = model.lists_frame(top, ctx.split.test.user_ids[ctx.users])
     if top.sources is None:  # a single-component model: label rows with its config name
         lists["source"] = cell.model
-    lists.to_parquet(folder / "topk.parquet", index=False)
-    result.per_user.to_parquet(folder / "per_user.parquet", index=False)
-    ctx.relevant_frame.to_parquet(folder / "relevant.parquet", index=False)
+    for name, frame in (("topk", lists), ("per_user", result.per_user),
+                        ("relevant", ctx.relevant_frame)):
+        atomic_write(folder / f"{name}.parquet",
+                     lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
     write_json(folder / "metrics.json", result.metrics)
     env.tracker.log_artifact(child, folder, None)
     if cell.key:
@@ -425,8 +430,7 @@ def record_failure(exc: BaseException, cell: Cell, env: CellEnv, child) -> Model
     line, and return the failure record."""
     folder = cell.folder(env.out)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "traceback.txt"
-    path.write_text("".join(traceback.format_exception(exc)))
+    path = atomic_write_text(folder / "traceback.txt", "".join(traceback.format_exception(exc)))
     if child is not None:
         try:
             env.tracker.log_artifact(child, path, None)
@@ -461,7 +465,9 @@ def resume_cell(source: Path | None, cell: Cell, env: CellEnv) -> CellOutput | N
         return None
     target = cell.folder(env.out)
     if folder.resolve() != target.resolve():
-        shutil.copytree(folder, target, dirs_exist_ok=True)
+        # not the temporary files a killed write left behind (bench.atomic)
+        shutil.copytree(folder, target, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".*.tmp"))
     tags = {"model": cell.model, "family": done.family, "fold": str(cell.fold),
             "recspectrum.resumed_from": str(done.run_id)}
     if cell.seed is not None:

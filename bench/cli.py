@@ -36,7 +36,7 @@ import os
 import sys
 from pathlib import Path
 
-from bench.errors import EXIT_USAGE, BenchError
+from bench.errors import EXIT_USAGE, BenchError, storage_error
 
 SUBCOMMANDS = ("data", "report", "compare", "check", "perf", "split", "tune")
 _task_entered = False
@@ -127,8 +127,13 @@ def _plugin_problem(argv: list[str]) -> str | None:
 
 def _fail(message: str) -> int:
     close_progress()
-    print(f"bench: error: {message}", file=sys.stderr)
+    print(f"bench: error: {one_line(message)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a library's multi-line text (pyarrow's) joined with '; '."""
+    return "; ".join(ln.strip() for ln in str(message).splitlines() if ln.strip())
 
 
 def _run_task(cfg) -> None:
@@ -142,6 +147,9 @@ def _run_task(cfg) -> None:
     from bench.runner import run_experiment
 
     quiet_logging(verbose=_options["verbose"], quiet=_options["quiet"])  # Hydra set it up
+    # a log file on a full disk must not print a traceback per log line: the run's own
+    # writes report the full disk in one line
+    logging.raiseExceptions = False
     close_progress()  # drawn again with Hydra's log handlers routed around it
     hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
@@ -157,9 +165,11 @@ def _run_task(cfg) -> None:
     except KeyboardInterrupt:
         end_open_runs("KILLED")
         raise SystemExit(interrupted(out, _options["argv"], report_root(cfg))) from None
-    except BaseException:
+    except BaseException as exc:
         end_open_runs("FAILED")
-        raise
+        if storage_error(exc) is None:
+            raise
+        raise SystemExit(_fail(str(storage_error(exc)))) from None
     close_progress()
     print()
     print(compact_table(result))
@@ -296,10 +306,27 @@ def _composition_problem(argv: list[str], cdir: Path, *, run: bool = True) -> st
     bad key, option or value is one clear line before Hydra starts the run.
 
     Hydra reports composition errors itself, over several lines; this turns them into
-    the house message. Skipped when Hydra flags are given (``-m``, ``--cfg``, ...): Hydra
-    handles those itself, and the run checks the config again.
+    the house message. A sweep (``-m``) is checked job by job, before Hydra creates its
+    sweep folder. Skipped when other Hydra flags are given (``--cfg``, ...): Hydra handles
+    those itself, and the run checks the config again.
     """
-    if any(a.startswith("-") for a in argv):
+    flags = [a for a in argv if a.startswith("-")]
+    if any(a not in MULTIRUN_FLAGS for a in flags):
+        return None
+    overrides = [a for a in argv if a not in MULTIRUN_FLAGS]
+    if flags:
+        jobs = sweep_jobs(overrides)
+        if isinstance(jobs, str):
+            return jobs
+        added: list[str] = []  # settings chosen again automatically (model_names_problem)
+        for job in jobs:
+            job = [*job, *added]
+            given = len(job)
+            problem = _composition_problem(job, cdir, run=run)
+            if problem:
+                return problem
+            added += job[given:]
+        argv.extend(added)
         return None
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
@@ -319,7 +346,57 @@ def _composition_problem(argv: list[str], cdir: Path, *, run: bool = True) -> st
         settings = load_settings(cfg)
     except BenchError as exc:
         return str(exc)
-    return model_names_problem(settings, argv) if run else None
+    if not run:
+        return None
+    return model_names_problem(settings, argv) or unwritable_problem(settings.report.dir)
+
+
+def unwritable_problem(report_dir) -> str | None:
+    """``report.dir`` (or the folder it would be made in) cannot be written: one line now,
+    before Hydra creates the run folder in it. Probed with an unnamed temporary file, so
+    nothing is left behind."""
+    import tempfile
+
+    folder = Path(report_dir).absolute()
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return (f"report.dir: cannot write run folders under {str(report_dir)!r} ({folder}: "
+                f"{exc.strerror or type(exc).__name__}); set report.dir to a folder you can "
+                f"write")
+    return None
+
+
+#: Hydra's flags for a sweep (one run per combination of the swept values)
+MULTIRUN_FLAGS = ("-m", "--multirun")
+#: a sweep with more jobs than this is checked on its first jobs only
+SWEEP_CHECK_LIMIT = 64
+
+
+def sweep_jobs(overrides: list[str]) -> list[list[str]] | str:
+    """The overrides of each job of a sweep (``name=a,b seed=1,2``: four jobs), as Hydra's
+    basic sweeper expands them; a message when the overrides do not parse."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides))
+    except HydraException as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        return f"config: {lines[0] if lines else type(exc).__name__}"
+    choices = []
+    for text, o in zip(overrides, parsed, strict=True):
+        if o.is_sweep_override() and o.is_discrete_sweep():
+            choices.append([f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()])
+        else:
+            choices.append([text])
+    return [list(job) for job in itertools.islice(itertools.product(*choices),
+                                                   SWEEP_CHECK_LIMIT)]
 
 
 #: what to put on the command line for a required value, by key
@@ -420,9 +497,11 @@ def _hydra_main(argv: list[str]) -> int:
         return _fail(problem)
     register_run_token()
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
-    saved = sys.argv
+    saved = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = ["bench", *argv]
     _options.pop("sweep", None)
+    if saved[1] is None:  # Hydra raises what it would print as a trimmed traceback
+        os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         app()
         finish_sweep()
@@ -433,9 +512,28 @@ def _hydra_main(argv: list[str]) -> int:
         if code == 1 and not _task_entered:
             return EXIT_USAGE
         return code
+    except Exception as exc:
+        # before the task: Hydra could not set the run up. A full disk (writing .hydra/)
+        # becomes one line in main(); a config error one line here; a bug its traceback
+        problem = None if _task_entered or storage_error(exc) else _hydra_problem(exc, cdir)
+        if problem is None:
+            raise
+        return _fail(problem)
     finally:
-        sys.argv = saved
+        sys.argv = saved[0]
+        if saved[1] is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
     return 0
+
+
+def _hydra_problem(exc: Exception, cdir: Path) -> str | None:
+    """One line for a Hydra or OmegaConf error raised before the run starts."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if not isinstance(exc, HydraException | OmegaConfBaseException):
+        return None
+    return _composition_message(exc, cdir) or f"config: {type(exc).__name__}"
 
 
 def register_run_token() -> str:
@@ -515,10 +613,13 @@ def _compare_command(argv: list[str]) -> int:
 def find_run(ref: str, reports_dir: str) -> Path:
     """The run folder ``ref`` names (a folder, or a name: its latest run); when there is
     none, the error lists the names that have runs, so the next command is at hand."""
+    from bench.errors import IncompleteRunError
     from bench.reporting.compare import resolve_run
 
     try:
         return resolve_run(ref, reports_dir)
+    except IncompleteRunError:
+        raise
     except BenchError as exc:
         root = Path(reports_dir)
         names = sorted(d.name for d in root.iterdir() if d.is_dir() and (
@@ -725,9 +826,15 @@ def main(argv: list[str] | None = None) -> int:
                 stack.callback(close_progress)
             return _dispatch(argv)
     except BenchError as exc:
+        end_open_runs("FAILED")  # bench check runs an experiment outside Hydra's task
         return _fail(str(exc))
     except SystemExit as exc:  # argparse usage errors exit 2 already
         return exit_code(exc)
+    except OSError as exc:  # a full disk or a folder that cannot be written: one line
+        if storage_error(exc) is None:
+            raise
+        end_open_runs("FAILED")
+        return _fail(str(storage_error(exc)))
     except KeyboardInterrupt:
         end_open_runs("KILLED")
         print("\nbench: interrupted.", file=sys.stderr)

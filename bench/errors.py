@@ -62,6 +62,42 @@ class EvaluationError(BenchError):
     """Evaluation is impossible as configured (e.g. a test set with no relevant item)."""
 
 
+class IncompleteRunError(DataError):
+    """A run folder was left by a run that stopped or failed before writing results.json."""
+
+
+class StorageError(BenchError):
+    """A file cannot be written: the disk is full, or the folder is read-only or not ours.
+
+    Built from the ``OSError`` by :func:`storage_error`; the message names the path and
+    what to do.
+    """
+
+
+#: errno values that mean "the place to write is full or closed", not a bug
+STORAGE_ERRNOS = {"ENOSPC": "the disk is full", "EDQUOT": "the disk quota is used up",
+                  "EROFS": "the file system is read-only", "EACCES": "permission denied",
+                  "EPERM": "operation not permitted", "EFBIG": "the file is too large"}
+
+
+def storage_error(exc: BaseException) -> StorageError | None:
+    """A :class:`StorageError` for an ``OSError`` that says the disk is full or a folder
+    cannot be written; ``None`` for anything else."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno is None:
+        return None
+    name = errno.errorcode.get(exc.errno)
+    if name not in STORAGE_ERRNOS:
+        return None
+    where = exc.filename or "a file of the run (under report.dir)"
+    hint = ("free some space, or set report.dir to a folder on another disk"
+            if name in ("ENOSPC", "EDQUOT", "EFBIG")
+            else "make it writable, or set report.dir to a folder you can write")
+    return StorageError(f"{where}: cannot write ({STORAGE_ERRNOS[name]}: {exc.strerror}); "
+                        f"{hint}")
+
+
 class IncomparableError(BenchError):
     """Two runs (or a run and a baseline) did not evaluate the same data the same way."""
 

@@ -10,21 +10,26 @@ Two files carry it, both written and read only here:
   summaries, leakage audit, every cell, every failure, timings.
 
 Reports, ``bench compare`` and ``bench check`` read runs through :func:`read_record`;
-nothing else parses these files. :data:`FORMAT_VERSION` changes whenever a field does;
-:func:`read_record` refuses a version it does not know with one line saying so.
+nothing else parses these files. Both carry a digest of their own content and the SHA-256
+of the tables next to them, so a changed or damaged file is refused in one line (or, for a
+cell, run again) instead of being read as numbers the run never produced.
+:data:`FORMAT_VERSION` changes whenever a field does; :func:`read_record` refuses a version
+it does not know with one line saying so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.atomic import write_json
+from bench.atomic import json_text, write_json
 from bench.errors import DataError
 
 __all__ = [
@@ -35,6 +40,7 @@ __all__ = [
     "ModelResult",
     "RunRecord",
     "RunResult",
+    "check_table",
     "fold_sum",
     "read_cell",
     "read_record",
@@ -42,12 +48,16 @@ __all__ = [
     "write_record",
 ]
 
-#: Version of the layout of ``results.json`` and ``done.json``.
-FORMAT_VERSION = 2
+#: Version of the layout of ``results.json`` and ``done.json`` (3: digests and checksums).
+FORMAT_VERSION = 3
 #: File name of a finished cell's record.
 DONE = "done.json"
 #: File name of the run's record.
 RESULTS = "results.json"
+#: File name of a finished cell's per-user metrics (next to its ``done.json``).
+PER_USER = "per_user.parquet"
+
+log = logging.getLogger("bench")
 
 
 @dataclass
@@ -156,6 +166,8 @@ class RunRecord:
     version: int = FORMAT_VERSION
     #: the training seeds (``seeds``); None = off (then absent from the JSON)
     seeds: list[int] | None = None
+    #: SHA-256 of each table written next to ``results.json`` (``per_user.parquet``, ...)
+    files: dict[str, str] = field(default_factory=dict)
 
     # ------------------------------------------------------------------ views
     @property
@@ -280,28 +292,67 @@ class RunResult:
 
 # ---------------------------------------------------------------------- writers
 def write_cell(folder: Path, result: ModelResult) -> Path:
-    """Write a finished cell's ``done.json`` (last, after its other files)."""
-    return write_json(Path(folder) / DONE, {"version": FORMAT_VERSION, **result.to_json()})
+    """Write a finished cell's ``done.json`` (last, after its other files).
+
+    It carries the SHA-256 of ``per_user.parquet`` and a digest of its own content, so
+    ``resume`` reuses only a cell whose files are exactly what this run wrote.
+    """
+    folder = Path(folder)
+    raw = json.loads(json_text({"version": FORMAT_VERSION, **result.to_json(),
+                                "files": {PER_USER: _sha256(folder / PER_USER)}}))
+    return write_json(folder / DONE, {**raw, "digest": _digest(raw)})
 
 
-def write_record(folder: Path, record: RunRecord) -> Path:
-    """Write the run's ``results.json``."""
-    return write_json(Path(folder) / RESULTS, record.to_json())
+def write_record(folder: Path, record: RunRecord, tables: list[str] = ()) -> Path:
+    """Write the run's ``results.json`` with the SHA-256 of each of the ``tables`` (file
+    names in ``folder``, written before) and a digest of its own content, so a reader
+    finds a changed or damaged file in one line instead of reading wrong numbers."""
+    folder = Path(folder)
+    record = dataclasses.replace(record, files={t: _sha256(folder / t) for t in tables})
+    raw = json.loads(json_text(record.to_json()))
+    return write_json(folder / RESULTS, {**raw, "digest": _digest(raw)})
+
+
+def check_table(folder: Path, record: RunRecord, name: str) -> None:
+    """Raise ``DataError`` when table ``name`` of the run folder is not the file the run
+    wrote (its SHA-256 differs from the one ``results.json`` holds)."""
+    path = Path(folder) / name
+    want = record.files.get(name)
+    if want is not None and not path.is_file():
+        raise DataError(f"{path}: missing, though {RESULTS} lists it; the run folder is "
+                        f"damaged: rerun the experiment")
+    if want is not None and _sha256(path) != want:
+        raise DataError(f"{path}: changed or damaged since the run wrote it (its SHA-256 "
+                        f"does not match {RESULTS}); rerun the experiment")
 
 
 # ---------------------------------------------------------------------- readers
 def read_cell(folder: Path) -> ModelResult | None:
     """A finished cell in ``folder`` (its per-user frame loaded), or ``None`` when the
-    folder holds no complete cell of this format (missing, unreadable or older files)."""
+    folder holds no complete, intact cell of this format (missing, unreadable, changed
+    since it was written, or older files)."""
     folder = Path(folder)
     try:
         raw = json.loads((folder / DONE).read_text())
-        if raw.get("version") != FORMAT_VERSION:
+        if not isinstance(raw, dict) or raw.get("version") != FORMAT_VERSION:
             return None
-        per_user = pd.read_parquet(folder / "per_user.parquet")
+        digest = raw.pop("digest", None)
+        if digest != _digest(raw) or raw.pop("files") != {PER_USER: _sha256(folder / PER_USER)}:
+            log.warning("%s: changed since it was written; its cell runs again", folder / DONE)
+            return None
+        per_user = pd.read_parquet(folder / PER_USER)
         return ModelResult.from_json(raw, per_user)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _digest(raw: dict) -> str:
+    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def read_record(folder: Path) -> RunRecord:
@@ -321,6 +372,9 @@ def read_record(folder: Path) -> RunRecord:
             f"{version!r}; it was written by another recspectrum version — rerun the "
             f"experiment (or `bench report` it with that version)"
         )
+    if raw.pop("digest", None) != _digest(raw):
+        raise DataError(f"{path}: changed or damaged since the run wrote it (its digest does "
+                        f"not match its content); rerun the experiment")
     try:
         fields = {f.name for f in dataclasses.fields(RunRecord)}
         return RunRecord(

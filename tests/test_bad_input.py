@@ -572,6 +572,94 @@ CASES += [
 ]
 
 
+# ---------------------------------------------------------------------- run folders read back,
+# sweeps and folders that cannot be written (issue 15: faults)
+def run_folder(damage: Callable[[Path], object] | None = None, *, command: str = "report"):
+    """A finished run of good_csv (``damage`` applied to its folder), read back by
+    ``bench report FOLDER`` or ``bench compare FOLDER FOLDER``."""
+    def build(tmp: Path) -> list[str]:
+        assert main(csv_run(good_csv(tmp), tmp, "stats.n_resamples=20")) == 0
+        (folder,) = (tmp / "reports").glob("*/*/results.json")
+        if damage is not None:
+            damage(folder.parent)
+        return ["report", str(folder.parent)] if command == "report" else [
+            "compare", str(folder.parent), str(folder.parent)]
+    return build
+
+
+def stopped_run(tmp: Path) -> Path:
+    """What a killed run leaves: Hydra's files and config.json, no results.json."""
+    folder = tmp / "reports" / "exp" / "20300101-000000-abcdef"
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    return folder
+
+
+def _edit_results(folder: Path) -> None:
+    raw = json.loads((folder / "results.json").read_text())
+    raw["models"][0]["metrics"]["ndcg@5"] = 1.0
+    (folder / "results.json").write_text(json.dumps(raw))
+
+
+def _rewrite_per_user(folder: Path) -> None:
+    frame = pq.read_table(folder / "per_user.parquet").to_pandas()
+    frame.loc[0, "ndcg@5"] = 1.0
+    frame.to_parquet(folder / "per_user.parquet", index=False)
+
+
+def _under_a_file(tmp: Path) -> Path:
+    (tmp / "a_file").write_text("not a folder")
+    return tmp / "a_file"
+
+
+CASES += [
+    Case("sweep-name-path", "`bench -m name=ok,../x` (a sweep job's name is a path)",
+         lambda tmp: ["-m", *csv_run(good_csv(tmp), tmp), "name=ok,../x"],
+         r"^bench: error: name: expected a plain name .*got '\.\./x'$"),
+    Case("sweep-later-job-bad", "`bench -m eval.cutoffs=[5],[0]` (the second job is bad)",
+         lambda tmp: ["-m", *csv_run(good_csv(tmp), tmp), "eval.cutoffs=[5],[0]"],
+         r"eval\.cutoffs: expected every k > 0, got \[0\]"),
+    Case("report-stopped-run", "`bench report FOLDER` of a run killed before results.json",
+         lambda tmp: ["report", str(stopped_run(tmp))],
+         r"20300101-000000-abcdef: run folder incomplete \(no results\.json\): it was "
+         r"stopped or failed before it finished; run the same command with resume=true"),
+    Case("report-name-only-stopped", "`bench report NAME` whose only run was killed",
+         lambda tmp: (stopped_run(tmp), ["report", "exp", "--reports-dir",
+                                         str(tmp / "reports")])[1],
+         r"reports/exp: no finished run \(no results\.json in any run folder\); the "
+         r"latest, 20300101-000000-abcdef, is incomplete: .* resume=true"),
+    Case("report-truncated-results", "`bench report` with results.json cut in half",
+         run_folder(lambda f: (f / "results.json").write_bytes(
+             (f / "results.json").read_bytes()[:500])),
+         r"results\.json: cannot read it as JSON"),
+    Case("report-edited-results", "`bench report` with a number in results.json changed",
+         run_folder(_edit_results),
+         r"results\.json: changed or damaged since the run wrote it \(its digest does not "
+         r"match its content\); rerun the experiment"),
+    Case("report-garbage-parquet", "`bench report` with per_user.parquet overwritten",
+         run_folder(lambda f: (f / "per_user.parquet").write_bytes(b"PAR1 garbage PAR1")),
+         r"per_user\.parquet: changed or damaged since the run wrote it"),
+    Case("compare-edited-parquet", "`bench compare` with a value in per_user.parquet changed",
+         run_folder(_rewrite_per_user, command="compare"),
+         r"per_user\.parquet: changed or damaged since the run wrote it \(its SHA-256 does "
+         r"not match results\.json\)"),
+    Case("report-missing-card", "`bench report` with card.json deleted",
+         run_folder(lambda f: (f / "card.json").unlink()),
+         r"card\.json: missing, though results\.json lists it; the run folder is damaged: "
+         r"rerun the experiment"),
+    Case("report-dir-under-a-file", "report.dir inside a path that is a file",
+         lambda tmp: csv_run(good_csv(tmp), tmp, f"report.dir={_under_a_file(tmp)}/runs"),
+         r"report\.dir: cannot write run folders under '.*a_file/runs' \(.*a_file: Not a "
+         r"directory\); set report\.dir to a folder you can write"),
+    Case("artifact-root-under-a-file", "tracker.artifact_root inside a path that is a file",
+         lambda tmp: [a for a in csv_run(good_csv(tmp), tmp) if a != "tracker=none"] + [
+             f"tracker.tracking_uri=sqlite:///{tmp}/mlflow.db",
+             f"tracker.artifact_root={_under_a_file(tmp)}/art"],
+         r"tracker\.artifact_root: cannot write MLflow artifacts to '.*a_file/art' "
+         r"\(.*\); make it writable"),
+]
+
+
 #: One case per kind of input (file, Parquet, download, config key, command line) for the
 #: fast tier; every case costs a CLI start (~0.25 s), so the rest are marked slow.
 FAST_CASES = {
@@ -579,7 +667,7 @@ FAST_CASES = {
     "unparseable-timestamp", "short-row", "corrupt-parquet", "zip-md5-mismatch",
     "unknown-top-level-key", "cutoffs-descending", "target-outside-bench",
     "unknown-subcommand", "unknown-flag", "timestamp-milliseconds", "ids-two-spellings",
-    "items-duplicate-id",
+    "items-duplicate-id", "report-stopped-run",
 }
 assert FAST_CASES <= {c.id for c in CASES}, "FAST_CASES names a case that does not exist"
 

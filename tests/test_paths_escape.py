@@ -82,6 +82,50 @@ def test_cli_name_that_is_a_path_is_refused_and_writes_nothing(name, sandbox, tm
     assert tree(tmp_path) == before
 
 
+@pytest.mark.parametrize("flag", ["-m", "--multirun"])
+@pytest.mark.parametrize("sweep", ["name=../x", "name=ok,../x", "seed=1,2 name=a/b"])
+def test_cli_sweep_with_a_path_name_is_refused_before_any_folder(flag, sweep, sandbox,
+                                                                  tmp_path, capsys):
+    """``bench -m name=../x`` used to create ``../x/<stamp>-sweep/multirun.yaml`` before the
+    job refused the name: a sweep is now checked job by job before Hydra starts it."""
+    _, csv = sandbox
+    before = tree(tmp_path)
+    assert main([flag, *cli_args(csv), *sweep.split()]) == 2
+    line = one_line_error(capsys)
+    assert line.startswith("bench: error: name: expected a plain name"), line
+    assert tree(tmp_path) == before
+
+
+def test_cli_sweep_with_a_bad_value_in_a_later_job_is_refused_before_any_folder(
+        sandbox, tmp_path, capsys):
+    _, csv = sandbox
+    before = tree(tmp_path)
+    assert main(["-m", *cli_args(csv), "eval.cutoffs=[5],[0]"]) == 2
+    assert one_line_error(capsys) == "bench: error: eval.cutoffs: expected every k > 0, got [0]"
+    assert tree(tmp_path) == before
+
+
+def test_sweep_jobs_expand_like_hydra():
+    from bench.cli import sweep_jobs
+
+    assert sweep_jobs(["name=a,b", "~experiment", "seed=range(1,3)", "model=[x,y]"]) == [
+        ["name=a", "~experiment", "seed=1", "model=[x,y]"],
+        ["name=a", "~experiment", "seed=2", "model=[x,y]"],
+        ["name=b", "~experiment", "seed=1", "model=[x,y]"],
+        ["name=b", "~experiment", "seed=2", "model=[x,y]"],
+    ]
+    assert sweep_jobs(["name=a,"]).startswith("config: ")
+
+
+def test_cli_sweep_still_runs_and_reports_inside_the_report_folder(sandbox, tmp_path):
+    work, csv = sandbox
+    before = tree(tmp_path)
+    assert main(["-m", *cli_args(csv), "name=sw", "seed=1,2"]) == 0
+    new = tree(tmp_path) - before
+    assert new and all(p.startswith("a/b/reports") for p in new), sorted(new)[:5]
+    assert len(list((work / "reports" / "sw").glob("*-sweep/*/results.json"))) == 2
+
+
 def test_cli_plain_name_still_runs_inside_the_report_folder(sandbox, tmp_path):
     work, csv = sandbox
     before = tree(tmp_path)

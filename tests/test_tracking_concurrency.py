@@ -76,7 +76,7 @@ def wait_for_first_cell(tmp_path: Path, proc: subprocess.Popen, timeout: float =
 
 
 def test_concurrent_first_runs_on_a_fresh_store_all_finish(tmp_path):
-    n = 4
+    n = 4  # (6 passes too; each run costs CI about 10 s)
     argv = bench_argv(tmp_path, "model=[rule_popular]")
     procs = [subprocess.Popen([sys.executable, "-m", "bench.cli", *argv], cwd=tmp_path,
                               env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -92,6 +92,19 @@ def test_concurrent_first_runs_on_a_fresh_store_all_finish(tmp_path):
     parents = [r for r in runs["FINISHED"] if "mlflow.parentRunId" not in r.data.tags]
     assert len({r.info.run_id for r in parents}) == n
     assert {r.data.tags["recspectrum.pid"] for r in parents} == {str(p.pid) for p in procs}
+    # each parent has its own child (the one model's fold), of the same process
+    children = [r for r in runs["FINISHED"] if "mlflow.parentRunId" in r.data.tags]
+    assert len(children) == n
+    by_parent = {r.data.tags["mlflow.parentRunId"]: r for r in children}
+    assert set(by_parent) == {r.info.run_id for r in parents}
+    for parent in parents:
+        child = by_parent[parent.info.run_id]
+        assert child.info.run_name == "rule_popular/fold0"
+        assert child.data.tags["recspectrum.pid"] == parent.data.tags["recspectrum.pid"]
+        # the parent is named after its own run folder
+        folder = parent.info.run_name.split("/", 1)[1]
+        assert folder in {f.parent.name for f in folders}
+    assert len({r.info.run_name for r in parents}) == n
 
 
 def test_runs_left_running_by_sigkill_are_marked_killed_by_the_next_run(tmp_path):

@@ -36,7 +36,7 @@ import pandas as pd
 from bench.config import FAMILIES
 from bench.errors import DataError
 from bench.metrics.keys import NEW_ITEMS, MetricKey
-from bench.record import RunRecord, read_record
+from bench.record import RunRecord, check_table, read_record
 from bench.seeds import mean_over_seeds, seed_spread
 from bench.stats import (
     bootstrap_means,
@@ -96,6 +96,8 @@ class RunData:
         """Load a run folder; a missing or unreadable file is a ``DataError`` naming it."""
         folder = Path(folder)
         record = read_record(folder)
+        for name in record.files:
+            check_table(folder, record, name)
         card = _read_json(folder / "card.json")
         rows = _read_parquet(folder / "per_user.parquet")
         curves = _read_parquet(folder / "curves.parquet")
@@ -162,7 +164,9 @@ def _read_parquet(path: Path) -> pd.DataFrame:
     except FileNotFoundError:
         raise DataError(f"{path}: not found; is this a run folder written by bench?") from None
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataError(f"{path}: cannot read it as Parquet ({exc})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path}: cannot read it as Parquet ({first}); it is damaged: "
+                        "rerun the experiment") from None
 
 
 # ---------------------------------------------------------------------------- means and CIs

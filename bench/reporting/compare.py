@@ -15,33 +15,66 @@ from pathlib import Path
 
 import pandas as pd
 
-from bench.errors import DataError, IncomparableError
+from bench.errors import DataError, IncomparableError, IncompleteRunError
+from bench.record import RESULTS
 from bench.reporting import analysis as an
 from bench.reporting.card import card_differences, short_value
 from bench.reporting.formatting import fmt_diff_ci, fmt_level
 
-__all__ = ["comparable_differences", "compare_runs", "format_comparison", "resolve_run"]
+__all__ = [
+    "comparable_differences",
+    "compare_runs",
+    "format_comparison",
+    "incomplete_message",
+    "is_run_folder",
+    "resolve_run",
+]
 
 
 def resolve_run(ref: str | Path, reports_dir: str | Path = "reports") -> Path:
     """A run folder from a path (run folder, or experiment folder = its latest run) or a name.
 
-    ``spectrum`` means the latest run under ``<reports_dir>/spectrum/`` that has a
-    ``results.json``; run folders sort by their timestamped names.
+    ``spectrum`` means the latest *finished* run under ``<reports_dir>/spectrum/``: one
+    with a ``results.json``, which a run writes last (a stopped run's folder is skipped).
+    Run folders sort by their timestamped names. A run folder named directly that has no
+    ``results.json`` is refused in one line saying it is incomplete and what to do.
     """
     path = Path(ref)
     candidates = [path, Path(reports_dir) / str(ref)]
     for c in candidates:
-        if (c / "results.json").is_file():
+        if (c / RESULTS).is_file():
             return c
+        if is_run_folder(c):
+            raise IncompleteRunError(incomplete_message(c))
         if c.is_dir():
-            runs = sorted(d for d in c.iterdir() if (d / "results.json").is_file())
+            runs = sorted(d for d in c.iterdir() if (d / RESULTS).is_file())
             if runs:
                 return runs[-1]
+            stopped = sorted(d for d in c.iterdir() if is_run_folder(d))
+            if stopped:
+                raise IncompleteRunError(
+                    f"{c}: no finished run (no results.json in any run folder); the latest, "
+                    f"{stopped[-1].name}, is incomplete: {incomplete_hint()}"
+                )
     raise DataError(
         f"run {str(ref)!r}: expected a run folder with results.json, or an experiment name "
         f"with runs under {reports_dir}/; found neither"
     )
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Does ``folder`` look like a run folder ``bench`` started (finished or not)?"""
+    return folder.is_dir() and any(
+        (folder / marker).exists() for marker in (".hydra", "config.json", "artifacts"))
+
+
+def incomplete_hint() -> str:
+    return ("it was stopped or failed before it finished; run the same command with "
+            "resume=true to reuse its finished cells and complete it")
+
+
+def incomplete_message(folder: Path) -> str:
+    return f"{folder}: run folder incomplete (no {RESULTS}): {incomplete_hint()}"
 
 
 def comparable_differences(a: an.RunData, b: an.RunData) -> list[str]:

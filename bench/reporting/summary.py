@@ -4,7 +4,8 @@
 ``bench compare``, ``bench check``) needs, so a report can be rebuilt without rerunning:
 
 * ``results.json`` — the run record (:mod:`bench.record`): settings, dataset and split
-  summaries, leakage audit, per (model, fold): means, segment means, timings;
+  summaries, leakage audit, per (model, fold): means, segment means, timings. Written
+  last: its presence means every other file of this list is complete;
 * ``per_user.parquet`` — every model's per-user metrics, keyed by ``model, fold, user_id``;
 * ``curves.parquet`` — metric@k means for k = 1..``report.curve_k``;
 * ``cold_start.parquet`` — the cold-start protocols' per-user metrics (when run);
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.atomic import atomic_write, write_json
+from bench.atomic import atomic_write, atomic_write_text, write_json
 from bench.metrics.keys import MetricKey
 from bench.record import RunResult, fold_sum, write_record
 
@@ -171,17 +172,18 @@ def write_results(result: RunResult) -> list[Path]:
         "",
         f"Tracking: {result.tracking}.",
     ]
-    md = out / "summary.md"
-    md.write_text("\n".join(lines) + "\n")
-    js = write_record(out, result.record())
+    md = atomic_write_text(out / "summary.md", "\n".join(lines) + "\n")
     card = out / "card.json"
     write_json(card, evaluation_card(result))
-    paths = [md, js, card]
+    paths = [md, card]
     if result.models:  # a run where every model failed has no per-user rows
         paths.append(write_parquet(result.per_user_frame(), out / "per_user.parquet"))
         paths.append(write_parquet(result.curves_frame(), out / "curves.parquet"))
     if result.cold_start is not None and len(result.cold_start):
         paths.append(write_parquet(result.cold_start, out / "cold_start.parquet"))
+    # last: a folder with results.json holds every table it refers to, so a run stopped
+    # while writing them is never read back as finished (bench report, compare, resume)
+    paths.insert(1, write_record(out, result.record(), [p.name for p in paths[1:]]))
     return paths
 
 

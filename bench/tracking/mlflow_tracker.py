@@ -142,7 +142,30 @@ class MlflowTracker:
                 f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                 f"start the server, fix tracker.tracking_uri, or run with tracker=none"
             ) from None
+        self._check_artifact_folder()
         self._sweep()
+
+    def _check_artifact_folder(self) -> None:
+        """A local artifact folder must be writable: found now, not after training."""
+        import tempfile
+        from urllib.parse import unquote, urlparse
+
+        location = self.client.get_experiment(self._exp_id()).artifact_location or ""
+        parsed = urlparse(location)
+        if parsed.scheme not in ("", "file"):
+            return  # a server or a cloud store: its own business
+        folder = Path(unquote(parsed.path) if parsed.scheme else location)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder):
+                pass
+        except OSError as exc:
+            raise TrackingError(
+                f"tracker.artifact_root: cannot write MLflow artifacts to {str(folder)!r} "
+                f"({exc.strerror or type(exc).__name__}); make it writable, set "
+                f"tracker.artifact_root (a new tracker.experiment name takes it), or run "
+                f"with tracker=none"
+            ) from None
 
     def _sweep(self) -> None:
         """Close stale runs once per tracker; a failure here never stops a run."""
