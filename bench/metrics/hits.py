@@ -45,25 +45,9 @@ So when a block would hold fewer than ``_MIN_DENSE_ROWS`` (16) users — more th
 ``row*W + item`` of the relevant entries (ascending because the CSR is canonical) are
 searched with ``np.searchsorted``, and duplicates are found by sorting each list. Both
 designs give identical output; the tests check that.
-
-When numba is installed (it is a core dependency) and a call holds at least
-``_KERNEL_MIN_CELLS`` list entries, a compiled **per-user marker kernel** replaces both:
-each worker thread owns two ``int32`` arrays of ``n_items + 1`` cells; for one user it
-writes the position of each relevant entry into the first (and clears them after), reads
-the list against it (hit, and where its gain is), and stamps each listed item with the
-user's number in the second, so an item met twice in one list is a duplicate without any
-clearing. Work is ``nnz + n x K`` with no temporaries at all, rows are split over threads
-(the GIL is released), and any catalogue size works. Its output is identical to the numpy
-designs (booleans and copied gains: nothing is computed in floating point); the tests
-check that, and ``BENCH_HITS_ENGINE=numpy`` forces the numpy designs. Small calls stay on
-numpy, so a run that never evaluates a large block never loads the kernel.
 """
 
 from __future__ import annotations
-
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -81,13 +65,6 @@ _BUFFER_CELLS = 1 << 23
 _MIN_DENSE_ROWS = 16
 #: Users per block in the sorted-key design.
 _SORTED_BLOCK_ROWS = 512
-#: List entries (users x K) from which the numba kernel is used.
-_KERNEL_MIN_CELLS = 200_000
-#: Environment variable: ``numpy`` forces the numpy designs.
-_ENGINE_ENV = "BENCH_HITS_ENGINE"
-
-_kernel = None  # the compiled kernel; False when numba is unavailable
-_lock = threading.Lock()
 
 
 def hit_matrix(
@@ -134,10 +111,7 @@ def hit_matrix_block(
     if n_users == 0 or k == 0:
         gains = np.zeros((n_users, k), dtype=np.float64) if with_gains else None
         return np.zeros((n_users, k), dtype=bool), gains
-    kernel = _get_kernel() if n_users * k >= _KERNEL_MIN_CELLS else None
-    if kernel is not None:
-        hits, gains, dup_rows = _hits_kernel(kernel, recs, rel, with_gains)
-    elif _BUFFER_CELLS // (n_items + 1) >= _MIN_DENSE_ROWS:
+    if _BUFFER_CELLS // (n_items + 1) >= _MIN_DENSE_ROWS:
         hits, gains, dup_rows = _hits_dense(recs, rel, with_gains, scratch)
     else:
         hits, gains, dup_rows = _hits_sorted(recs, rel, with_gains)
@@ -342,90 +316,3 @@ def _hits_sorted(recs: np.ndarray, rel: sp.csr_matrix, with_gains: bool = True):
             dup_rows.append(start + np.flatnonzero(clash.any(axis=1)))
     dups = np.concatenate(dup_rows) if dup_rows else np.empty(0, dtype=np.int64)
     return hits, gains, dups
-
-
-# --------------------------------------------------------------------------- numba kernel
-def _mark_rows(recs, indptr, indices, data, row0, row1, pos, seen, hits, gains, dup,
-               with_gains):  # pragma: no cover - compiled by numba
-    """Rows ``row0:row1``: hits, gains and a duplicate flag per row (see module docstring).
-
-    ``pos`` (n_items + 1, all zero on entry and on exit) holds 1 + the offset in ``data``
-    of each relevant item of the current row; ``seen`` holds the number (+1) of the last
-    row that listed each item. Padding (-1) is a miss.
-    """
-    k = recs.shape[1]
-    for u in range(row0, row1):
-        lo = indptr[u]
-        hi = indptr[u + 1]
-        for p in range(lo, hi):
-            pos[indices[p]] = p - lo + 1
-        stamp = u + 1
-        for j in range(k):
-            item = recs[u, j]
-            if item < 0:
-                hits[u, j] = False
-                if with_gains:
-                    gains[u, j] = 0.0
-                continue
-            if seen[item] == stamp:
-                dup[u] = True
-            seen[item] = stamp
-            at = pos[item]
-            hits[u, j] = at > 0
-            if with_gains:
-                gains[u, j] = data[lo + at - 1] if at > 0 else 0.0
-        for p in range(lo, hi):
-            pos[indices[p]] = 0
-
-
-def _get_kernel():
-    """The compiled kernel, or ``None`` (numba missing or ``BENCH_HITS_ENGINE=numpy``)."""
-    global _kernel
-    if os.environ.get(_ENGINE_ENV, "").lower() == "numpy":
-        return None
-    if _kernel is None:
-        with _lock:
-            if _kernel is None:
-                try:
-                    import numba
-                except ImportError:  # pragma: no cover - numba is a core dependency
-                    _kernel = False
-                else:
-                    _kernel = numba.njit(nogil=True, cache=True)(_mark_rows)
-    return _kernel or None
-
-
-def _hits_kernel(kernel, recs: np.ndarray, rel: sp.csr_matrix, with_gains: bool):
-    """The numba kernel over row chunks, one chunk per worker thread."""
-    n_users, k = recs.shape
-    n_items = rel.shape[1]
-    hits = np.empty((n_users, k), dtype=bool)
-    gains = np.empty((n_users, k), dtype=np.float64) if with_gains else np.empty((0, 0))
-    dup = np.zeros(n_users, dtype=bool)
-    recs = np.ascontiguousarray(recs, dtype=np.int64)
-    indptr = rel.indptr.astype(np.int64, copy=False)
-    indices = rel.indices.astype(np.int64, copy=False)
-    data = rel.data.astype(np.float64, copy=False)
-    threads = max(1, min(_threads(), n_users // 4096 or 1))
-    bounds = np.linspace(0, n_users, threads + 1).astype(np.int64)
-
-    def run(t: int) -> None:
-        pos = np.zeros(n_items + 1, dtype=np.int64)
-        seen = np.zeros(n_items + 1, dtype=np.int64)
-        kernel(recs, indptr, indices, data, bounds[t], bounds[t + 1], pos, seen, hits,
-               gains, dup, with_gains)
-
-    if threads == 1:
-        run(0)
-    else:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hits") as pool:
-            list(pool.map(run, range(threads)))
-    return hits, (gains if with_gains else None), np.flatnonzero(dup)
-
-
-def _threads() -> int:
-    """Worker threads: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)

@@ -92,14 +92,6 @@ def test_empty_inputs():
     assert hits.shape == (0, 5) and gains.shape == (0, 5)
 
 
-def kernel_design(recs, rel, with_gains=True):
-    """The numba kernel, called as the numpy designs are."""
-    return hits_module._hits_kernel(hits_module._get_kernel(), recs, rel, with_gains)
-
-
-DESIGNS = (hits_module._hits_dense, hits_module._hits_sorted, kernel_design)
-
-
 def random_case(rng, n_users, n_items, k, dup_rows=()):
     recs = np.stack([rng.permutation(n_items)[:k] for _ in range(n_users)])
     lengths = rng.integers(0, k + 1, n_users)
@@ -127,7 +119,7 @@ def test_dense_and_sorted_designs_agree_with_a_reference(monkeypatch, cells, see
     recs, rel = random_case(rng, n_users=97, n_items=40, k=12)
     exp_hits, exp_gains = reference(recs, rel)
     rel = hits_module._as_csr(rel)
-    for design in DESIGNS:
+    for design in (hits_module._hits_dense, hits_module._hits_sorted):
         hits, gains, dups = design(recs, rel)
         np.testing.assert_array_equal(hits, exp_hits)
         np.testing.assert_array_equal(gains, exp_gains)
@@ -146,7 +138,7 @@ def test_both_designs_find_every_duplicate_row(monkeypatch, cells):
     rng = np.random.default_rng(3)
     recs, rel = random_case(rng, n_users=30, n_items=20, k=6, dup_rows=(0, 4, 5, 29))
     rel = hits_module._as_csr(rel)
-    for design in DESIGNS:
+    for design in (hits_module._hits_dense, hits_module._hits_sorted):
         _, _, dups = design(recs, rel)
         assert sorted(dups.tolist()) == [0, 4, 5, 29]
     with pytest.raises(EvaluationError, match=r"4 list\(s\).*row 0 repeats item code\(s\) \[1\]"):
@@ -166,34 +158,3 @@ def test_ideal_gains():
 def test_n_relevant():
     rel = csr([{1: 1.0, 2: 3.0}, {}, {0: 5.0}], n_items=3)
     assert n_relevant(rel).tolist() == [2, 0, 1]
-
-
-@pytest.mark.parametrize("threads", [1, 3])
-def test_kernel_equals_numpy_on_the_evaluators_path(monkeypatch, threads):
-    """Large calls go through the kernel (split over threads); small ones stay on numpy;
-    ``BENCH_HITS_ENGINE=numpy`` forces numpy; every path gives the same arrays."""
-    monkeypatch.setattr(hits_module, "_threads", lambda: threads)
-    rng = np.random.default_rng(7)
-    recs, rel = random_case(rng, n_users=9000, n_items=60, k=25, dup_rows=())
-    assert recs.size >= hits_module._KERNEL_MIN_CELLS
-    exp_hits, exp_gains = reference(recs, rel)
-    rel = hits_module._as_csr(rel)
-    calls = []
-    real = hits_module._hits_kernel
-    monkeypatch.setattr(hits_module, "_hits_kernel",
-                        lambda *a: calls.append(1) or real(*a))
-    hits, gains = hit_matrix(recs, rel)
-    assert calls == [1]
-    np.testing.assert_array_equal(hits, exp_hits)
-    np.testing.assert_array_equal(gains, exp_gains)
-    hit_matrix(recs[:10], rel[:10])
-    assert calls == [1]  # a small call stays on numpy
-    monkeypatch.setenv("BENCH_HITS_ENGINE", "numpy")
-    hits_np, gains_np = hit_matrix(recs, rel)
-    assert calls == [1]
-    np.testing.assert_array_equal(hits_np, hits)
-    np.testing.assert_array_equal(gains_np, gains)
-    recs[[5, 4000, 8999], :2] = [1, 1]
-    monkeypatch.delenv("BENCH_HITS_ENGINE")
-    with pytest.raises(EvaluationError, match=r"3 list\(s\).*row 5 repeats"):
-        hit_matrix(recs, rel)
