@@ -531,6 +531,10 @@ class _DistinctIds:
     def first_row(self, word: str) -> int:
         return int(self.rows_with(self.flag(pc.equal(self.words, word)))[0])
 
+    def word_at(self, row: int) -> str:
+        """The (trimmed) id written on data row ``row`` (0-based)."""
+        return self.words[int(self.codes[int(row)].as_py())].as_py()
+
     def check_no_null_tokens(self) -> None:
         """Ids spelling a missing value ("NaN", "NA", ...): read as text so that "007"
         survives, a ``NaN`` written by pandas would otherwise be one more user "NaN"."""
@@ -541,7 +545,7 @@ class _DistinctIds:
             raise DataError(
                 f"{self.path}: column {self.where} has {len(rows)} missing/empty id(s); first "
                 f"at data row {rows[0] + 1}: expected a non-empty id, got "
-                f"{self.words[int(self.codes[rows[0]].as_py())].as_py()!r}"
+                f"{self.word_at(rows[0])!r}"
             )
 
     def check_no_control_characters(self) -> None:
@@ -551,7 +555,7 @@ class _DistinctIds:
             raise DataError(
                 f"{self.path}: column {self.where} has {len(rows)} id(s) with a control "
                 f"character (NUL, tab, line break); first at data row {rows[0] + 1}: got "
-                f"{self.words[int(self.codes[rows[0]].as_py())].as_py()!r}; expected "
+                f"{self.word_at(rows[0])!r}; expected "
                 f"printable ids: clean the file's ids"
             )
 

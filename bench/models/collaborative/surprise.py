@@ -398,13 +398,7 @@ class SurpriseRecommender(Recommender):
         Surprise knows both and can predict; NaN otherwise.
         """
         self._check_fitted()
-        users = np.asarray(users, dtype=np.int64).ravel()
-        items = np.asarray(items, dtype=np.int64).ravel()
-        if users.shape != items.shape:
-            raise ConfigError(
-                f"predict_codes: expected users and items of equal length, got "
-                f"{users.size} and {items.size}"
-            )
+        users, items = _code_pairs(users, items)
         out = np.full(users.size, np.nan, dtype=np.float64)
         iu = self._inner(users, self.user_inner_)
         ii = self._inner(items, self.item_inner_)
@@ -478,8 +472,7 @@ class SurpriseRecommender(Recommender):
             pred = self.predict_codes(users, items)
         else:
             pred = np.array(predicted, dtype=np.float64).ravel()  # a copy: filled below
-        users = np.asarray(users, dtype=np.int64).ravel()
-        items = np.asarray(items, dtype=np.int64).ravel()
+        users, items = _code_pairs(users, items)
         if pred.shape != users.shape:
             raise ConfigError(
                 f"predict_like_surprise predicted: expected one value per pair "
@@ -665,3 +658,15 @@ def _check_options(where: str, key: str, value) -> None:
             _is_real(v) and math.isfinite(v) and v >= 0
         ):
             raise ConfigError(f"{here}: expected a finite number >= 0, got {v!r}")
+
+
+def _code_pairs(users, items) -> tuple[np.ndarray, np.ndarray]:
+    """(user code, item code) pairs as two flat int64 arrays of equal length."""
+    users = np.asarray(users, dtype=np.int64).ravel()
+    items = np.asarray(items, dtype=np.int64).ravel()
+    if users.shape != items.shape:
+        raise ConfigError(
+            f"predict_codes: expected users and items of equal length, got "
+            f"{users.size} and {items.size}"
+        )
+    return users, items
