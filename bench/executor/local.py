@@ -1,33 +1,14 @@
-"""Executors run cells. The run layer hands an executor a list of cells and their
-inputs and gets, in the same order, each cell's output or failure.
-
-:class:`LocalExecutor` (``executor=local``, the default) runs them one after another in
-this process. Another executor only has to run :func:`bench.cells.run_cell` on each
-(cell, inputs) pair somewhere and return what it returned: inputs are plain data and
-arrays, outputs are files in the run folder plus a small record — so a distributed
-executor ships a cell, and a retried cell simply runs again.
-"""
+"""``executor=local`` (the default): cells run one after another in this process."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
 
 from bench.cells import Cell, CellEnv, CellInputs, CellOutput, run_cell
+from bench.executor.base import CellFunction
 from bench.record import ModelFailure
 
-__all__ = ["Executor", "LocalExecutor"]
-
-#: What an executor calls for each cell; ``run_cell`` unless a caller substitutes one.
-CellFunction = Callable[[Cell, CellInputs, CellEnv], CellOutput | ModelFailure]
-
-
-@runtime_checkable
-class Executor(Protocol):
-    """Runs cells; ``outputs[i]`` belongs to ``cells[i]``."""
-
-    def run(self, cells: Sequence[Cell], inputs: Sequence[CellInputs],
-            env: CellEnv) -> list[CellOutput | ModelFailure]: ...
+__all__ = ["LocalExecutor"]
 
 
 class LocalExecutor:
