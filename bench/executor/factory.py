@@ -14,8 +14,11 @@ def build_executor(settings: ExecutorSettings) -> Executor:
     """``executor=local``: a :class:`LocalExecutor`; ``executor=ray``: a ``RayExecutor``
     with the group's keys. Ray is imported here only, when it is asked for.
 
+    The Ray executor joins (or starts) its cluster here, before any data is read.
+
     Raises:
-        ConfigError: ``executor=ray`` without Ray installed (one line, exit 2).
+        ConfigError: ``executor=ray`` without Ray installed, or a cluster that cannot be
+            joined (one line, exit 2).
     """
     if settings.kind == "local":
         return LocalExecutor()
@@ -29,7 +32,9 @@ def build_executor(settings: ExecutorSettings) -> Executor:
         ) from None
     from bench.executor.ray import RayExecutor
 
-    return RayExecutor(address=settings.address, num_cpus=settings.num_cpus,
-                       cpus_per_cell=settings.cpus_per_cell,
-                       max_concurrent_cells=settings.max_concurrent_cells,
-                       max_retries=settings.max_retries)
+    executor = RayExecutor(address=settings.address, num_cpus=settings.num_cpus,
+                           cpus_per_cell=settings.cpus_per_cell,
+                           max_concurrent_cells=settings.max_concurrent_cells,
+                           max_retries=settings.max_retries)
+    executor.connect()  # before any data is read: an unreachable cluster fails fast
+    return executor

@@ -28,7 +28,6 @@ executor started stays up for later runs in the same process (Ray shuts it down 
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -46,6 +45,7 @@ from bench.cells import (
     run_cell,
 )
 from bench.config import EvalSettings
+from bench.errors import ConfigError
 from bench.executor.base import CellFunction
 from bench.observe import NULL_OBSERVER
 from bench.record import ModelFailure, write_cell
@@ -77,7 +77,6 @@ class _Done:
     output: CellOutput | ModelFailure
     calls: list[RecordedCall]
     seconds: float
-    pid: int
 
 
 def _shell_and_shared(inputs: CellInputs) -> tuple[_Shell, list[object]]:
@@ -113,7 +112,7 @@ def _cell_task(cell_function: CellFunction, cell: Cell, shell: _Shell, env: Cell
     t = time.perf_counter()
     with threadpool_limits(limits=threads):
         output = cell_function(cell, _inputs(shell, shared), replace(env, tracker=tracker))
-    return _Done(output, tracker.calls, time.perf_counter() - t, os.getpid())
+    return _Done(output, tracker.calls, time.perf_counter() - t)
 
 
 class RayExecutor:
@@ -153,7 +152,7 @@ class RayExecutor:
             raise ValueError(f"{len(cells)} cells but {len(inputs)} inputs")
         if not cells:
             return []
-        self._connect()
+        self.connect()
         shipped = replace(env, tracker=None, observers=NULL_OBSERVER,
                           out=Path(env.out).resolve())
         task = ray.remote(_cell_task).options(
@@ -183,22 +182,35 @@ class RayExecutor:
             raise
         return outputs
 
-    def _connect(self) -> None:
-        """Join the configured cluster, or start a local one; reuse one already joined."""
+    def connect(self) -> None:
+        """Join the configured cluster, or start a local one; a process already joined to
+        a cluster keeps it (a second run in the same process reuses it).
+
+        Raises:
+            ConfigError: the cluster at ``address`` cannot be joined (one line, exit 2).
+        """
         if ray.is_initialized():
             return
         if self.address is None:
             ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
             log.info("ray: started a local cluster with %s CPUs",
                      ray.cluster_resources().get("CPU"))
-        else:
+            return
+        try:
             ray.init(address=self.address, log_to_driver=False)
-            log.info("ray: joined the cluster at %s (%s CPUs)", self.address,
-                     ray.cluster_resources().get("CPU"))
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ConfigError(
+                f"executor.address: expected a running Ray cluster, got none at "
+                f"{self.address!r} ({first}); start one (ray start --head) or set "
+                f"executor.address=null to start a local cluster"
+            ) from None
+        log.info("ray: joined the cluster at %s (%s CPUs)", self.address,
+                 ray.cluster_resources().get("CPU"))
 
     def _ref(self, obj: object) -> object:
         """``obj`` in the object store, put once; None and empty tuples travel inline."""
-        if obj is None or obj == ():
+        if obj is None or (isinstance(obj, tuple) and not obj):
             return obj
         if id(obj) not in self._refs:
             self._refs[id(obj)] = (obj, ray.put(obj))  # holding obj keeps its id unique
@@ -211,8 +223,13 @@ class RayExecutor:
                 **({} if cell.seed is None else {"seed": cell.seed})}
         try:
             result = ray.get(ref)
-        except ray.exceptions.RayTaskError:
-            raise  # the task raised (a full disk): the run stops, as it would locally
+        except ray.exceptions.RayTaskError as exc:
+            # the task raised (a full disk): the run stops as it would locally, with the
+            # task's own exception (its errno and file name intact)
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from exc
+            raise
         except ray.exceptions.RayError as exc:
             result = record_failure(exc, cell, env, child=None)
         seconds = result.seconds if isinstance(result, _Done) else 0.0

@@ -59,3 +59,15 @@ def attempts(marker: Path) -> dict[str, list[int]]:
         name, attempt, pid = f.name.rsplit(".", 2)
         out.setdefault(name.replace("~", "/"), []).append((int(attempt), int(pid)))
     return {k: [pid for _, pid in sorted(v)] for k, v in out.items()}
+
+
+@dataclass(frozen=True)
+class DiskFull:
+    """Every cell fails as a full disk would make it fail (an ``OSError`` ENOSPC)."""
+
+    path: Path
+
+    def __call__(self, cell, inputs, env):
+        import errno
+
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.path))

@@ -87,15 +87,23 @@ def test_local_is_the_default_and_builds_the_local_executor():
     assert isinstance(build_executor(settings.executor), LocalExecutor)
 
 
-def test_ray_settings_reach_the_ray_executor():
+def test_an_unreachable_cluster_is_one_line_before_any_data_is_read(tmp_path, capsys,
+                                                                   monkeypatch):
     require_ray()
-    raw = {**MINIMAL, "executor": {"kind": "ray", "address": "auto", "num_cpus": 3,
-                                   "cpus_per_cell": 2, "max_concurrent_cells": 5,
-                                   "max_retries": 0}}
-    executor = build_executor(load_settings(raw).executor)
-    assert type(executor).__name__ == "RayExecutor"
-    assert (executor.address, executor.num_cpus, executor.cpus_per_cell,
-            executor.max_concurrent_cells, executor.max_retries) == ("auto", 3, 2, 5, 0)
+    import ray
+
+    def refuse(address=None, **kwargs):
+        raise ConnectionError(f"Could not find any running Ray instance at {address}.\nmore")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.chdir(tmp_path)
+    assert main(argv(tmp_path, "executor=ray", "executor.address=10.0.0.1:6379")) == 2
+    assert one_error_line(capsys) == (
+        "bench: error: executor.address: expected a running Ray cluster, got none at "
+        "'10.0.0.1:6379' (Could not find any running Ray instance at 10.0.0.1:6379.); start "
+        "one (ray start --head) or set executor.address=null to start a local cluster")
+    assert not list(tmp_path.glob("reports/*/*/artifacts"))
 
 
 def test_import_bench_does_not_import_ray():

@@ -16,12 +16,14 @@ import pandas as pd
 import pytest
 
 from bench.cli import main
-from bench.executor import LocalExecutor
+from bench.config import load_settings
+from bench.errors import storage_error
+from bench.executor import LocalExecutor, build_executor
 from bench.record import ModelFailure, read_cell
 from bench.runner import run_experiment
 from bench.tracking import NullTracker
 from bench.tracking.memory import MemoryTracker
-from tests.executor.helpers import KillOnce, attempts
+from tests.executor.helpers import DiskFull, KillOnce, attempts
 from tests.helpers import compose_config, report_cfg, write_ratings_csv
 
 pytestmark = [pytest.mark.usefixtures("ray_cluster"), pytest.mark.slow]
@@ -59,8 +61,11 @@ def local(csv, tmp_path_factory):
 
 
 def frames(result):
+    """The per-user metrics, and the cold-start rows when the run has protocols."""
+    if result.cold_start is None:
+        return [result.per_user_frame()]
     cold = result.cold_start.sort_values(["protocol", "level", "model", "user_id"])
-    return result.per_user_frame(), cold.reset_index(drop=True)
+    return [result.per_user_frame(), cold.reset_index(drop=True)]
 
 
 def assert_same_numbers(a, b):
@@ -120,6 +125,65 @@ def test_ray_gives_local_numbers_and_mlflow_content(csv, local, tmp_path):
     assert executor.n_shared == 3
 
 
+def mlflow_runs(tracker) -> list[dict]:
+    """Every run of the tracker's experiment, oldest first, as comparable plain data: the
+    parent as a name, no wall times, no ids, hosts or pids; artifacts as (path, size)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=tracker.tracking_uri)
+    exp = client.get_experiment_by_name(tracker.experiment)
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"],
+                              max_results=1000)
+    names = {r.info.run_id: r.info.run_name for r in runs}
+
+    def files(run_id, path=None):
+        out = []
+        for f in client.list_artifacts(run_id, path):
+            out += files(run_id, f.path) if f.is_dir else [(f.path, f.file_size)]
+        return out
+
+    volatile = {"recspectrum.host", "recspectrum.pid", "mlflow.parentRunId", "mlflow.user",
+                "mlflow.source.name", "mlflow.source.type", "mlflow.source.git.commit"}
+    return [{"name": r.info.run_name, "status": r.info.status,
+             "parent": names.get(r.data.tags.get("mlflow.parentRunId")),
+             "tags": {k: v for k, v in r.data.tags.items() if k not in volatile},
+             "params": r.data.params,
+             "metrics": {k: v for k, v in r.data.metrics.items() if k not in TIMINGS},
+             "artifacts": sorted(files(r.info.run_id))} for r in runs]
+
+
+def test_mlflow_on_sqlite_holds_what_a_local_run_logs(csv, tmp_path):
+    from bench.tracking.mlflow_tracker import MlflowTracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    logged = {}
+    for name, executor in (("local", LocalExecutor()), ("ray", ray_executor())):
+        tracker = MlflowTracker(tracking_uri=uri, experiment=name,
+                                artifact_root=str(tmp_path / "artifacts" / name))
+        run(csv, tmp_path / name, executor, tracker)
+        logged[name] = mlflow_runs(tracker)
+    local_runs, ray_runs = logged["local"], logged["ray"]
+    assert len(ray_runs) == 10
+    assert [r["parent"] for r in ray_runs] == [None] + ["t/run"] * 9
+    assert all(r["status"] == "FINISHED" for r in ray_runs)
+    assert ray_runs[1]["artifacts"][0][0] == "metrics.json" and ray_runs[1]["params"]
+    for want, got in zip(local_runs, ray_runs, strict=True):
+        if got["parent"] is None:  # the parent's report and results.json hold wall times
+            want, got = ({**r, "artifacts": [f for f, _ in r["artifacts"]]} for r in (want, got))
+        np.testing.assert_equal(got, want)
+
+
+def test_ray_settings_reach_the_ray_executor():
+    raw = {"dataset": {"_target_": "bench.x"}, "split": {"_target_": "bench.y"},
+           "models": {"m": {"_target_": "bench.z"}},
+           "executor": {"kind": "ray", "address": "auto", "num_cpus": 3, "cpus_per_cell": 2,
+                        "max_concurrent_cells": 5, "max_retries": 0}}
+    executor = build_executor(load_settings(raw).executor)  # joins: the module's cluster
+    assert type(executor).__name__ == "RayExecutor"
+    assert (executor.address, executor.num_cpus, executor.cpus_per_cell,
+            executor.max_concurrent_cells, executor.max_retries) == ("auto", 3, 2, 5, 0)
+
+
 def test_cells_run_in_ray_worker_processes(csv, tmp_path):
     marker = tmp_path / "marker"
     marker.mkdir()
@@ -173,10 +237,33 @@ def test_a_cell_whose_worker_dies_past_its_retries_is_a_failure_the_run_survives
                                   check_exact=True)
 
 
+def test_a_full_disk_in_a_task_stops_the_run_with_the_tasks_own_error(csv, tmp_path):
+    target = tmp_path / "run" / "artifacts" / "x.parquet"
+    with pytest.raises(OSError) as info:
+        run(csv, tmp_path, ray_executor(cell_function=DiskFull(target), max_retries=0))
+    error = storage_error(info.value)  # what the command line turns into one line, exit 2
+    assert error is not None and str(error).startswith(f"{target}: cannot write")
+    assert not (tmp_path / "run" / "results.json").exists()
+
+
 # ---------------------------------------------------------------------- real experiments
 def experiment_run(overrides: list[str], folder: Path):
     cfg = compose_config(["tracker=none", "report.figures=false", *overrides])
     return run_experiment(cfg, output_dir=folder / "run")
+
+
+def test_segment_labels_of_the_first_wave_reach_the_second_on_ray(tmp_path):
+    overrides = ["~experiment", "model=[rule_segment,rule_popular]",
+                 "eval.segments.rules=rule_segment"]
+    local_run = experiment_run(overrides, tmp_path / "local")
+    executor = ray_executor()
+    cfg = compose_config(["tracker=none", "report.figures=false", *overrides])
+    ray_run = run_experiment(cfg, output_dir=tmp_path / "ray" / "run", executor=executor)
+    assert_same_numbers(local_run, ray_run)
+    # rule_popular's users carry rule_segment's labels, shipped through the object store
+    segments = ray_run.per_user_frame().groupby("model")["segment"].count()
+    assert segments["rule_popular"] == segments["rule_segment"] > 0
+    assert executor.n_shared == 3  # the fold's context, the labels, the item features
 
 
 @pytest.mark.slow
