@@ -55,7 +55,13 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("overrides", "line"), BAD, ids=[" ".join(o) for o, _ in BAD])
+#: the cases the fast tier runs (each is a command line, about a second); all run in `pytest`
+FAST = 3
+
+
+@pytest.mark.parametrize(("overrides", "line"), [
+    pytest.param(o, line, id=" ".join(o), marks=() if i < FAST else pytest.mark.slow)
+    for i, (o, line) in enumerate(BAD)])
 def test_a_bad_executor_value_is_one_line_and_exit_2(overrides, line, tmp_path, capsys,
                                                      monkeypatch):
     monkeypatch.chdir(tmp_path)
