@@ -9,8 +9,8 @@ died and was run again is logged once: a lost attempt returns nothing.
 
 Run ids handed out while recording are placeholders (``recorded-1``, ...); :func:`replay`
 returns what each became. A directory logged as an artifact is recorded with the files
-it held at that moment, and replayed with those files only (a cell adds ``done.json``
-after logging its folder).
+it held at that moment, and replayed with those files only: a cell adds ``done.json``
+after logging its folder, and the temporary file a killed attempt left is not an output.
 """
 
 from __future__ import annotations
@@ -67,10 +67,7 @@ class RecordingTracker:
 
     def log_artifact(self, run_id, path, artifact_path=None) -> None:
         path = Path(path)
-        files = None
-        if path.is_dir():
-            files = tuple(sorted(str(f.relative_to(path)) for f in path.rglob("*")
-                                 if f.is_file()))
+        files = _outputs(path) if path.is_dir() else None
         self.calls.append(RecordedCall("log_artifact", run_id, (path, artifact_path),
                                        files=files))
 
@@ -103,9 +100,7 @@ def _log_artifact(tracker, run_id: str, path: Path, artifact_path: str | None,
                   files: tuple[str, ...] | None) -> None:
     """Log ``path`` as it was when recorded: a directory that has gained files since is
     logged through a staging copy (hard links where possible) of the recorded files."""
-    now = None if files is None else tuple(sorted(
-        str(f.relative_to(path)) for f in path.rglob("*") if f.is_file()))
-    if files is None or now == files:
+    if files is None or _everything(path) == files:
         tracker.log_artifact(run_id, path, artifact_path)
         return
     with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
@@ -122,3 +117,15 @@ def _log_artifact(tracker, run_id: str, path: Path, artifact_path: str | None,
                 shutil.copy2(source, target)
         stage.mkdir(exist_ok=True)
         tracker.log_artifact(run_id, stage, artifact_path)
+
+
+def _everything(folder: Path) -> tuple[str, ...]:
+    return tuple(sorted(str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file()))
+
+
+def _outputs(folder: Path) -> tuple[str, ...]:
+    """The files of ``folder`` (relative paths), without the temporary files of a write
+    that was killed (``bench.atomic``'s ``.name.xxxx.tmp``: a retried cell's first
+    attempt may leave one; they are never outputs)."""
+    return tuple(f for f in _everything(folder)
+                 if not (Path(f).name.startswith(".") and f.endswith(".tmp")))
