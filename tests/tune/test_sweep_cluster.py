@@ -185,9 +185,14 @@ def test_a_sweep_on_the_ray_launcher_has_one_parent_and_one_child_per_job(tmp_pa
     done = run_child(tmp_path, [*sweep_argv(tmp_path, sweep), *RAY])
     assert done.returncode == 0, done.stderr[-3000:]
     check_sweep(tmp_path, jobs)
-    # the jobs ran in Ray's worker processes, not in the process that ran Hydra
-    pids = {r.data.tags["recspectrum.pid"] for r in mlflow_runs(tmp_path)}
-    assert len(pids) >= 2
+    # the jobs ran in Ray's worker processes, not in the process that ran Hydra ...
+    runs = mlflow_runs(tmp_path)
+    (parent,) = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    workers = {r.data.tags["recspectrum.pid"] for r in runs if r is not parent}
+    assert parent.data.tags["recspectrum.pid"] not in workers
+    # ... and took the command's -q along: no log lines from them, only their tables
+    assert "split temporal fold 1/1" not in done.stdout + done.stderr
+    assert (done.stdout + done.stderr).count("rule_random   rule") == 3
 
 
 def test_a_failing_job_on_the_ray_launcher_ends_the_parent_failed(tmp_path):
