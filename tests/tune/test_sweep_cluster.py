@@ -178,6 +178,32 @@ def test_a_sweep_stopped_by_ctrl_c_ends_its_parent_killed_with_a_leaderboard(tmp
     assert jobs[2] not in listed  # never started: no folder
 
 
+def test_a_job_that_crashes_is_named_with_its_error_and_the_others_still_run(tmp_path,
+                                                                           monkeypatch, capsys):
+    import bench.runner
+
+    real, calls = bench.runner.run_experiment, []
+
+    def second_job_crashes(cfg, **kwargs):
+        calls.append(kwargs)
+        if len(calls) == 2:
+            raise RuntimeError("boom\nsecond line")
+        return real(cfg, **kwargs)
+
+    monkeypatch.setattr(bench.runner, "run_experiment", second_job_crashes)
+    jobs, sweep = seeds()
+    assert main(sweep_argv(tmp_path, sweep)) == 1  # a crash is not bad input
+    assert len(calls) == 3
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RuntimeError: boom" in err  # the job's traceback is kept
+    (folder,) = (tmp_path / "reports" / "sw").glob("*-sweep")
+    text = (folder / "leaderboard.md").read_text()
+    assert f"| 1 | {jobs[1]} | **failed** (exit 1): RuntimeError: boom; second line |" in text
+    assert f"| 2 | {jobs[2]} | finished" in text
+    (parent,) = [r for r in mlflow_runs(tmp_path) if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "FAILED"
+
+
 # ---------------------------------------------------------------------------- Ray launcher
 def test_a_sweep_on_the_ray_launcher_has_one_parent_and_one_child_per_job(tmp_path):
     require("hydra_plugins.hydra_ray_launcher", "BENCH_REQUIRE_RAY_TESTS")
