@@ -39,7 +39,7 @@ from bench.config import RunSettings, load_settings, to_container
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
-from bench.executor import Executor, LocalExecutor
+from bench.executor import Executor, build_executor
 from bench.metrics.keys import MetricKey
 from bench.models.base import Recommender
 from bench.observe import Observers, TimedTracker, default_observers
@@ -120,7 +120,8 @@ def run_experiment(
             with its baseline there); the paths it returns are logged to the parent run.
         observers: receive every stage of the run (:mod:`bench.observe`); by default
             those attached with :func:`bench.observe.attached`.
-        executor: runs the cells; a :class:`~bench.executor.LocalExecutor` by default.
+        executor: runs the cells; by default the one the ``executor`` config group names
+            (``executor=local``: a :class:`~bench.executor.LocalExecutor`).
         parent_name: the name of the run's top MLflow run (a sweep job: its swept
             values); ``<name>/<run folder>`` by default.
         label: added to every child run's name (a sweep job's swept values).
@@ -129,8 +130,7 @@ def run_experiment(
         tags: added to the run's top MLflow run (a sweep job's number and swept values).
     """
     t_start = time.perf_counter()
-    run = _prepare(cfg, output_dir, tracker, observers or default_observers(),
-                   executor or LocalExecutor())
+    run = _prepare(cfg, output_dir, tracker, observers or default_observers(), executor)
     run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
     evaluations, shared = _plan_protocols(run, dataset, splits, audits)
@@ -155,7 +155,7 @@ def run_experiment(
 
 
 # ---------------------------------------------------------------------------- stages
-def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor) -> _Run:
+def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor | None) -> _Run:
     """Validate everything a stranger could get wrong, before any data is read."""
     raw = to_container(cfg)
     settings = load_settings(raw)
@@ -163,6 +163,7 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     for model_name, model_cfg in settings.models.items():  # bad config fails before training
         build_model(model_name, model_cfg)
         parse_space(model_name, model_cfg)  # its `bench tune` space too: data, checked
+    executor = executor or build_executor(settings.executor)  # executor=ray without Ray: here
     stamp = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(settings.report.dir) / settings.name / stamp
     out.mkdir(parents=True, exist_ok=True)
