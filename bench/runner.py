@@ -407,9 +407,11 @@ def _segment_source(s: RunSettings) -> str | None:
 
 
 def _segments_users(name: str, model_cfg: Mapping) -> bool:
-    """Does this model config build a class that labels users with segments?"""
+    """Does this model config build a class that labels users with segments of its own
+    (not one that only passes a child's labels on)?"""
     cls = resolve(model_cfg.get("_target_"), f"models.{name}")  # checked, nothing called
-    return cls.user_segments is not Recommender.user_segments
+    return (cls._user_segments is not Recommender._user_segments
+            and not cls.forwards_user_segments)
 
 
 def _audit(splits: list[Split], fail_on_leakage: bool,
