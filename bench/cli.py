@@ -897,6 +897,21 @@ def main(argv: list[str] | None = None) -> int:
         end_open_runs("KILLED")
         print("\nbench: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a sweep job lost on Ray (a dead worker or node): one line
+        if not type(exc).__module__.startswith("ray."):
+            raise
+        end_open_runs("FAILED")
+        print(f"bench: error: {ray_lost(exc)}", file=sys.stderr)
+        return 1
+
+
+def ray_lost(exc: Exception) -> str:
+    """One line for a Ray error that reached the command (with retries off, a sweep job
+    whose worker died): what happened and what to do."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    return (f"Ray lost a job ({type(exc).__name__}: {first}); the sweep folder's "
+            "leaderboard lists the jobs that finished. Run the command again, or let Ray "
+            "retry lost jobs (drop +hydra.launcher.ray.remote.max_retries=0)")
 
 
 def _dispatch(argv: list[str]) -> int:
