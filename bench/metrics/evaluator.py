@@ -39,6 +39,9 @@ __all__ = [
 
 #: Users per block (hit matrix + metrics); bounds temporary memory and keeps it in cache.
 _BLOCK_ROWS = 8_192
+#: Users per block when the kernels run: their temporaries are a bool hit matrix and a few
+#: columns per cutoff, so larger blocks cost little memory and save per-block overhead.
+_KERNEL_BLOCK_ROWS = 32_768
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,8 +155,9 @@ def evaluate_rankings(
     per_user = {metric_key(m, k): np.empty(users.size, dtype=np.float64) for m in names for k in ks}
     scratch: dict = {}
     done = 0
-    for start in range(0, recs.shape[0], _BLOCK_ROWS):
-        stop = min(recs.shape[0], start + _BLOCK_ROWS)
+    block_rows = _KERNEL_BLOCK_ROWS if kernel else _BLOCK_ROWS
+    for start in range(0, recs.shape[0], block_rows):
+        stop = min(recs.shape[0], start + block_rows)
         block_rel = row_block(rel, start, stop) if graded_ndcg or not kernel else None
         if kernel:
             hits, gains = hit_matrix_rows(recs, rel, start, stop, with_gains=graded_ndcg,

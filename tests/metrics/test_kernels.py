@@ -115,6 +115,7 @@ def test_evaluator_kernel_path_equals_the_numpy_path(monkeypatch, graded, denomi
     rel = sp.csr_matrix(rel)
     rel.eliminate_zeros()
     monkeypatch.setattr(evaluator_module, "_BLOCK_ROWS", 128)
+    monkeypatch.setattr(evaluator_module, "_KERNEL_BLOCK_ROWS", 256)
     args = (recs, rel, (1, 3, 10, 11, 40))
 
     def run(engine: str):
@@ -131,7 +132,7 @@ def test_evaluator_kernel_path_equals_the_numpy_path(monkeypatch, graded, denomi
     numpy_ev = run("numpy")
     assert calls == []
     kernel_ev = run("kernel")
-    assert len(calls) == -(-900 // 128)  # every block went through the kernel
+    assert len(calls) == -(-900 // 256)  # every block went through the kernel
     assert kernel_ev.n_excluded == numpy_ev.n_excluded == 40
     assert same_bits(kernel_ev.users, numpy_ev.users)
     assert list(kernel_ev.per_user) == list(numpy_ev.per_user)
