@@ -46,9 +46,9 @@ __all__ = ["BLOCK_ROWS", "factor_top_k", "have_kernel", "top_k", "top_k_exact", 
 
 #: Users per score block of :func:`factor_top_k` (a block is ``BLOCK_ROWS x n_items`` floats).
 BLOCK_ROWS = 128
-#: Score cells (users x items) of one tile of :func:`factor_top_k`'s kernel path: 1 MiB of
-#: float32, so the tile the ``sgemm`` writes is still in the core's L2 cache when the
-#: kernel reads it (a whole 128-user block of 20,000 items is 10 MB and is not).
+#: Score cells (users x items) of the first tile of a block in :func:`factor_top_k`'s
+#: kernel path (512 KiB of float32: 1,024 items for 128 users). It holds the items of
+#: largest norm; on ALS factors most blocks need little more than it.
 TILE_CELLS = 1 << 17
 #: Cells below which :func:`top_k` runs the kernel inline instead of in worker threads.
 INLINE_CELLS = 1 << 20
@@ -416,7 +416,9 @@ class _NormOrder:
 def tile_items(block_rows: int, n_items: int) -> int:
     """Items in the first score tile of a block in :func:`factor_top_k`'s kernel path:
     ``block_rows x tile`` floats within :data:`TILE_CELLS` (a multiple of the kernel's
-    chunk). Each further tile of the block is twice as wide as the one before."""
+    chunk). A further tile reaches at most where the bound says the block settles and
+    is at most twice as wide as the one before; it takes all the items left when some
+    row has no bound yet (:meth:`_NormOrder.limit`)."""
     tile = max(_CHUNK, TILE_CELLS // max(1, block_rows) // _CHUNK * _CHUNK)
     return min(n_items, tile)
 
