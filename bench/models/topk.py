@@ -374,7 +374,7 @@ class _NormOrder:
     """
 
     def __init__(self, uf: np.ndarray, itf: np.ndarray, bad: np.ndarray):
-        item_norm = np.linalg.norm(itf.astype(np.float64), axis=1)
+        item_norm = _norms(itf)
         item_norm[np.isnan(item_norm)] = 0.0  # NaN scores never rank: last, and no bound
         item_norm[bad] = 0.0  # neither do unscorable items
         order = np.argsort(-item_norm, kind="stable")
@@ -385,7 +385,7 @@ class _NormOrder:
         self.bad = np.sort(self.position[bad]).astype(np.int32)
         self.tail_max = item_norm[order]  # descending: the largest norm from each position on
         slack = 1.0 + 4.0 * itf.shape[1] * 2.0**-24
-        self.user_bound = np.linalg.norm(uf.astype(np.float64), axis=1) * slack
+        self.user_bound = _norms(uf) * slack
         self.nan_user = np.isnan(self.user_bound)
 
     def limit(self, start: int, stop: int, heap_s, sizes, k: int) -> int:
@@ -411,6 +411,11 @@ class _NormOrder:
         bound = self.user_bound[start:stop] * self.tail_max[col0]
         full = (sizes == k) & (heap_s[:, 0] > bound)
         return bool((full | self.nan_user[start:stop]).all())
+
+
+def _norms(factors: np.ndarray) -> np.ndarray:
+    """Row norms in float64, without a float64 copy of ``factors``."""
+    return np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
 
 
 def tile_items(block_rows: int, n_items: int) -> int:
