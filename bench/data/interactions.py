@@ -182,7 +182,8 @@ class Interactions:
 
     def present_users(self) -> np.ndarray:
         """Sorted codes of users with at least one row."""
-        return np.unique(self.users)
+        # what np.unique(self.users) returns, by counting instead of sorting the rows
+        return np.flatnonzero(self.user_counts()).astype(self.users.dtype, copy=False)
 
     def to_csr(self, values: str = "ones", dtype: type = np.float32) -> sp.csr_matrix:
         """Users x items sparse matrix over the full vocabularies.
@@ -226,8 +227,13 @@ class Interactions:
         """SHA-256 of the rows' content (source ids, ratings, timestamps), hex.
 
         Independent of vocabulary size, so a split part hashes the same whether or not
-        its vocabulary carries ids without rows.
+        its vocabulary carries ids without rows. Computed once per object (the rows are
+        immutable) and kept, as ``functools.cached_property`` keeps its value: a run asks
+        for it several times, and at 25M rows each hash reads about 800 MB.
         """
+        kept = self.__dict__.get("_fingerprint")
+        if kept is not None:
+            return kept
         h = hashlib.sha256()
         uh = pd.util.hash_pandas_object(pd.Index(self.user_ids), index=False).to_numpy()
         ih = pd.util.hash_pandas_object(pd.Index(self.item_ids), index=False).to_numpy()
@@ -237,7 +243,9 @@ class Interactions:
             h.update(tag)
             if arr is not None:
                 h.update(np.ascontiguousarray(arr).tobytes())
-        return h.hexdigest()
+        # past the frozen dataclass's __setattr__, as cached_property writes its value
+        self.__dict__["_fingerprint"] = kept = h.hexdigest()
+        return kept
 
     def __repr__(self) -> str:
         return (

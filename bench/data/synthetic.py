@@ -57,6 +57,10 @@ GUIDE_MIN_CELLS = 1 << 10
 ROUND_DRAWS = 4_000_000
 """Draws handled at once in a sampling round (memory: about 100 bytes each)."""
 GUIDE_STEPS = 8
+KERNEL_MIN_ROWS = 1_000_000
+"""From this many interactions the sampling rounds use the compiled kernels of
+:mod:`bench.data.compiled` (the same pairs, bit for bit; below it numpy is fast enough,
+and small data never imports numba nor compiles)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,6 +285,8 @@ def _sample_without_replacement(
     heavy = counts * HEAVY_SHARE >= n_items
     need = np.where(heavy, 0, counts).astype(np.int64)
     rate = np.full(need.size, 1.0 / OVERSAMPLE)  # expected share of fresh draws per user
+    compiled = _compiled() if int(counts.sum()) >= KERNEL_MIN_ROWS else None
+    scratch = {"marks": np.zeros(n_items, dtype=np.int64), "stamp": 1} if compiled else None
     got_users: list[np.ndarray] = []
     got_items: list[np.ndarray] = []
     taken_keys = np.empty(0, dtype=np.int64)  # sorted keys user * n_items + item
@@ -299,7 +305,7 @@ def _sample_without_replacement(
                 continue
             users, draws = active[lo:hi], n_draw[lo:hi]
             au, ai, n_fresh = _sampling_round(
-                rng, guide, users, draws, user_segment, need, n_items, taken_keys
+                rng, guide, users, draws, user_segment, need, n_items, taken_keys, scratch
             )
             got_users.append(au)
             got_items.append(ai)
@@ -307,8 +313,10 @@ def _sample_without_replacement(
             new_keys.append(np.sort(au * n_items + ai))
         for au in got_users[len(got_users) - len(new_keys) :]:
             need -= np.bincount(au, minlength=need.size)
-        # sorted runs: the stable sort (timsort) merges them in linear time
-        taken_keys = np.sort(np.concatenate([taken_keys, *new_keys]), kind="stable")
+        if compiled:  # the chunks cover ascending users: their keys are one sorted run
+            taken_keys = compiled.merge_sorted(taken_keys, np.concatenate(new_keys))
+        else:  # sorted runs: the stable sort (timsort) merges them in linear time
+            taken_keys = np.sort(np.concatenate([taken_keys, *new_keys]), kind="stable")
 
     short = np.flatnonzero((need > 0) | heavy)
     if short.size:
@@ -361,19 +369,40 @@ class CdfGuide:
         return pos
 
 
-def _sampling_round(rng, guide, users, n_draw, user_segment, need, n_items, taken_keys):
+def _compiled():
+    """:mod:`bench.data.compiled`, or ``None`` when numba is not importable."""
+    try:
+        from bench.data import compiled
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        return None
+    return compiled
+
+
+def _sampling_round(rng, guide, users, n_draw, user_segment, need, n_items, taken_keys,
+                    scratch=None):
     """One round for ``users`` (ascending): their accepted (user, item) pairs in draw order.
 
     Draws ``n_draw[j]`` candidates for ``users[j]``, keeps each pair's first draw that
     is not in ``taken_keys`` (sorted keys ``user * n_items + item`` of earlier rounds)
     and accepts each user's first ``need[user]`` of them. Also returns each user's
-    number of fresh draws.
+    number of fresh draws. With ``scratch`` (the compiled kernel's marker array and
+    next stamp) the kernel decides, user by user, what the sorts below decide.
     """
     du = np.repeat(users, n_draw)
     seg = user_segment[du]
     pos = guide.search(seg + rng.random(du.size))
     di = np.minimum(pos - seg * n_items, n_items - 1)
-    del pos
+    del pos, seg
+    if scratch is not None:
+        from bench.data.compiled import first_fresh_draws
+
+        accept = np.zeros(du.size, dtype=bool)
+        n_fresh = np.empty(users.size, dtype=np.int64)
+        scratch["stamp"] = first_fresh_draws(
+            users, n_draw, di, need, taken_keys, n_items, scratch["marks"], scratch["stamp"],
+            accept, n_fresh,
+        )
+        return du[accept], di[accept], n_fresh
     keys = du * n_items + di
     # first occurrence within the round (stable sort), and not taken in earlier rounds
     by_key = np.argsort(keys, kind="stable")

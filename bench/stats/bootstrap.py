@@ -49,8 +49,13 @@ __all__ = ["BootstrapCI", "bootstrap_means"]
 _CHUNK_CELLS = 2**22
 """Upper bound on the cells of one chunk of the resample-count matrix (32 MB as float64)."""
 
-_KEEP_CELLS = 2**23
-"""Upper bound on the cells of the count matrices kept between calls (64 MB as float64)."""
+_KEEP_CELLS = 2**27
+"""Upper bound on the cells of the count matrices kept between calls (one byte each: 128 MB;
+84,000 users x 1,000 resamples is 84 MB)."""
+
+_KEEP_MAX_COUNT = np.iinfo(np.uint8).max
+"""Counts are kept as uint8; a matrix with a larger count (a handful of users resampled
+many times) is drawn again at every call instead."""
 
 _kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
 _kept_lock = threading.Lock()
@@ -225,10 +230,11 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
     Each chunk is a float64 ``(size, n)`` array, row ``b`` counting how often resample
     ``b`` drew each user. ``K`` depends only on ``(n, n_resamples, seed)``: a report asks
     for it once per metric table and comparison (~25 times in the default run) with the
-    same three numbers, so it is drawn once per process and kept (read-only) when it
-    holds at most ``_KEEP_CELLS`` cells; larger matrices are drawn chunk by chunk as
-    needed. Kept or not, the chunks are the same numbers in the same shapes, so the
-    products and means do not change by a bit.
+    same three numbers, so it is drawn once per process and kept, one byte per cell
+    (counts are small integers), when it holds at most ``_KEEP_CELLS`` cells; larger
+    matrices are drawn chunk by chunk as needed. A kept chunk is turned back into
+    float64 when it is used: the same numbers in the same shapes, so the products and
+    means do not change by a bit.
     """
     key = (int(n), int(n_resamples), int(seed), max(1, _CHUNK_CELLS // n))
     with _kept_lock:
@@ -236,14 +242,18 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
         if kept is not None:
             _kept_counts.move_to_end(key)
     if kept is not None:
-        yield from kept
+        for compact in kept:
+            yield compact.astype(np.float64)
         return
     keep = n * n_resamples <= _KEEP_CELLS
     chunks = []
-    for counts in _draw_counts(n, n_resamples, seed, copy=keep):
-        if keep:
-            counts.flags.writeable = False
-            chunks.append(counts)
+    for counts in _draw_counts(n, n_resamples, seed):
+        if keep and counts.max(initial=0.0) <= _KEEP_MAX_COUNT:
+            compact = counts.astype(np.uint8)
+            compact.flags.writeable = False
+            chunks.append(compact)
+        else:
+            keep, chunks = False, []
         yield counts
     if keep and sum(c.shape[0] for c in chunks) == n_resamples:  # not abandoned midway
         with _kept_lock:
@@ -252,7 +262,8 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
                 _kept_counts.popitem(last=False)
 
 
-def _draw_counts(n: int, n_resamples: int, seed: int, copy: bool) -> Iterator[np.ndarray]:
+def _draw_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
+    """The chunks of ``K``, drawn; each one is a view of a buffer the next one overwrites."""
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_CELLS // n)
     counts = np.empty((chunk, n))
@@ -261,6 +272,6 @@ def _draw_counts(n: int, n_resamples: int, seed: int, copy: bool) -> Iterator[np
         picks = rng.integers(0, n, size=(size, n), dtype=np.int64)
         for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
             counts[row] = np.bincount(picks[row], minlength=n)
-        yield counts[:size].copy() if copy else counts[:size]
+        yield counts[:size]
 
 

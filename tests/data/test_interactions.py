@@ -204,6 +204,31 @@ def test_fingerprint_independent_of_vocabulary_size():
     assert part.fingerprint() == alone.fingerprint()
 
 
+def test_fingerprint_is_kept_and_equals_a_fresh_hash(monkeypatch):
+    x = build(FULL)
+    first = x.fingerprint()
+    # a second call reads the kept value: hashing again would go through sha256
+    monkeypatch.setattr(interactions_module.hashlib, "sha256", None)
+    assert x.fingerprint() == first
+    monkeypatch.undo()
+    # an equal object (its own first call) hashes to the same value; take() starts afresh
+    assert build(FULL.copy()).fingerprint() == first
+    part = x.take(np.arange(3))
+    assert part.fingerprint() != first
+    assert part.fingerprint() == build(part.to_frame()).fingerprint()
+
+
+def test_present_users_are_the_sorted_unique_codes():
+    x = build(FULL)
+    part = x.take(np.flatnonzero(x.users != x.users[0]))  # a user without rows
+    for data in (x, part, x.take(np.arange(0))):
+        got = data.present_users()
+        want = np.unique(data.users)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+    assert part.present_users().size == x.present_users().size - 1
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     st.lists(

@@ -62,3 +62,36 @@ def test_same_bits_as_before_the_speed_ups(kwargs, expected, monkeypatch):
     assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
     monkeypatch.setattr(synthetic, "ROUND_DRAWS", 5_000)  # many chunks per round
     assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [({"seed": 0}, "ac80946641bff2dd"),
+     ({"n_users": 3000, "n_items": 800, "n_interactions": 150_000, "seed": 9, "n_segments": 3},
+      "a861f75d59f78ea1")],
+)  # fmt: skip
+def test_compiled_rounds_give_the_same_bits(kwargs, expected, monkeypatch):
+    # the kernels (marker array per user, linear merge of the taken keys) on small data
+    monkeypatch.setattr(synthetic, "KERNEL_MIN_ROWS", 0)
+    calls = []
+    real = synthetic._sampling_round
+
+    def spy(*args, **kw):
+        calls.append(args[-1] if len(args) > 8 else kw.get("scratch"))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(synthetic, "_sampling_round", spy)
+    assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
+    assert calls and all(c is not None for c in calls)  # the kernel ran every round
+    monkeypatch.setattr(synthetic, "ROUND_DRAWS", 5_000)  # many chunks per round
+    assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
+
+
+def test_merge_sorted_is_the_sorted_union():
+    from bench.data.compiled import merge_sorted
+
+    rng = np.random.default_rng(3)
+    keys = rng.choice(10**6, 5_000, replace=False).astype(np.int64)
+    for cut in (0, 1, 2_500, 5_000):
+        a, b = np.sort(keys[:cut]), np.sort(keys[cut:])
+        np.testing.assert_array_equal(merge_sorted(a, b), np.sort(keys))

@@ -168,3 +168,26 @@ def test_kept_resamples_give_the_numbers_of_a_fresh_draw(monkeypatch):
     for a, b in ((first, fresh), (again, fresh_again)):
         np.testing.assert_array_equal(a.low, b.low)
         np.testing.assert_array_equal(a.high, b.high)
+
+
+def test_kept_counts_are_one_byte_per_cell_and_reused_bit_for_bit(monkeypatch):
+    """Kept in several chunks as uint8, turned back into the float64 numbers drawn; a
+    matrix with a count above the uint8 range is not kept (drawn afresh each call)."""
+    values = np.random.default_rng(8).random((50, 2))
+    values[7, 0] = np.nan
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_CELLS", 50 * 16)  # 16 resamples a chunk
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    first = bootstrap_means(values, n_resamples=100, seed=3)
+    (kept,) = bootstrap_module._kept_counts.values()
+    assert [c.shape for c in kept] == [(16, 50)] * 6 + [(4, 50)]
+    assert all(c.dtype == np.uint8 and not c.flags.writeable for c in kept)
+    assert all((c.sum(axis=1) == 50).all() for c in kept)  # each resample draws n users
+    again = bootstrap_means(values, n_resamples=100, seed=3)
+    monkeypatch.setattr(bootstrap_module, "_KEEP_MAX_COUNT", 1)  # every draw repeats a user
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    fresh = bootstrap_means(values, n_resamples=100, seed=3)
+    assert not bootstrap_module._kept_counts
+    for ci in (again, fresh):
+        np.testing.assert_array_equal(ci.low, first.low)
+        np.testing.assert_array_equal(ci.high, first.high)
+    assert not np.array_equal(first.low, first.high)
