@@ -3,7 +3,9 @@ measured per-cell costs.
 
 ``bench perf project --costs costs.json --cores 8,32,128``
 
-``costs.json`` is what ``bench perf cells --json costs.json`` wrote. The projected run is
+``costs.json`` is what ``bench perf cells --json costs.json`` wrote (several files,
+comma-separated, are merged: e.g. slow models measured again at a smaller size to get
+their growth exponent; the driver's figures come from the first file). The projected run is
 the full spectrum on ``--interactions`` (default ml-32m's 32,000,204; users and items in
 ml-32m's proportions): every model config of the costs file, ``--folds`` folds (5), and
 ``--seeds`` training seeds (3) for the models that take a seed — the others run once per
@@ -46,7 +48,7 @@ import json
 import math
 from pathlib import Path
 
-from bench.perf.cells import ML32M
+from bench.perf.cells import ML32M, summarise
 from bench.perf.common import add_json_option, emit
 
 HELP = "wall time of a full spectrum on N cores, projected from `bench perf cells` costs"
@@ -135,11 +137,15 @@ def schedule(cells: list[tuple[float, int]], cores: int) -> tuple[float, float]:
 
 
 def bench_project(args) -> dict:
-    costs = json.loads(Path(args.costs).read_text())
-    sizes = costs["sizes"]
-    largest = max(s["interactions"] for s in sizes)
+    files = [json.loads(Path(p).read_text()) for p in args.costs]
+    sizes = sorted((s for f in files for s in f["sizes"]), key=lambda s: s["interactions"])
+    costs = {"models": summarise(sizes)}
+    # the driver's figures from the first file (a file that measured a few slow models
+    # at another size adds their growth, not driver stages)
+    sizes_all = files[0]["sizes"]
+    largest = max(s["interactions"] for s in sizes_all)
     target = args.interactions
-    base = base_memory_gb(sizes)
+    base = base_memory_gb(sizes_all)
     models = [project_model(m, info, target, args.min_exponent, base)
               for m, info in costs["models"].items()]
     node_gb = args.cores_per_node * args.memory_per_core_gb
@@ -154,8 +160,8 @@ def bench_project(args) -> dict:
             too_big.append(m["model"])
             continue
         cells += [(m["cpu_seconds"] + args.cell_overhead, m["cores_per_cell"])] * m["cells"]
-    driver = driver_costs(sizes, target, len(cells))
-    biggest = max(sizes, key=lambda s: s["interactions"])
+    driver = driver_costs(sizes_all, target, len(cells))
+    biggest = max(sizes_all, key=lambda s: s["interactions"])
     inputs_gb = (biggest["inputs_bytes"] or 0) / 1e9 * target / largest
     before = driver["load"] + args.folds * sum(driver[s] for s in PER_FOLD)
     put = args.folds * inputs_gb / args.put_gbps
@@ -178,7 +184,7 @@ def bench_project(args) -> dict:
                      "utilisation": busy / (cores * makespan) if makespan else 0.0})
     return {
         "workload": "project",
-        "costs": str(args.costs),
+        "costs": ",".join(map(str, args.costs)),
         "measured_sizes": [s["interactions"] for s in sizes],
         "measured_loadavg": [s["loadavg_before"][0] for s in sizes]
         + [sizes[-1]["loadavg_after"][0]],
@@ -255,8 +261,10 @@ def _positive_list(text: str) -> list[int]:
 
 
 def add_arguments(q) -> None:
-    q.add_argument("--costs", required=True, type=Path,
-                   help="the JSON `bench perf cells --json PATH` wrote")
+    q.add_argument("--costs", required=True,
+                   type=lambda s: [Path(x) for x in s.split(",") if x.strip()],
+                   help="the JSON `bench perf cells --json PATH` wrote; several, comma-"
+                        "separated, are merged (e.g. slow models measured at smaller sizes)")
     q.add_argument("--cores", type=_positive_list, default=[8, 32, 128],
                    help="comma-separated core counts (default 8,32,128)")
     q.add_argument("--interactions", type=lambda s: int(float(s)),
@@ -279,9 +287,10 @@ def add_arguments(q) -> None:
 
 
 def run(args, parser) -> int:
-    if not Path(args.costs).is_file():
-        parser.error(f"--costs: no file {args.costs} (write one with "
-                     f"`bench perf cells --json {args.costs}`)")
+    missing = [str(p) for p in args.costs if not p.is_file()]
+    if missing or not args.costs:
+        parser.error(f"--costs: no file {', '.join(missing)} (write one with "
+                     f"`bench perf cells --json costs.json`)")
     if not args.cores or min(args.cores) < 1 or args.folds < 1 or args.seeds < 1:
         parser.error("--cores, --folds and --seeds must be positive")
     if min(args.memory_per_core_gb, args.put_gbps, args.network_gbps) <= 0 \

@@ -147,7 +147,7 @@ def _costs(tmp_path):
     return path
 
 
-def _project_args(path, *extra):
+def _project_args(path, *extra):  # path: one file, or several comma-separated
     p = argparse.ArgumentParser()
     add_arguments(p)
     return p.parse_args(["--costs", str(path), *extra])
@@ -225,3 +225,22 @@ def test_skip_list_projects_past_the_limits():
     skip = skip_list(sizes, 4_000_000, timeout=600, max_rss_gb=8)
     assert set(skip) == {"slow", "big", "dead"}  # rule_popular always runs
     assert "timeout" in skip["slow"] and "GB" in skip["big"]
+
+
+def test_projection_merges_a_second_costs_file_for_slow_models(tmp_path):
+    from bench.perf.cells import summarise
+
+    main = _costs(tmp_path)
+    extra_sizes = [_size(500_000, [_cell("slow", 25.0, 0.05)], inputs=0.1e9)]
+    extra = tmp_path / "slow.json"
+    extra.write_text(json.dumps({"sizes": extra_sizes, "models": summarise(extra_sizes)}))
+    args = _project_args(f"{main},{extra}", "--interactions", "4000000", "--folds", "1",
+                         "--seeds", "1", "--cores", "2", "--cell-overhead", "0")
+    assert args.costs == [main, extra]
+    out = bench_project(args)
+    slow = next(m for m in out["models"] if m["model"] == "slow")
+    # 25 s at 0.5M, 100 s at 1M: exponent 2 -> 1,600 s at 4M
+    assert slow["exponent"] == pytest.approx(2.0)
+    assert slow["cpu_seconds"] == pytest.approx(1600.0)
+    # the driver still comes from the first file: 4 s of load at 4M
+    assert out["driver"]["load"] == pytest.approx(4.0)
