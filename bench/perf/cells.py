@@ -490,8 +490,8 @@ def _print(out: dict) -> None:
               + f"; cell inputs {(s['inputs_bytes'] or 0) / 1e6:,.0f} MB; "
               f"size process peak RSS {s['driver_peak_rss_gb']:.2f} GB")
     head = "".join(f" {f'{n / 1e6:g}M cpu s':>12s}" for n in sizes)
-    print(f"\n{'model':26s}{head} {'fit/serve exp':>14s} {'RSS +GB (largest)':>18s} "
-          f"{'mem exp':>8s}")
+    print(f"\n{'model':26s}{head} {'exp':>5s} {'fit/serve exp':>14s} "
+          f"{'RSS +GB (largest)':>18s} {'mem exp':>8s}")
     for m, v in out["models"].items():
         cells = []
         for n in sizes:
@@ -506,7 +506,7 @@ def _print(out: dict) -> None:
         last = [r for r in v["sizes"].values() if r["status"] == "ok"]
         growth = last[-1]["rss_growth_gb"] if last else None
         mark = ("*" if v["seeded"] else "") + ("t" if v["threaded"] else "")
-        print(f"{m + ' ' + mark:26s}{''.join(cells)} "
+        print(f"{m + ' ' + mark:26s}{''.join(cells)} {_fmt(e['cpu_seconds'], '.2f'):>5s} "
               f"{_fmt(e['fit_cpu_seconds'], '.2f'):>6s}/{_fmt(e['serve_cpu_seconds'], '.2f'):<7s} "
               f"{_fmt(growth, '.2f'):>18s} {_fmt(e['rss_growth_gb'], '.2f'):>8s}")
     print("(* seeded: one cell per training seed; t: multithreaded, measured on one thread; "

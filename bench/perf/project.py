@@ -166,7 +166,8 @@ def bench_project(args) -> dict:
     before = driver["load"] + args.folds * sum(driver[s] for s in PER_FOLD)
     put = args.folds * inputs_gb / args.put_gbps
     fetch = args.folds * inputs_gb / args.network_gbps
-    total_cpu = sum(s * n for s, n in cells)
+    total_cpu = sum(s for s, _ in cells)
+    held = sum(s * n for s, n in cells)
     longest = max((s for s, _ in cells), default=0.0)
     rows = []
     for cores in args.cores:
@@ -199,6 +200,7 @@ def bench_project(args) -> dict:
         "too_big_for_a_node": too_big,
         "cells": len(cells),
         "total_cpu_seconds": total_cpu,
+        "total_core_seconds_held": held,
         "longest_cell_seconds": longest,
         "driver": driver,
         "inputs_gb_per_fold": inputs_gb,
@@ -235,8 +237,10 @@ def _print(out: dict) -> None:
     d = out["driver"]
     print(f"driver: load {d['load']:.0f} s, per fold split {d['split']:.0f} s + audit "
           f"{d['audit']:.0f} s + context {d['context']:.0f} s, reduce {d['reduce']:.0f} s; "
-          f"cell inputs {out['inputs_gb_per_fold']:.2f} GB per fold; total cell CPU "
-          f"{out['total_cpu_seconds'] / 3600:,.1f} core-hours, longest cell "
+          f"cell inputs {out['inputs_gb_per_fold']:.2f} GB per fold; cells' CPU "
+          f"{out['total_cpu_seconds'] / 3600:,.1f} core-hours ("
+          f"{out['total_core_seconds_held'] / 3600:,.1f} core-hours of cores held for memory), "
+          f"longest cell "
           f"{_hms(out['longest_cell_seconds'])}")
     print(f"assumptions: exponent >= {a['min_exponent']:g}, {a['cell_overhead']:g} s per cell, "
           f"{a['memory_per_core_gb']:g} GB per core, {a['cores_per_node']} cores per node, "

@@ -108,14 +108,35 @@ def test_forked_cells_give_the_local_numbers_and_a_cost_per_cell(tmp_path):
     assert forked.inputs_bytes > 0
 
 
-def test_a_cell_past_its_time_limit_is_killed_and_counts_as_a_failure(tmp_path):
+def _never_finishes(cell, inputs, env, threads):
+    import time
+
+    import numpy as np
+
+    held = np.ones(20_000_000)  # 160 MB written: resident
+    time.sleep(120)
+    return held
+
+
+@pytest.mark.parametrize(("limits", "reason"), [
+    ({"timeout": 0.5, "max_rss_gb": 8}, "timeout"),
+    ({"timeout": 60, "max_rss_gb": 0.05}, "GB RSS"),
+])
+def test_a_cell_past_a_limit_is_killed_and_counts_as_a_failure(tmp_path, monkeypatch,
+                                                                limits, reason):
+    # the forked process runs a stand-in that holds memory and never returns
+    import bench.perf.cells as cells
+
+    monkeypatch.setattr(cells, "measure_cell", _never_finishes)
     cfg = compose_config(TINY)
-    forked = ForkedCells(threads=1, timeout=1e-3, max_rss_gb=8, seeded={}, threaded={})
+    forked = ForkedCells(threads=1, seeded={}, threaded={}, **limits)
     result = run_experiment(cfg, output_dir=tmp_path / "run",
                             executor=LocalExecutor(cell_function=forked))
     assert [r["status"] for r in forked.records] == ["killed", "killed"]
-    assert all("timeout" in r["error"] for r in forked.records)
+    assert all(reason in r["error"] for r in forked.records)
+    assert all(r["wall_seconds"] < 60 for r in forked.records)
     assert sorted(f.model for f in result.failures) == ["cf_als", "rule_popular"]
+    assert all(f.error.startswith("MeasurementLimit: killed") for f in result.failures)
     assert result.models == []
 
 
