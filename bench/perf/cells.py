@@ -373,8 +373,8 @@ def run_size(spec: dict, timeout: float | None) -> dict:
         proc = subprocess.run([sys.executable, "-c", code, json.dumps(spec)],
                               timeout=timeout, check=False)
         if proc.returncode != 0 or not out_path.is_file():
-            raise SystemExit(f"cells: the size {spec['interactions']:,} process failed "
-                             f"(exit code {proc.returncode})")
+            raise SystemExit(f"cells: a size's process failed ({spec['interactions']:,} "
+                             f"interactions, exit code {proc.returncode})")
         out = json.loads(out_path.read_text())
     out["process_wall_seconds"] = time.perf_counter() - t
     return out
