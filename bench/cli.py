@@ -136,30 +136,39 @@ def one_line(message: str) -> str:
     return "; ".join(ln.strip() for ln in str(message).splitlines() if ln.strip())
 
 
-def _run_task(cfg) -> None:
-    """Body of the Hydra app: run, then print the table and where things went."""
+def _run_task(cfg) -> int:
+    """Body of the Hydra app: run, then print the table and where things went.
+
+    A job of a sweep (``bench -m``) may run in another process or on another machine
+    (Ray, Slurm): what it needs from the sweep comes with it (:func:`bench.tune.sweep.
+    current_job`), and a job that fails records why in its folder and returns its exit
+    code instead of stopping the sweep, whose end reads every job folder.
+    """
     global _task_entered
     _task_entered = True
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from bench.reporting.summary import compact_table, rating_heading, rating_table
     from bench.runner import run_experiment
+    from bench.tune.sweep import current_job
 
+    hc = HydraConfig.get()
+    job = current_job(cfg, hc) if hc.mode == RunMode.MULTIRUN else None
+    if job is not None:
+        _options.update(quiet=job.quiet, verbose=job.verbose)
     quiet_logging(verbose=_options["verbose"], quiet=_options["quiet"])  # Hydra set it up
     # a log file on a full disk must not print a traceback per log line: the run's own
     # writes report the full disk in one line
     logging.raiseExceptions = False
     close_progress()  # drawn again with Hydra's log handlers routed around it
-    hc = HydraConfig.get()
     out = Path(hc.runtime.output_dir)
-    invocation = str(hc.sweep.dir) if hc.mode == RunMode.MULTIRUN else None
-    names = sweep_names(cfg, hc, invocation) if invocation is not None else {}
+    args = job.run_args if job is not None else _unsupervised_job(hc)
     try:
-        result = run_experiment(cfg, output_dir=out, invocation=invocation,
-                                parent_name=names.get("parent_name"), label=names.get("label", ""))
+        result = run_experiment(cfg, output_dir=out, **args)
     except BenchError as exc:
         end_open_runs("FAILED")
+        if job is not None:
+            return _job_failed(out, _fail(str(exc)), str(exc))
         remove_unused_run_folder(out, report_root(cfg))
         raise SystemExit(_fail(str(exc))) from None
     except KeyboardInterrupt:
@@ -167,9 +176,25 @@ def _run_task(cfg) -> None:
         raise SystemExit(interrupted(out, _options["argv"], report_root(cfg))) from None
     except BaseException as exc:
         end_open_runs("FAILED")
-        if storage_error(exc) is None:
+        problem = storage_error(exc)
+        if job is not None and isinstance(exc, Exception):
+            return _job_crashed(out, exc, problem)
+        if problem is None:
             raise
-        raise SystemExit(_fail(str(storage_error(exc)))) from None
+        raise SystemExit(_fail(str(problem))) from None
+    _print_result(result)
+    if result.failures:
+        code = failed_models_exit_code(result.failures)
+        if job is not None:
+            return _job_failed(out, code, "; ".join(
+                f"model {f.model} ({f.where}): {f.error}" for f in result.failures))
+        raise SystemExit(code)
+    return 0
+
+
+def _print_result(result) -> None:
+    from bench.reporting.summary import compact_table, rating_heading, rating_table
+
     close_progress()
     print()
     print(compact_table(result))
@@ -179,46 +204,60 @@ def _run_task(cfg) -> None:
         print(ratings)
     print(f"\nreport:   {result.output_dir / 'report.md'}")
     print(f"tracking: {result.tracking}")
-    if invocation is not None:
-        from bench.tune.leaderboard import SweepJob
-
-        _options["sweep"].jobs.append(SweepJob(num=int(hc.job.num), overrides=names["job"],
-                                               folder=out))
-    if result.failures:
-        raise SystemExit(failed_models_exit_code(result.failures))
 
 
-def sweep_names(cfg, hc, invocation: str) -> dict:
-    """A multirun job's MLflow names (one parent per sweep; children named by the job's
-    swept values), and the sweep this job belongs to, kept for its leaderboard."""
-    from bench.tune.sweep import Sweep, job_label, job_overrides, parent_name, swept_keys
+def _unsupervised_job(hc) -> dict:
+    """A job of a multirun whose sweep callback did not run (``~hydra.callbacks``): a
+    plain run of its own, its child runs named by the swept values of this command."""
+    from hydra.types import RunMode
 
-    sweep = _options.get("sweep")
-    if sweep is None or sweep.invocation != invocation:
-        tracker = cfg.get("tracker")
-        from omegaconf import OmegaConf
+    if hc.mode != RunMode.MULTIRUN:
+        return {}
+    from bench.tune.sweep import job_label, job_overrides, swept_keys
 
-        sweep = Sweep(folder=Path(invocation), name=str(cfg.name), invocation=invocation,
-                      tracker_cfg=OmegaConf.to_container(tracker, resolve=True)
-                      if tracker is not None else None,
-                      figures=bool(cfg.report.figures))
-        _options["sweep"] = sweep
-    job = job_overrides(list(hc.overrides.task), swept_keys(_options["argv"]))
-    return {"parent_name": parent_name(sweep.name, sweep.folder), "label": job_label(job),
-            "job": job}
+    swept = swept_keys(_options["argv"])
+    return {"label": job_label(job_overrides(list(hc.overrides.task), swept))}
 
 
-def finish_sweep() -> None:
-    """After the last job of a multirun: its leaderboard, in the sweep folder and MLflow."""
-    from bench.tune.sweep import finish_sweep as finish
+def _job_failed(out: Path, code: int, message: str) -> int:
+    """A sweep job failed: say why in its folder (the sweep's leaderboard reads it)."""
+    from bench.tune.sweep import record_job_failure
 
-    sweep = _options.pop("sweep", None)
-    if sweep is None or not sweep.jobs:
-        return
-    paths = finish(sweep)
-    if paths:
-        close_progress()
-        print(f"\nleaderboard: {paths[0]} ({len(sweep.jobs)} jobs)")
+    record_job_failure(out, code, one_line(message))
+    return code
+
+
+def _job_crashed(out: Path, exc: Exception, problem) -> int:
+    """A sweep job raised something other than bad input: its traceback on stderr (a
+    full disk: one line), its failure in its folder; the sweep goes on."""
+    import traceback
+
+    if problem is not None:
+        return _job_failed(out, _fail(str(problem)), str(problem))
+    close_progress()
+    traceback.print_exception(exc, file=sys.stderr)
+    return _job_failed(out, 1, f"{type(exc).__name__}: {exc}")
+
+
+def sweep_exit_code() -> int | None:
+    """After a multirun: say where its leaderboard is and which jobs failed; the exit
+    code (0, or 1 / 2 as for a run's failed models). ``None`` after a single run."""
+    from bench.tune.sweep import take_finished_sweep
+
+    outcome = take_finished_sweep()
+    if outcome is None:
+        return None
+    close_progress()
+    if outcome.paths:
+        print(f"\nleaderboard: {outcome.paths[0]} ({len(outcome.jobs)} jobs)")
+    failed = outcome.failed
+    if failed:
+        names = "; ".join(f"job {j.num} ({' '.join(j.overrides) or 'no swept value'}): "
+                          f"{j.error}" for j in failed[:3])
+        more = f"; and {len(failed) - 3} more" if len(failed) > 3 else ""
+        print(f"bench: error: sweep: {len(failed)} of {len(outcome.jobs)} jobs failed: "
+              f"{one_line(names)}{more}", file=sys.stderr)
+    return outcome.exit_code
 
 
 def end_open_runs(status: str) -> None:
@@ -499,23 +538,32 @@ def _hydra_main(argv: list[str]) -> int:
     app = hydra.main(version_base="1.3", config_path=str(cdir), config_name="config")(_run_task)
     saved = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = ["bench", *argv]
-    _options.pop("sweep", None)
     if saved[1] is None:  # Hydra raises what it would print as a trimmed traceback
         os.environ["HYDRA_FULL_ERROR"] = "1"
+    from bench.tune.sweep import open_sweeps, set_command_options
+
+    set_command_options(quiet=_options["quiet"], verbose=_options["verbose"])
+    started = False
     try:
-        app()
-        finish_sweep()
+        try:
+            app()
+        except BaseException as exc:
+            started = bool(open_sweeps())
+            _abort_sweeps(exc)
+            raise
+        code = sweep_exit_code()
     except SystemExit as exc:
         code = exit_code(exc)
         # Hydra reports composition errors (unknown key or option, bad override) itself
         # and exits 1 before our task starts: those are bad input, so exit 2.
-        if code == 1 and not _task_entered:
+        if code == 1 and not (_task_entered or started):
             return EXIT_USAGE
         return code
     except Exception as exc:
         # before the task: Hydra could not set the run up. A full disk (writing .hydra/)
         # becomes one line in main(); a config error one line here; a bug its traceback
-        problem = None if _task_entered or storage_error(exc) else _hydra_problem(exc, cdir)
+        entered = _task_entered or started
+        problem = None if entered or storage_error(exc) else _hydra_problem(exc, cdir)
         if problem is None:
             raise
         return _fail(problem)
@@ -523,7 +571,17 @@ def _hydra_main(argv: list[str]) -> int:
         sys.argv = saved[0]
         if saved[1] is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
-    return 0
+    return 0 if code is None else code
+
+
+def _abort_sweeps(exc: BaseException) -> None:
+    """A sweep that stops before its end (Ctrl-C, a lost worker, a launcher error) still
+    gets its leaderboard and its MLflow parent ended: KILLED after Ctrl-C, else FAILED."""
+    from bench.tune.sweep import abort_open_sweeps
+
+    killed = isinstance(exc, KeyboardInterrupt) or (
+        isinstance(exc, SystemExit) and exc.code == EXIT_INTERRUPTED)
+    abort_open_sweeps("KILLED" if killed else "FAILED")
 
 
 def _hydra_problem(exc: Exception, cdir: Path) -> str | None:
@@ -839,6 +897,21 @@ def main(argv: list[str] | None = None) -> int:
         end_open_runs("KILLED")
         print("\nbench: interrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a sweep job lost on Ray (a dead worker or node): one line
+        if not type(exc).__module__.startswith("ray."):
+            raise
+        end_open_runs("FAILED")
+        print(f"bench: error: {ray_lost(exc)}", file=sys.stderr)
+        return 1
+
+
+def ray_lost(exc: Exception) -> str:
+    """One line for a Ray error that reached the command (with retries off, a sweep job
+    whose worker died): what happened and what to do."""
+    first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+    return (f"Ray lost a job ({type(exc).__name__}: {first}); the sweep folder's "
+            "leaderboard lists the jobs that finished. Run the command again, or let Ray "
+            "retry lost jobs (drop +hydra.launcher.ray.remote.max_retries=0)")
 
 
 def _dispatch(argv: list[str]) -> int:

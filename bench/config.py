@@ -26,6 +26,7 @@ from bench.schema import (
     CheckConfig,
     ColdStartConfig,
     EvalConfig,
+    ExecutorConfig,
     ReportConfig,
     RunConfig,
     StatsConfig,
@@ -38,7 +39,7 @@ from bench.stats.budget import check_budget
 
 __all__ = [
     "CHECK_SEGMENTS", "FAMILIES", "KNOWN_METRICS", "CheckSettings", "ColdStartSettings",
-    "EvalSettings", "ReportSettings", "RunSettings", "StatsSettings",
+    "EvalSettings", "ExecutorSettings", "ReportSettings", "RunSettings", "StatsSettings",
     "check_model_names", "check_settings", "check_top_level", "cold_start_settings",
     "config_error_message",
     "eval_settings", "history_labels", "load_settings", "report_settings",
@@ -221,6 +222,36 @@ class CheckSettings:
 
 
 @dataclass(frozen=True)
+class ExecutorSettings:
+    """The checked ``executor`` group: where cells run (:mod:`bench.executor`)."""
+
+    kind: str = _DEFAULTS.executor.kind
+    #: Ray: the cluster to join; None = start a local one with ``num_cpus`` CPUs
+    address: str | None = _DEFAULTS.executor.address
+    num_cpus: int | None = _DEFAULTS.executor.num_cpus
+    cpus_per_cell: int = _DEFAULTS.executor.cpus_per_cell
+    max_concurrent_cells: int | None = _DEFAULTS.executor.max_concurrent_cells
+    max_retries: int = _DEFAULTS.executor.max_retries
+
+    @classmethod
+    def from_config(cls, cfg: ExecutorConfig) -> ExecutorSettings:
+        out = cls(kind=cfg.kind, address=cfg.address, num_cpus=cfg.num_cpus,
+                  cpus_per_cell=cfg.cpus_per_cell,
+                  max_concurrent_cells=cfg.max_concurrent_cells, max_retries=cfg.max_retries)
+        if out.kind == "local":  # a Ray key set here would be ignored without a word
+            default = cls()
+            for name in ("address", "num_cpus", "cpus_per_cell", "max_concurrent_cells",
+                         "max_retries"):
+                if getattr(out, name) != getattr(default, name):
+                    raise ConfigError(
+                        f"executor.{name}: expected it only with executor=ray (the local "
+                        f"executor runs cells one after another here), got "
+                        f"{getattr(out, name)!r}; add executor=ray or drop executor.{name}"
+                    )
+        return out
+
+
+@dataclass(frozen=True)
 class RunSettings:
     """Everything a run reads from its config, checked: the typed groups and the raw
     ``_target_`` nodes (``dataset``, ``split``, ``models``, ``tracker``) for :func:`build`."""
@@ -242,6 +273,8 @@ class RunSettings:
     tracker: dict | None
     #: training seeds (``seeds``): each seeded model runs once per seed; None = off
     seeds: tuple[int, ...] | None = None
+    #: where the cells run (``executor=local|ray``)
+    executor: ExecutorSettings = ExecutorSettings()
 
 
 # ---------------------------------------------------------------------- loading
@@ -278,7 +311,7 @@ def load_settings(cfg) -> RunSettings:
         report=resolve_headline(ReportSettings.from_config(run.report), settings),
         check=CheckSettings.from_config(run.check),
         dataset=raw["dataset"], split=raw["split"], models=_without_untargeted_tuned(raw),
-        tracker=raw.get("tracker"),
+        tracker=raw.get("tracker"), executor=ExecutorSettings.from_config(run.executor),
     )
     # values that cannot fit in memory whatever the data; the data's own sizes are
     # checked with the same function once the split is known

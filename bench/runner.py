@@ -39,7 +39,7 @@ from bench.config import RunSettings, load_settings, to_container
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
-from bench.executor import Executor, LocalExecutor
+from bench.executor import Executor, build_executor
 from bench.metrics.keys import MetricKey
 from bench.models.base import Recommender
 from bench.observe import Observers, TimedTracker, default_observers
@@ -103,6 +103,8 @@ def run_experiment(
     executor: Executor | None = None,
     parent_name: str | None = None,
     label: str = "",
+    sweep_parent: str | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> RunResult:
     """Run the experiment ``cfg`` describes and return its results.
 
@@ -111,25 +113,28 @@ def run_experiment(
         output_dir: where ``report.md``, ``results.json`` and artifacts go; by default
             ``<report.dir>/<name>/<timestamp>-<id>``.
         tracker: overrides the ``tracker`` config group (tests pass a ``MemoryTracker``).
-        invocation: an id shared by every job of one command (a Hydra sweep shares one
-            MLflow parent run through it); a fresh id by default.
+        invocation: the value of the ``recspectrum.invocation`` tag on the run's MLflow
+            parent; a fresh id by default.
         on_result: called with the result, the tracker and the parent run id after the
             report is written and before the parent run ends (``bench check`` compares
             with its baseline there); the paths it returns are logged to the parent run.
         observers: receive every stage of the run (:mod:`bench.observe`); by default
             those attached with :func:`bench.observe.attached`.
-        executor: runs the cells; a :class:`~bench.executor.LocalExecutor` by default.
-        parent_name: the MLflow parent run's name (a sweep names it after its folder);
-            ``<name>/<run folder>`` by default.
+        executor: runs the cells; by default the one the ``executor`` config group names
+            (``executor=local``: a :class:`~bench.executor.LocalExecutor`).
+        parent_name: the name of the run's top MLflow run (a sweep job: its swept
+            values); ``<name>/<run folder>`` by default.
         label: added to every child run's name (a sweep job's swept values).
+        sweep_parent: the MLflow run id of a sweep's parent (which the sweep creates and
+            ends: :mod:`bench.tune.sweep`): the run's top run becomes one child of it.
+        tags: added to the run's top MLflow run (a sweep job's number and swept values).
     """
     t_start = time.perf_counter()
-    run = _prepare(cfg, output_dir, tracker, observers or default_observers(),
-                   executor or LocalExecutor())
+    run = _prepare(cfg, output_dir, tracker, observers or default_observers(), executor)
     run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
     evaluations, shared = _plan_protocols(run, dataset, splits, audits)
-    run.parent = _open_parent(run, dataset, splits, invocation)
+    run.parent = _open_parent(run, dataset, splits, sweep_parent, invocation, tags)
     t = time.perf_counter()
     results, failures, served = _run_main(run, dataset, splits, shared)
     run.timings["models_s"] = time.perf_counter() - t
@@ -150,7 +155,7 @@ def run_experiment(
 
 
 # ---------------------------------------------------------------------------- stages
-def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor) -> _Run:
+def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor | None) -> _Run:
     """Validate everything a stranger could get wrong, before any data is read."""
     raw = to_container(cfg)
     settings = load_settings(raw)
@@ -158,6 +163,7 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor)
     for model_name, model_cfg in settings.models.items():  # bad config fails before training
         build_model(model_name, model_cfg)
         parse_space(model_name, model_cfg)  # its `bench tune` space too: data, checked
+    executor = executor or build_executor(settings.executor)  # executor=ray without Ray: here
     stamp = f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     out = Path(output_dir) if output_dir else Path(settings.report.dir) / settings.name / stamp
     out.mkdir(parents=True, exist_ok=True)
@@ -201,26 +207,25 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
     return dataset, splits, audits
 
 
-def _open_parent(run: _Run, dataset: Dataset, splits: list[Split],
-                 invocation: str | None) -> str | None:
-    """The invocation's MLflow parent run: found (a sweep's later jobs) or created."""
+def _open_parent(run: _Run, dataset: Dataset, splits: list[Split], sweep_parent: str | None,
+                 invocation: str | None, tags: Mapping[str, str] | None) -> str | None:
+    """The run's top MLflow run, described: a parent of its own (a plain run), or one
+    child of a sweep's parent (a sweep job). The reduce step ends it; never the sweep's."""
     s, tracker = run.settings, run.tracker
-    invocation = invocation or uuid.uuid4().hex
-    parent = tracker.find_run(INVOCATION_TAG, invocation)
-    if parent is None:  # first job of this invocation: create and describe the parent
-        parent = tracker.start_run(
-            run.parent_name or f"{s.name}/{run.out.name}",
-            tags={INVOCATION_TAG: invocation, "recspectrum.experiment": s.name,
-                  "dataset.fingerprint": dataset.summary()["fingerprint"],
-                  "split.fingerprint": splits[0].fingerprint},
-        )
-        tracker.log_params(parent, {
-            "seed": s.seed, "dataset": dataset.name, "split": splits[0].name,
-            **{f"split.{k}": v for k, v in splits[0].params.items()},
-            "eval.cutoffs": list(s.eval.cutoffs),
-            "eval.relevance_threshold": s.eval.relevance_threshold,
-            **({"seeds": list(s.seeds)} if s.seeds is not None else {}),
-        })
+    parent = tracker.start_run(
+        run.parent_name or f"{s.name}/{run.out.name}", parent_id=sweep_parent,
+        tags={"recspectrum.experiment": s.name,
+              "dataset.fingerprint": dataset.summary()["fingerprint"],
+              "split.fingerprint": splits[0].fingerprint,
+              INVOCATION_TAG: invocation or uuid.uuid4().hex, **(tags or {})},
+    )
+    tracker.log_params(parent, {
+        "seed": s.seed, "dataset": dataset.name, "split": splits[0].name,
+        **{f"split.{k}": v for k, v in splits[0].params.items()},
+        "eval.cutoffs": list(s.eval.cutoffs),
+        "eval.relevance_threshold": s.eval.relevance_threshold,
+        **({"seeds": list(s.seeds)} if s.seeds is not None else {}),
+    })
     write_json(run.out / "config.json", run.raw)
     tracker.log_artifact(parent, run.out / "config.json", f"config/{run.out.name}")
     return parent
@@ -402,9 +407,11 @@ def _segment_source(s: RunSettings) -> str | None:
 
 
 def _segments_users(name: str, model_cfg: Mapping) -> bool:
-    """Does this model config build a class that labels users with segments?"""
+    """Does this model config build a class that labels users with segments of its own
+    (not one that only passes a child's labels on)?"""
     cls = resolve(model_cfg.get("_target_"), f"models.{name}")  # checked, nothing called
-    return cls.user_segments is not Recommender.user_segments
+    return (cls._user_segments is not Recommender._user_segments
+            and not cls.forwards_user_segments)
 
 
 def _audit(splits: list[Split], fail_on_leakage: bool,

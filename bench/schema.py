@@ -41,6 +41,8 @@ UNSCORED_RATINGS = ("exclude", "surprise_default")
 #: ``tune.sampler`` and ``tune.pruner`` choices (``bench tune``, :mod:`bench.tune`)
 TUNE_SAMPLERS = ("tpe", "random")
 TUNE_PRUNERS = ("none", "median")
+#: ``executor.kind`` choices: cells in this process, or Ray tasks (``recspectrum[ray]``)
+EXECUTOR_KINDS = ("local", "ray")
 
 #: a name that becomes one path component (``name``, the keys of ``models``): letters, digits,
 #: ``_ - .``, starting with a letter, digit or ``_`` (never ``.``, ``..`` or ``-``), no separator
@@ -311,6 +313,29 @@ class TuneConfig:
 
 
 @dataclass
+class ExecutorConfig:
+    """``executor``: where the cells run (``configs/executor/``: ``local`` or ``ray``).
+
+    Every key but ``kind`` is Ray's; with ``kind: local`` they keep their defaults
+    (:func:`bench.config.load_settings` refuses a Ray key set for the local executor).
+    """
+
+    kind: str = setting("local", expected=f"one of {list(EXECUTOR_KINDS)}",
+                        rules=((lambda v: v in EXECUTOR_KINDS, None),))
+    address: str | None = setting(
+        None, expected="a Ray cluster address ('auto', 'ray://host:10001', 'host:6379') or "
+                       "null (start a local cluster)", rules=((_nonempty, None),))
+    num_cpus: int | None = setting(None, expected="an integer >= 1 or null (every core)",
+                                   rules=((_positive, None),))
+    cpus_per_cell: int = setting(1, expected="an integer >= 1", rules=((_positive, None),))
+    max_concurrent_cells: int | None = setting(
+        None, expected="an integer >= 1 or null (as many as the CPUs allow)",
+        rules=((_positive, None),))
+    max_retries: int = setting(3, expected="an integer >= 0",
+                               rules=((lambda v: v >= 0, None),))
+
+
+@dataclass
 class RunConfig:
     """The composed top-level config (``configs/config.yaml`` and its groups)."""
 
@@ -339,6 +364,7 @@ class RunConfig:
     check: CheckConfig = group(CheckConfig)
     report: ReportConfig = group(ReportConfig)
     tune: TuneConfig = group(TuneConfig)
+    executor: ExecutorConfig = group(ExecutorConfig)
     #: the record ``bench tune`` writes into a tuned overlay (``tuned=NAME``); the card
     #: and the report show it
     tuning: Any = setting(None, expected="the record bench tune writes, or null")

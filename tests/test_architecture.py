@@ -12,7 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "bench"
 #: The run layer: orchestration, cells, executors, the record, the reduce step.
-RUN_LAYER = ["runner.py", "cells.py", "executor.py", "record.py", "reduce.py", "protocols.py",
+RUN_LAYER = ["runner.py", "cells.py", "executor/base.py", "executor/local.py",
+             "executor/ray.py", "executor/factory.py", "record.py", "reduce.py", "protocols.py",
              "observe.py"]
 MAX_FUNCTION_LINES = 60
 

@@ -188,3 +188,30 @@ def test_check_takes_overrides_on_both_sides_of_its_options(monkeypatch, tmp_pat
     monkeypatch.setattr(command, "run_check", fake_run_check)
     assert main(["check", "tracker=none", "--baseline", str(tmp_path / "b.json"), "seed=3"]) == 0
     assert seen == {"overrides": ["tracker=none", "seed=3"], "baseline": str(tmp_path / "b.json")}
+
+
+def test_a_ray_error_reaching_the_command_is_one_line_exit_1(monkeypatch, capsys):
+    """With retries off, a sweep job whose Ray worker died stops the sweep: one line
+    saying what happened and what to do, exit 1 (not bad input), no traceback."""
+    exceptions = pytest.importorskip("ray.exceptions")
+    import bench.cli as cli
+
+    def lost(argv):
+        raise exceptions.WorkerCrashedError()
+
+    monkeypatch.setattr(cli, "_dispatch", lost)
+    assert cli.main(["-m", "seed=1,2"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("bench: error: Ray lost a job (WorkerCrashedError")
+    assert "max_retries" in err
+
+
+def test_other_unexpected_errors_are_not_taken_for_ray_errors(monkeypatch):
+    import bench.cli as cli
+
+    def broken(argv):
+        raise ZeroDivisionError("a bug")
+
+    monkeypatch.setattr(cli, "_dispatch", broken)
+    with pytest.raises(ZeroDivisionError):
+        cli.main(["seed=1"])

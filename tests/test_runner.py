@@ -104,3 +104,21 @@ def test_relevant_artifact_holds_each_relevant_pair_with_its_test_rating(ratings
     assert len(merged) == len(rel) > 0
     assert (merged["rating"] == merged["stars"]).all()  # read by code, equal to the file
     assert (rel["rating"] >= 4.0).all()  # only relevant pairs (threshold 4)
+
+
+def test_auto_segment_rules_label_every_model_with_the_segmenting_models_labels(tmp_path):
+    """``eval.segments.rules: auto`` picks the first model that segments users itself —
+    ``rule_segment`` here, not the hybrid listed before it that only forwards a child's
+    labels — and every model's users carry its labels."""
+    from tests.helpers import compose_config
+
+    cfg = compose_config(["tracker=none", "report.figures=false", "~experiment",
+                          "model=[hybrid_fallback,rule_popular,rule_segment]"])
+    assert cfg.eval.segments.rules == "auto"
+    result = run_experiment(cfg, output_dir=tmp_path / "run")
+    frame = result.per_user_frame()
+    labels = frame.pivot(index="user_id", columns="model", values="segment")
+    assert labels["rule_segment"].notna().all() and len(labels) > 100
+    for model in ("hybrid_fallback", "rule_popular"):
+        assert labels[model].equals(labels["rule_segment"].rename(model))
+    assert labels["rule_segment"].nunique() >= 2

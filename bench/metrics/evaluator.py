@@ -21,7 +21,14 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError, EvaluationError
-from bench.metrics.hits import as_relevance, hit_matrix_block, ideal_gains_csr, row_block
+from bench.metrics import kernels
+from bench.metrics.hits import (
+    as_relevance,
+    hit_matrix_block,
+    hit_matrix_rows,
+    ideal_gains_csr,
+    row_block,
+)
 from bench.metrics.keys import MetricKey, check_cutoffs
 from bench.metrics.ranking import MAP_DENOMINATORS, RankedHits
 from bench.metrics.registry import METRICS, RANKING_METRICS
@@ -32,6 +39,9 @@ __all__ = [
 
 #: Users per block (hit matrix + metrics); bounds temporary memory and keeps it in cache.
 _BLOCK_ROWS = 8_192
+#: Users per block when the kernels run: their temporaries are a bool hit matrix and a few
+#: columns per cutoff, so larger blocks cost little memory and save per-block overhead.
+_KERNEL_BLOCK_ROWS = 32_768
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,18 +148,23 @@ def evaluate_rankings(
     n_excluded = int(recs.shape[0] - users.size)
     graded_ndcg = bool(graded) and "ndcg" in names
     recs = recs[:, : ks[-1]]
+    kernel = kernels.use_kernels(recs.shape[0] * ks[-1])
 
     # Blocks of users, end to end: hit matrix (once, at the largest cutoff), then every
     # metric at every cutoff. Temporary memory is bounded by the block, not by n_users.
     per_user = {metric_key(m, k): np.empty(users.size, dtype=np.float64) for m in names for k in ks}
     scratch: dict = {}
     done = 0
-    for start in range(0, recs.shape[0], _BLOCK_ROWS):
-        stop = min(recs.shape[0], start + _BLOCK_ROWS)
-        block_rel = row_block(rel, start, stop)
-        hits, gains = hit_matrix_block(
-            recs[start:stop], block_rel, with_gains=graded_ndcg, row_offset=start, scratch=scratch
-        )
+    block_rows = _KERNEL_BLOCK_ROWS if kernel else _BLOCK_ROWS
+    for start in range(0, recs.shape[0], block_rows):
+        stop = min(recs.shape[0], start + block_rows)
+        block_rel = row_block(rel, start, stop) if graded_ndcg or not kernel else None
+        if kernel:
+            hits, gains = hit_matrix_rows(recs, rel, start, stop, with_gains=graded_ndcg,
+                                          scratch=scratch)
+        else:
+            hits, gains = hit_matrix_block(recs[start:stop], block_rel, with_gains=graded_ndcg,
+                                           row_offset=start, scratch=scratch)
         ideal = ideal_gains_csr(block_rel, ks[-1]) if graded_ndcg else None
         keep = n_rel_all[start:stop] > 0
         n_keep = int(keep.sum())
@@ -166,6 +181,7 @@ def evaluate_rankings(
             gains=gains,
             ideal=ideal,
             map_denominator=map_denominator,
+            kernel=kernel,
         )
         for m in names:
             table = METRICS[m].columns(ranked)

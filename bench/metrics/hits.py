@@ -53,9 +53,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import EvaluationError
+from bench.metrics import kernels
 
 __all__ = [
-    "as_relevance", "hit_matrix", "hit_matrix_block", "ideal_gains", "ideal_gains_csr",
+    "as_relevance", "hit_matrix", "hit_matrix_block", "hit_matrix_rows", "ideal_gains",
+    "ideal_gains_csr",
     "n_relevant", "row_block",
 ]
 
@@ -115,6 +117,42 @@ def hit_matrix_block(
         hits, gains, dup_rows = _hits_dense(recs, rel, with_gains, scratch)
     else:
         hits, gains, dup_rows = _hits_sorted(recs, rel, with_gains)
+    _raise_on_repeats(recs, dup_rows, row_offset)
+    return hits, gains
+
+
+def hit_matrix_rows(
+    recs: np.ndarray,
+    rel: sp.csr_matrix,
+    start: int,
+    stop: int,
+    *,
+    with_gains: bool,
+    scratch: dict,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`hit_matrix_block` of rows ``start:stop`` of ``recs`` and of the checked CSR
+    ``rel`` (whole, not sliced), by the compiled kernel of :mod:`bench.metrics.kernels`.
+
+    The same output and the same errors as the numpy designs; the caller has checked that
+    the kernel is available (:func:`bench.metrics.kernels.use_kernels`). ``scratch`` (a
+    dict kept between the calls of one evaluation) holds the kernel's marker array.
+    """
+    n_items = rel.shape[1]
+    block = _check_recs(recs[start:stop], stop - start, n_items, values=False)
+    n_users, k = block.shape
+    hits = np.empty((n_users, k), dtype=bool)
+    gains = np.empty((n_users, k), dtype=np.float64) if with_gains else None
+    if n_users == 0 or k == 0:
+        return hits, gains
+    dup = np.zeros(n_users, dtype=bool)
+    if not kernels.mark_hits(block, rel, start, scratch, hits, gains, dup):
+        _check_recs(block, n_users, n_items)  # raises, naming the range of the codes
+    _raise_on_repeats(block, np.flatnonzero(dup), start)
+    return hits, gains
+
+
+def _raise_on_repeats(recs: np.ndarray, dup_rows: np.ndarray, row_offset: int) -> None:
+    """The error for lists that repeat an item (``dup_rows``: their rows in ``recs``)."""
     if dup_rows.size:
         first = int(dup_rows[0])
         items = recs[first][recs[first] >= 0]
@@ -124,7 +162,6 @@ def hit_matrix_block(
             f"{dup_rows.size} list(s) (first: row {first + row_offset} repeats item code(s) "
             f"{uniq[counts > 1][:5].tolist()})"
         )
-    return hits, gains
 
 
 def row_block(rel: sp.csr_matrix, start: int, stop: int) -> sp.csr_matrix:
@@ -192,7 +229,8 @@ def as_relevance(relevant) -> sp.csr_matrix:
         rel = rel.copy()
         rel.sum_duplicates()
     data = rel.data
-    if data.size and not (np.isfinite(data).all() and (data > 0).all()):
+    # min > 0 and max < inf (NaN fails both): two reductions, no temporary arrays
+    if data.size and not (data.min() > 0 and data.max() < np.inf):
         bad = int((~np.isfinite(data) | (data <= 0)).sum())
         raise EvaluationError(
             f"relevant: expected finite positive gains in every stored entry, got {bad} "
@@ -207,7 +245,9 @@ def as_relevance(relevant) -> sp.csr_matrix:
 _as_csr = as_relevance  # the name the hit-design tests use
 
 
-def _check_recs(recs, n_rows: int, n_items: int) -> np.ndarray:
+def _check_recs(recs, n_rows: int, n_items: int, values: bool = True) -> np.ndarray:
+    """``recs`` as an array, checked: 2-D, integer, ``n_rows`` rows and (``values``) item
+    codes in ``[-1, n_items)`` (the kernel checks the codes itself as it reads them)."""
     recs = np.asarray(recs)
     if recs.ndim != 2 or not np.issubdtype(recs.dtype, np.integer):
         raise EvaluationError(
@@ -219,7 +259,7 @@ def _check_recs(recs, n_rows: int, n_items: int) -> np.ndarray:
             f"recs/relevant: expected the same number of user rows, got {recs.shape[0]} "
             f"lists and {n_rows} relevance rows"
         )
-    if recs.size:
+    if values and recs.size:
         lo, hi = int(recs.min()), int(recs.max())
         if lo < -1 or hi >= n_items:
             raise EvaluationError(

@@ -30,6 +30,7 @@ import numpy as np
 
 from bench import validate
 from bench.errors import ConfigError, EvaluationError
+from bench.metrics import kernels
 
 __all__ = [
     "MAP_DENOMINATORS",
@@ -255,6 +256,10 @@ class RankedHits:
         cutoffs: validated, strictly ascending, the largest ``<= K``.
         gains, ideal: graded NDCG inputs (see :func:`ndcg_at_k`), or None for binary.
         map_denominator: one of :data:`MAP_DENOMINATORS`.
+        kernel: compute ``hits@k``, the binary DCG and the AP sums at the cutoffs with the
+            compiled kernel (:func:`bench.metrics.kernels.cutoff_sums`: one pass over
+            the ranks, the same float64 additions in the same order, so the same bits);
+            the caller checked that it is available. ``hits`` must then be bool.
     """
 
     def __init__(
@@ -266,6 +271,7 @@ class RankedHits:
         gains: np.ndarray | None = None,
         ideal: np.ndarray | None = None,
         map_denominator: str = "relevant",
+        kernel: bool = False,
     ) -> None:
         self.ks = np.asarray(cutoffs, dtype=np.int64)
         self.kmax = int(self.ks[-1])
@@ -276,6 +282,7 @@ class RankedHits:
         self.gains = gains
         self.ideal = ideal
         self.map_denominator = map_denominator
+        self.kernel = kernel
 
     def relevant(self, metric: str) -> np.ndarray:
         """``|R|`` as a float64 column ``(n_users, 1)``; an error naming ``metric`` if absent."""
@@ -291,7 +298,32 @@ class RankedHits:
     @cached_property
     def count(self) -> np.ndarray:
         """``hits@k`` at every cutoff, float64 ``(n_users, len(cutoffs))``."""
+        if self.kernel:
+            return self._sums[0].astype(np.float64)
         return self.cumulative[:, self.ks - 1].astype(np.float64)
+
+    @cached_property
+    def binary_dcg(self) -> np.ndarray:
+        """``sum_{hit ranks i <= k} 1 / log2(i + 1)`` at every cutoff (binary DCG@k)."""
+        if self.kernel:
+            return self._sums[1]
+        return _at_cutoffs(np.multiply(self.hits, _discounts(self.kmax)), self.ks)
+
+    @cached_property
+    def precision_sums(self) -> np.ndarray:
+        """``sum_{hit ranks i <= k} hits@i / i`` at every cutoff (the AP@k numerator)."""
+        if self.kernel:
+            return self._sums[2]
+        # Precision@i = hits@i / i at each hit rank i, 0 elsewhere.
+        prec_at_hit = np.zeros(self.hits.shape, dtype=np.float64)
+        np.divide(self.cumulative, np.arange(1, self.kmax + 1, dtype=np.float64),
+                  out=prec_at_hit, where=self.hits)
+        return _at_cutoffs(prec_at_hit, self.ks)
+
+    @cached_property
+    def _sums(self) -> tuple:
+        """The kernel's ``(count, binary DCG, AP sums)`` in one pass over the ranks."""
+        return kernels.cutoff_sums(self.hits, self.ks, _discounts(self.kmax))
 
 
 def precision_columns(r: RankedHits) -> np.ndarray:
@@ -319,7 +351,7 @@ def ndcg_columns(r: RankedHits) -> np.ndarray:
     n_rel = r.relevant("ndcg")
     disc = _discounts(r.kmax)
     if r.gains is None:
-        dcg = _at_cutoffs(np.multiply(r.hits, disc), r.ks)
+        dcg = r.binary_dcg
         depth = np.minimum(r.ks[None, :], n_rel[:, 0].astype(np.int64)[:, None])
         idcg = _ideal_binary_dcg(r.kmax)[depth]
     else:
@@ -341,11 +373,7 @@ def average_precision_columns(r: RankedHits) -> np.ndarray:
             f"got {r.map_denominator!r}"
         )
     n_rel = r.relevant("map")
-    # Precision@i = hits@i / i at each hit rank i, 0 elsewhere.
-    prec_at_hit = np.zeros(r.hits.shape, dtype=np.float64)
-    np.divide(r.cumulative, np.arange(1, r.kmax + 1, dtype=np.float64), out=prec_at_hit,
-              where=r.hits)
-    total = _at_cutoffs(prec_at_hit, r.ks)
+    total = r.precision_sums
     den = n_rel if r.map_denominator == "relevant" else np.minimum(r.kf[None, :], n_rel)
     return _divide(total, den)
 

@@ -185,6 +185,11 @@ class Recommender(HasParams):
         """
         return (type(self).__name__,)
 
+    #: ``True`` for wrappers whose ``_user_segments`` only passes a child's labels on
+    #: (hybrids, business rules): ``eval.segments.rules: auto`` looks past them for a
+    #: model that segments users itself.
+    forwards_user_segments: ClassVar[bool] = False
+
     def user_segments(self, users: np.ndarray) -> np.ndarray | None:
         """The segment label each user (a code of the data given to ``fit``) fell into,
         or ``None`` (no segmentation).

@@ -10,19 +10,27 @@ arrays for the same scores (``tests/models/test_topk_fast.py``).
 * :func:`top_k` -- what the base class calls: the numba kernel over row chunks in worker
   threads when numba is installed, else :func:`top_k_numpy`.
 * :func:`factor_top_k` -- ``user_factors @ item_factors.T`` fused with masking and
-  top-k: per block of ``block_rows`` users, one float32 ``sgemm`` into a buffer owned
+  top-k: per block of ``block_rows`` users, float32 ``sgemm`` tiles into a buffer owned
   by the worker thread, the block's excluded items (a CSR, never densified) and
   unscorable items written as NaN, then a single-pass selection per row (a k-sized
-  heap; an item enters only when it beats the current k-th score, which is rare after
-  the first few hundred items). Blocks run on ``threads`` worker threads with BLAS
-  pinned to one thread each, so peak memory is ``threads x block_rows x n_items``
-  floats whatever the number of users.
+  heap carried from tile to tile; an item enters only when it beats the current k-th
+  score, which is rare after the first few hundred items). The tiles take the items
+  in order of decreasing norm, and a block stops as soon as no item left can enter
+  any of its lists: a score is at most ``|u| |v|``, so once every k-th score beats
+  ``|u|`` times the largest norm left, the rest is never computed. On ALS factors
+  (whose item norms follow popularity) that skips about 90% of the products; on
+  factors of equal norms it skips nothing and costs a second ``sgemm`` call per block.
+  Blocks run on ``threads`` worker threads with BLAS pinned to one thread each, so
+  peak memory is ``threads x block_rows x n_items`` floats whatever the number of users.
 
 Set ``BENCH_TOPK_ENGINE=numpy`` to force the numpy path (the kernel is then never
 compiled); inputs under ``KERNEL_MIN_CELLS`` cells take it too. Scores are compared
 exactly as given: two different BLAS calls (other block shapes, other thread counts) may
 round a product differently in the last bit, which can swap near-ties; within one call
-the order is exact.
+the order is exact. The tiles do not change a score: an ``sgemm`` entry is the dot
+product of one user row and one item row, whichever columns it sits among (checked
+bitwise for OpenBLAS here: tiles, offsets and item permutations give the same bits;
+``bench perf topk`` compares the lists with the numpy path's on whole blocks).
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ __all__ = ["BLOCK_ROWS", "factor_top_k", "have_kernel", "top_k", "top_k_exact", 
 
 #: Users per score block of :func:`factor_top_k` (a block is ``BLOCK_ROWS x n_items`` floats).
 BLOCK_ROWS = 128
+#: Score cells (users x items) of the first tile of a block in :func:`factor_top_k`'s
+#: kernel path (512 KiB of float32: 1,024 items for 128 users). It holds the items of
+#: largest norm; on ALS factors most blocks need little more than it.
+TILE_CELLS = 1 << 17
 #: Cells below which :func:`top_k` runs the kernel inline instead of in worker threads.
 INLINE_CELLS = 1 << 20
 #: Cells (rows x items) below which both entry points take the numpy path: tiny inputs
@@ -121,44 +133,58 @@ def top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---------------------------------------------------------------------- numba kernel
-def _select_rows(scores, k, indptr, indices, ex_row0, bad_cols, out_items, out_scores, out_row0):
-    """Per row of ``scores`` (float32, modified in place): mask, then top-k by a heap.
+def _scan_tile(scores, k, col0, codes, position, indptr, indices, ex_row0, bad_pos, heap_s,
+               heap_i, sizes):
+    """Rows of a tile of scores (float32, modified in place) into each row's running heap.
 
-    Row ``r`` first gets NaN at ``bad_cols`` and at the CSR columns
-    ``indices[indptr[ex_row0 + r] : indptr[ex_row0 + r + 1]]``. Then one scan in code
-    order keeps the k best (score, code) pairs in a min-heap whose root is the worst
-    kept pair (lowest score, then highest code). Because codes arrive in increasing
-    order, a later item that ties the root is worse than it, so an item enters a full
-    heap only when its score is strictly greater: one float compare per cell, counted
-    over chunks of ``_CHUNK`` cells in a loop that compiles to SIMD, so only chunks
-    holding a candidate take the scalar heap loop. NaN fails every compare. The heap
-    is then sorted (best first) into ``out_*[out_row0 + r]``; -1 / NaN pad short rows.
+    Columns are *positions*: ``scores[r, t]`` is the score of item ``codes[col0 + t]``
+    for row ``r`` (``position`` is the inverse of ``codes``); the rows continue the heaps
+    ``heap_s[r], heap_i[r]`` (``sizes[r]`` entries) left by the previous tiles of the
+    same rows (``sizes`` all zero before the first). Row ``r`` first gets NaN at the
+    tile's positions in ``bad_pos`` (ascending) and at the positions of the item codes
+    ``indices[indptr[ex_row0 + r] : indptr[ex_row0 + r + 1]]`` (a CSR row).
+
+    Then one scan keeps the k best (score, code) pairs in a min-heap whose root is the
+    worst kept pair (lowest score, then highest code): an item enters a full heap when it
+    beats the root (a higher score, or the same score and a lower code). The test is one
+    float compare per cell (``>=`` the root's score), counted over chunks of ``_CHUNK``
+    cells in a loop that compiles to SIMD, so only chunks holding a candidate take the
+    scalar heap loop. NaN fails every compare; NaN and -inf never enter.
     """
     n, m = scores.shape
     neg_inf = np.float32(-np.inf)
-    hs = np.empty(max(k, 1), np.float32)
-    hi = np.empty(max(k, 1), np.int32)
+    b_lo = np.searchsorted(bad_pos, col0)
+    b_hi = np.searchsorted(bad_pos, col0 + m)
     for r in range(n):
         row = scores[r]
-        for c in bad_cols:
-            row[c] = np.nan
+        for b in range(b_lo, b_hi):
+            row[bad_pos[b] - col0] = np.nan
         for p in range(indptr[ex_row0 + r], indptr[ex_row0 + r + 1]):
-            row[indices[p]] = np.nan
-        size = 0
-        thr = neg_inf  # while the heap fills, any score above -inf enters
+            c = position[indices[p]] - col0
+            if 0 <= c < m:
+                row[c] = np.nan
+        hs = heap_s[r]
+        hi = heap_i[r]
+        size = sizes[r]
+        thr = hs[0] if size == k else neg_inf  # while the heap fills, any score enters
         for c0 in range(0, m, _CHUNK):  # a vectorised count skips most chunks at once
             chunk = row[c0 : c0 + _CHUNK]  # a slice: its loop vectorises, row[c0:c1] does not
             hits = 0
             for t in range(chunk.shape[0]):
-                if chunk[t] > thr:
+                if chunk[t] >= thr:
                     hits += 1
             if hits == 0:
                 continue
             for t in range(chunk.shape[0]):
                 s = chunk[t]
-                if not s > thr:
+                if not s >= thr:
                     continue
-                j = c0 + t
+                j = codes[col0 + c0 + t]
+                if size < k:
+                    if not s > neg_inf:
+                        continue
+                elif not (s > thr or j < hi[0]):  # s == thr: the lower code wins the tie
+                    continue
                 if size < k:  # sift up
                     c = size
                     size += 1
@@ -195,6 +221,15 @@ def _select_rows(scores, k, indptr, indices, ex_row0, bad_cols, out_items, out_s
                     hs[c] = s
                     hi[c] = j
                     thr = hs[0]
+        sizes[r] = size
+
+
+def _finish_rows(heap_s, heap_i, sizes, out_items, out_scores, out_row0):
+    """Each row's heap sorted best first into ``out_*[out_row0 + r]``; -1 / NaN pad."""
+    for r in range(heap_s.shape[0]):
+        hs = heap_s[r]
+        hi = heap_i[r]
+        size = sizes[r]
         for a in range(1, size):  # insertion sort, best first
             vs = hs[a]
             vi = hi[a]
@@ -214,8 +249,34 @@ def _select_rows(scores, k, indptr, indices, ex_row0, bad_cols, out_items, out_s
             out_scores[o, a] = np.nan
 
 
+class _Heaps:
+    """Running top-k heaps of up to ``rows`` rows (one per worker thread, reused)."""
+
+    def __init__(self, rows: int, k: int):
+        self.scores = np.empty((rows, max(k, 1)), dtype=np.float32)
+        self.items = np.empty((rows, max(k, 1)), dtype=np.int32)
+        self.sizes = np.zeros(rows, dtype=np.int64)
+
+    def start(self, rows: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Empty heaps for the first ``rows`` rows."""
+        self.sizes[:rows] = 0
+        return self.scores[:rows], self.items[:rows], self.sizes[:rows]
+
+
+def _select_rows(kernels, scores, k, indptr, indices, ex_row0, bad_cols, out_items, out_scores,
+                 out_row0):
+    """Mask and rank whole rows of ``scores`` (one tile) into ``out_*[out_row0:]``."""
+    scan, finish = kernels
+    heap_s, heap_i, sizes = _Heaps(scores.shape[0], k).start(scores.shape[0])
+    identity = np.arange(scores.shape[1], dtype=np.int32)
+    scan(scores, k, 0, identity, identity, indptr, indices, ex_row0, bad_cols, heap_s, heap_i,
+         sizes)
+    finish(heap_s, heap_i, sizes, out_items, out_scores, out_row0)
+
+
 def _get_kernel():
-    """The compiled kernel, or ``None`` (numba missing or ``BENCH_TOPK_ENGINE=numpy``)."""
+    """The compiled ``(scan, finish)`` kernels, or ``None`` (numba missing or
+    ``BENCH_TOPK_ENGINE=numpy``)."""
     global _kernel
     if os.environ.get(_ENGINE_ENV, "").lower() == "numpy":
         return None
@@ -227,7 +288,8 @@ def _get_kernel():
                 except ImportError:
                     _kernel = False
                 else:
-                    _kernel = numba.njit(nogil=True, cache=True)(_select_rows)
+                    jit = numba.njit(nogil=True, cache=True)
+                    _kernel = (jit(_scan_tile), jit(_finish_rows))
     return _kernel or None
 
 
@@ -284,16 +346,86 @@ def top_k(
     no_ptr = np.zeros(n_rows + 1, dtype=np.int64)
     threads = threads or default_threads()
     if threads == 1 or n_rows * n_items < INLINE_CELLS:
-        kernel(work, k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, 0)
+        _select_rows(kernel, work, k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, 0)
         return items, top
     step = -(-n_rows // threads)
 
     def run(start: int) -> None:
         stop = min(start + step, n_rows)
-        kernel(work[start:stop], k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, start)
+        _select_rows(kernel, work[start:stop], k, no_ptr, _NO_IDX, 0, _NO_IDX, items, top, start)
 
     list(_executor(threads).map(run, range(0, n_rows, step)))
     return items, top
+
+
+class _NormOrder:
+    """Items by decreasing norm, and the bound that lets :func:`factor_top_k` stop early.
+
+    A score is a dot product, so ``u . v <= |u| |v|`` (Cauchy-Schwarz): once every row of
+    a block holds k items and its k-th score exceeds ``|u|`` times the largest norm of
+    the items not yet scored, none of those items can enter any list, and the block is
+    done. Items are scored tile by tile in order of decreasing norm, so that bound falls
+    as fast as it can. The computed float32 product may exceed the exact one by at most
+    ``f * 2**-24 |u| |v|`` (f terms), so the bound is inflated by four times that.
+
+    The scores themselves do not change: each is still one ``sgemm`` entry for the same
+    pair of factor rows, and the lists keep the exact order (ties toward the lower code).
+    Rows with a NaN factor score NaN everywhere and never hold a list: they count as done.
+    """
+
+    def __init__(self, uf: np.ndarray, itf: np.ndarray, bad: np.ndarray):
+        item_norm = _norms(itf)
+        item_norm[np.isnan(item_norm)] = 0.0  # NaN scores never rank: last, and no bound
+        item_norm[bad] = 0.0  # neither do unscorable items
+        order = np.argsort(-item_norm, kind="stable")
+        self.codes = order.astype(np.int32)  # position -> item code
+        self.position = np.empty(len(order), dtype=np.int32)  # item code -> position
+        self.position[order] = np.arange(len(order), dtype=np.int32)
+        self.factors = itf[order]
+        self.bad = np.sort(self.position[bad]).astype(np.int32)
+        self.tail_max = item_norm[order]  # descending: the largest norm from each position on
+        slack = 1.0 + 4.0 * itf.shape[1] * 2.0**-24
+        self.user_bound = _norms(uf) * slack
+        self.nan_user = np.isnan(self.user_bound)
+
+    def limit(self, start: int, stop: int, heap_s, sizes, k: int) -> int:
+        """The position from which, by the rows' current k-th scores, no item can enter a
+        list of rows ``start:stop`` (``len(codes)`` when some row has no bound yet). An
+        estimate (a quotient rounds): :meth:`settled` is the exact test."""
+        live = ~self.nan_user[start:stop]
+        if not live.any():
+            return 0
+        if (sizes[live] < k).any():
+            return len(self.codes)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.min(heap_s[live, 0] / self.user_bound[start:stop][live])
+        if not need > 0:
+            return len(self.codes)
+        return int(np.searchsorted(-self.tail_max, -need, side="right"))
+
+    def settled(self, start: int, stop: int, col0: int, heap_s, sizes, k: int) -> bool:
+        """Whether no item from position ``col0`` on can enter a list of rows
+        ``start:stop`` (heaps ``heap_s``, ``sizes``)."""
+        if col0 == 0:
+            return False
+        bound = self.user_bound[start:stop] * self.tail_max[col0]
+        full = (sizes == k) & (heap_s[:, 0] > bound)
+        return bool((full | self.nan_user[start:stop]).all())
+
+
+def _norms(factors: np.ndarray) -> np.ndarray:
+    """Row norms in float64, without a float64 copy of ``factors``."""
+    return np.sqrt(np.einsum("ij,ij->i", factors, factors, dtype=np.float64))
+
+
+def tile_items(block_rows: int, n_items: int) -> int:
+    """Items in the first score tile of a block in :func:`factor_top_k`'s kernel path:
+    ``block_rows x tile`` floats within :data:`TILE_CELLS` (a multiple of the kernel's
+    chunk). A further tile reaches at most where the bound says the block settles and
+    is at most twice as wide as the one before; it takes all the items left when some
+    row has no bound yet (:meth:`_NormOrder.limit`)."""
+    tile = max(_CHUNK, TILE_CELLS // max(1, block_rows) // _CHUNK * _CHUNK)
+    return min(n_items, tile)
 
 
 def factor_top_k(
@@ -305,6 +437,7 @@ def factor_top_k(
     item_mask: np.ndarray | None = None,
     block_rows: int | None = None,
     threads: int | None = None,
+    stats: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` of ``user_factors @ item_factors.T`` per user, without the full matrix.
 
@@ -321,11 +454,14 @@ def factor_top_k(
             default :data:`BLOCK_ROWS`.
         threads: worker threads (default: the CPUs available); BLAS runs one thread in
             each.
+        stats: a dict that receives ``cells`` (users x items) and ``skipped_cells``, the
+            score cells never computed because no row of their block could gain from
+            them (see :class:`_NormOrder`).
 
     Returns ``(items int32, scores float32)`` shaped ``(n_users, min(k, n_items))``,
-    ordered and padded as :func:`top_k`. Each block is one ``sgemm`` of ``block_rows``
-    users starting at a multiple of ``block_rows``, so the scores (and thus the lists)
-    do not depend on ``threads``.
+    ordered and padded as :func:`top_k`. Each block holds ``block_rows`` users starting
+    at a multiple of ``block_rows``, and its tiles and where it stops depend only on its
+    own rows, so the scores (and thus the lists) do not depend on ``threads``.
     """
     from threadpoolctl import threadpool_limits
 
@@ -349,26 +485,54 @@ def factor_top_k(
     kernel = None if n_users * n_items < KERNEL_MIN_CELLS else _get_kernel()
     block_rows = int(block_rows or BLOCK_ROWS)
     threads = max(1, min(threads or default_threads(), -(-n_users // block_rows)))
-    item_t = itf.T
     starts = range(0, n_users, block_rows)
     local = threading.local()
+    if kernel is not None:
+        order = _NormOrder(uf, itf, bad)
+        first_tile = tile_items(block_rows, n_items)
+        skipped = np.zeros(threads, dtype=np.int64)  # score cells skipped, per worker
 
-    def run_block(start: int) -> None:
+    def run_block(start: int, worker: int = 0) -> None:
         stop = min(start + block_rows, n_users)
+        rows = stop - start
+        if kernel is not None:  # item tiles by decreasing norm, while any row can gain
+            state = getattr(local, "state", None)
+            if state is None:
+                state = local.state = (np.empty(block_rows * n_items, np.float32),
+                                       _Heaps(block_rows, k))
+            flat, heaps = state
+            heap_s, heap_i, sizes = heaps.start(rows)
+            scan, finish = kernel
+            col0, width = 0, first_tile
+            while col0 < n_items:
+                if col0:
+                    if order.settled(start, stop, col0, heap_s, sizes, k):
+                        skipped[worker] += rows * (n_items - col0)
+                        break
+                    # at most to where the bound says the block settles, at most twice the
+                    # last tile (the lists improve meanwhile); all the rest when no bound
+                    limit = order.limit(start, stop, heap_s, sizes, k)
+                    width = (n_items - col0 if limit >= n_items
+                             else max(_CHUNK, min(limit - col0, 2 * width)))
+                col1 = min(n_items, col0 + width)
+                out = flat[: rows * (col1 - col0)].reshape(rows, col1 - col0)
+                np.matmul(uf[start:stop], order.factors[col0:col1].T, out=out)
+                scan(out, k, col0, order.codes, order.position, indptr, indices, start,
+                     order.bad, heap_s, heap_i, sizes)
+                col0 = col1
+            finish(heap_s, heap_i, sizes, items, top, start)
+            return
         buf = getattr(local, "buf", None)
         if buf is None:
             buf = local.buf = np.empty((block_rows, n_items), dtype=np.float32)
-        block = buf[: stop - start]
-        np.matmul(uf[start:stop], item_t, out=block)
-        if kernel is not None:
-            kernel(block, k, indptr, indices, start, bad, items, top, start)
-            return
+        block = buf[:rows]
+        np.matmul(uf[start:stop], itf.T, out=block)
         if len(bad):
             block[:, bad] = np.nan
         sub_ptr = indptr[start : stop + 1]
         if sub_ptr[-1] > sub_ptr[0]:
-            rows = np.repeat(np.arange(stop - start), np.diff(sub_ptr))
-            block[rows, indices[sub_ptr[0] : sub_ptr[-1]]] = np.nan
+            rows_of = np.repeat(np.arange(rows), np.diff(sub_ptr))
+            block[rows_of, indices[sub_ptr[0] : sub_ptr[-1]]] = np.nan
         items[start:stop], top[start:stop] = top_k_numpy(block, k)
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -379,7 +543,10 @@ def factor_top_k(
             # each worker takes every threads-th block; a block's buffer is per thread
             def run_share(first: int) -> None:
                 for start in starts[first::threads]:
-                    run_block(start)
+                    run_block(start, first)
 
             list(_executor(threads).map(run_share, range(threads)))
+    if stats is not None:
+        stats["cells"] = n_users * n_items
+        stats["skipped_cells"] = int(skipped.sum()) if kernel is not None else 0
     return items, top

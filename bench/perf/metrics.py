@@ -5,9 +5,14 @@
 
 ``metrics`` times :func:`bench.metrics.evaluate_rankings` on top-``--k`` lists (default
 top-100) for ``--metrics`` at ``--cutoffs`` (default: the issue's precision, recall,
-NDCG and MAP at 10): median of ``--repeats`` runs, reported as users per second, with the
-peak memory of one call (numpy allocations seen by ``tracemalloc``, and the growth of
-the process high-water RSS after resetting it, see :func:`_peak_rss_growth`).
+NDCG and MAP at 10): median of ``--repeats`` runs after one untimed warm-up call (whose
+time, which includes loading or compiling the evaluator's kernels, is reported), as users
+per second, with the peak memory of one call (numpy allocations seen by ``tracemalloc``,
+and the growth of the process high-water RSS after resetting it, see
+:func:`_peak_rss_growth`). Each run alternates with the **memory-bandwidth floor** of
+the same input (:func:`input_reader`: one streaming read of every input byte the
+evaluator needs), so the ratio of the two medians says how far the evaluator is from
+merely reading its input. The load average is recorded before and after.
 ``--compare`` also times pytrec_eval on the same input (the same measures cut at the same
 cutoffs; ``recip_rank`` for MRR, ``success`` for hit rate), separately for building its
 input dicts and for evaluating, and ranx when it is installed (its numba kernels are
@@ -35,6 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import statistics
 import time
 from pathlib import Path
 
@@ -200,11 +206,21 @@ def bench_metrics(args: argparse.Namespace) -> dict:
     def ours():
         return evaluate_rankings(recs, relevant, cutoffs, metrics)
 
-    evaluate_rankings(recs[:100], relevant[:100], cutoffs, metrics)  # warm-up
-    timing, ev = time_runs(ours, args.repeats)
+    load_before = os.getloadavg()
+    start = time.perf_counter()
+    ours()  # warm-up: the first call loads (or compiles) the evaluator's kernels
+    first_s = time.perf_counter() - start
+    read_once = input_reader(recs, relevant, max(cutoffs))
+    read_once()
+    # ours and the floor interleaved (A, B, A, B...): a change of load hits both
+    timing, floor, ev = _interleaved(ours, read_once, args.repeats)
+    timing["first_call_seconds"] = first_s
     timing["users_per_second"] = n_users / timing["median_seconds"]
     timing["peak_tracemalloc_mb"] = _tracemalloc_peak(ours)
     timing["peak_rss_growth_mb"] = _peak_rss_growth(ours)[0]
+    floor["bytes"] = read_once.bytes
+    floor["gb_per_second"] = read_once.bytes / floor["median_seconds"] / 1e9
+    floor["ours_over_floor"] = timing["median_seconds"] / floor["median_seconds"]
     out = {
         "dataset": args.dataset,
         "model": args.model if args.dataset == "movielens_small" else None,
@@ -217,8 +233,9 @@ def bench_metrics(args: argparse.Namespace) -> dict:
         "repeats": args.repeats,
         "evaluated_users": int(ev.users.size),
         "excluded_users": ev.n_excluded,
-        "load_average": os.getloadavg(),
+        "load_average": load_before,
         "recspectrum": timing,
+        "read_floor": floor,
     }
     if args.compare:
         import pytrec_eval
@@ -249,7 +266,44 @@ def bench_metrics(args: argparse.Namespace) -> dict:
             ranx_out = _bench_ranx(qrels, run, ev, metrics, cutoffs, timing, n_users, args)
         if ranx_out is not None:
             out["ranx"] = ranx_out
+    out["load_average_after"] = os.getloadavg()
     return out
+
+
+def input_reader(recs: np.ndarray, relevant, kmax: int):
+    """A function reading once every input byte the evaluator must read: the first
+    ``kmax`` columns of ``recs`` and the relevance CSR (``indptr``, ``indices`` and the
+    gains, which it checks). Its time is the memory-bandwidth floor of an evaluation: a
+    streaming pass (one SIMD reduction per array) over contiguous copies made beforehand,
+    so only the bytes the evaluator needs are read, at the machine's read bandwidth.
+    ``reader.bytes`` is how many."""
+    rel = relevant.tocsr()
+    arrays = (np.ascontiguousarray(recs[:, :kmax]), rel.indptr, rel.indices, rel.data)
+
+    def reader() -> float:
+        return sum(float(np.maximum.reduce(a, axis=None)) for a in arrays if a.size)
+
+    reader.bytes = sum(a.nbytes for a in arrays)
+    return reader
+
+
+def _interleaved(fn, other, repeats: int) -> tuple[dict, dict, object]:
+    """Time ``fn`` and ``other`` alternately ``repeats`` times each: (fn's timing,
+    other's timing, fn's last result), as :func:`~bench.perf.common.time_runs`."""
+    a_runs, b_runs, result = [], [], None
+    for _ in range(repeats):
+        a, result = time_runs(fn, 1)
+        b, _ = time_runs(other, 1)
+        a_runs.append(a)
+        b_runs.append(b)
+
+    def merged(runs):
+        wall = [r["seconds"][0] for r in runs]
+        cpu = [r["cpu_seconds"][0] for r in runs]
+        return {"seconds": wall, "cpu_seconds": cpu, "median_seconds": statistics.median(wall),
+                "median_cpu_seconds": statistics.median(cpu)}
+
+    return merged(a_runs), merged(b_runs), result
 
 
 def _bench_ranx(qrels, run, ev, metrics, cutoffs, ours_timing, n_users, args) -> dict | None:
@@ -323,7 +377,7 @@ def _print_table(out: dict) -> None:
         f"{out['items']:,} items, {out['relevant_entries']:,} relevant entries; "
         f"{','.join(out['metrics'])} @ {out['cutoffs']} ({out['evaluated_users']:,} "
         f"evaluated, {out['excluded_users']:,} without relevant items); load average "
-        f"{out['load_average'][0]:.2f}"
+        f"{out['load_average'][0]:.2f} before, {out['load_average_after'][0]:.2f} after"
     )
     ours = out["recspectrum"]
     rows = [("recspectrum evaluate_rankings", ours, ours.get("peak_rss_growth_mb"))]
@@ -344,8 +398,13 @@ def _print_table(out: dict) -> None:
         extra.append(f"pytrec_eval input dicts: {t['build_dicts_seconds']:.3f} s")
     if "ranx" in out:
         extra.append(f"ranx Qrels/Run from the dicts: {out['ranx']['build_inputs_seconds']:.3f} s")
-    print(f"ours: peak numpy allocations {ours['peak_tracemalloc_mb']:.1f} MiB (tracemalloc)"
+    print(f"ours: peak numpy allocations {ours['peak_tracemalloc_mb']:.1f} MiB (tracemalloc); "
+          f"first call {ours['first_call_seconds']:.3f} s (loads the kernels)"
           + ("; " + "; ".join(extra) if extra else ""))
+    floor = out["read_floor"]
+    print(f"memory-bandwidth floor (reading the {floor['bytes'] / 1e6:.1f} MB of inputs once, "
+          f"interleaved with ours): {floor['median_seconds'] * 1e3:.2f} ms "
+          f"({floor['gb_per_second']:.1f} GB/s); ours = {floor['ours_over_floor']:.1f}x the floor")
     for engine in ("pytrec_eval", "ranx"):
         if engine in out:
             print(f"speed-up over {engine}: {out[engine]['speedup']:,.1f}x; largest difference "

@@ -11,7 +11,8 @@ from typing import Protocol, runtime_checkable
 class Tracker(Protocol):
     """Where runs, params, metrics and artifacts go.
 
-    Runs form a two-level tree: one parent per invocation, one child per (model, fold).
+    Runs form a tree: one parent per invocation, one child per (model, fold); a sweep
+    adds a level above (one parent per sweep, one child per job: bench.tune.sweep).
     Every method takes the run id returned by :meth:`start_run`.
     """
 

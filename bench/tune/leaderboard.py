@@ -155,11 +155,14 @@ def _study_figure(path: Path, res, metric: str) -> Path:
 # ---------------------------------------------------------------------------- sweeps
 @dataclass(frozen=True)
 class SweepJob:
-    """One job of a Hydra multirun: its number, its overrides and its run folder."""
+    """One job of a Hydra multirun: its number, its overrides, its run folder, and why it
+    failed (``None``: it finished) with its exit code."""
 
     num: int
     overrides: tuple[str, ...]
     folder: Path
+    error: str | None = None
+    exit_code: int = 0
 
 
 def job_label(overrides: Sequence[str]) -> str:
@@ -204,29 +207,45 @@ def sweep_frame(jobs: Sequence[SweepJob]) -> tuple[pd.DataFrame, str]:
 
 
 def write_sweep_leaderboard(folder: Path, jobs: Sequence[SweepJob], name: str,
-                            figures: bool = True) -> list[Path]:
+                            figures: bool = True, note: str = "") -> list[Path]:
     """``leaderboard.md``, ``leaderboard.csv`` and ``figures/leaderboard.png`` in the
-    sweep folder; nothing when no job finished."""
+    sweep folder: the ranking of the jobs that have results, then every job with its
+    status (a failed job with why). ``note`` is a line added under the heading."""
     frame, headline = sweep_frame(jobs)
-    if frame.empty:
-        return []
     folder = Path(folder)
     paths = [atomic_write(folder / "leaderboard.csv", lambda tmp: frame.to_csv(tmp, index=False))]
-    metrics = [c for c in frame.columns if "@" in c]
-    lines = [f"# Sweep leaderboard: {name}", "",
-             f"{len(jobs)} jobs; ranked by {headline} (mean over folds, test split of each "
-             "job's run). Each job's report is in its own folder.", "",
-             "| rank | model | overrides | " + " | ".join(metrics) + " | fit s | run |",
-             "|---:|---|---|" + "---:|" * len(metrics) + "---:|---|"]
-    for _, r in frame.iterrows():
-        vals = " | ".join(_num(r[m]) for m in metrics)
-        lines.append(f"| {r['rank']} | {r['model']} | {r['overrides'] or '(none)'} | {vals} | "
-                     f"{r['fit_seconds']:.2f} | [{r['run']}]({r['run']}/report.md) |")
-    if figures:
+    failed = [j for j in jobs if j.error is not None]
+    lines = [f"# Sweep leaderboard: {name}", "", *([note, ""] if note else []),
+             f"{len(jobs)} jobs, {len(failed)} failed; ranked by {headline} (mean over folds, "
+             "test split of each job's run). Each job's report is in its own folder.", ""]
+    if len(frame):
+        metrics = [c for c in frame.columns if "@" in c]
+        lines += ["| rank | model | overrides | " + " | ".join(metrics) + " | fit s | run |",
+                  "|---:|---|---|" + "---:|" * len(metrics) + "---:|---|"]
+        for _, r in frame.iterrows():
+            vals = " | ".join(_num(r[m]) for m in metrics)
+            lines.append(f"| {r['rank']} | {r['model']} | {r['overrides'] or '(none)'} | "
+                         f"{vals} | {r['fit_seconds']:.2f} | [{r['run']}]({r['run']}/report.md) |")
+    else:
+        lines.append("No job has results.")
+    lines += ["", "## Jobs", "", "| job | overrides | status | folder |", "|---:|---|---|---|"]
+    for j in jobs:
+        status = "finished" if j.error is None else f"**failed** (exit {j.exit_code}): {j.error}"
+        rel = _relative(j.folder, folder)
+        lines.append(f"| {j.num} | {job_label(j.overrides) or '(none)'} | "
+                     f"{status.replace('|', '/')} | [{rel}]({rel}) |")
+    if figures and len(frame):
         paths.append(_sweep_figure(folder / "figures" / "leaderboard.png", frame, headline))
         lines += ["", f"![{headline} against each swept value](figures/leaderboard.png)"]
     paths.insert(0, atomic_write_text(folder / "leaderboard.md", "\n".join(lines) + "\n"))
     return paths
+
+
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return str(Path(path).relative_to(start))
+    except ValueError:
+        return str(path)
 
 
 def _sweep_figure(path: Path, frame: pd.DataFrame, metric: str) -> Path:

@@ -126,3 +126,67 @@ def test_als_fused_path_equals_generic_path(min_cells, monkeypatch):
         assert np.array_equal(fused.scores, generic.scores, equal_nan=True)
     assert (fused.items[2] == -1).all()  # unknown user: empty list
     assert 3 not in fused.items
+
+
+def _skewed_case(seed: int, n_users: int, n_items: int, f: int, integer: bool):
+    """Factors whose item norms span orders of magnitude (as ALS's do on Zipf data), an
+    exclusion matrix, an item mask and a user that cannot be scored."""
+    rng = np.random.default_rng(seed)
+    if integer:  # exact products: ties everywhere, the same floats from any BLAS call
+        uf = rng.integers(-2, 3, (n_users, f)).astype(np.float32)
+        itf = rng.integers(-1, 2, (n_items, f)).astype(np.float32)
+        itf *= rng.choice([1.0, 1.0, 2.0, 8.0, 32.0], (n_items, 1)).astype(np.float32)
+    else:
+        uf = rng.standard_normal((n_users, f)).astype(np.float32)
+        itf = rng.standard_normal((n_items, f)).astype(np.float32)
+        itf *= (10.0 ** rng.uniform(-2, 1, (n_items, 1))).astype(np.float32)
+    uf[3] = np.nan
+    exclude = sp.random(n_users, n_items, density=0.05, format="csr", random_state=rng)
+    exclude.data[:] = 1
+    item_mask = rng.random(n_items) > 0.05
+    item_mask[np.argsort(-np.linalg.norm(itf, axis=1))[:3]] = False  # the largest norms
+    return uf, itf, exclude, item_mask
+
+
+@pytest.mark.parametrize("integer", [True, False])
+@pytest.mark.parametrize("block_rows,threads", [(5, 1), (16, 2)])
+def test_norm_ordered_tiles_and_the_bound_keep_the_exact_lists(integer, block_rows, threads,
+                                                                monkeypatch):
+    """Items scored tile by tile in order of decreasing norm, blocks stopped by the
+    |u| |v| bound: the arrays equal the dense reference (ties toward the lower code even
+    when the lower code comes in a later tile), and some cells were really skipped."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(topk, "KERNEL_MIN_CELLS", 0)
+    monkeypatch.setattr(topk, "TILE_CELLS", block_rows * 64)  # first tile: 64 items
+    uf, itf, exclude, item_mask = _skewed_case(1, 90, 700, 6, integer)
+    dense = uf @ itf.T
+    dense[:, ~item_mask] = np.nan
+    mask_history(dense, exclude)
+    for k in (1, 5, 40):
+        stats = {}
+        items, top = factor_top_k(uf, itf, k, exclude=exclude, item_mask=item_mask,
+                                  block_rows=block_rows, threads=threads, stats=stats)
+        ref_items, ref_top = top_k_exact(dense, k)
+        assert np.array_equal(items, ref_items), k
+        assert np.array_equal(top.view(np.int32), ref_top.view(np.int32)), k
+        assert stats["cells"] == 90 * 700
+        if k <= 5:
+            assert stats["skipped_cells"] > 0.2 * stats["cells"], (k, stats)
+    if integer:  # the case really had ties at the k-th place
+        kth = np.sort(np.nan_to_num(dense, nan=-np.inf), axis=1)[:, -5]
+        assert ((dense == kth[:, None]).sum(axis=1) > 1).any()
+
+
+def test_the_bound_never_skips_without_skew(monkeypatch):
+    """Equal norms: no bound can exclude a tile, every cell is scored, lists exact."""
+    pytest.importorskip("numba")
+    monkeypatch.setattr(topk, "KERNEL_MIN_CELLS", 0)
+    monkeypatch.setattr(topk, "TILE_CELLS", 8 * 64)
+    rng = np.random.default_rng(2)
+    uf = rng.standard_normal((40, 8)).astype(np.float32)
+    itf = rng.standard_normal((500, 8)).astype(np.float32)
+    itf /= np.linalg.norm(itf, axis=1, keepdims=True)
+    stats = {}
+    items, _ = factor_top_k(uf, itf, 10, block_rows=8, threads=1, stats=stats)
+    assert stats["skipped_cells"] == 0
+    assert np.array_equal(items, top_k_exact(uf @ itf.T, 10)[0])

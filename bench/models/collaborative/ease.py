@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
 from bench import validate
 from bench.errors import ConfigError
@@ -86,7 +87,11 @@ class EASE(Recommender):
         # as B without a copy.
         gram = (x.T @ x).astype(np.float32).toarray()
         gram[np.diag_indices(n)] += np.float32(self.l2)
-        p = spd_inverse(gram)
+        # one BLAS thread: OpenBLAS's blocked Cholesky rounds differently with another
+        # thread count, so B (and the lists' ties) would depend on the machine's cores
+        # and on where the cell runs (executor=ray pins a cell to its CPUs)
+        with threadpool_limits(limits=1, user_api="blas"):
+            p = spd_inverse(gram)
         del gram
         p = np.ascontiguousarray(p.T) if not p.flags.c_contiguous else p  # no copy: F -> C
         p /= -np.diag(p)[None, :]  # column j divided by -P_jj

@@ -31,6 +31,7 @@ class Composite(Recommender):
     """
 
     family = "hybrid"
+    forwards_user_segments = True
     components: Mapping[str, Recommender]
 
     def vocabulary_sources(self) -> frozenset[str]:

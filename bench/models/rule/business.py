@@ -106,6 +106,8 @@ class BusinessRules(Recommender):
         activity_thresholds: ``[t1, t2]`` bounds of ``activity_band`` in ``for``.
     """
 
+    forwards_user_segments = True
+
     def __init__(
         self,
         *,

@@ -98,3 +98,23 @@ def test_spd_inverse_in_place_across_blocks():
     assert np.array_equal(got, got.T)
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
         ease.spd_inverse(-np.eye(3))
+
+
+def test_weights_do_not_depend_on_the_blas_thread_count():
+    # OpenBLAS's blocked Cholesky rounds differently with 1 and 2 threads on a catalogue
+    # this size; EASE inverts with one thread, so a cell gives the same lists wherever it
+    # runs (executor=local on all cores, executor=ray pinned to its CPUs)
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 400, 1500
+    users = np.repeat(np.arange(n_users), 40)
+    items = rng.integers(0, n_items, len(users))
+    frame = pd.DataFrame({"user_id": users, "item_id": items}).drop_duplicates()
+    data = Interactions.from_frame(frame)
+    weights = []
+    for threads in (1, 2):
+        with threadpool_limits(limits=threads, user_api="blas"):
+            weights.append(EASE(l2=50.0).fit(data).weights_)
+    assert weights[0].shape == (data.n_items, data.n_items)
+    np.testing.assert_array_equal(weights[0], weights[1])
