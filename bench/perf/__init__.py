@@ -22,6 +22,8 @@ WORKLOADS = {
     "spectrum": "bench.perf.spectrum",
     "scale": "bench.perf.scale",
     "shards": "bench.perf.shards",
+    "cells": "bench.perf.cells",
+    "project": "bench.perf.project",
     "suite": "bench.perf.suite",
 }
 

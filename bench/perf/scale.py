@@ -23,9 +23,21 @@ the kernel's high-water mark ``VmHWM``, cross-checked by the parent with
 ``getrusage(RUSAGE_CHILDREN).ru_maxrss`` (each run is a fresh child, so that figure is
 its own). The share of the wall time that is not the models' own fit and recommend is
 printed (issue 19's target: <= 20 %). After the run the child fits ``cf_ease`` (its
-default config) on the run's training part (kept by the cell function the run's
-executor calls) and records the error it refuses with, how long that took and how much
+default config) on the run's training part (kept by a wrapper around the run's executor)
+and records the error it refuses with, how long that took and how much
 the RSS grew (EASE must refuse before it allocates its dense item x item matrices).
+
+``--executor ray`` runs the cells as Ray tasks (``executor=ray executor.num_cpus=N``,
+``--num-cpus``, default 2: a local cluster this child starts; its start-up is timed
+apart). Observers cannot cross processes, so each task runs the cell with its own stage
+meter and writes its figures to a file the child reads after the run
+(:class:`WorkerProbe`): per cell the worker's pid, wall and CPU seconds, its stages,
+the RSS at the start and end (anonymous and shared-memory parts: object-store pages a
+worker reads are shared memory) and the worker's peak RSS (``ru_maxrss``); the table then
+shows the workers' ``fit``/``recommend``/``evaluate`` rows (summed over cells, which
+overlap in time) and one row per worker process. The parent also samples the machine's
+``MemAvailable`` every 0.5 s: the drop from before the run is the footprint of every
+process, Ray's object store included (and anything else the machine ran meanwhile).
 
 Targets (issue 6): the run completes within 10 minutes and 8 GB peak RSS on 2 cores.
 Timings depend on what else runs on the machine: the load average is printed with the
@@ -63,10 +75,13 @@ def shape(scale: float) -> dict[str, int]:
     return {"n_users": n_users, "n_items": n_items, "n_interactions": n_interactions}
 
 
-def overrides(scale: float, split: str, models: list[str], seed: int, figures: bool) -> list[str]:
-    """Hydra overrides of the scale run."""
+def overrides(scale: float, split: str, models: list[str], seed: int, figures: bool,
+              executor: str = "local", num_cpus: int | None = None) -> list[str]:
+    """Hydra overrides of the scale run (``executor=ray executor.num_cpus=N`` for Ray)."""
     sizes = shape(scale)
-    return [
+    ray = ["executor=ray", f"executor.num_cpus={num_cpus}" if num_cpus else
+           "executor.num_cpus=null"] if executor == "ray" else []
+    return [*ray,
         "~experiment",
         "dataset=synthetic",
         *(f"dataset.{k}={v}" for k, v in sizes.items()),
@@ -97,19 +112,95 @@ def meter() -> StageMeter:
 
 
 class SplitKeeper:
-    """A cell function that keeps the main split of the first cell it runs, then runs the
-    cell as usual (``LocalExecutor(cell_function=keeper)``): the run's training rows for
-    the cf_ease check, without splitting again."""
+    """An executor that keeps the main split of the first cell it is given, then hands
+    the cells to ``executor`` (local or Ray): the run's training rows for the cf_ease
+    check, without splitting again."""
 
-    def __init__(self) -> None:
+    def __init__(self, executor) -> None:
+        self.executor = executor
         self.split = None
 
-    def __call__(self, cell, inputs, env):
-        from bench.cells import MAIN, run_cell
+    def run(self, cells, inputs, env):
+        from bench.cells import MAIN
 
-        if self.split is None and cell.protocol == MAIN:
-            self.split = inputs.evaluation.split
-        return run_cell(cell, inputs, env)
+        for cell, cell_inputs in zip(cells, inputs, strict=True):
+            if self.split is None and cell.protocol == MAIN:
+                self.split = cell_inputs.evaluation.split
+        return self.executor.run(cells, inputs, env)
+
+
+class WorkerProbe:
+    """The cell function of a Ray run: runs the cell in its worker with a stage meter
+    attached, and writes the worker's own figures for that cell — wall and CPU seconds,
+    the stages inside the cell, the RSS at the start and at the end (anonymous and
+    shared-memory parts: object-store pages a worker reads count as shared) and the
+    worker's peak RSS so far (``ru_maxrss``; a worker may run several cells) — as one
+    JSON file in ``folder`` (observers cannot cross processes)."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def __call__(self, cell, inputs, env):
+        from dataclasses import replace
+
+        from bench.atomic import atomic_write_text
+        from bench.cells import run_cell
+        from bench.observe import Observers
+
+        m = meter()
+        env = replace(env, observers=Observers(m))
+        rss0, start = rss_kb(), resource.getrusage(resource.RUSAGE_SELF)
+        t = time.perf_counter()
+        with m.sampling():
+            out = run_cell(cell, inputs, env)
+        end = resource.getrusage(resource.RUSAGE_SELF)
+        record = {
+            "model": cell.model, "fold": cell.fold, "seed": cell.seed, "pid": os.getpid(),
+            "wall_seconds": time.perf_counter() - t,
+            "cpu_seconds": (end.ru_utime - start.ru_utime) + (end.ru_stime - start.ru_stime),
+            "rss_start_gb": rss0 / 1e6, "rss_end_gb": rss_kb() / 1e6,
+            "rss_anon_end_gb": rss_kb("RssAnon") / 1e6,
+            "rss_shmem_end_gb": rss_kb("RssShmem") / 1e6,
+            # the kernel updates the high-water mark lazily: never below the current RSS
+            "worker_peak_rss_gb": max(end.ru_maxrss, rss_kb("VmHWM"), rss_kb()) / 1e6,
+            "stages": m.rows(),
+        }
+        name = f"{cell.model}-{cell.fold}-{cell.seed}-{os.getpid()}-{time.time_ns()}.json"
+        atomic_write_text(Path(self.folder) / name, json.dumps(record))
+        return out
+
+
+def ray_executor(cfg, folder: str):
+    """The executor the composed ``executor=ray`` config names, running
+    :class:`WorkerProbe` in its tasks; Ray's start-up is timed here, not in the run."""
+    import ray
+    from omegaconf import OmegaConf
+
+    from bench.executor.ray import RayExecutor
+
+    keys = OmegaConf.to_container(cfg.executor, resolve=True)
+    keys.pop("kind", None)
+    t = time.perf_counter()
+    if keys.get("address") is None:
+        ray.init(num_cpus=keys.get("num_cpus"), include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=keys["address"], log_to_driver=False)
+    startup = time.perf_counter() - t
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return RayExecutor(**keys, cell_function=WorkerProbe(folder)), startup
+
+
+def worker_figures(folder: str) -> dict:
+    """The :class:`WorkerProbe` files of a run: each cell's, and per worker process."""
+    cells = [json.loads(p.read_text()) for p in sorted(Path(folder).glob("*.json"))]
+    workers: dict[str, dict] = {}
+    for c in cells:
+        w = workers.setdefault(str(c["pid"]), {"cells": [], "peak_rss_gb": 0.0,
+                                                "cpu_seconds": 0.0})
+        w["cells"].append(c["model"])
+        w["peak_rss_gb"] = max(w["peak_rss_gb"], c["worker_peak_rss_gb"])
+        w["cpu_seconds"] += c["cpu_seconds"]
+    return {"cells": cells, "workers": workers}
 
 
 def ease_refusal(train) -> dict:
@@ -168,8 +259,10 @@ def child_main(spec: dict) -> dict:
     from bench.schema import register
 
     t_import = time.perf_counter() - t_process
-    m, keeper = meter(), SplitKeeper()
-    ov = overrides(spec["scale"], spec["split"], spec["models"], spec["seed"], spec["figures"])
+    m = meter()
+    kind = spec.get("executor", "local")
+    ov = overrides(spec["scale"], spec["split"], spec["models"], spec["seed"], spec["figures"],
+                   kind, spec.get("num_cpus"))
     register()  # config.yaml extends the schema
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=ov)
@@ -177,22 +270,36 @@ def child_main(spec: dict) -> dict:
         logging.basicConfig(
             level=logging.INFO, format="[%(asctime)s] %(message)s", stream=sys.stderr
         )
+    ray_out, startup = None, None
+    if kind == "ray":
+        probes = str(Path(spec["output_dir"]).parent / "workers")
+        inner, startup = ray_executor(cfg, probes)
+    else:
+        inner = LocalExecutor()
+    keeper = SplitKeeper(inner)
     with m.sampling():
         t, c = time.perf_counter(), time.process_time()
         result = run_experiment(cfg, output_dir=spec["output_dir"], observers=Observers(m),
-                                executor=LocalExecutor(cell_function=keeper))
+                                executor=keeper)
         run_s, run_cpu = time.perf_counter() - t, time.process_time() - c
     hwm_run = rss_kb("VmHWM") / 1e6
+    stages = m.rows()
+    if kind == "ray":
+        ray_out = worker_figures(probes)
+        stages = merge_worker_stages(stages, ray_out["cells"])
     split = keeper.split
     ease = ease_refusal(split.train) if spec["ease"] else None
     return {
+        "executor": kind,
+        "ray_startup_seconds": startup,
+        "ray": ray_out,
         "import_seconds": t_import,
         "run_seconds": run_s,
         "run_cpu_seconds": run_cpu,
         "process_seconds": time.perf_counter() - t_process,
         "peak_rss_gb": hwm_run,
         "runner_timings": dict(result.timings),
-        "stages": m.rows(),
+        "stages": stages,
         "rows": {"train": len(split.train), "test": len(split.test)},
         "evaluated_users": {r.model: r.n_users for r in result.models},
         "metrics": {
@@ -203,7 +310,59 @@ def child_main(spec: dict) -> dict:
     }
 
 
+def merge_worker_stages(stages: dict, cells: list[dict]) -> dict:
+    """The driver's stage rows plus the workers' (``fit cf_als``, ``evaluate``, ...),
+    summed over cells; the driver's ``cell`` rows (announced as cells finish, with the
+    task's seconds) are replaced by the workers' own."""
+    out = {k: v for k, v in stages.items() if not k.startswith("cell ")}
+    for c in cells:
+        for name, row in c["stages"].items():
+            into = out.setdefault(name, {"seconds": 0.0, "self_seconds": 0.0,
+                                         "cpu_seconds": 0.0, "calls": 0, "peak_rss_gb": 0.0})
+            for f in ("seconds", "self_seconds", "cpu_seconds", "calls"):
+                into[f] += row[f]
+            into["peak_rss_gb"] = max(into["peak_rss_gb"], row.get("peak_rss_gb", 0.0))
+    return out
+
+
 # ---------------------------------------------------------------------- parent side
+def mem_available_kb() -> int:
+    """The machine's ``MemAvailable`` in kB (0 without ``/proc``)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class MemorySampler:
+    """The lowest ``MemAvailable`` while the ``with`` block runs (read every 0.5 s)."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.lowest = mem_available_kb()
+
+    def __enter__(self) -> MemorySampler:
+        import threading
+
+        self.stop = threading.Event()
+
+        def sample() -> None:
+            while not self.stop.wait(self.interval):
+                self.lowest = min(self.lowest, mem_available_kb())
+
+        self.thread = threading.Thread(target=sample, name="perf-mem-sampler", daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.lowest = min(self.lowest, mem_available_kb())
+
 def run_child(spec: dict, timeout: float | None) -> dict:
     """One fresh child process running :func:`child_main`; adds the parent's view."""
     import tempfile
@@ -217,10 +376,12 @@ def run_child(spec: dict, timeout: float | None) -> dict:
         )
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         load = os.getloadavg()
+        available0 = mem_available_kb()
         t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-c", code, json.dumps(spec)], timeout=timeout, check=False
-        )
+        with MemorySampler() as low:
+            proc = subprocess.run(
+                [sys.executable, "-c", code, json.dumps(spec)], timeout=timeout, check=False
+            )
         wall = time.perf_counter() - t
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
@@ -238,6 +399,8 @@ def run_child(spec: dict, timeout: float | None) -> dict:
     out["maxrss_children_gb"] = after.ru_maxrss / 1e6
     out["loadavg_before"] = load
     out["loadavg_after"] = os.getloadavg()
+    out["mem_available_before_gb"] = available0 / 1e6
+    out["machine_memory_peak_gb"] = (available0 - low.lowest) / 1e6
     return out
 
 
@@ -251,6 +414,8 @@ def bench_scale(args) -> dict:
         "ease": not args.no_ease,
         "verbose": args.verbose,
         "output_dir": str(args.output_dir) if args.output_dir else None,
+        "executor": args.executor,
+        "num_cpus": args.num_cpus,
     }
     runs = [run_child(spec, args.timeout) for _ in range(args.repeats)]
     walls = [r["wall_seconds"] for r in runs]
@@ -281,6 +446,8 @@ def bench_scale(args) -> dict:
         "shape": shape(args.scale),
         "split": args.split,
         "models": args.models,
+        "executor": args.executor,
+        "num_cpus": args.num_cpus if args.executor == "ray" else None,
         "repeats": args.repeats,
         "cores": os.cpu_count(),
         "median_wall_seconds": median_wall,
@@ -305,7 +472,8 @@ def _print(out: dict) -> None:
     print(
         f"scale {out['scale']:g} x ml-25m: {sh['n_interactions']:,} interactions, "
         f"{sh['n_users']:,} users, {sh['n_items']:,} items; split={out['split']}, "
-        f"models={','.join(out['models'])}; {out['repeats']} run(s), each a fresh process "
+        f"models={','.join(out['models'])}; executor={out.get('executor', 'local')}; "
+        f"{out['repeats']} run(s), each a fresh process "
         f"on {out['cores']} cores"
     )
     print(
@@ -346,6 +514,11 @@ def _print(out: dict) -> None:
         f"{out['target_seconds']:.0f} s; peak RSS {out['peak_rss_gb']:.2f} GB = "
         f"{out['rss_vs_target']:.2f} x {out['target_rss_gb']:.0f} GB"
     )
+    print(f"machine memory in use at the peak (MemAvailable drop, every process): "
+          f"{last['machine_memory_peak_gb']:.2f} GB of {last['mem_available_before_gb']:.2f} "
+          f"GB available before")
+    if last.get("ray"):
+        _print_workers(last, out["num_cpus"])
     ease = last.get("ease")
     if ease and not ease["ran"]:
         print(
@@ -359,6 +532,22 @@ def _print(out: dict) -> None:
             f"GiB needed) after {ease['seconds']:.2f} s, RSS +{ease['rss_growth_gb']:.2f} GB "
             f"(high-water mark +{ease['hwm_growth_gb']:.2f} GB): {ease['message']}"
         )
+
+
+def _print_workers(run: dict, num_cpus: int | None) -> None:
+    ray = run["ray"]
+    print(f"ray: local cluster of {num_cpus} CPUs started in "
+          f"{run['ray_startup_seconds']:.2f} s, then run_experiment {run['run_seconds']:.2f} s "
+          f"(the rest of the child's wall: imports, shutting Ray down); "
+          f"{len(ray['cells'])} cells on {len(ray['workers'])} worker processes")
+    print(f"{'cell':24s} {'worker':>8s} {'wall s':>8s} {'cpu s':>8s} {'fit s':>8s} "
+          f"{'RSS start':>9s} {'RSS end':>8s} {'anon':>6s} {'shm':>6s} {'worker peak GB':>14s}")
+    for c in ray["cells"]:
+        fit = next((v["seconds"] for k, v in c["stages"].items() if k.startswith("fit ")), 0.0)
+        print(f"{c['model']:24s} {c['pid']:8d} {c['wall_seconds']:8.2f} {c['cpu_seconds']:8.2f} "
+              f"{fit:8.2f} {c['rss_start_gb']:9.2f} {c['rss_end_gb']:8.2f} "
+              f"{c['rss_anon_end_gb']:6.2f} {c['rss_shmem_end_gb']:6.2f} "
+              f"{c['worker_peak_rss_gb']:14.2f}")
 
 
 def add_arguments(q) -> None:
@@ -377,6 +566,10 @@ def add_arguments(q) -> None:
         help="comma-separated model configs (default rule_popular,cf_als)",
     )
     q.add_argument("--seed", type=int, default=42)
+    q.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="run the cells in the child (local) or as Ray tasks (ray)")
+    q.add_argument("--num-cpus", type=int, default=2,
+                   help="CPUs of the local Ray cluster (--executor ray; default 2)")
     q.add_argument("--no-figures", action="store_true", help="report without figures")
     q.add_argument("--no-ease", action="store_true", help="skip the cf_ease refusal check")
     q.add_argument("--timeout", type=float, default=None, help="kill a run after this many s")
@@ -393,6 +586,8 @@ def add_arguments(q) -> None:
 def run(args, parser) -> int:
     if not args.scale > 0 or args.repeats <= 0:
         parser.error("--scale and --repeats must be positive")
+    if args.num_cpus < 1:
+        parser.error("--num-cpus must be positive")
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
     out = bench_scale(args)

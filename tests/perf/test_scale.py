@@ -69,3 +69,51 @@ def test_ease_check_sizes_the_item_x_item_matrices():
     out = scale.ease_refusal(Interactions.from_frame(frame))
     assert out["items"] == 3 and out["ran"] is False and out["expected_refusal"] is False
     assert 0 < out["need_gib"] < 1e-6 and out["max_memory_gb"] == 4.0
+
+
+TINY_RUN = ["~experiment", "dataset=synthetic", "dataset.n_users=120", "dataset.n_items=60",
+            "dataset.n_interactions=2000", "split=holdout", "tracker=none",
+            "report.figures=false", "model=[rule_popular,cf_als]"]
+
+
+def test_worker_probe_records_each_cell_and_keeps_the_numbers(tmp_path):
+    # the cell function Ray tasks run, here in this process: same outputs, one file a cell
+    import os
+
+    import pandas as pd
+
+    from bench.executor import LocalExecutor
+    from bench.runner import run_experiment
+
+    cfg = compose_config(TINY_RUN)
+    plain = run_experiment(cfg, output_dir=tmp_path / "plain")
+    keeper = scale.SplitKeeper(LocalExecutor(cell_function=scale.WorkerProbe(
+        str(tmp_path / "workers"))))
+    probed = run_experiment(cfg, output_dir=tmp_path / "probed", executor=keeper)
+    for a, b in zip(plain.models, probed.models, strict=True):
+        pd.testing.assert_frame_equal(a.per_user, b.per_user)
+    assert keeper.split is not None and len(keeper.split.train) > 0
+    figures = scale.worker_figures(str(tmp_path / "workers"))
+    assert sorted(c["model"] for c in figures["cells"]) == ["cf_als", "rule_popular"]
+    assert list(figures["workers"]) == [str(os.getpid())]
+    worker = figures["workers"][str(os.getpid())]
+    assert sorted(worker["cells"]) == ["cf_als", "rule_popular"]
+    for c in figures["cells"]:
+        assert c["cpu_seconds"] > 0 and c["wall_seconds"] > 0
+        assert c["worker_peak_rss_gb"] >= c["rss_end_gb"] > 0
+        assert f"fit {c['model']}" in c["stages"] and "evaluate" in c["stages"]
+    assert worker["peak_rss_gb"] == max(c["worker_peak_rss_gb"] for c in figures["cells"])
+    merged = scale.merge_worker_stages({"load": {"seconds": 1.0, "self_seconds": 1.0,
+                                                 "cpu_seconds": 1.0, "calls": 1}},
+                                       figures["cells"])
+    assert merged["load"]["seconds"] == 1.0
+    assert merged["evaluate"]["calls"] == 2  # one per cell, summed
+    assert merged["fit cf_als"]["seconds"] == next(
+        c["stages"]["fit cf_als"]["seconds"] for c in figures["cells"] if c["model"] == "cf_als")
+
+
+def test_ray_overrides_name_the_executor_group():
+    ov = overrides(0.01, "temporal_warm", ["rule_popular"], 7, figures=False,
+                   executor="ray", num_cpus=2)
+    assert ov[:2] == ["executor=ray", "executor.num_cpus=2"]
+    assert "executor=ray" not in overrides(0.01, "temporal_warm", ["rule_popular"], 7, False)
