@@ -23,9 +23,6 @@ class Tracker(Protocol):
         self, name: str, *, parent_id: str | None = None, tags: Mapping[str, str] | None = None
     ) -> str: ...
 
-    def find_run(self, tag: str, value: str) -> str | None:
-        """The run carrying ``tag=value``, if any (lets a sweep share one parent run)."""
-
     def log_params(self, run_id: str, params: Mapping[str, object]) -> None: ...
 
     def log_metrics(self, run_id: str, metrics: Mapping[str, float]) -> None: ...
@@ -46,9 +43,6 @@ class NullTracker:
 
     def start_run(self, name, *, parent_id=None, tags=None) -> str:
         return f"none-{name}"
-
-    def find_run(self, tag, value):
-        return None
 
     def log_params(self, run_id, params) -> None:
         return None

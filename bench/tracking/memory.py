@@ -33,12 +33,6 @@ class MemoryTracker:
         self.runs[run_id] = MemoryRun(name, parent_id, dict(tags or {}))
         return run_id
 
-    def find_run(self, tag, value):
-        for run_id, run in self.runs.items():
-            if run.tags.get(tag) == value:
-                return run_id
-        return None
-
     def log_params(self, run_id, params) -> None:
         run = self.runs[run_id]
         for key, value in params.items():

@@ -191,14 +191,6 @@ class MlflowTracker:
         self._open.append(run.info.run_id)
         return run.info.run_id
 
-    def find_run(self, tag, value):
-        runs = self.client.search_runs(
-            [self._exp_id()],
-            filter_string=f"tags.`{tag}` = '{value}'",
-            max_results=1,
-        )
-        return runs[0].info.run_id if runs else None
-
     def log_params(self, run_id, params) -> None:
         from mlflow.entities import Param
 

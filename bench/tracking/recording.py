@@ -55,10 +55,6 @@ class RecordingTracker:
                                        {"parent_id": parent_id, "tags": dict(tags or {})}))
         return run_id
 
-    def find_run(self, tag, value):
-        """Cells never look runs up; a recording has nothing to find."""
-        return None
-
     def log_params(self, run_id, params) -> None:
         self.calls.append(RecordedCall("log_params", run_id, (dict(params),)))
 

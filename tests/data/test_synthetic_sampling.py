@@ -52,24 +52,19 @@ def digest(d):
 
 # digests of the data the generator produced before its speed-ups (guide table, rounds
 # in chunks, in-place ratings): the same seed must keep giving the same bits
-@pytest.mark.parametrize(
-    "kwargs, expected",
-    [({"seed": 0}, "ac80946641bff2dd"),
-     ({"n_users": 3000, "n_items": 800, "n_interactions": 150_000, "seed": 9, "n_segments": 3},
-      "a861f75d59f78ea1")],
-)  # fmt: skip
+PINNED = [({"seed": 0}, "ac80946641bff2dd"),
+          ({"n_users": 3000, "n_items": 800, "n_interactions": 150_000, "seed": 9,
+            "n_segments": 3}, "a861f75d59f78ea1")]
+
+
+@pytest.mark.parametrize("kwargs, expected", PINNED)
 def test_same_bits_as_before_the_speed_ups(kwargs, expected, monkeypatch):
     assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
     monkeypatch.setattr(synthetic, "ROUND_DRAWS", 5_000)  # many chunks per round
     assert digest(synthetic.generate_synthetic(**kwargs))[:16] == expected
 
 
-@pytest.mark.parametrize(
-    "kwargs, expected",
-    [({"seed": 0}, "ac80946641bff2dd"),
-     ({"n_users": 3000, "n_items": 800, "n_interactions": 150_000, "seed": 9, "n_segments": 3},
-      "a861f75d59f78ea1")],
-)  # fmt: skip
+@pytest.mark.parametrize("kwargs, expected", PINNED)
 def test_compiled_rounds_give_the_same_bits(kwargs, expected, monkeypatch):
     # the kernels (marker array per user, linear merge of the taken keys) on small data
     monkeypatch.setattr(synthetic, "KERNEL_MIN_ROWS", 0)
