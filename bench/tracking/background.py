@@ -18,8 +18,10 @@ or by :meth:`~BackgroundTracker.resolve` — as a :class:`~bench.errors.Tracking
 unless it is already one line (a ``BenchError``, a full disk) — and stops the run (a cell
 does not record it as a model failure); the calls after it are dropped.
 
-A directory logged as an artifact is logged with the files it held when the call was
-made (as :mod:`bench.tracking.recording` does for cells on other processes).
+An artifact is logged as it was when the call was made: the call takes a snapshot (hard
+links in a temporary folder, copies across filesystems) that the worker logs and then
+removes, while the run goes on writing (a cell adds ``done.json`` after logging its folder;
+the temporary file of a write in progress is never an output).
 
 ``busy_seconds`` is the worker's own time (building the tracker and every call);
 ``waited_seconds`` the time the run's thread spent waiting for it.
@@ -27,13 +29,17 @@ made (as :mod:`bench.tracking.recording` does for cells on other processes).
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
-from bench.errors import BenchError, TrackingError
+from bench.errors import BenchError, TrackingError, storage_error
 from bench.tracking.recording import RecordedCall, recorded_files, replay_call
 
 __all__ = ["BackgroundTracker", "in_background"]
@@ -91,8 +97,20 @@ class BackgroundTracker:
 
     def log_artifact(self, run_id, path, artifact_path=None) -> None:
         path = Path(path)
-        files = recorded_files(path) if path.is_dir() else None
-        self._put(RecordedCall("log_artifact", run_id, (path, artifact_path), files=files))
+        call = RecordedCall("log_artifact", run_id, (path, artifact_path))
+        if not self._working():
+            self._put(call)
+            return
+        self._raise()
+        # the worker logs a snapshot taken now (hard links where the filesystem allows):
+        # the run goes on writing in that folder (done.json, a temporary file) meanwhile
+        stage = Path(tempfile.mkdtemp(prefix="bench-artifact-"))
+        try:
+            _snapshot(path, stage / path.name)
+        except BaseException:
+            shutil.rmtree(stage, ignore_errors=True)
+            raise
+        self._calls.put((replace(call, args=(stage / path.name, artifact_path)), stage))
 
     def end_run(self, run_id, status="FINISHED") -> None:
         if isinstance(sys.exc_info()[1], KeyboardInterrupt):
@@ -138,12 +156,15 @@ class BackgroundTracker:
                 self._calls.put(_STOP)
                 self._thread.join()
 
+    def _working(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def _put(self, call: RecordedCall) -> None:
         self._raise()
-        if self._thread is None or not self._thread.is_alive():
+        if not self._working():
             self._apply(call)  # not started (no check yet) or closed: in line
             return
-        self._calls.put(call)
+        self._calls.put((call, None))
 
     def _raise(self) -> None:
         if self._error is not None and not self._raised:
@@ -161,8 +182,11 @@ class BackgroundTracker:
             if isinstance(item, threading.Event):
                 item.set()
                 continue
+            call, stage = item
             if self._error is None:
-                self._timed(self._apply, item)
+                self._timed(self._apply, call)
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
 
     def _timed(self, fn, *args) -> None:
         t = time.perf_counter()
@@ -184,12 +208,32 @@ class BackgroundTracker:
 
 
 
+def _snapshot(path: Path, target: Path) -> None:
+    """``target``: ``path`` as it is now (a file, or a folder's files without the
+    temporary files of a write in progress), hard-linked where possible, else copied."""
+    if not path.is_dir():
+        _link_or_copy(path, target)
+        return
+    target.mkdir()
+    for rel in recorded_files(path):
+        (target / rel).parent.mkdir(parents=True, exist_ok=True)
+        _link_or_copy(path / rel, target / rel)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another filesystem, or links not allowed: copy
+        shutil.copy2(source, target)
+
+
 def _stopping(exc: BaseException) -> BaseException:
     """What the run's thread raises for the worker's error: the error itself when it
     already says what to do (a :class:`~bench.errors.BenchError`, a full or read-only
     disk, Ctrl-C), else a :class:`~bench.errors.TrackingError` naming it. Either stops the
     run: a cell does not record it as its own failure."""
-    if isinstance(exc, BenchError | OSError) or not isinstance(exc, Exception):
+    if (isinstance(exc, BenchError) or not isinstance(exc, Exception)
+            or storage_error(exc) is not None):
         return exc
     first = str(exc).splitlines()[0] if str(exc) else ""
     return TrackingError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import json
+import tempfile
 import threading
 
 import pytest
@@ -65,19 +66,33 @@ def test_calls_return_at_once_and_reach_the_tracker_in_order_with_real_ids(tmp_p
     assert runs["mem-2"].metrics["x"] == 1.0 and bg.busy_seconds > 0
 
 
-def test_a_folder_is_logged_with_the_files_it_held_when_the_call_was_made(tmp_path):
+def test_a_folder_is_logged_with_the_files_it_held_when_the_call_was_made(tmp_path,
+                                                                         monkeypatch):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # where snapshots are taken
     folder = tmp_path / "cell"
     folder.mkdir()
     (folder / "topk.parquet").write_bytes(b"lists")
     real = Gated()
     bg = BackgroundTracker(real)
     bg.check()
+    (folder / ".done.json.0a1b.tmp").write_bytes(b"a write in progress")
+    report = tmp_path / "report.md"
+    report.write_text("first")
     run = bg.start_run("m/fold0")
     bg.log_artifact(run, folder)
-    (folder / "done.json").write_text("{}")  # written after the folder was logged
+    bg.log_artifact(run, report, "report")
+    (folder / ".done.json.0a1b.tmp").replace(folder / "done.json")  # after the call
+    (folder / "topk.parquet").unlink()
+    staged = tmp_path / "new.md"
+    staged.write_text("second")
+    staged.replace(report)  # replaced atomically after it was logged
     real.gate.set()
     bg.close()
-    assert real.runs["mem-1"].artifacts == {"topk.parquet": b"lists"}
+    assert real.runs["mem-1"].artifacts == {"topk.parquet": b"lists",
+                                            "report/report.md": b"first"}
+    assert list(temp.iterdir()) == []  # the snapshots are removed once logged
 
 
 def test_a_worker_error_is_raised_once_on_the_callers_thread_and_later_calls_dropped():
@@ -117,6 +132,16 @@ def test_a_full_disk_and_a_tracking_error_come_back_as_they_are():
     with pytest.raises(OSError) as info:
         bg.close()
     assert info.value is full
+
+    class Vanished(MemoryTracker):
+        def log_params(self, run_id, params):
+            raise FileNotFoundError(errno.ENOENT, "No such file or directory", "/x/y")
+
+    bg = BackgroundTracker(Vanished())
+    bg.check()
+    bg.log_params(bg.start_run("r"), {"a": 1})
+    with pytest.raises(TrackingError, match=r"refused a write \(FileNotFoundError"):
+        bg.close()  # not a storage error: a cell must not take it for its own failure
 
     bg = BackgroundTracker(Unreachable())
     bg.check()
