@@ -42,7 +42,13 @@ import scipy.sparse as sp
 
 from bench.atomic import atomic_write, atomic_write_text, write_json
 from bench.config import EvalSettings
-from bench.errors import BenchError, ConfigError, EvaluationError, storage_error
+from bench.errors import (
+    BenchError,
+    ConfigError,
+    EvaluationError,
+    TrackingError,
+    storage_error,
+)
 from bench.evaluation import (
     FoldContext,
     accuracy_keys,
@@ -62,6 +68,7 @@ from bench.observe import NULL_OBSERVER, Observers
 from bench.record import ModelFailure, ModelResult, read_cell, write_cell
 from bench.splits.base import Split
 from bench.targets import build
+from bench.tracking.base import settled_run_id
 
 log = logging.getLogger("bench")
 
@@ -242,8 +249,8 @@ def run_cell(cell: Cell, inputs: CellInputs, env: CellEnv) -> CellOutput | Model
                 out = _evaluate_protocol(cell, model, ev, env, child, fit_s, info)
             status = "FINISHED"
         except Exception as exc:  # the other cells still run
-            if storage_error(exc) is not None:
-                raise  # a full or read-only disk stops the run: no cell could write
+            if storage_error(exc) is not None or isinstance(exc, TrackingError):
+                raise  # a full or read-only disk, or a broken tracker, stops the run
             return record_failure(exc, cell, env, child)
         finally:
             env.tracker.end_run(child, status)
@@ -270,8 +277,8 @@ def _shared_protocols(cell: Cell, model: Recommender, ev: MainEvaluation, out: C
             done.append(pev.protocol)
             status = "FINISHED"
         except Exception as exc:  # the main result stands
-            if storage_error(exc) is not None:
-                raise  # a full or read-only disk stops the run
+            if storage_error(exc) is not None or isinstance(exc, TrackingError):
+                raise  # a full or read-only disk, or a broken tracker, stops the run
             failures.append(record_failure(exc, pcell, env, child))
         finally:
             env.tracker.end_run(child, status)
@@ -321,7 +328,8 @@ def _evaluate_main(cell: Cell, model: Recommender, inputs: CellInputs, ev: MainE
         model=cell.model, family=model.family, target=inputs.model_cfg["_target_"],
         params=model.get_params(deep=True), fold=split.fold, metrics=metrics, per_user=per_user,
         n_users=len(per_user), n_users_excluded=lists.n_excluded, n_users_empty_list=n_empty,
-        fit_seconds=fit_s, recommend_seconds=rec_s, evaluate_seconds=eval_s, run_id=child,
+        fit_seconds=fit_s, recommend_seconds=rec_s, evaluate_seconds=eval_s,
+        run_id=settled_run_id(env.tracker, child),  # done.json keeps the store's id
         source_shares=shares, segment_metrics=seg, curves=lists.curves, config_hash=cell.key,
         segments_source=labels is not None, seed=cell.seed,
     )

@@ -16,7 +16,10 @@ Stages the run layer announces (``info`` keys in brackets):
 * ``cell`` [model, protocol, fold, and seed with training seeds] — one whole cell, around
   the stages below;
 * ``fit``, ``recommend``, ``evaluate``, ``artifacts`` [model, protocol, fold] — inside a cell;
-* ``tracking`` [call] — every call to the tracker (MLflow);
+* ``tracking`` [call] — every call to the tracker (MLflow); with MLflow on its worker
+  thread (:mod:`bench.tracking.background`) that is the time the run's thread spends
+  handing a call over or waiting (``resolve``, ``close``), and an instant
+  ``call="worker"`` [busy_seconds] at the end gives the worker's own time;
 * ``reduce`` — the single step after the cells: record, statistics, report;
 * ``plan`` [cells, resumed] — an instant: ``cells`` more cells are planned (the main
   split's before its first cell, each protocol's before its cells); ``resumed`` of them

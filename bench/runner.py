@@ -15,7 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,7 +51,8 @@ from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.stats.budget import check_budget
 from bench.targets import build, resolve
-from bench.tracking.base import Tracker
+from bench.tracking.background import in_background
+from bench.tracking.base import Tracker, settled_run_id
 from bench.tracking.factory import build_tracker
 from bench.tune.space import parse_space
 
@@ -131,6 +132,18 @@ def run_experiment(
     """
     t_start = time.perf_counter()
     run = _prepare(cfg, output_dir, tracker, observers or default_observers(), executor)
+    try:
+        result = _run_stages(run, t_start, parent_name, label, sweep_parent, invocation,
+                             tags, on_result)
+    except BaseException:
+        _close_tracker(run, raising=False)  # what was logged reaches the store first
+        raise
+    _close_tracker(run, raising=True)
+    return result
+
+
+def _run_stages(run: _Run, t_start: float, parent_name, label, sweep_parent, invocation,
+                tags, on_result) -> RunResult:
     run.parent_name, run.label = parent_name, f" {label}" if label else ""
     dataset, splits, audits = _load_and_split(run)
     evaluations, shared = _plan_protocols(run, dataset, splits, audits)
@@ -139,6 +152,7 @@ def run_experiment(
     results, failures, served = _run_main(run, dataset, splits, shared)
     run.timings["models_s"] = time.perf_counter() - t
     cold_frame = _run_protocols(run, dataset, evaluations, served, failures)
+    results = _settle_run_ids(run, results)
     s = run.settings
     result = RunResult(
         name=s.name, run_name=run.out.name, output_dir=run.out, dataset=dataset.summary(),
@@ -152,6 +166,36 @@ def run_experiment(
     with run.observers.stage("reduce"):
         reduce_run(result, run.tracker, run.parent, on_result)
     return result
+
+
+def _settle_run_ids(run: _Run, results: list[ModelResult]) -> list[ModelResult]:
+    """The real MLflow ids of the parent and of every cell's run, where a background
+    tracker (:mod:`bench.tracking.background`) handed out placeholders (a cell that ran
+    has its real id already: its ``done.json`` needs it; a resumed one has not)."""
+    run.parent = settled_run_id(run.tracker, run.parent)
+    return [replace(r, run_id=settled_run_id(run.tracker, r.run_id)) for r in results]
+
+
+def _close_tracker(run: _Run, *, raising: bool) -> None:
+    """Wait for a background tracker's calls to reach the store and stop its worker; its
+    busy time goes to the run's timings. ``raising=False`` (the run is failing anyway):
+    an error of the tracker is logged, not raised over the run's own."""
+    close = getattr(run.tracker, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception as exc:
+        if raising:
+            raise
+        log.error("tracker: %s: %s", type(exc).__name__, exc)
+    finally:
+        busy = getattr(run.tracker, "busy_seconds", None)
+        if busy is not None:
+            run.timings["tracking_busy_s"] = busy
+            run.timings["tracking_waited_s"] = run.tracker.waited_seconds
+            with run.observers.stage("tracking", call="worker", busy_seconds=busy):
+                pass  # an instant: the worker's own time, for bench perf
 
 
 # ---------------------------------------------------------------------------- stages
@@ -169,8 +213,10 @@ def _prepare(cfg, output_dir, tracker, observers: Observers, executor: Executor 
     out.mkdir(parents=True, exist_ok=True)
     resume_from = _resume_source(settings.resume, out)
     with observers.stage("tracking", call="build"):
-        tracker = tracker or build_tracker(raw.get("tracker"))
-        tracker.check()  # before any training: an unreachable store fails fast
+        # MLflow works on a thread of its own (bench.tracking.background); a server is
+        # checked here, before any training: an unreachable one fails fast
+        tracker = tracker or in_background(build_tracker(raw.get("tracker")))
+        tracker.check()
     if observers.observers:
         tracker = TimedTracker(tracker, observers)
     return _Run(settings=settings, raw=raw, out=out, tracker=tracker, observers=observers,

@@ -29,8 +29,22 @@ folder (``--workdir``, default a new temporary folder: the MLflow store
 
 ``--warmup`` (on by default) first runs a small untimed ``bench`` in the same folder so
 the MLflow store exists (its creation, ~1-2 s of migrations, happens once per folder, not
-per run). Targets (issue 6): <= 30 s wall from process start, MLflow logging <= 10 % of
-it. This module is a script: it prints.
+per run).
+
+*first* runs (``--first-runs``, default 0) are plain runs as the first ``bench`` after a
+fresh install meets them: each in a new folder (the run creates its MLflow store), with
+an empty numba cache (``NUMBA_CACHE_DIR``: every compiled kernel is compiled again) and
+an empty matplotlib cache (``MPLCONFIGDIR``: the font list is built again). What they
+do not redo is compiling Python files to bytecode, which ``pip install`` does.
+
+MLflow works on a thread of its own (:mod:`bench.tracking.background`): the ``logging``
+category is the time the run's own thread spends on the tracker (handing calls over,
+waiting for run ids and, at the end, for the worker to finish), i.e. what MLflow adds to
+the wall clock; the worker's own busy time, overlapped with the cells, is reported apart
+(``tracking_busy_seconds``).
+
+Targets (issue 19): <= 20 s wall from process start, warm; <= 30 s for the first run;
+MLflow <= 10 % of the warm wall time. This module is a script: it prints.
 """
 
 from __future__ import annotations
@@ -50,7 +64,8 @@ from bench.perf.common import StageMeter, add_json_option, emit
 HELP = "the spectrum experiment end to end: load, split, fit, score, metrics, logging, report"
 
 CATEGORIES = ("load", "split", "fit", "score", "metrics", "logging", "report", "other")
-TARGET_WALL_S = 30.0
+TARGET_WALL_S = 20.0
+TARGET_FIRST_WALL_S = 30.0
 TARGET_LOGGING_SHARE = 0.10
 
 
@@ -102,6 +117,19 @@ def categories(m: StageMeter) -> tuple[dict[str, float], dict[str, int]]:
     return seconds, calls
 
 
+class _WorkerSeconds:
+    """Catches the background tracker's busy seconds, announced when it closes."""
+
+    busy: float | None = None
+
+    def start(self, stage, info) -> None:
+        return None
+
+    def end(self, stage, info, seconds, ok) -> None:
+        if stage == "tracking" and info.get("call") == "worker":
+            self.busy = float(info["busy_seconds"])
+
+
 def child_main(out_path: str, argv: list[str]) -> int:
     """Run ``bench *argv`` in this process with a stage meter attached; write the figures
     as JSON."""
@@ -109,8 +137,8 @@ def child_main(out_path: str, argv: list[str]) -> int:
     import bench.cli as cli
 
     t_import = time.perf_counter() - t0
-    m = meter()
-    with attached(m):
+    m, worker = meter(), _WorkerSeconds()
+    with attached(m, worker):
         code = cli.main(argv)
     total = time.perf_counter() - t0
     import resource
@@ -127,6 +155,7 @@ def child_main(out_path: str, argv: list[str]) -> int:
         "detail_calls": {k: v.calls for k, v in m.stages.items()},
         "fit_seconds_by_model": dict(sorted(fits.items(), key=lambda kv: -kv[1])),
         "child_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "tracking_busy_seconds": worker.busy,
     }
     Path(out_path).write_text(json.dumps(out, indent=2) + "\n")
     return code
@@ -140,12 +169,12 @@ def _bench_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from bench.cli import entry; entry()"]
 
 
-def _spawn(cmd: list[str], workdir: Path, log_name: str) -> dict:
+def _spawn(cmd: list[str], workdir: Path, log_name: str, env: dict | None = None) -> dict:
     """Run ``cmd`` in ``workdir``; wall seconds from spawn to exit and the child's rusage."""
     out_path, err_path = workdir / f"{log_name}.out", workdir / f"{log_name}.err"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=err)
+        proc = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -173,7 +202,10 @@ def bench_spectrum(args) -> dict:
         "load_average_before": os.getloadavg(),
         "plain": [],
         "instrumented": [],
+        "first": [],
     }
+    for i in range(args.first_runs):
+        out["first"].append(_first_run(argv, workdir / f"first{i}"))
     if args.warmup:
         warm = _spawn([*_bench_command(), "~experiment", "model=[rule_popular]",
                        "report.figures=false"], workdir, "warmup")
@@ -205,13 +237,26 @@ def bench_spectrum(args) -> dict:
     return out
 
 
+def _first_run(argv: list[str], folder: Path) -> dict:
+    """A plain run as the first after a fresh install: a new folder (the run creates the
+    MLflow store), empty numba and matplotlib caches."""
+    folder.mkdir(parents=True)
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(folder / "numba-cache"),
+           "MPLCONFIGDIR": str(folder / "matplotlib")}
+    run = _spawn([*_bench_command(), *argv], folder, "first", env)
+    if run["exit_code"] != 0:
+        raise SystemExit(f"spectrum: first run failed (see {folder}/first.err)")
+    run["numba_cache_files"] = sum(1 for _ in (folder / "numba-cache").rglob("*.nbi"))
+    return run
+
+
 def _summarise(out: dict) -> None:
     def med(values):
         return statistics.median(values) if values else None
 
     summary: dict = {}
-    for kind in ("plain", "instrumented"):
-        runs = out[kind]
+    for kind in ("plain", "instrumented", "first"):
+        runs = out.get(kind)
         if runs:
             walls = [r["wall_seconds"] for r in runs]
             summary[kind] = {
@@ -226,8 +271,16 @@ def _summarise(out: dict) -> None:
         wall = summary["instrumented"]["median_wall_seconds"]
         summary["median_seconds"] = cats
         summary["logging_share"] = cats["logging"] / wall
-    wall = (summary.get("plain") or summary.get("instrumented"))["median_wall_seconds"]
-    summary["meets_wall_target"] = wall <= TARGET_WALL_S
+        busy = [r["tracking_busy_seconds"] for r in runs
+                if r.get("tracking_busy_seconds") is not None]
+        summary["tracking_busy_seconds"] = med(busy)
+        summary["tracking_busy_share"] = med(busy) / wall if busy else None
+    warm = summary.get("plain") or summary.get("instrumented")
+    if warm:
+        summary["meets_wall_target"] = warm["median_wall_seconds"] <= TARGET_WALL_S
+    if "first" in summary:
+        summary["meets_first_wall_target"] = (
+            summary["first"]["median_wall_seconds"] <= TARGET_FIRST_WALL_S)
     if "logging_share" in summary:
         summary["meets_logging_target"] = summary["logging_share"] <= TARGET_LOGGING_SHARE
     out["summary"] = summary
@@ -239,7 +292,7 @@ def _print_table(out: dict) -> None:
     print(f"spectrum benchmark: bench {' '.join(out['argv'])} (workdir {out['workdir']}); "
           f"load average before {la[0]:.2f}, after {out['load_average_after'][0]:.2f}")
     print(f"{'run':14s} {'wall s':>8s} {'min':>8s} {'max':>8s} {'peak RSS MB':>12s}  runs")
-    for kind in ("plain", "instrumented"):
+    for kind in ("plain", "instrumented", "first"):
         if kind in s:
             k = s[kind]
             print(f"{kind:14s} {k['median_wall_seconds']:8.2f} {k['min_wall_seconds']:8.2f} "
@@ -259,15 +312,24 @@ def _print_table(out: dict) -> None:
         print("detail (last run, inclusive s): " + ", ".join(
             f"{k} {v:.2f} ({last['detail_calls'][k]}x)" for k, v in sorted(det.items())))
         print(f"process start to first line of the child: {last['startup_seconds']:.2f} s")
-    wall = (s.get("plain") or s["instrumented"])["median_wall_seconds"]
-    verdict = "meets" if s["meets_wall_target"] else "misses"
-    print(f"\ntarget <= {TARGET_WALL_S:.0f} s wall: {verdict} ({wall:.1f} s)", end="")
+        if s.get("tracking_busy_seconds") is not None:
+            print(f"MLflow worker thread busy (overlapped with the run): "
+                  f"{s['tracking_busy_seconds']:.2f} s ({s['tracking_busy_share']:.1%} of "
+                  f"the wall time); on the run's own thread: {cats['logging']:.2f} s")
+    print()
+    warm = s.get("plain") or s.get("instrumented")
+    if warm:
+        verdict = "meets" if s["meets_wall_target"] else "misses"
+        print(f"target <= {TARGET_WALL_S:.0f} s wall (warm): {verdict} "
+              f"({warm['median_wall_seconds']:.1f} s)")
+    if "first" in s:
+        verdict = "meets" if s["meets_first_wall_target"] else "misses"
+        print(f"target <= {TARGET_FIRST_WALL_S:.0f} s wall (first run after install): "
+              f"{verdict} ({s['first']['median_wall_seconds']:.1f} s)")
     if "logging_share" in s:
         verdict = "meets" if s["meets_logging_target"] else "misses"
-        print(f"; MLflow logging <= {TARGET_LOGGING_SHARE:.0%}: {verdict} "
-              f"({s['logging_share']:.1%})")
-    else:
-        print()
+        print(f"target MLflow <= {TARGET_LOGGING_SHARE:.0%} of the wall time: {verdict} "
+              f"({s['logging_share']:.1%} on the run's thread)")
 
 
 def add_arguments(p) -> None:
@@ -276,6 +338,9 @@ def add_arguments(p) -> None:
                    help="extra bench override (repeatable), e.g. --override tracker=none")
     p.add_argument("--runs", type=int, default=1, help="instrumented runs (default 1)")
     p.add_argument("--plain-runs", type=int, default=1, help="plain `bench` runs (default 1)")
+    p.add_argument("--first-runs", type=int, default=0,
+                   help="plain runs as the first after a fresh install: new folder and MLflow "
+                        "store, empty numba and matplotlib caches (default 0)")
     p.add_argument("--no-warmup", dest="warmup", action="store_false",
                    help="skip the untimed run that creates the MLflow store")
     p.add_argument("--workdir", default=None, help="working folder (default: a new temp folder)")
@@ -283,7 +348,8 @@ def add_arguments(p) -> None:
 
 
 def run(args, parser) -> int:
-    if args.runs < 0 or args.plain_runs < 0 or args.runs + args.plain_runs == 0:
-        parser.error("--runs and --plain-runs must be >= 0, and not both 0")
+    counts = (args.runs, args.plain_runs, args.first_runs)
+    if min(counts) < 0 or sum(counts) == 0:
+        parser.error("--runs, --plain-runs and --first-runs must be >= 0, and not all 0")
     out = bench_spectrum(args)
     return emit(out, args.json, _print_table)

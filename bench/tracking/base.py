@@ -58,3 +58,11 @@ class NullTracker:
 
     def describe(self) -> str:
         return "tracking disabled (tracker=none)"
+
+
+def settled_run_id(tracker, run_id: str | None) -> str | None:
+    """The store's id of run ``run_id``: a tracker that hands out placeholders before the
+    store has made the run (:mod:`bench.tracking.background`) is waited for; any other
+    tracker's ids are final."""
+    resolve = getattr(tracker, "resolve", None)
+    return run_id if resolve is None else resolve(run_id)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 log = logging.getLogger("bench")
 
-__all__ = ["RecordedCall", "RecordingTracker", "replay"]
+__all__ = ["RecordedCall", "RecordingTracker", "recorded_files", "replay", "replay_call"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class RecordingTracker:
 
     def log_artifact(self, run_id, path, artifact_path=None) -> None:
         path = Path(path)
-        files = _outputs(path) if path.is_dir() else None
+        files = recorded_files(path) if path.is_dir() else None
         self.calls.append(RecordedCall("log_artifact", run_id, (path, artifact_path),
                                        files=files))
 
@@ -78,18 +78,26 @@ def replay(calls: list[RecordedCall], tracker) -> dict[str, str]:
     """Make ``calls`` on ``tracker``, in order; returns placeholder run id -> real run id."""
     ids: dict[str, str] = {}
     for call in calls:
-        if call.method == "start_run":
-            kwargs = dict(call.kwargs or {})
-            parent = kwargs.get("parent_id")
-            kwargs["parent_id"] = ids.get(parent, parent)
-            ids[call.run_id] = tracker.start_run(*call.args, **kwargs)
-            continue
-        run_id = ids.get(call.run_id, call.run_id)
-        if call.method == "log_artifact":
-            _log_artifact(tracker, run_id, *call.args, files=call.files)
-        else:
-            getattr(tracker, call.method)(run_id, *call.args)
+        new = replay_call(call, tracker, ids)
+        if new is not None:
+            ids[call.run_id] = new
     return ids
+
+
+def replay_call(call: RecordedCall, tracker, ids: dict[str, str]) -> str | None:
+    """Make one recorded call on ``tracker``, its run ids mapped through ``ids``
+    (placeholder -> real id); returns the real id of a run it started, else None."""
+    if call.method == "start_run":
+        kwargs = dict(call.kwargs or {})
+        parent = kwargs.get("parent_id")
+        kwargs["parent_id"] = ids.get(parent, parent)
+        return tracker.start_run(*call.args, **kwargs)
+    run_id = ids.get(call.run_id, call.run_id)
+    if call.method == "log_artifact":
+        _log_artifact(tracker, run_id, *call.args, files=call.files)
+    else:
+        getattr(tracker, call.method)(run_id, *call.args)
+    return None
 
 
 def _log_artifact(tracker, run_id: str, path: Path, artifact_path: str | None,
@@ -119,7 +127,7 @@ def _everything(folder: Path) -> tuple[str, ...]:
     return tuple(sorted(str(f.relative_to(folder)) for f in folder.rglob("*") if f.is_file()))
 
 
-def _outputs(folder: Path) -> tuple[str, ...]:
+def recorded_files(folder: Path) -> tuple[str, ...]:
     """The files of ``folder`` (relative paths), without the temporary files of a write
     that was killed (``bench.atomic``'s ``.name.xxxx.tmp``: a retried cell's first
     attempt may leave one; they are never outputs)."""

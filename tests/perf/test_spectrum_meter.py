@@ -98,3 +98,20 @@ def test_every_category_is_reachable_and_unknown_stages_are_other():
     assert set(spectrum.CATEGORY.values()) == set(spectrum.CATEGORIES) - {"other"}
     assert spectrum.category("tracking.build") == "logging"
     assert spectrum.category("cell") == "other" and spectrum.category("new_stage") == "other"
+
+
+def test_summary_judges_warm_first_and_mlflow_targets_and_reports_the_worker():
+    def run(wall, **extra):
+        return {"wall_seconds": wall, "peak_rss_mb": 600.0, **extra}
+
+    seconds = dict.fromkeys(("load", "split", "fit", "score", "metrics", "report", "other"), 1.0)
+    out = {"plain": [run(19.0), run(21.0), run(19.5)],
+           "instrumented": [run(20.0, seconds={**seconds, "logging": 1.5},
+                                tracking_busy_seconds=3.0)],
+           "first": [run(31.0)]}
+    spectrum._summarise(out)
+    s = out["summary"]
+    assert s["plain"]["median_wall_seconds"] == 19.5 and s["meets_wall_target"] is True
+    assert s["first"]["median_wall_seconds"] == 31.0 and s["meets_first_wall_target"] is False
+    assert s["logging_share"] == 1.5 / 20.0 and s["meets_logging_target"] is True
+    assert (s["tracking_busy_seconds"], s["tracking_busy_share"]) == (3.0, 3.0 / 20.0)

@@ -59,19 +59,31 @@ def content_neighbours(
     with the top-k kernel, which picks the same items);
     everything else is absent. ``vectors`` rows must be
     unit-norm or zero, so ``V @ V.T`` is the cosine. Computed ``block_size`` rows at a
-    time (``None`` = about ``SCORE_BLOCK_FLOATS`` similarities per block), so memory is
-    bounded by ``block_size x (n_items + n_features)``; the result does not depend on the
+    time (``None`` = about ``SCORE_BLOCK_FLOATS`` similarities per block), against the
+    vectors' columns densified about ``SCORE_BLOCK_FLOATS`` values at a time, so memory
+    is bounded by ``block_size x n_items`` plus that; the result does not depend on the
     block size.
     """
     vectors = sp.csr_matrix(vectors, dtype=np.float32)
-    n = vectors.shape[0]
+    n, n_features = vectors.shape
     bs = block_size or max(1, SCORE_BLOCK_FLOATS // max(1, n))
     k = min(int(neighbours), max(n - 1, 0))
+    # the block's rows (sparse) times the vectors' columns (dense, by chunks of about
+    # SCORE_BLOCK_FLOATS): each similarity sums the same products in the same feature
+    # order as vectors @ block.T would, and comes out row-major, with no transposed copy
+    columns = vectors.T.tocsr()
+    chunk = max(1, SCORE_BLOCK_FLOATS // max(1, n_features))
+    whole = columns.toarray() if chunk >= n else None
     rows, cols, vals = [], [], []
     for start in range(0, n, bs):  # blocks of items, not single items
         stop = min(n, start + bs)
-        block = vectors[start:stop].toarray()  # dense block: sparse @ dense is fastest
-        sims = np.ascontiguousarray((vectors @ block.T).T)
+        block = vectors[start:stop]
+        if whole is not None:
+            sims = np.asarray(block @ whole)
+        else:
+            sims = np.empty((stop - start, n), dtype=np.float32)
+            for c0 in range(0, n, chunk):
+                sims[:, c0:c0 + chunk] = block @ columns[:, c0:c0 + chunk].toarray()
         sims[np.arange(stop - start), np.arange(start, stop)] = 0.0  # not its own neighbour
         if k == 0:
             continue

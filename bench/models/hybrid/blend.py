@@ -91,7 +91,7 @@ class WeightedBlend(Composite):
         for key, w in self.weights_.items():
             scores, codes = self.child_scores(key, users, history)
             mask_history(scores, history)
-            part = normalise(scores, self.normalisation).astype(np.float64) * w
+            part = np.multiply(normalise(scores, self.normalisation), w, dtype=np.float64)
             ok = ~np.isnan(part)
             if acc is None:
                 acc = np.zeros(part.shape, dtype=np.float64)
@@ -99,12 +99,13 @@ class WeightedBlend(Composite):
                 n_ok = np.zeros(part.shape, dtype=np.int32)
                 best = np.full(part.shape, -np.inf)
                 best_src = np.zeros(part.shape, dtype=np.int16)
-            acc += np.where(ok, part, 0.0)
-            wsum += np.where(ok, w, 0.0)
+            # in place, where the component scores (what adding 0 would have left alone)
+            np.add(acc, part, out=acc, where=ok)
+            np.add(wsum, w, out=wsum, where=ok)
             n_ok += ok
-            better = ok & (part > best)
-            best = np.where(better, part, best)
-            best_src = np.where(better, codes, best_src)
+            better = part > best  # False where the part is NaN
+            np.copyto(best, part, where=better)
+            np.copyto(best_src, codes, where=better)
         with np.errstate(all="ignore"):
             if self.missing == "renormalise":
                 out = np.where(wsum > 0, acc * (total_w / np.where(wsum > 0, wsum, 1.0)), np.nan)

@@ -21,11 +21,15 @@ def minmax(scores: np.ndarray) -> np.ndarray:
     likes them all equally, and they must not drop out of a blend.
     """
     with np.errstate(all="ignore"):
-        lo = np.nanmin(np.where(np.isnan(scores), np.inf, scores), axis=1, keepdims=True)
-        hi = np.nanmax(np.where(np.isnan(scores), -np.inf, scores), axis=1, keepdims=True)
+        lo = np.fmin.reduce(scores, axis=1, keepdims=True)  # NaN-ignoring; NaN if all are
+        hi = np.fmax.reduce(scores, axis=1, keepdims=True)
         span = (hi - lo).astype(np.float64)
-        out = np.where(span > 0, (scores - lo) / np.where(span > 0, span, 1.0), 1.0)
-    return np.where(np.isnan(scores), np.nan, out).astype(np.float32)
+        flat = ~(span[:, 0] > 0)  # all equal (or nothing finite): every finite cell is 1
+        out = np.subtract(scores, lo)  # NaN where the score is NaN, so it stays NaN
+        out = np.divide(out, np.where(flat[:, None], 1.0, span), dtype=np.float64)
+        if flat.any():
+            out[flat] = np.where(np.isnan(scores[flat]), np.nan, 1.0)
+    return out.astype(np.float32)
 
 
 def zscore(scores: np.ndarray) -> np.ndarray:

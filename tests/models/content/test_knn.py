@@ -57,6 +57,27 @@ def test_blocks_give_the_same_neighbours_as_one_block(block_size):
     assert (np.diff(one.indptr) <= 5).all()
 
 
+@pytest.mark.parametrize("budget", [10**9, 2000, 300])
+def test_similarities_are_the_sparse_product_bit_for_bit_whatever_the_column_chunks(
+        budget, monkeypatch):
+    """Each kept similarity is exactly the float32 value ``vectors @ block.T`` gives (the
+    same products summed in the same feature order), with the columns densified whole or
+    in chunks of the SCORE_BLOCK_FLOATS budget."""
+    import bench.models.content.knn as knn
+
+    rng = np.random.default_rng(1)
+    dense = rng.standard_normal((90, 40)) * (rng.random((90, 40)) < 0.3)  # signs, zeros
+    v = sp.csr_matrix(unit_rows(dense), dtype=np.float32)
+    reference = np.asarray((v @ v.toarray().T).T, dtype=np.float32)
+    np.fill_diagonal(reference, 0.0)
+    monkeypatch.setattr(knn, "SCORE_BLOCK_FLOATS", budget)
+    sim = content_neighbours(v, neighbours=7)
+    rows = np.repeat(np.arange(90), np.diff(sim.indptr))
+    assert sim.nnz > 300
+    assert sim.data.tobytes() == reference[rows, sim.indices].tobytes()
+    assert ((reference > 0).sum(axis=1).clip(max=7) == np.diff(sim.indptr)).all()
+
+
 @pytest.fixture
 def small():
     feats = ItemFeatures(
