@@ -7,6 +7,8 @@ spectrum with config overrides: nothing of the library is patched.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -85,10 +87,17 @@ def assert_same_numbers(a, b) -> None:
 
 
 # ------------------------------------------------------------------ in a run
-def test_default_spectrum_fits_als_once_per_training_set(tmp_path, counting_als):
-    result = run(tmp_path, [f"model={ALS_MODELS}", *counting_als])
+def test_default_spectrum_fits_als_once_per_training_set(tmp_path, counting_als, caplog):
+    with caplog.at_level(logging.DEBUG, logger="bench"):
+        result = run(tmp_path, [f"model={ALS_MODELS}", *counting_als])
     assert ALS_FITS == [FACTORS]  # one fit for five ALS models (and the cold-start sweep)
     assert not result.failures and len(result.cold_start)
+    reused = [r.getMessage().split(" (")[0] for r in caplog.records if "reused from" in r.message]
+    assert [line for line in reused if "CountingALS" in line] == [
+        f"{m}/fold0: CountingALS fit reused from cf_als/fold0"
+        for m in ("hybrid_blend", "hybrid_fallback", "hybrid_cascade", "hybrid_cascade")]
+    assert any(r.message.startswith("shared fits: ") and "CountingALS x4" in r.message
+               for r in caplog.records)
 
 
 @pytest.mark.slow
