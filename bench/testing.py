@@ -28,6 +28,10 @@ The checks (what ``bench`` relies on when it evaluates, logs and compares a mode
   ranks 1..n, and an unknown id is no crash;
 * ``deterministic`` — two models from the same parameters give bitwise the same lists;
 * ``batch_size_invariant`` — another batch size gives the same lists (scores to 1e-5);
+* ``fit_shared`` — a second model fitted while the first one's fit is shared
+  (:mod:`bench.models.fitshare`: a run fits equal models once) takes the first one's
+  learned state, gives the lists of a model fitted on its own (also with fold-in
+  history), and recommending from either never writes the shared state;
 * ``unknown_pairs_nan`` — a rating predictor predicts NaN for unknown users and items;
 * ``planted_tastes`` (only with ``personalised=True``) — the model recommends in-taste
   items at least 0.1 more often than the better of random (its expected share) and
@@ -40,16 +44,19 @@ The checks (what ``bench`` relies on when it evaluates, logs and compares a mode
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from bench.data.synthetic import SyntheticDataset, generate_synthetic
 from bench.errors import NotFittedError
 from bench.models.base import Recommender
+from bench.models.fitshare import SharedFits, fit_signature, leaves, sharing
 from bench.splits.base import Split
 
 __all__ = [
@@ -72,6 +79,7 @@ CHECKS = (
     "recommend_frame",
     "deterministic",
     "batch_size_invariant",
+    "fit_shared",
     "unknown_pairs_nan",
     "sees_training_vocabulary",
 )
@@ -197,6 +205,25 @@ def _floors(data: ConformanceData, k: int) -> tuple[float, float]:
     return random_share, taste_share(model, data, k)
 
 
+def _learned_digest(model: Recommender) -> dict[str, str]:
+    """SHA-256 of every array and sparse matrix of each leaf model's attributes."""
+    out = {}
+    for i, leaf in enumerate(leaves(model)):
+        for name, value in vars(leaf).items():
+            if sp.issparse(value):
+                value = sp.csr_matrix(value)
+                arrays = (value.data, value.indices, value.indptr)
+            elif isinstance(value, np.ndarray) and value.dtype != object:
+                arrays = (value,)
+            else:
+                continue
+            h = hashlib.sha256()
+            for arr in arrays:
+                h.update(np.ascontiguousarray(arr).tobytes())
+            out[f"{i}.{name}"] = h.hexdigest()
+    return out
+
+
 def _require(condition: object, message: str) -> None:
     if not condition:
         raise AssertionError(message)
@@ -313,6 +340,47 @@ class _Run:
         _require(np.array_equal(a.items, c.items), "batch_size=7 changes the lists")
         _require(np.allclose(a.scores, c.scores, rtol=1e-5, atol=1e-7, equal_nan=True),
                  "batch_size=7 changes the scores beyond rounding")
+
+    def fit_shared(self) -> None:
+        train = self.data.split.train
+        first, second = self.make(), self.make()
+        shared = SharedFits.plan([(first, train), (second, train)])
+        with sharing(shared):
+            for model in (first, second):
+                model.fit(train, item_features=self.data.dataset.item_features,
+                          user_features=self.data.user_features)
+            # every shareable leaf of the second model, and the first model's leaves
+            # equal to an earlier one of its own (a cascade's two ALS)
+            signatures = [s for s in map(fit_signature, leaves(second)) if s is not None]
+            expected = 2 * len(signatures) - len(set(signatures))
+            _require(sum(shared.reused.values()) == expected,
+                     f"expected {expected} fit(s) to reuse a shared one, "
+                     f"{sum(shared.reused.values())} did")
+        _require(len(shared) == 0, "the shared states must be dropped after the last fit")
+        before = _learned_digest(first)
+        users = np.append(self.test_users(), -1)
+        # fold-in: the first users' histories plus one item, for users and unknown ones
+        rows = np.arange(len(users))
+        history = self.data.split.train.to_csr()[np.maximum(users, 0)] + sp.csr_matrix(
+            (np.ones(len(users), np.float32), (rows, np.zeros_like(rows))),
+            shape=(len(users), self.data.split.train.n_items))
+        history.data[:] = 1.0
+        alone = self.fitted
+        for model in (first, second):
+            for kwargs in ({}, {"history": history}, {"batch_size": 7}):
+                a = model.recommend_codes(users, self.k, **kwargs)
+                b = alone.recommend_codes(users, self.k, **kwargs)
+                _require(np.array_equal(a.items, b.items)
+                         and np.array_equal(a.scores, b.scores, equal_nan=True),
+                         f"a model fitted under sharing gives other lists ({kwargs or 'plain'})")
+            if model.predicts_ratings:
+                test = self.data.split.test
+                _require(np.array_equal(model.predict_codes(test.users, test.items),
+                                        alone.predict_codes(test.users, test.items),
+                                        equal_nan=True),
+                         "a model fitted under sharing predicts other ratings")
+        _require(_learned_digest(first) == before,
+                 "recommending wrote into the learned state, which fits share")
 
     def unknown_pairs_nan(self) -> None:
         model = self.fitted

@@ -150,6 +150,25 @@ class Interactions:
             drops=self.drops,
         )
 
+    def recoded(self, user_ids: pd.Index, item_ids: pd.Index, users: np.ndarray,
+                items: np.ndarray) -> Interactions:
+        """The same rows under other vocabularies: ``user_ids[users[r]]`` must be the id of
+        row ``r``'s user here (items likewise); ratings, times and order are kept.
+
+        The rows name the same ids, so a fingerprint already computed here is kept rather
+        than computed again (it hashes ids, not codes): a model re-coding its training rows
+        (:mod:`bench.models.vocabulary`) costs no second pass over them.
+        """
+        out = Interactions(
+            user_ids=user_ids, item_ids=item_ids, users=users, items=items,
+            ratings=self.ratings, timestamps=self.timestamps,
+            rating_scale=self.rating_scale, source=self.source, drops=self.drops,
+        )
+        kept = self.__dict__.get("_fingerprint")
+        if kept is not None:
+            out.__dict__["_fingerprint"] = kept
+        return out
+
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
         return int(self.users.shape[0])

@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, NotFittedError, ParameterError
+from bench.models import fitshare
 from bench.models.topk import top_k, top_k_exact
 from bench.models.vocabulary import SOURCES, Vocabulary
 from bench.params import HasParams
@@ -98,6 +99,25 @@ class Recommender(HasParams):
     family: str = "rule"
     predicts_ratings: bool = False
     extra_vocabulary: ClassVar[frozenset[str]] = frozenset()
+    #: Whether an equal fit earlier in the run may stand in for this model's
+    #: (:mod:`bench.models.fitshare`): true when ``_fit`` reads nothing but the
+    #: hyperparameters, the re-coded training rows, the aligned item features, the user
+    #: features and ``train_order_`` -- not a file, the data's vocabulary
+    #: (``data_item_ids_``) or global state -- and ``recommend`` never writes what it
+    #: learned. A model whose fit is reproducible only for some hyperparameters says so
+    #: in :meth:`reproducible_fit`.
+    shares_fits: ClassVar[bool] = True
+
+    def reproducible_fit(self) -> bool:
+        """Whether two fits with these hyperparameters on the same data learn the same
+        state bit for bit (then one may stand in for the other, see ``shares_fits``).
+
+        By default: unless a ``seed`` or ``random_state`` hyperparameter is ``None`` (a
+        fresh random state per fit). Models that are not reproducible for other reasons
+        (several SGD threads) override this.
+        """
+        params = self.get_params()
+        return all(params.get(name, 0) is not None for name in ("seed", "random_state"))
 
     def vocabulary_sources(self) -> frozenset[str]:
         """What extends this model's vocabulary (``extra_vocabulary``; composites: their
@@ -146,7 +166,12 @@ class Recommender(HasParams):
         self.user_counts_ = np.diff(self.seen_.indptr)
         self.item_counts_ = np.asarray(self.seen_.sum(axis=0)).ravel()
         try:
-            self._fit(train, item_features, user_features)
+            shared = fitshare.active()
+            if shared is None:
+                self._fit(train, item_features, user_features)
+            else:  # an equal fit earlier in this batch may stand in for this one
+                shared.fit(self, train, item_features, user_features,
+                           lambda: self._fit(train, item_features, user_features))
         except ParameterError as exc:  # checked with bench.validate: say whose parameter
             raise ParameterError(
                 f"{type(self).__name__} {exc.param}", exc.expected, exc.received

@@ -117,6 +117,8 @@ class PrecomputedRecommender(Recommender):
 
     #: the lists may name any user and item of the dataset; nothing is learned from them
     extra_vocabulary = frozenset({"data"})
+    #: its fit reads a file, which is not among its hyperparameters' values
+    shares_fits = False
 
     def __init__(self, *, path: str, split_card: str | None = None,
                  family: str = "collaborative", seen_policy: str = "drop"):

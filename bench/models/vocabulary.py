@@ -99,16 +99,11 @@ class Vocabulary:
         """``train``'s rows (same order, same values) in the model's codes."""
         if self.is_identity:
             return train
-        return Interactions(
-            user_ids=self.user_ids,
-            item_ids=self.item_ids,
-            users=self.user_in[train.users].astype(np.int32),
-            items=self.item_in[train.items].astype(np.int32),
-            ratings=train.ratings,
-            timestamps=train.timestamps,
-            rating_scale=train.rating_scale,
-            source=train.source,
-            drops=train.drops,
+        return train.recoded(
+            self.user_ids,
+            self.item_ids,
+            self.user_in[train.users].astype(np.int32),
+            self.item_in[train.items].astype(np.int32),
         )
 
     # ------------------------------------------------------------------ properties

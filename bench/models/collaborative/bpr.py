@@ -76,6 +76,10 @@ class ImplicitBPR(LatentFactorModel):
         validate.seed("seed", self.seed)
         validate.boolean("verify_negative_samples", self.verify_negative_samples)
 
+    def reproducible_fit(self) -> bool:
+        """Only with one SGD thread (see Determinism above)."""
+        return super().reproducible_fit() and self.num_threads == 1
+
     def _fit(self, train, item_features, user_features) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
         from implicit.recommender_base import ModelFitError

@@ -107,6 +107,8 @@ class BusinessRules(Recommender):
     """
 
     forwards_user_segments = True
+    #: its fit reads the data's item vocabulary (``data_item_ids_``); its child shares
+    shares_fits = False
 
     def __init__(
         self,

@@ -97,6 +97,9 @@ class SegmentRecommender(Recommender):
         self.default = default
         self.activity_thresholds = activity_thresholds
 
+    #: its fit reads the data's item vocabulary (``data_item_ids_``), beyond its own
+    shares_fits = False
+
     # ------------------------------------------------------------------ fit
     def _fit(self, train, item_features, user_features) -> None:
         name = type(self).__name__
