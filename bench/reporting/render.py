@@ -105,9 +105,11 @@ class FigureRenderer:
         self._lock = threading.Lock()
         self._pending: deque[FigureJob] = deque()
         self._order: list[str] = []  # job names as submitted
+        self.from_worker: list[str] = []  #: the figures the worker wrote, as they came
         self._sent: dict[str, FigureJob] = {}  # taken by the worker, outcome not yet read
         self._outcomes: queue.Queue[_Outcome | None] = queue.Queue()
         self._worker_waiting = False
+        self._asked = threading.Event()  # the worker has imported and asked for work
         self._closed = False
         self._proc: subprocess.Popen | None = None
         if worker is None:
@@ -152,8 +154,13 @@ class FigureRenderer:
         proc.wait()
 
     @property
-    def has_worker(self) -> bool:
-        return self._proc is not None
+    def worker(self) -> subprocess.Popen | None:
+        """The running worker process, if any (``None`` once closed)."""
+        return self._proc
+
+    def wait_for_worker(self, timeout: float) -> bool:
+        """Block until the worker is ready for work (or ``timeout`` s); whether it is."""
+        return self._proc is not None and self._asked.wait(timeout)
 
     # -- work
 
@@ -220,6 +227,7 @@ class FigureRenderer:
                 self._outcomes.put(None)
                 return
             if msg == _WANT:
+                self._asked.set()
                 with self._lock:
                     if self._pending:
                         self._send_locked(self._pending.popleft())
@@ -262,6 +270,7 @@ class FigureRenderer:
                 self._keep(written, job.name, draw(job))
             else:
                 written[outcome.name] = outcome.path
+                self.from_worker.append(outcome.name)
         for job in left:
             self._keep(written, job.name, draw(job))
 
