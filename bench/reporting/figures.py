@@ -652,7 +652,8 @@ def metric_at_k_figure(frame: pd.DataFrame) -> Figure:
     ``frame`` columns: ``model, family, metric, k, value``. Metrics follow their order of
     first appearance, families the rung order. Each panel draws its family's models in
     colour over the same metric's other models in thin grey, on a y axis shared along the
-    row, so 14-30 models stay readable; each column's top panel carries the legend of its
+    row and one k axis for all (its tick labels on the bottom row only, which leaves the
+    panels more room and the layout fewer texts to measure), so 14-30 models stay readable; each column's top panel carries the legend of its
     family. Lines are sorted by k and carry gid ``"line:<model>"`` (grey context:
     ``"context:<model>"``).
     """
@@ -664,7 +665,7 @@ def metric_at_k_figure(frame: pd.DataFrame) -> Figure:
         families = list(dict.fromkeys(st.family for st in styles.values()))
         nrows, ncols = len(metrics), len(families)
         fig = _new_figure(3.6 * ncols + 0.4, 2.9 * nrows + 0.8)
-        grid = fig.subplots(nrows, ncols, squeeze=False, sharey="row")
+        grid = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey="row")
         data = frame.assign(_metric=frame["metric"].astype(str), _k=_finite(frame["k"]),
                             _v=_finite(frame["value"]), _model=frame["model"].astype(str))
         ks = np.unique(data["_k"][np.isfinite(data["_k"])])

@@ -337,7 +337,10 @@ def test_metric_at_k_grid_of_metrics_by_families(at_k):
     line = by_gid(fig.axes[1], "line:")["content_knn"]
     assert list(line.get_xdata()) == [1, 5, 10, 20]  # sorted by k
     np.testing.assert_allclose(line.get_ydata(), [0.01, 0.05, 0.10, 0.20])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "5", "10", "20"]
+    # one k axis: its tick labels under the bottom row only
+    assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == ["1", "5", "10", "20"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == []
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[5])
     assert [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes[:3]] == [
         ["rule_popular"], ["content_knn"], ["cf_als"]]
 
