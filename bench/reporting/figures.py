@@ -588,10 +588,11 @@ _OFFSETS = (
 def _annotate_points(fig: Figure, ax: Axes, points: list[tuple[str, float, float]]) -> None:
     """Label each point with its model name, greedily avoiding overlap with earlier labels.
 
-    Needs a layout pass first (pixel transforms and text extents final). Tries
-    :data:`_OFFSETS` in turn (the left-hand ones first for points in the right half of the
-    axes) and keeps the first box that overlaps no earlier label, no point and does not stick
-    out of the axes; when none is free, the one with the least overlap. Labels are kept out of
+    Needs a layout pass first (pixel transforms and text extents final). Each label is
+    measured once, then its box is shifted to each of :data:`_OFFSETS` in turn (the
+    left-hand ones first for points in the right half of the axes); the first box that
+    overlaps no earlier label, no point and does not stick out of the axes is kept; when
+    none is free, the one with the least overlap. Labels are kept out of
     the layout so placing them does not move the axes.
     """
     if not points:
@@ -600,26 +601,33 @@ def _annotate_points(fig: Figure, ax: Axes, points: list[tuple[str, float, float
     frame_box = ax.get_window_extent(renderer)
     inside = np.array([frame_box.x0, frame_box.y0, frame_box.x1, frame_box.y1])
     pix = ax.transData.transform([(x, y) for _, x, y in points])
-    r = 4.0 * fig.dpi / 72.0  # marker half-size in pixels
+    px_per_pt = fig.dpi / 72.0
+    r = 4.0 * px_per_pt  # marker half-size in pixels
     taken = [np.array([px - r, py - r, px + r, py + r]) for px, py in pix]
     for (model, x, y), (px, _) in zip(points, pix, strict=True):
         right_half = px > (inside[0] + inside[2]) / 2
         offsets = sorted(_OFFSETS, key=lambda o: (o[0] >= 0) if right_half else False)
-        probe = ax.annotate(model, (x, y), xytext=offsets[0], textcoords="offset points",
+        # the label's size does not depend on where it goes: measure it once, left-aligned
+        # at the point, and shift that box to each candidate offset
+        probe = ax.annotate(model, (x, y), xytext=(0, 0), textcoords="offset points",
                             fontsize=_MIN_FONT, annotation_clip=False)
+        at_point = _extent(probe, renderer)
+        probe.remove()
+        width = at_point[2] - at_point[0]
         best, best_cost = offsets[0], math.inf
         for dx, dy in offsets:
-            probe.set_position((dx, dy))
-            probe.set_horizontalalignment("right" if dx < 0 else "left")
-            box = _extent(probe, renderer)
+            shift_x = dx * px_per_pt - (width if dx < 0 else 0.0)  # right-aligned if dx < 0
+            shift_y = dy * px_per_pt
+            box = at_point + np.array([shift_x, shift_y, shift_x, shift_y])
             area = (box[2] - box[0]) * (box[3] - box[1])
-            # sticking out of the axes is worse than overlapping: it hits tick labels
+            # sticking out of the axes is worse than overlapping: it hits tick labels; less
+            # than a thousandth of a square pixel is rounding, not overlap
             cost = sum(_overlap(box, t) for t in taken) + 10 * (area - _overlap(box, inside))
+            cost = 0.0 if cost < 1e-3 else cost
             if cost < best_cost:
                 best, best_cost = (dx, dy), cost
             if cost == 0:
                 break
-        probe.remove()
         far = abs(best[1]) > 12 or abs(best[0]) > 8 or best[0] == 0  # leader line
         leader = {"arrowstyle": "-", "color": "0.55", "lw": 0.6, "shrinkA": 1, "shrinkB": 3}
         ann = ax.annotate(model, (x, y), xytext=best, textcoords="offset points",
@@ -653,9 +661,9 @@ def metric_at_k_figure(frame: pd.DataFrame) -> Figure:
     first appearance, families the rung order. Each panel draws its family's models in
     colour over the same metric's other models in thin grey, on a y axis shared along the
     row and one k axis for all (its tick labels on the bottom row only, which leaves the
-    panels more room and the layout fewer texts to measure), so 14-30 models stay readable; each column's top panel carries the legend of its
-    family. Lines are sorted by k and carry gid ``"line:<model>"`` (grey context:
-    ``"context:<model>"``).
+    panels more room and the layout fewer texts to measure), so 14-30 models stay
+    readable; each column's top panel carries the legend of its family. Lines are sorted
+    by k and carry gid ``"line:<model>"`` (grey context: ``"context:<model>"``).
     """
     name = "metric_at_k_figure"
     frame = _check(frame, name, ["model", "family", "metric", "k", "value"])
