@@ -114,6 +114,8 @@ class FigureRenderer:
         self._proc: subprocess.Popen | None = None
         if worker is None:
             worker = _cores() >= 2
+        if worker and not sys.executable:  # an embedded interpreter: nothing to start
+            worker = False
         if worker:
             self._start(command or [sys.executable, "-m", __name__])
 
