@@ -414,8 +414,9 @@ def cold_start_figure(
 
     ``frame`` columns: ``model, family, x`` (category label), ``x_order`` (sorts the x axis),
     ``mean, low, high, n``. Each panel draws its family's models in colour (line, markers,
-    a light CI band) over every other model in thin grey for context, on a y axis shared
-    by all panels, so 14-30 models stay readable. Points with ``n == 0`` or a NaN mean are
+    a light CI band) over every other model in thin grey for context, on x and y axes
+    shared by all panels (x tick labels and label under each column's lowest panel), so
+    14-30 models stay readable. Points with ``n == 0`` or a NaN mean are
     not drawn (the line breaks there): the model could serve nobody at that x, and its
     legend entry says "n/a at ..." (or "cannot serve" when it has no point at all). Lines
     carry gid ``"line:<model>"``, bands ``"band:<model>"``, grey context ``"context:<model>"``.
@@ -472,7 +473,8 @@ def cold_start_figure(
             ax.set_xlim(-0.3, len(pos) - 0.7)
             ax.set_title(f"{fam} ({len(handles)} model{'s' if len(handles) != 1 else ''})",
                          color=_text_colour(fam))
-            ax.set_xlabel(_wrap(xlabel, 4.0))  # a long one would run into its neighbour
+            if _is_lowest(ax, len(panels)):  # one x label per column, under its tick labels
+                ax.set_xlabel(_wrap(xlabel, 4.0))  # wrapped: it would run into its neighbour
             ax.legend(handles=handles, fontsize=_MIN_FONT, loc="best", framealpha=0.85)
         for ax in fig.axes:
             if ax.get_visible() and ax.get_subplotspec().is_first_col():
@@ -486,15 +488,29 @@ def cold_start_figure(
 
 def _family_panels(styles: dict[str, ModelStyle], *, width: float,
                    height: float) -> tuple[Figure, dict[str, Axes]]:
-    """One panel per family present (rung order), sharing the y axis: 2x2 for four."""
+    """One panel per family present (rung order), sharing both axes: 2x2 for four.
+
+    x tick labels are shown on the lowest panel of each column only (also when the panel
+    below it is an unused cell); :func:`_is_lowest` tells which panels those are.
+    """
     families = list(dict.fromkeys(st.family for st in styles.values()))
     ncols = 2 if len(families) == 4 else min(3, len(families))
     nrows = math.ceil(len(families) / ncols)
     fig = _new_figure(width * ncols, height * nrows + 0.6)
-    axes = fig.subplots(nrows, ncols, squeeze=False, sharey=True).ravel()
+    axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, sharey=True).ravel()
     for ax in axes[len(families):]:
         ax.set_visible(False)
+    for i, ax in enumerate(axes[:len(families)]):
+        if i + ncols >= len(families):  # nothing drawn below it
+            ax.xaxis.set_tick_params(labelbottom=True)
     return fig, dict(zip(families, axes, strict=False))
+
+
+def _is_lowest(ax: Axes, n_panels: int) -> bool:
+    """Whether ``ax`` is the lowest used panel of its column in :func:`_family_panels`."""
+    spec = ax.get_subplotspec()
+    ncols = spec.get_gridspec().ncols
+    return spec.rowspan.start * ncols + spec.colspan.start + ncols >= n_panels
 
 
 def _served_label(model: str, mean: np.ndarray, labels: Sequence[str]) -> str:
