@@ -23,15 +23,19 @@ Errors behave as when everything is drawn in one process:
   exception goes on (``with FigureRenderer() as r:``). A worker whose parent vanished sees
   its input close and exits after the figure it is drawing.
 
-The wire format is length-prefixed pickles over the worker's stdin and stdout; both sides
-are this module, of the same checkout (the worker is pointed at it through ``PYTHONPATH``).
+The wire format is length-prefixed messages over the worker's stdin and stdout: a JSON
+header, and for a job its frame as an Arrow IPC stream (no pickle: nothing that reads a
+message can run code from it). A job whose frame or options do not fit that format is
+drawn in the caller. Both sides are this module, of the same checkout (the worker is
+pointed at it through ``PYTHONPATH``).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import logging
 import os
-import pickle
 import queue
 import struct
 import subprocess
@@ -52,8 +56,8 @@ __all__ = ["WORKER_TIMEOUT", "FigureJob", "FigureRenderer", "draw"]
 WORKER_TIMEOUT = 300.0
 """Seconds the caller waits for the worker's next figure before giving up on it."""
 
-_HEADER = struct.Struct("<Q")
-_WANT = "want"  # worker -> caller: ready for the next job
+_LENGTH = struct.Struct("<Q")  # bytes of the message that follows
+_HEAD = struct.Struct("<I")  # bytes of a message's JSON header
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,17 @@ class _Outcome:
     skipped: str | None = None  # the builder's ValueError: a warning, no figure
     error: str | None = None  # any other exception's traceback: drawn again by the caller
     warnings: tuple[str, ...] = ()
+
+    def message(self) -> bytes:
+        return _pack({"name": self.name, "path": None if self.path is None else str(self.path),
+                      "skipped": self.skipped, "error": self.error,
+                      "warnings": list(self.warnings)})
+
+    @classmethod
+    def from_header(cls, header: dict) -> _Outcome:
+        path = header["path"]
+        return cls(header["name"], None if path is None else Path(path), header["skipped"],
+                   header["error"], tuple(header["warnings"]))
 
 
 def draw(job: FigureJob) -> Path | None:
@@ -103,7 +118,9 @@ class FigureRenderer:
                  command: list[str] | None = None) -> None:
         self._timeout = timeout
         self._lock = threading.Lock()
-        self._pending: deque[FigureJob] = deque()
+        self._pending: deque[FigureJob] = deque()  # for the worker or for here
+        self._local: list[FigureJob] = []  # only for here: not representable on the wire
+        self._messages: dict[str, bytes] = {}  # each pending job, encoded for the worker
         self._order: list[str] = []  # job names as submitted
         self.from_worker: list[str] = []  #: the figures the worker wrote, as they came
         self._sent: dict[str, FigureJob] = {}  # taken by the worker, outcome not yet read
@@ -168,8 +185,18 @@ class FigureRenderer:
 
     def submit(self, job: FigureJob) -> None:
         """Queue ``job``; a waiting worker takes it at once."""
+        message = None
+        if self._proc is not None:
+            try:
+                message = _job_message(job)
+            except Exception as exc:  # an option that is not JSON, a column Arrow rejects
+                log.debug("figure %s is drawn here: %s", job.name, exc)
         with self._lock:
             self._order.append(job.name)
+            if message is None:
+                self._local.append(job)
+                return
+            self._messages[job.name] = message
             if self._proc is not None and self._worker_waiting:
                 self._worker_waiting = False
                 self._send_locked(job)
@@ -183,6 +210,8 @@ class FigureRenderer:
         """
         written: dict[str, Path] = {}
         try:
+            for job in self._local:
+                self._keep(written, job.name, draw(job))
             while True:
                 with self._lock:
                     if not self._pending:
@@ -209,7 +238,7 @@ class FigureRenderer:
         try:
             if self._proc is None:
                 raise OSError("figure worker stopped")
-            _write(self._proc.stdin, job)
+            _write(self._proc.stdin, _STOP if job is None else self._messages[job.name])
         except (OSError, ValueError):  # the worker is gone (ValueError: pipe closed here):
             # its jobs are drawn here, by finish() or _collect()
             if job is not None:
@@ -222,13 +251,15 @@ class FigureRenderer:
         """Reader thread: outcomes into the queue, answer each request for work."""
         while True:
             try:
-                msg = _read(stream)
+                raw = _read_raw(stream)
+                header = None if raw is None else _unpack(raw)[0]
+                msg = None if header is None or "want" in header else _Outcome.from_header(header)
             except Exception:  # a broken pipe or message: the worker is treated as dead
-                msg = None
-            if msg is None:
+                raw = header = msg = None
+            if header is None:
                 self._outcomes.put(None)
                 return
-            if msg == _WANT:
+            if msg is None:  # a request for work
                 self._asked.set()
                 with self._lock:
                     if self._pending:
@@ -287,9 +318,47 @@ def _cores() -> int:
 # --------------------------------------------------------------------------- the wire
 
 
-def _write(stream: BinaryIO, obj: object) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(data)) + data)
+def _pack(header: dict, payload: bytes = b"") -> bytes:
+    head = json.dumps(header).encode()
+    return _HEAD.pack(len(head)) + head + payload
+
+
+def _unpack(message: bytes) -> tuple[dict, bytes]:
+    (n,) = _HEAD.unpack_from(message)
+    return json.loads(message[_HEAD.size:_HEAD.size + n]), message[_HEAD.size + n:]
+
+
+_WANT_MSG = _pack({"want": True})  # worker -> caller: ready for the next job
+_STOP = _pack({"stop": True})  # caller -> worker: no more jobs
+
+
+def _job_message(job: FigureJob) -> bytes:
+    """A job as a JSON header plus its frame as an Arrow IPC stream."""
+    import pyarrow as pa
+
+    frame = job.frame
+    table = pa.Table.from_pandas(frame)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    header = {"name": job.name, "builder": job.builder, "path": str(job.path),
+              "kwargs": job.kwargs,
+              # object columns come back as strings: the builder sees what it was given
+              "object_columns": [str(c) for c in frame.columns if frame[c].dtype == object]}
+    return _pack(header, sink.getvalue().to_pybytes())
+
+
+def _job_from(header: dict, payload: bytes) -> FigureJob:
+    import pyarrow as pa
+
+    frame = pa.ipc.open_stream(io.BytesIO(payload)).read_all().to_pandas()
+    frame = frame.astype({c: object for c in header["object_columns"]})
+    return FigureJob(header["name"], header["builder"], frame, Path(header["path"]),
+                     header["kwargs"])
+
+
+def _write(stream: BinaryIO, message: bytes) -> None:
+    stream.write(_LENGTH.pack(len(message)) + message)
     stream.flush()
 
 
@@ -305,16 +374,11 @@ def _read_exact(stream: BinaryIO, n: int) -> bytes | None:
 
 
 def _read_raw(stream: BinaryIO) -> bytes | None:
-    """One message's pickled bytes; ``None`` at end of stream."""
-    head = _read_exact(stream, _HEADER.size)
+    """One message; ``None`` at end of stream."""
+    head = _read_exact(stream, _LENGTH.size)
     if head is None:
         return None
-    return _read_exact(stream, _HEADER.unpack(head)[0])
-
-
-def _read(stream: BinaryIO) -> object:
-    raw = _read_raw(stream)
-    return None if raw is None else pickle.loads(raw)
+    return _read_exact(stream, _LENGTH.unpack(head)[0])
 
 
 # --------------------------------------------------------------------------- worker side
@@ -356,12 +420,14 @@ def _serve(inp: BinaryIO, out: BinaryIO, run: Callable[[FigureJob], _Outcome]) -
     from bench.reporting import figures  # noqa: F401 - the slow import, done up front
 
     while True:
-        _write(out, _WANT)
+        _write(out, _WANT_MSG)
         msg = raw.get()
-        job = None if msg is None else pickle.loads(msg)
-        if job is None:
+        if msg is None:
             return
-        _write(out, run(job))
+        header, payload = _unpack(msg)
+        if "stop" in header:
+            return
+        _write(out, run(_job_from(header, payload)).message())
 
 
 def worker_main() -> int:
@@ -376,8 +442,7 @@ def worker_main() -> int:
 
 
 if __name__ == "__main__":
-    # run from the module's importable name, so what the worker pickles unpickles as
-    # bench.reporting.render's classes in the caller, not as __main__'s
+    # run from the module's importable name: one copy of its classes, not __main__'s too
     from bench.reporting.render import worker_main
 
     sys.exit(worker_main())

@@ -46,7 +46,7 @@ def fake_worker(script: str) -> list[str]:
 
 
 # one request for work, one job read: the caller now waits for that job's outcome
-TAKE_ONE = "r._write(out, 'want'); r._read(inp)\n"
+TAKE_ONE = "r._write(out, r._WANT_MSG); r._read_raw(inp)\n"
 
 
 def test_worker_draws_the_same_bytes_as_this_process(tmp_path, headline, at_k):
@@ -160,3 +160,27 @@ def test_interrupted_worker_exits_and_its_figures_are_drawn_here(tmp_path, headl
         written = renderer.finish()
     assert list(written) == ["metric_at_k", "headline"]
     assert proc.returncode is not None
+
+
+def test_job_the_wire_cannot_carry_is_drawn_here(tmp_path, headline, at_k):
+    """Options that are not JSON (or a column Arrow rejects) keep the job in this process;
+    object columns cross the wire as object columns."""
+    from bench.reporting import render
+
+    odd = FigureJob("headline", "headline_figure", headline, tmp_path / "headline.png",
+                    {"metric": "m", "baseline": None, "ci": object()})
+    with pytest.raises(TypeError):
+        render._job_message(odd)
+    mixed = at_k.assign(family=at_k["family"].astype(object))
+    job = FigureJob("metric_at_k", "metric_at_k_figure", mixed, tmp_path / "k.png")
+    header, payload = render._unpack(render._job_message(job))
+    back = render._job_from(header, payload)
+    pd.testing.assert_frame_equal(back.frame, mixed)
+    assert (back.name, back.builder, back.path, back.kwargs) == (
+        "metric_at_k", "metric_at_k_figure", tmp_path / "k.png", {})
+    with FigureRenderer(worker=True) as renderer:
+        assert renderer.wait_for_worker(60)
+        renderer.submit(odd)
+        written = renderer.finish()
+    assert written == {"headline": tmp_path / "headline.png"}
+    assert renderer.from_worker == []  # drawn here, the worker never saw it
