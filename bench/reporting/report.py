@@ -51,7 +51,7 @@ def write_report(folder: str | Path) -> list[Path]:
     if not record.models:
         return [_write_failed_report(folder, record)]
     # the figures draw in a worker process while the statistics are computed here (when
-    # there is a second core): it starts now, importing matplotlib, and each figure is
+    # a core is free): it starts now, importing matplotlib, and each figure is
     # handed over as soon as its frame exists, the slowest first; whatever the worker has
     # not taken when the statistics are done is drawn here
     draw = bool(record.report.get("figures", True))

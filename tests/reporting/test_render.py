@@ -184,3 +184,23 @@ def test_job_the_wire_cannot_carry_is_drawn_here(tmp_path, headline, at_k):
         written = renderer.finish()
     assert written == {"headline": tmp_path / "headline.png"}
     assert renderer.from_worker == []  # drawn here, the worker never saw it
+
+
+@pytest.mark.parametrize(("cores", "load", "expected"), [
+    (1, 0.0, False),  # one core: nothing to overlap with
+    (2, 0.7, True),  # the run's own cells and a quiet machine
+    (2, 1.6, False),  # the other core is busy too
+    (8, 6.0, True),
+    (8, 7.6, False),
+])
+def test_worker_only_when_a_core_is_free(monkeypatch, cores, load, expected):
+    from bench.reporting import render
+
+    monkeypatch.setattr(render, "_cores", lambda: cores)
+    monkeypatch.setattr(render.os, "getloadavg", lambda: (load, load, load))
+    assert render.spare_core() is expected
+    renderer = FigureRenderer()
+    try:
+        assert (renderer.worker is not None) is expected
+    finally:
+        renderer.close()
