@@ -3,14 +3,13 @@
 Importing matplotlib and drawing six PNGs takes seconds of one core, and the statistics of
 the report take seconds of one core too; when another core is free (:func:`spare_core`)
 the figures can overlap with them. :class:`FigureRenderer` starts a worker process when it
-is created
-(a fresh interpreter running this module, never a fork: the run process may have threads,
-and a fork copies their locks); the worker imports matplotlib while the caller computes
-statistics, then asks for figure jobs one at a time. The caller :meth:`~FigureRenderer.submit`
-s each job as soon as its frame is ready and, once its own work is done, calls
-:meth:`~FigureRenderer.finish`, which draws here whatever the worker has not taken yet and
-waits for the rest. Whoever draws a figure, the bytes are the same (same builder, same
-house style).
+is created (a fresh interpreter running this module, never a fork: the run process may
+have threads, and a fork copies their locks); the worker imports matplotlib while the
+caller computes statistics, then asks for figure jobs one at a time. The caller submits
+each job (:meth:`~FigureRenderer.submit`) as soon as its frame is ready and, once its own
+work is done, calls :meth:`~FigureRenderer.finish`, which draws here whatever the worker
+has not taken yet and waits for the rest. Whoever draws a figure, the bytes are the same
+(same builder, same house style).
 
 Errors behave as when everything is drawn in one process:
 
