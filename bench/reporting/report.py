@@ -31,6 +31,7 @@ from bench.reporting.formatting import (
     fmt_p,
     fmt_pct,
 )
+from bench.reporting.render import FigureJob, FigureRenderer
 
 log = logging.getLogger("bench")
 
@@ -49,30 +50,39 @@ def write_report(folder: str | Path) -> list[Path]:
     record = read_record(folder)
     if not record.models:
         return [_write_failed_report(folder, record)]
-    data = an.RunData.load(folder)
-    metric = data.headline_metric
-    k = data.k
-    compared = data.compared_metrics()
-    beyond = [str(MetricKey(m, k)) for m in BEYOND_METRICS]
-    beyond = [b for b in beyond if any(b in m.metrics for m in data.record.models)]
+    # the figures draw in a worker process while the statistics are computed here (when
+    # a core is free): it starts now, importing matplotlib, and each figure is
+    # handed over as soon as its frame exists, the slowest first; whatever the worker has
+    # not taken when the statistics are done is drawn here
+    draw = bool(record.report.get("figures", True))
+    with FigureRenderer(worker=None if draw else False) as fr:
+        data = an.RunData.load(folder)
+        metric = data.headline_metric
+        k = data.k
+        compared = data.compared_metrics()
+        beyond = [str(MetricKey(m, k)) for m in BEYOND_METRICS]
+        beyond = [b for b in beyond if any(b in m.metrics for m in data.record.models)]
+        figs = _FigureJobs(folder, data, fr if draw else None)
 
-    # a CI on every per-user mean: compared metrics first, then every other cutoff and
-    # the per-user beyond-accuracy metrics (list-set metrics such as coverage have none)
-    keys = [c for c in data.per_user.columns if _is_metric_column(c)]
-    head = an.headline(data, list(dict.fromkeys(compared + keys)))
-    base_cmp = an.baseline_comparisons(data)
-    lad = an.ladder(data)
-    seg = an.segment_table(data, metric)
-    cold_users = an.cold_start_curves(data)
-    cold_items = an.item_cold_start(data)
-    hist = an.history_curves(seg)
-    curves = an.metric_curves(data)
-    trade = an.tradeoff(data, beyond)
-    seeds = an.seed_table(data)
-
-    figures: dict[str, Path] = {}
-    if data.record.report.get("figures", True):
-        figures = _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond)
+        curves = an.metric_curves(data)
+        figs.metric_at_k(curves)
+        trade = an.tradeoff(data, beyond)
+        figs.tradeoff(trade, beyond)
+        seg = an.segment_table(data, metric)
+        hist = an.history_curves(seg)
+        cold_users = an.cold_start_curves(data)
+        figs.cold_start(cold_users, hist)
+        # a CI on every per-user mean: compared metrics first, then every other cutoff and
+        # the per-user beyond-accuracy metrics (list-set metrics such as coverage have none)
+        keys = [c for c in data.per_user.columns if _is_metric_column(c)]
+        head = an.headline(data, list(dict.fromkeys(compared + keys)))
+        figs.headline(head)
+        lad = an.ladder(data)
+        figs.lift_ladder(lad)
+        base_cmp = an.baseline_comparisons(data)
+        cold_items = an.item_cold_start(data)
+        seeds = an.seed_table(data)
+        figures = figs.order(fr.finish()) if draw else {}
 
     lines = _title(data)
     lines += _verdict(data, lad, trade)
@@ -117,39 +127,52 @@ def _write_failed_report(folder: Path, record) -> Path:
     return path
 
 
-def _figures(folder, data, head, lad, cold_users, hist, trade, curves, beyond) -> dict:
-    from bench.reporting import figures as fg
+class _FigureJobs:
+    """The report's figures as :class:`FigureJob` s, handed to a renderer one by one."""
 
-    metric = data.headline_metric
-    out: dict[str, Path] = {}
-    fdir = folder / FIGURES
+    NAMES = ("headline", "lift_ladder", "cold_start_users", "cold_start_history",
+             "tradeoff", "metric_at_k")  # the order of the written paths
 
-    def save(name, build, frame, **kw):
-        if frame is None or len(frame) == 0:
+    def __init__(self, folder: Path, data: an.RunData, renderer: FigureRenderer | None):
+        self.fdir = folder / FIGURES
+        self.data = data
+        self.metric = data.headline_metric
+        self.renderer = renderer
+
+    def _submit(self, name: str, builder: str, frame, **kw) -> None:
+        if self.renderer is None or frame is None or len(frame) == 0:
             return
-        try:
-            fig = build(frame, **kw)
-        except ValueError as exc:  # an empty or degenerate frame: say so, keep the report
-            log.warning("figure %s skipped: %s", name, exc)
-            return
-        out[name] = fg.save_figure(fig, fdir / f"{name}.png")
+        self.renderer.submit(FigureJob(name, builder, frame, self.fdir / f"{name}.png", kw))
 
-    save("headline", fg.headline_figure, head[head["metric"] == metric], metric=metric,
-         baseline=data.stats.get("baseline"))
-    if len(lad):  # panel titles name the models; each step coloured by the rung climbed to
-        named = lad.assign(step=lad["step"] + ": " + lad["from"] + " -> " + lad["to"],
-                           family=lad["step"].str.split(" -> ").str[1])
-        save("lift_ladder", fg.lift_ladder_figure, named, metric=metric,
-             alpha=data.stats["alpha"], ci="paired t CI at each row's Holm level")
-    save("cold_start_users", fg.cold_start_figure, cold_users, metric=metric,
-         xlabel="fold-in history given to the model (interactions), held-out users")
-    save("cold_start_history", fg.cold_start_figure, hist, metric=metric,
-         xlabel="training history of the evaluated user (interactions)")
-    others = [b for b in beyond if _metric(b) in ("coverage", "novelty", "arp")]
-    if others:
-        save("tradeoff", fg.tradeoff_figure, trade, accuracy=metric, others=others)
-    save("metric_at_k", fg.metric_at_k_figure, curves)
-    return out
+    def order(self, written: dict[str, Path]) -> dict[str, Path]:
+        return {n: written[n] for n in self.NAMES if n in written}
+
+    def headline(self, head: pd.DataFrame) -> None:
+        self._submit("headline", "headline_figure", head[head["metric"] == self.metric],
+                     metric=self.metric, baseline=self.data.stats.get("baseline"))
+
+    def lift_ladder(self, lad: pd.DataFrame) -> None:
+        if len(lad):  # panel titles name the models; each step coloured by the rung climbed to
+            named = lad.assign(step=lad["step"] + ": " + lad["from"] + " -> " + lad["to"],
+                               family=lad["step"].str.split(" -> ").str[1])
+            self._submit("lift_ladder", "lift_ladder_figure", named, metric=self.metric,
+                         alpha=self.data.stats["alpha"],
+                         ci="paired t CI at each row's Holm level")
+
+    def cold_start(self, cold_users: pd.DataFrame, hist: pd.DataFrame) -> None:
+        self._submit("cold_start_users", "cold_start_figure", cold_users, metric=self.metric,
+                     xlabel="fold-in history given to the model (interactions), held-out users")
+        self._submit("cold_start_history", "cold_start_figure", hist, metric=self.metric,
+                     xlabel="training history of the evaluated user (interactions)")
+
+    def tradeoff(self, trade: pd.DataFrame, beyond: list[str]) -> None:
+        others = [b for b in beyond if _metric(b) in ("coverage", "novelty", "arp")]
+        if others:
+            self._submit("tradeoff", "tradeoff_figure", trade, accuracy=self.metric,
+                         others=others)
+
+    def metric_at_k(self, curves: pd.DataFrame) -> None:
+        self._submit("metric_at_k", "metric_at_k_figure", curves)
 
 
 def _img(figures: dict, name: str, alt: str) -> list[str]:

@@ -337,7 +337,10 @@ def test_metric_at_k_grid_of_metrics_by_families(at_k):
     line = by_gid(fig.axes[1], "line:")["content_knn"]
     assert list(line.get_xdata()) == [1, 5, 10, 20]  # sorted by k
     np.testing.assert_allclose(line.get_ydata(), [0.01, 0.05, 0.10, 0.20])
-    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["1", "5", "10", "20"]
+    # one k axis: its tick labels under the bottom row only
+    assert [t.get_text() for t in fig.axes[3].get_xticklabels()] == ["1", "5", "10", "20"]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == []
+    assert fig.axes[0].get_shared_x_axes().joined(fig.axes[0], fig.axes[5])
     assert [[t.get_text() for t in ax.get_legend().get_texts()] for ax in fig.axes[:3]] == [
         ["rule_popular"], ["content_knn"], ["cf_als"]]
 
@@ -443,3 +446,81 @@ def test_thirty_models_render_legibly(tmp_path):
     assert len(fig2.axes[0].texts) == 30
     data = F.save_figure(fig2, tmp_path / "t.png").read_bytes()
     assert png_size(data)[1] > 500
+
+
+def _texts_outside_canvas(fig) -> list[str]:
+    """What of a laid-out figure leaves its canvas: each visible axes with everything drawn
+    around it (tick labels, axis labels, title, legend), each text placed in an axes (also
+    those kept out of the layout), and each figure-level text and legend."""
+    renderer = fig.canvas.get_renderer()
+    canvas = fig.bbox
+    boxes = []
+    for ax in fig.axes:
+        if ax.get_visible():
+            boxes.append((f"axes {ax.get_title() or ax.get_title(loc='left')!r}",
+                          ax.get_tightbbox(renderer)))
+            boxes += [(t.get_text(), t.get_window_extent(renderer)) for t in ax.texts]
+    boxes += [(t.get_text(), t.get_window_extent(renderer)) for t in fig.texts
+              if t.get_visible() and t.get_text().strip()]
+    boxes += [("legend", lg.get_window_extent(renderer)) for lg in fig.legends]
+    return [what for what, box in boxes
+            if box.x0 < canvas.x0 - 1 or box.y0 < canvas.y0 - 1 or box.x1 > canvas.x1 + 1
+            or box.y1 > canvas.y1 + 1]
+
+
+def _overlapping_axis_texts(fig) -> list[tuple[str, str]]:
+    """Pairs of axis labels and titles (of different visible axes) whose extents overlap."""
+    renderer = fig.canvas.get_renderer()
+    texts = [(i, t) for i, ax in enumerate(fig.axes) if ax.get_visible()
+             for t in (ax.xaxis.label, ax.yaxis.label, ax.title, ax._left_title)
+             if t.get_visible() and t.get_text().strip()]
+    boxes = [(i, t.get_text(), t.get_window_extent(renderer)) for i, t in texts]
+    return [(a, b) for n, (i, a, p) in enumerate(boxes) for j, b, q in boxes[n + 1:]
+            if i != j and p.overlaps(q)]
+
+
+def test_every_text_stays_inside_the_canvas_with_many_long_model_names(tmp_path):
+    """Titles, legends, tick and point labels of every figure, with 30 long-named models
+    in five families, are inside the saved canvas (checked after the saving layout), and no
+    panel's axis label or title runs into another panel's."""
+    names = many_models(30)
+    rng = np.random.default_rng(1)
+    models = pd.DataFrame({"model": [m for m, _ in names], "family": [f for _, f in names]})
+    head = models.assign(mean=rng.uniform(0.1, 0.4, 30)).assign(
+        low=lambda d: d["mean"] - 0.02, high=lambda d: d["mean"] + 0.02)
+    lift = pd.DataFrame([{"step": f"{a} -> {b}: {m} -> {n}", "segment": seg,
+                          "diff": 0.01, "low": -0.01, "high": 0.03, "p_holm": 0.2, "n": 40,
+                          "family": b}
+                         for (a, m), (b, n) in [(("rule", names[0][0]),
+                                                 ("collaborative", names[2][0]))]
+                         for seg in ("all", "1-5", "newcomers")])
+    cold = pd.DataFrame([{"model": m, "family": f, "x": str(n), "x_order": n, "mean": 0.1,
+                          "low": 0.05, "high": 0.15, "n": 10} for m, f in names
+                         for n in (0, 1, 3)])
+    trade = models.assign(**{"ndcg@10": rng.uniform(size=30),
+                             "coverage@10": rng.uniform(size=30),
+                             "novelty@10": rng.uniform(1, 8, size=30),
+                             "arp@10": rng.uniform(0, 150, size=30)})
+    at_k = pd.DataFrame([{"model": m, "family": f, "metric": metric, "k": k,
+                          "value": rng.uniform()} for m, f in names
+                         for metric in ("precision", "recall", "ndcg") for k in (1, 5, 10)])
+    figures = {
+        "headline": F.headline_figure(head, metric="ndcg@10", baseline=names[0][0]),
+        "lift": F.lift_ladder_figure(lift, metric="ndcg@10",
+                                     ci="paired t CI at each row's Holm level"),
+        "cold": F.cold_start_figure(cold, metric="ndcg@10", xlabel="fold-in history given "
+                                    "to the model (interactions), held-out users"),
+        "cold_2x2": F.cold_start_figure(cold[cold["family"] != "experimental"],
+                                        metric="ndcg@10", xlabel="training history of the "
+                                        "evaluated user (interactions)"),
+        "trade": F.tradeoff_figure(trade, accuracy="ndcg@10",
+                                   others=["coverage@10", "novelty@10", "arp@10"]),
+        "at_k": F.metric_at_k_figure(at_k),
+    }
+    for name, fig in figures.items():
+        F.save_figure(fig, tmp_path / f"{name}.png")  # lays the figure out as saved
+        assert _texts_outside_canvas(fig) == [], name
+        assert _overlapping_axis_texts(fig) == [], name
+    # the check itself sees a text that leaves the canvas
+    figures["headline"].text(0.99, 0.5, "sticks out of the right edge")
+    assert _texts_outside_canvas(figures["headline"]) == ["sticks out of the right edge"]
