@@ -398,13 +398,11 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
         if ev.protocol == ITEM_COLD and not recommends_unseen(top.items, train_counts):
             served[:] = False  # it never recommends a held-out item: cannot serve them
         values = unserved_to_nan(ranked.per_user, served)
-        frame = pd.DataFrame({"protocol": ev.protocol, "level": level, "model": cell.model,
-                              "family": model.family, "user_id": uid[ranked.users],
-                              "n_relevant": ranked.n_relevant,
-                              "n_recommended": top.lengths[ranked.users]})
-        for key, column in values.items():
-            frame[key] = column
-        frames.append(frame)
+        frames.append(pd.DataFrame({  # one frame at once: 24 inserted columns cost more
+            "protocol": ev.protocol, "level": level, "model": cell.model,
+            "family": model.family, "user_id": uid[ranked.users],
+            "n_relevant": ranked.n_relevant, "n_recommended": top.lengths[ranked.users],
+            **values}))
         segment = fold_in_segment(level) if ev.protocol == USER_COLD else metric_keys.ITEM_COLD
         logged.update({MetricKey.parse(k).over(segment).mlflow: v
                        for k, v in served_means(values, served).items()})
