@@ -14,6 +14,10 @@ from bench.models.hybrid.normalise import METHODS, normalise
 
 MISSING = ("renormalise", "nan")
 
+#: about this many cells are blended at a time (a few rows of the user block): the float64
+#: working arrays then stay in the CPU cache instead of streaming through memory
+BLEND_CELLS = 1 << 16
+
 
 class WeightedBlend(Composite):
     """``score = sum_c w_c * norm_c(s_c)`` over the components.
@@ -86,26 +90,45 @@ class WeightedBlend(Composite):
         self._fit_children(train, item_features, user_features)
 
     def _combine(self, users, history):
-        total_w = sum(self.weights_.values())
-        acc = wsum = best = best_src = None
+        children = []
         for key, w in self.weights_.items():
             scores, codes = self.child_scores(key, users, history)
             mask_history(scores, history)
+            children.append((scores, codes, w))
+        n_rows, n_items = children[0][0].shape
+        out = np.empty((n_rows, n_items), dtype=np.float32)
+        src = np.empty((n_rows, n_items), dtype=np.int16)
+        # a few rows at a time, so the float64 working arrays stay in cache: every row is
+        # normalised and blended on its own, so the rows come out the same either way
+        step = max(1, BLEND_CELLS // max(1, n_items))
+        for r0 in range(0, n_rows, step):
+            rows = slice(r0, r0 + step)
+            out[rows], src[rows] = self._blend_rows(
+                [(scores[rows], codes[rows], w) for scores, codes, w in children])
+        return out, src
+
+    def _blend_rows(self, children):
+        total_w = sum(self.weights_.values())
+        acc = wsum = best = best_src = None
+        for scores, codes, w in children:
             part = np.multiply(normalise(scores, self.normalisation), w, dtype=np.float64)
-            ok = ~np.isnan(part)
+            missing = np.isnan(part)
+            ok = ~missing
             if acc is None:
                 acc = np.zeros(part.shape, dtype=np.float64)
                 wsum = np.zeros(part.shape, dtype=np.float64)
                 n_ok = np.zeros(part.shape, dtype=np.int32)
                 best = np.full(part.shape, -np.inf)
                 best_src = np.zeros(part.shape, dtype=np.int16)
-            # in place, where the component scores (what adding 0 would have left alone)
-            np.add(acc, part, out=acc, where=ok)
-            np.add(wsum, w, out=wsum, where=ok)
-            n_ok += ok
             better = part > best  # False where the part is NaN
-            np.copyto(best, part, where=better)
             np.copyto(best_src, codes, where=better)
+            np.fmax(best, part, out=best)  # the larger (NaN never wins); only compared
+            n_ok += ok
+            # where the component cannot score, add 0: acc is never -0.0, so that leaves
+            # it as it is
+            np.copyto(part, 0.0, where=missing)
+            acc += part
+            np.add(wsum, w, out=wsum, where=ok)
         with np.errstate(all="ignore"):
             if self.missing == "renormalise":
                 out = np.where(wsum > 0, acc * (total_w / np.where(wsum > 0, wsum, 1.0)), np.nan)
