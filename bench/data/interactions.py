@@ -28,6 +28,8 @@ from bench.errors import ConfigError, DataError
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
 DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
+_HASH_ROWS = 1 << 20
+"""Rows hashed per block by :meth:`Interactions.fingerprint`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -173,12 +175,22 @@ class Interactions:
         return self.timestamps is not None
 
     def user_counts(self) -> np.ndarray:
-        """Interactions per user code (length ``n_users``)."""
-        return np.bincount(self.users, minlength=self.n_users)
+        """Interactions per user code (length ``n_users``; read-only, counted once)."""
+        return self._counts("_user_counts", self.users, self.n_users)
 
     def item_counts(self) -> np.ndarray:
-        """Interactions per item code (length ``n_items``)."""
-        return np.bincount(self.items, minlength=self.n_items)
+        """Interactions per item code (length ``n_items``; read-only, counted once)."""
+        return self._counts("_item_counts", self.items, self.n_items)
+
+    def _counts(self, name: str, codes: np.ndarray, size: int) -> np.ndarray:
+        # a run asks a 25M-row table for its counts a dozen times (splits, summaries, the
+        # budget check, vocabularies): counted once and kept, as fingerprint() is
+        kept = self.__dict__.get(name)
+        if kept is None:
+            kept = np.bincount(codes, minlength=size)
+            kept.flags.writeable = False
+            self.__dict__[name] = kept
+        return kept
 
     def present_users(self) -> np.ndarray:
         """Sorted codes of users with at least one row."""
@@ -237,12 +249,15 @@ class Interactions:
         h = hashlib.sha256()
         uh = pd.util.hash_pandas_object(pd.Index(self.user_ids), index=False).to_numpy()
         ih = pd.util.hash_pandas_object(pd.Index(self.item_ids), index=False).to_numpy()
-        h.update(np.ascontiguousarray(uh[self.users]).tobytes())
-        h.update(np.ascontiguousarray(ih[self.items]).tobytes())
+        # the bytes of uh[users], then of ih[items], fed in blocks (the same digest as one
+        # update with all of them, without rows-long temporaries and their copies)
+        for hashes, codes in ((uh, self.users), (ih, self.items)):
+            for lo in range(0, len(codes), _HASH_ROWS):
+                h.update(hashes[codes[lo : lo + _HASH_ROWS]])
         for arr, tag in ((self.ratings, b"r"), (self.timestamps, b"t")):
             h.update(tag)
             if arr is not None:
-                h.update(np.ascontiguousarray(arr).tobytes())
+                h.update(np.ascontiguousarray(arr))
         # past the frozen dataclass's __setattr__, as cached_property writes its value
         self.__dict__["_fingerprint"] = kept = h.hexdigest()
         return kept
