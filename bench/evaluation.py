@@ -146,6 +146,12 @@ class FoldContext:
             frame["rating"] = np.asarray(ratings[rel.row, rel.col]).ravel()
         return frame
 
+    @cached_property
+    def relevant_parquet(self) -> bytes:
+        """:attr:`relevant_frame` as the bytes of its Parquet file, encoded once per split:
+        every model's cell writes the same ``relevant.parquet``."""
+        return self.relevant_frame.to_parquet(None, index=False)
+
     @property
     def n_new_relevant(self) -> int:
         """Relevant (user, item) pairs of evaluated users whose item is new."""
