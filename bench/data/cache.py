@@ -143,11 +143,12 @@ def _read_checked(folder: Path, meta_path: Path, kind: str, params: Mapping[str,
         return None
     ratings = arrays.get("ratings")
     times = arrays.get("timestamps")
+    if times is not None:  # seconds after the earliest, back to Unix seconds in one pass
+        times = np.add(times, np.int64(meta["timestamp_base"] or 0), dtype=np.int64)
     rows = Interactions(
         user_ids=user_ids, item_ids=item_ids, users=users, items=items,
         ratings=None if ratings is None else ratings.astype(np.float64),
-        timestamps=None if times is None else times.astype(np.int64)
-        + np.int64(meta["timestamp_base"] or 0),
+        timestamps=times,
         rating_scale=rating_scale, source=source,
         drops=MappingProxyType({str(k): int(v) for k, v in meta["drops"].items()}),
     )
