@@ -21,7 +21,10 @@ makes the rows again and overwrites the entry. The fingerprint is the one a run 
 for anyway (results.json and MLflow carry it), and it is kept on the object, so the
 check costs a run nothing extra.
 
-Files are read with ``allow_pickle=False`` and written atomically (:mod:`bench.atomic`).
+Files are read with ``allow_pickle=False``, mapped copy-on-write (``users`` and ``items``
+stay mapped: the cache's files must not be truncated in place while a run uses them,
+and :func:`write_rows` only ever replaces them), and written atomically
+(:mod:`bench.atomic`).
 A cache that cannot be written (read-only, disk full) is logged and skipped: the run
 goes on with the rows it made. Clear the cache by deleting its folder.
 """
@@ -133,7 +136,10 @@ def _read_checked(folder: Path, meta_path: Path, kind: str, params: Mapping[str,
     n, dtypes = int(meta["rows"]), meta["dtypes"]
     arrays = {}
     for name, dtype in dtypes.items():
-        array = np.load(folder / f"{name}.npy", allow_pickle=False)
+        # mapped copy-on-write: the file's pages are read in place (several times faster
+        # than a copy into fresh memory at 25M rows), and the array behaves as a private
+        # in-memory one; a plain ndarray view, so it pickles as one
+        array = np.asarray(np.load(folder / f"{name}.npy", mmap_mode="c", allow_pickle=False))
         if array.shape != (n,) or str(array.dtype) != dtype:
             return None
         arrays[name] = array

@@ -187,7 +187,7 @@ class Interactions:
         # budget check, vocabularies): counted once and kept, as fingerprint() is
         kept = self.__dict__.get(name)
         if kept is None:
-            kept = np.bincount(codes, minlength=size)
+            kept = _count_codes(codes, size)
             kept.flags.writeable = False
             self.__dict__[name] = kept
         return kept
@@ -267,6 +267,17 @@ class Interactions:
             f"Interactions({len(self)} rows, {len(self.present_users())} users, "
             f"{len(np.unique(self.items))} items, source={self.source!r})"
         )
+
+
+def _count_codes(codes: np.ndarray, size: int) -> np.ndarray:
+    """``np.bincount(codes, minlength=size)``. Codes in order (a table's users are: rows
+    are canonical) are counted from where each code's run starts, by binary search, in a
+    fraction of the time (bincount first copies 25M int32 codes into int64)."""
+    if size and len(codes) and codes.dtype.kind in "iu" and size < np.iinfo(codes.dtype).max \
+            and codes[0] >= 0 and codes[-1] < size and bool(np.all(codes[1:] >= codes[:-1])):
+        bounds = np.searchsorted(codes, np.arange(size + 1, dtype=codes.dtype))
+        return np.diff(bounds).astype(np.intp, copy=False)
+    return np.bincount(codes, minlength=size)
 
 
 # ---------------------------------------------------------------------- validation helpers

@@ -344,3 +344,17 @@ def test_fingerprint_in_blocks_is_the_one_update_digest(monkeypatch):
     h.update(b"r" + x.ratings.tobytes() + b"t" + x.timestamps.tobytes())
     monkeypatch.setattr(interactions_module, "_HASH_ROWS", 7)  # many blocks
     assert x.fingerprint() == h.hexdigest()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
+def test_counting_codes_in_order_equals_bincount(dtype):
+    rng = np.random.default_rng(1)
+    for n, size in ((1, 1), (10, 3), (500, 40), (500, 1000)):
+        codes = np.sort(rng.integers(0, size, n)).astype(dtype)
+        expected = np.bincount(codes, minlength=size)
+        got = interactions_module._count_codes(codes, size)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    unordered = rng.integers(0, 30, 200).astype(dtype)  # falls back to bincount
+    np.testing.assert_array_equal(interactions_module._count_codes(unordered, 30),
+                                  np.bincount(unordered, minlength=30))
