@@ -91,9 +91,8 @@ def overrides(scale: float, split: str, models: list[str], seed: int, figures: b
     """Hydra overrides of the scale run (``executor=ray executor.num_cpus=N`` for Ray;
     ``data_cache``: the synthetic data's cache folder, ``None`` for none)."""
     sizes = shape(scale)
-    if data_cache is not None and "'" in data_cache:
-        raise SystemExit(f"scale: --data-cache: a folder name without a quote, got "
-                         f"{data_cache!r}")
+    if data_cache is not None and "'" in data_cache:  # run() refuses it first
+        raise ValueError(f"data_cache: a folder name without a quote, got {data_cache!r}")
     cache = [f"dataset.cache_dir='{data_cache}'"] if data_cache is not None else []
     ray = ["executor=ray", f"executor.num_cpus={num_cpus}" if num_cpus else
            "executor.num_cpus=null"] if executor == "ray" else []
@@ -669,6 +668,9 @@ def run(args, parser) -> int:
         parser.error("--scale and --repeats must be positive")
     if args.num_cpus < 1:
         parser.error("--num-cpus must be positive")
+    if args.data_cache is not None and "'" in args.data_cache:
+        parser.error(f"--data-cache: expected a folder name without a quote (it goes into "
+                     f"a quoted Hydra override), got {args.data_cache!r}")
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
     out = bench_scale(args)
