@@ -365,10 +365,11 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
     lists = model.lists_frame(top, ctx.split.test.user_ids[ctx.users])
     if top.sources is None:  # a single-component model: label rows with its config name
         lists["source"] = cell.model
-    for name, frame in (("topk", lists), ("per_user", result.per_user),
-                        ("relevant", ctx.relevant_frame)):
+    for name, frame in (("topk", lists), ("per_user", result.per_user)):
         atomic_write(folder / f"{name}.parquet",
                      lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
+    relevant = ctx.relevant_parquet  # the same file for every model: encoded once
+    atomic_write(folder / "relevant.parquet", lambda tmp: tmp.write_bytes(relevant))
     write_json(folder / "metrics.json", result.metrics)
     env.tracker.log_artifact(child, folder, None)
     if cell.key:

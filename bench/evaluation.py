@@ -111,8 +111,8 @@ class FoldContext:
         train = split.train
         if history is None and split.fold_in is not None and len(split.fold_in):
             history = split.fold_in.to_csr()[users]
-        item_counts = np.bincount(train.items, minlength=train.n_items)
-        user_counts = np.bincount(train.users, minlength=train.n_users)
+        item_counts = train.item_counts()  # counted once per part, shared (read-only)
+        user_counts = train.user_counts()
         hist_len = user_counts[users].astype(np.int64)
         if history is not None:
             hist_len = hist_len + np.diff(history.indptr)
@@ -145,6 +145,12 @@ class FoldContext:
             ratings = test.to_csr("rating", dtype=np.float64)[self.users]
             frame["rating"] = np.asarray(ratings[rel.row, rel.col]).ravel()
         return frame
+
+    @cached_property
+    def relevant_parquet(self) -> bytes:
+        """:attr:`relevant_frame` as the bytes of its Parquet file, encoded once per split:
+        every model's cell writes the same ``relevant.parquet``."""
+        return self.relevant_frame.to_parquet(None, index=False)
 
     @property
     def n_new_relevant(self) -> int:

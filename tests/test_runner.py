@@ -104,6 +104,12 @@ def test_relevant_artifact_holds_each_relevant_pair_with_its_test_rating(ratings
     assert len(merged) == len(rel) > 0
     assert (merged["rating"] == merged["stars"]).all()  # read by code, equal to the file
     assert (rel["rating"] >= 4.0).all()  # only relevant pairs (threshold 4)
+    # encoded once per split: every model's cell holds the same file, byte for byte
+    folder = tmp_path / "o" / "artifacts"
+    files = sorted(folder.glob("*/fold0/relevant.parquet"))
+    assert len(files) == 2
+    assert files[0].read_bytes() == files[1].read_bytes()
+    assert files[0].read_bytes() == rel.to_parquet(None, index=False)
 
 
 def test_auto_segment_rules_label_every_model_with_the_segmenting_models_labels(tmp_path):

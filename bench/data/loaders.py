@@ -6,8 +6,10 @@ because they are plain functions, so each one says so with :func:`dataset_loader
 :func:`bench.targets.build` refuses a ``dataset._target_`` that is not registered here.
 
 Contract of a loader: keyword arguments only, returns a :class:`bench.data.dataset.Dataset`,
-and reads (never writes) the files its arguments name. A plug-in registers its own
-loaders with the same decorator.
+and reads (never writes) the files its arguments name; a cache folder an argument names
+(``synthetic``'s ``cache_dir``, :mod:`bench.data.cache`) is the one place a loader may
+write, and what it returns does not depend on it. A plug-in registers its own loaders
+with the same decorator.
 """
 
 from __future__ import annotations

@@ -22,17 +22,26 @@ The same arguments give bitwise the same data (one ``numpy.random.Generator`` se
 with ``seed`` drives every draw, in a fixed order). The planted truth is returned on the
 :class:`SyntheticDataset`: ``user_features["segment"]``, ``segment_genres`` and
 ``item_popularity``; item genres are in ``item_features``.
+
+With ``cache_dir`` set and at least :data:`CACHE_MIN_ROWS` interactions, the validated
+rows are kept in that folder (:mod:`bench.data.cache`, entry keyed by every argument,
+the constants that shape the draws and numpy's version) and a later call with the same
+arguments reads them back instead of sampling, after checking their fingerprint. Steps
+1-5's cheap part (genres, segments, popularity, activity) always runs: the planted truth
+comes from the generator either way, and the rows read back must match its activity.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from bench import validate
+from bench.data import cache
 from bench.data.dataset import Dataset
 from bench.data.features import ItemFeatures
 from bench.data.interactions import ITEM, RATING, TIMESTAMP, USER, Interactions
@@ -61,6 +70,10 @@ KERNEL_MIN_ROWS = 1_000_000
 """From this many interactions the sampling rounds use the compiled kernels of
 :mod:`bench.data.compiled` (the same pairs, bit for bit; below it numpy is fast enough,
 and small data never imports numba nor compiles)."""
+CACHE_MIN_ROWS = 1_000_000
+"""``cache_dir`` applies from this many interactions (smaller data is made in well under
+a second: keeping it would only fill the disk)."""
+CACHE_KIND = "synthetic"
 
 
 @dataclass(frozen=True, eq=False)
@@ -91,6 +104,7 @@ def generate_synthetic(
     start: str = "2020-01-01",
     days: int = 365,
     implicit: bool = False,
+    cache_dir: str | None = None,
 ) -> SyntheticDataset:
     """Generate a dataset with planted user segments, genre tastes and popular items.
 
@@ -102,6 +116,9 @@ def generate_synthetic(
         seed: seed of the single random generator; same seed, same bits.
         start: first possible timestamp (a date, UTC); ``days``: length of the period.
         implicit: leave out ratings (every interaction is relevant).
+        cache_dir: a folder keeping the rows of data with at least
+            :data:`CACHE_MIN_ROWS` interactions for later calls (see the module
+            docstring); ``None``: no cache. Never changes the rows returned.
 
     Raises:
         ParameterError: a size or range that cannot be honoured, naming the argument.
@@ -127,28 +144,6 @@ def generate_synthetic(
 
     user_segment = rng.integers(0, n_segments, n_users)
     counts = _activity(rng, n_users, n_items, n_interactions)
-    users, items = _sample_without_replacement(rng, weights, user_segment, counts)
-
-    order = np.argsort(users, kind="stable")
-    users, items = users[order], items[order]
-    timestamps = _timestamps(rng, users, counts, t0, days * SECONDS_PER_DAY)
-
-    columns: dict[str, np.ndarray] = {USER: users, ITEM: items}
-    if not implicit:
-        user_bias = rng.normal(0.0, 0.35, n_users)
-        item_bias = rng.normal(0.0, 0.35, n_items)
-        # 2.5 + 1.5 * taste + user_bias + item_bias + noise, summed in place (same order,
-        # same bits) to keep one rows-long temporary instead of five
-        raw = rng.normal(0.0, 0.6, len(users))
-        raw = (
-            np.add(
-                np.add(2.5 + 1.5 * in_taste[user_segment[users], items], user_bias[users]),
-                item_bias[items],
-            )
-            + raw
-        )
-        columns[RATING] = np.clip(np.rint(raw, out=raw), 1.0, 5.0, out=raw)
-    columns[TIMESTAMP] = timestamps
 
     user_vocab = pd.Index(np.arange(n_users, dtype=np.int64), name=USER)
     item_vocab = pd.Index(np.arange(n_items, dtype=np.int64), name=ITEM)
@@ -156,14 +151,23 @@ def generate_synthetic(
         f"synthetic(seed={seed}, n_users={n_users}, n_items={n_items}, "
         f"n_interactions={n_interactions})"
     )
-    inter = Interactions.from_frame(
-        pd.DataFrame(columns, copy=False),  # the arrays are ours: no copy
-        source=source,
-        rating_scale=None if implicit else (1.0, 5.0),
-        duplicates="error",
-        user_ids=user_vocab,
-        item_ids=item_vocab,
-    )
+    store = _cache_store(cache_dir, n_interactions)
+    key = cache_params(n_users=n_users, n_items=n_items, n_interactions=n_interactions,
+                       n_segments=n_segments, n_genres=n_genres,
+                       popularity_exponent=popularity_exponent, seed=seed, start=start,
+                       days=days, implicit=implicit)
+    inter = None
+    if store is not None:
+        inter = cache.read_rows(store, CACHE_KIND, key, user_ids=user_vocab,
+                                item_ids=item_vocab, source=source,
+                                rating_scale=None if implicit else (1.0, 5.0))
+        if inter is not None and not np.array_equal(inter.user_counts(), counts):
+            inter = None  # not the rows this generator's activity draws: make them again
+    if inter is None:
+        inter = _rows(rng, weights, in_taste, user_segment, counts, t0, days, implicit,
+                      source, user_vocab, item_vocab)
+        if store is not None:
+            cache.write_rows(store, CACHE_KIND, key, inter)
     genre_names = tuple(f"genre_{g}" for g in range(n_genres))
     features = ItemFeatures(
         item_ids=item_vocab,
@@ -193,6 +197,79 @@ def generate_synthetic(
         item_popularity=popularity,
         in_taste=in_taste,
     )
+
+
+def _rows(rng, weights, in_taste, user_segment, counts, t0, days, implicit, source,
+          user_vocab, item_vocab) -> Interactions:
+    """Steps 5-7: the sampled pairs, their timestamps and ratings, validated."""
+    n_users, n_items = len(user_vocab), len(item_vocab)
+    users, items = _sample_without_replacement(rng, weights, user_segment, counts)
+
+    order = np.argsort(users, kind="stable")
+    users, items = users[order], items[order]
+    timestamps = _timestamps(rng, users, counts, t0, days * SECONDS_PER_DAY)
+
+    columns: dict[str, np.ndarray] = {USER: users, ITEM: items}
+    if not implicit:
+        user_bias = rng.normal(0.0, 0.35, n_users)
+        item_bias = rng.normal(0.0, 0.35, n_items)
+        # 2.5 + 1.5 * taste + user_bias + item_bias + noise, summed in place (same order,
+        # same bits) to keep one rows-long temporary instead of five
+        raw = rng.normal(0.0, 0.6, len(users))
+        raw = (
+            np.add(
+                np.add(2.5 + 1.5 * in_taste[user_segment[users], items], user_bias[users]),
+                item_bias[items],
+            )
+            + raw
+        )
+        columns[RATING] = np.clip(np.rint(raw, out=raw), 1.0, 5.0, out=raw)
+    columns[TIMESTAMP] = timestamps
+    return Interactions.from_frame(
+        pd.DataFrame(columns, copy=False),  # the arrays are ours: no copy
+        source=source,
+        rating_scale=None if implicit else (1.0, 5.0),
+        duplicates="error",
+        user_ids=user_vocab,
+        item_ids=item_vocab,
+    )
+
+
+def cache_params(**arguments) -> dict:
+    """What a cache entry of synthetic rows is keyed by: every argument of
+    :func:`generate_synthetic` that shapes the rows (all but ``cache_dir``), the module's
+    constants that shape the draws, and numpy's version (its streams may change)."""
+    out = dict(arguments)
+    out["popularity_exponent"] = float(out["popularity_exponent"])
+    out["constants"] = {
+        "TASTE_BOOST": TASTE_BOOST, "SECOND_GENRE_P": SECOND_GENRE_P, "OVERSAMPLE": OVERSAMPLE,
+        "SAMPLING_ROUNDS": SAMPLING_ROUNDS, "HEAVY_SHARE": HEAVY_SHARE,
+        "FALLBACK_CELLS": FALLBACK_CELLS, "SECONDS_PER_DAY": SECONDS_PER_DAY,
+    }
+    out["numpy"] = np.__version__
+    return out
+
+
+def cache_entry(cache_dir: str, **arguments) -> Path | None:
+    """The cache folder :func:`generate_synthetic` uses for ``arguments`` (its keyword
+    arguments but ``cache_dir``, defaults filled in), or ``None`` when it keeps none."""
+    import inspect
+
+    bound = inspect.signature(generate_synthetic).bind(**arguments, cache_dir=cache_dir)
+    bound.apply_defaults()
+    args = dict(bound.arguments)
+    store = _cache_store(args.pop("cache_dir"), args["n_interactions"])
+    return None if store is None else cache.entry_folder(store, CACHE_KIND,
+                                                         cache_params(**args))
+
+
+def _cache_store(cache_dir: object, n_interactions: int) -> Path | None:
+    if cache_dir is None:
+        return None
+    if isinstance(cache_dir, bool) or not isinstance(cache_dir, str) or not cache_dir \
+            or "\x00" in cache_dir:
+        raise ParameterError("cache_dir", "a folder path or null", cache_dir)
+    return Path(cache_dir).expanduser() if n_interactions >= CACHE_MIN_ROWS else None
 
 
 # ---------------------------------------------------------------------- checks

@@ -39,6 +39,16 @@ overlap in time) and one row per worker process. The parent also samples the mac
 ``MemAvailable`` every 0.5 s: the drop from before the run is the footprint of every
 process, Ray's object store included (and anything else the machine ran meanwhile).
 
+The generated rows are cached (``dataset.cache_dir``, :mod:`bench.data.cache`) in
+``--data-cache`` (default ``$BENCH_CACHE_DIR`` or ``~/.cache/recspectrum``; about 325 MB
+at scale 1): the first run generates and validates them and writes the cache, a repeated
+run reads them back (checked against their fingerprint) as a user's own data would be
+read. Each run says which it did (``data cache``, ``data generated, cached`` or
+``data generated``) and its own share outside fit and recommend; ``--cold-cache`` caches
+in a fresh temporary folder, so ``--repeats 2 --cold-cache`` measures both in one
+invocation, and ``--no-data-cache`` generates every time. Issue 19's target figure is
+the cached run's.
+
 Targets (issue 6): the run completes within 10 minutes and 8 GB peak RSS on 2 cores.
 Timings depend on what else runs on the machine: the load average is printed with the
 figures. ``--json PATH`` writes the numbers (``--json`` alone prints JSON instead of the
@@ -76,9 +86,14 @@ def shape(scale: float) -> dict[str, int]:
 
 
 def overrides(scale: float, split: str, models: list[str], seed: int, figures: bool,
-              executor: str = "local", num_cpus: int | None = None) -> list[str]:
-    """Hydra overrides of the scale run (``executor=ray executor.num_cpus=N`` for Ray)."""
+              executor: str = "local", num_cpus: int | None = None,
+              data_cache: str | None = None) -> list[str]:
+    """Hydra overrides of the scale run (``executor=ray executor.num_cpus=N`` for Ray;
+    ``data_cache``: the synthetic data's cache folder, ``None`` for none)."""
     sizes = shape(scale)
+    if data_cache is not None and "'" in data_cache:  # run() refuses it first
+        raise ValueError(f"data_cache: a folder name without a quote, got {data_cache!r}")
+    cache = [f"dataset.cache_dir='{data_cache}'"] if data_cache is not None else []
     ray = ["executor=ray", f"executor.num_cpus={num_cpus}" if num_cpus else
            "executor.num_cpus=null"] if executor == "ray" else []
     return [*ray,
@@ -93,6 +108,7 @@ def overrides(scale: float, split: str, models: list[str], seed: int, figures: b
         f"report.figures={'true' if figures else 'false'}",
         f"seed={seed}",
         "name=perf_scale",
+        *cache,
     ]
 
 
@@ -262,10 +278,11 @@ def child_main(spec: dict) -> dict:
     m = meter()
     kind = spec.get("executor", "local")
     ov = overrides(spec["scale"], spec["split"], spec["models"], spec["seed"], spec["figures"],
-                   kind, spec.get("num_cpus"))
+                   kind, spec.get("num_cpus"), spec.get("data_cache"))
     register()  # config.yaml extends the schema
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose("config", overrides=ov)
+    entry, before = cache_state(cfg)
     if spec.get("verbose"):
         logging.basicConfig(
             level=logging.INFO, format="[%(asctime)s] %(message)s", stream=sys.stderr
@@ -283,6 +300,7 @@ def child_main(spec: dict) -> dict:
                                 executor=keeper)
         run_s, run_cpu = time.perf_counter() - t, time.process_time() - c
     hwm_run = rss_kb("VmHWM") / 1e6
+    data_source = load_source(entry, before)
     stages = m.rows()
     if kind == "ray":
         ray_out = worker_figures(probes)
@@ -294,6 +312,8 @@ def child_main(spec: dict) -> dict:
         "ray_startup_seconds": startup,
         "ray": ray_out,
         "import_seconds": t_import,
+        "data_cache": spec.get("data_cache"),
+        "data_source": data_source,
         "run_seconds": run_s,
         "run_cpu_seconds": run_cpu,
         "process_seconds": time.perf_counter() - t_process,
@@ -308,6 +328,37 @@ def child_main(spec: dict) -> dict:
         },
         "ease": ease,
     }
+
+
+def cache_state(cfg) -> tuple[Path | None, float | None]:
+    """The synthetic data's cache entry for ``cfg`` (``None`` without a cache) and the
+    time its ``meta.json`` was last written (``None`` when absent)."""
+    from omegaconf import OmegaConf
+
+    from bench.data.synthetic import cache_entry
+
+    node = OmegaConf.to_container(cfg.dataset, resolve=True)
+    node.pop("_target_", None)
+    cache_dir = node.pop("cache_dir", None)
+    entry = cache_entry(cache_dir, **node) if cache_dir is not None else None
+    return entry, _meta_time(entry)
+
+
+def _meta_time(entry: Path | None) -> float | None:
+    try:
+        return None if entry is None else (entry / "meta.json").stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def load_source(entry: Path | None, before: float | None) -> str:
+    """Where the run's rows came from: ``cache`` (an entry there before, untouched),
+    ``generated, cached`` (entry written by this run), ``generated`` (no cache, or it
+    could not be written)."""
+    after = _meta_time(entry)
+    if entry is None or after is None:
+        return "generated"
+    return "cache" if after == before else "generated, cached"
 
 
 def merge_worker_stages(stages: dict, cells: list[dict]) -> dict:
@@ -405,6 +456,8 @@ def run_child(spec: dict, timeout: float | None) -> dict:
 
 
 def bench_scale(args) -> dict:
+    from bench.data.cache import default_cache_dir
+
     spec = {
         "scale": args.scale,
         "split": args.split,
@@ -416,8 +469,22 @@ def bench_scale(args) -> dict:
         "output_dir": str(args.output_dir) if args.output_dir else None,
         "executor": args.executor,
         "num_cpus": args.num_cpus,
+        "data_cache": None if args.no_data_cache else str(args.data_cache or default_cache_dir()),
     }
-    runs = [run_child(spec, args.timeout) for _ in range(args.repeats)]
+    if args.cold_cache and not args.no_data_cache:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="perf-scale-cache-") as tmp:
+            spec["data_cache"] = tmp
+            runs = [run_child(spec, args.timeout) for _ in range(args.repeats)]
+        spec["data_cache"] = "(a fresh temporary folder)"
+    else:
+        runs = [run_child(spec, args.timeout) for _ in range(args.repeats)]
+    for r in runs:  # each run's own share: a cached and a generating run differ
+        lib = sum(v["seconds"] for k, v in r["stages"].items()
+                  if k.startswith(("fit ", "recommend ")))
+        r["fit_recommend_seconds"] = lib
+        r["harness_share"] = 1 - lib / r["wall_seconds"]
     walls = [r["wall_seconds"] for r in runs]
     peaks = [r["peak_rss_gb"] for r in runs]
     stage_names = list(dict.fromkeys(s for r in runs for s in r["stages"]))
@@ -448,6 +515,7 @@ def bench_scale(args) -> dict:
         "models": args.models,
         "executor": args.executor,
         "num_cpus": args.num_cpus if args.executor == "ray" else None,
+        "data_cache": spec["data_cache"],
         "repeats": args.repeats,
         "cores": os.cpu_count(),
         "median_wall_seconds": median_wall,
@@ -480,6 +548,10 @@ def _print(out: dict) -> None:
         f"train {last['rows']['train']:,} rows, test {last['rows']['test']:,} rows; "
         f"evaluated users: {last['evaluated_users']}"
     )
+    for i, r in enumerate(out["runs"], start=1):
+        print(f"run {i}: data {r.get('data_source', 'generated')} (load "
+              f"{r['stages']['load']['seconds']:.2f} s), wall {r['wall_seconds']:.2f} s, "
+              f"outside fit and recommend {r.get('harness_share', float('nan')):.1%}")
     loads = [r["loadavg_before"][0] for r in out["runs"]] + [out["runs"][-1]["loadavg_after"][0]]
     print(f"load average (1 min) seen: {min(loads):.2f}-{max(loads):.2f}")
     total = out["median_wall_seconds"]
@@ -571,6 +643,14 @@ def add_arguments(q) -> None:
     q.add_argument("--num-cpus", type=int, default=2,
                    help="CPUs of the local Ray cluster (--executor ray; default 2)")
     q.add_argument("--no-figures", action="store_true", help="report without figures")
+    q.add_argument("--data-cache", type=str, default=None,
+                   help="folder caching the generated rows (dataset.cache_dir; default "
+                        "$BENCH_CACHE_DIR or ~/.cache/recspectrum): a repeated run reads them")
+    q.add_argument("--no-data-cache", action="store_true",
+                   help="generate the data in every run, keep nothing")
+    q.add_argument("--cold-cache", action="store_true",
+                   help="cache in a fresh temporary folder: run 1 generates, later repeats "
+                        "read (both figures in one invocation)")
     q.add_argument("--no-ease", action="store_true", help="skip the cf_ease refusal check")
     q.add_argument("--timeout", type=float, default=None, help="kill a run after this many s")
     q.add_argument(
@@ -588,6 +668,9 @@ def run(args, parser) -> int:
         parser.error("--scale and --repeats must be positive")
     if args.num_cpus < 1:
         parser.error("--num-cpus must be positive")
+    if args.data_cache is not None and "'" in args.data_cache:
+        parser.error(f"--data-cache: expected a folder name without a quote (it goes into "
+                     f"a quoted Hydra override), got {args.data_cache!r}")
     if args.timeout is not None and not args.timeout > 0:
         parser.error(f"--timeout: expected a number of seconds > 0, got {args.timeout}")
     out = bench_scale(args)

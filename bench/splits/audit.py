@@ -42,6 +42,9 @@ from bench.data.interactions import Interactions
 from bench.splits.base import Split
 
 _NEVER = np.iinfo(np.int64).max
+KERNEL_MIN_ROWS = 1_000_000
+"""Rows (both parts) from which shared pairs are counted by the compiled kernel; smaller
+splits never import numba nor compile."""
 
 
 @dataclass(frozen=True)
@@ -276,12 +279,43 @@ def _time_fields(split: Split, n_users: int, n_items: int, test_users: int) -> d
 
 
 def _shared_pairs(a: Interactions, b: Interactions, n_users: int, n_items: int) -> int:
-    """Distinct (user, item) pairs present in both ``a`` and ``b``."""
+    """Distinct (user, item) pairs present in both ``a`` and ``b``.
+
+    From :data:`KERNEL_MIN_ROWS` rows, parts whose rows are grouped by user (as every
+    part of a split is: canonical order) are counted by the compiled
+    :func:`bench.splits.compiled.shared_pairs` in one pass over the rows; otherwise (and
+    without numba) by multiplying the two parts' 0/1 pair matrices. Both count the same
+    thing, the distinct pairs in both parts."""
     if len(a) == 0 or len(b) == 0:
         return 0
+    kernel = _kernel() if len(a) + len(b) >= KERNEL_MIN_ROWS else None
+    if kernel is not None and _grouped(a) and _grouped(b):
+        return int(kernel(_starts(a, n_users), a.items, _starts(b, n_users), b.items,
+                          n_items))
     ma = _pair_matrix(a, n_users, n_items)
     mb = _pair_matrix(b, n_users, n_items)
     return int(ma.multiply(mb).count_nonzero())
+
+
+def _kernel():
+    """:func:`bench.splits.compiled.shared_pairs`, or ``None`` when numba is not importable."""
+    try:
+        from bench.splits.compiled import shared_pairs
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        return None
+    return shared_pairs
+
+
+def _grouped(x: Interactions) -> bool:
+    """Are ``x``'s rows grouped by user (user codes never decrease)?"""
+    return bool(np.all(x.users[1:] >= x.users[:-1]))
+
+
+def _starts(x: Interactions, n_users: int) -> np.ndarray:
+    """Where each user's rows start (and, last, where they end) in ``x``'s rows."""
+    starts = np.zeros(n_users + 1, dtype=np.int64)
+    np.cumsum(x.user_counts()[:n_users], out=starts[1:])
+    return starts
 
 
 def _pair_matrix(x: Interactions, n_users: int, n_items: int) -> sp.csr_matrix:

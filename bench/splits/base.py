@@ -326,8 +326,8 @@ class Splitter(HasParams):
                 "fold_in": bool(mask.any()),
             }[part]
             parts[part] = data.take(mask, source=f"{data.source}[{part}]") if wanted else None
-        train_users = np.bincount(parts["train"].users, minlength=data.n_users) > 0
-        test_users = np.bincount(parts["test"].users, minlength=data.n_users) > 0
+        train_users = parts["train"].user_counts() > 0  # counted once, kept on the part
+        test_users = parts["test"].user_counts() > 0
         info["test_users"] = int(np.count_nonzero(test_users))
         info["test_users_without_train"] = int(np.count_nonzero(test_users & ~train_users))
         return Split(

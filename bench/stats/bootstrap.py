@@ -49,9 +49,12 @@ __all__ = ["BootstrapCI", "bootstrap_means"]
 _CHUNK_CELLS = 2**22
 """Upper bound on the cells of one chunk of the resample-count matrix (32 MB as float64)."""
 
-_KEEP_CELLS = 2**27
-"""Upper bound on the cells of the count matrices kept between calls (one byte each: 128 MB;
-84,000 users x 1,000 resamples is 84 MB)."""
+_KEEP_CELLS = 2**28
+"""Upper bound on the cells of the count matrices kept between calls (one byte each: 256 MB).
+A report draws one matrix for all its evaluated users and one per segment of them, and
+asks for each several times: at ml-25m scale (84,000 users x 1,000 resamples, 84 MB, and
+as much again for the history segments) 128 MB evicted them in turn, and every matrix was
+drawn three times."""
 
 _KEEP_MAX_COUNT = np.iinfo(np.uint8).max
 """Counts are kept as uint8; a matrix with a larger count (a handful of users resampled

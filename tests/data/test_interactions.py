@@ -313,3 +313,48 @@ def test_canonical_order_with_ties_and_huge_timestamps():
     ts = np.array([1, 2, 2, 0, 1, 2], dtype=np.int64) * (MAX_SECONDS // 2)
     order = interactions_module._canonical_order(users, items, ts)
     assert order.tolist() == np.lexsort((items, ts, users)).tolist()
+
+
+def test_counts_are_counted_once_and_read_only():
+    x = build(frame(user_id=["b", "a", "b", "c"], item_id=[1, 2, 2, 1],
+                    timestamp=[3, 2, 1, 4]))
+    users = x.user_counts()
+    np.testing.assert_array_equal(users, np.bincount(x.users, minlength=x.n_users))
+    np.testing.assert_array_equal(x.item_counts(), np.bincount(x.items, minlength=x.n_items))
+    assert x.user_counts() is users  # kept, not counted again
+    with pytest.raises(ValueError):
+        users[0] = 7  # shared by every caller: nobody may change it
+    part = x.take(np.array([0, 1]))
+    np.testing.assert_array_equal(part.user_counts(), np.bincount(part.users,
+                                                                  minlength=x.n_users))
+
+
+def test_fingerprint_in_blocks_is_the_one_update_digest(monkeypatch):
+    import hashlib
+
+    rng = np.random.default_rng(3)
+    x = build(frame(user_id=rng.integers(0, 40, 300).astype(str), item_id=np.arange(300),
+                    rating=rng.integers(1, 6, 300).astype(float),
+                    timestamp=rng.integers(0, 10**6, 300)))
+    h = hashlib.sha256()  # the digest as one update per column, written out
+    uh = pd.util.hash_pandas_object(pd.Index(x.user_ids), index=False).to_numpy()
+    ih = pd.util.hash_pandas_object(pd.Index(x.item_ids), index=False).to_numpy()
+    h.update(uh[x.users].tobytes())
+    h.update(ih[x.items].tobytes())
+    h.update(b"r" + x.ratings.tobytes() + b"t" + x.timestamps.tobytes())
+    monkeypatch.setattr(interactions_module, "_HASH_ROWS", 7)  # many blocks
+    assert x.fingerprint() == h.hexdigest()
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.uint16])
+def test_counting_codes_in_order_equals_bincount(dtype):
+    rng = np.random.default_rng(1)
+    for n, size in ((1, 1), (10, 3), (500, 40), (500, 1000)):
+        codes = np.sort(rng.integers(0, size, n)).astype(dtype)
+        expected = np.bincount(codes, minlength=size)
+        got = interactions_module._count_codes(codes, size)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    unordered = rng.integers(0, 30, 200).astype(dtype)  # falls back to bincount
+    np.testing.assert_array_equal(interactions_module._count_codes(unordered, 30),
+                                  np.bincount(unordered, minlength=30))

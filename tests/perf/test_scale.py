@@ -117,3 +117,31 @@ def test_ray_overrides_name_the_executor_group():
                    executor="ray", num_cpus=2)
     assert ov[:2] == ["executor=ray", "executor.num_cpus=2"]
     assert "executor=ray" not in overrides(0.01, "temporal_warm", ["rule_popular"], 7, False)
+
+
+def test_overrides_pass_the_data_cache_folder(tmp_path):
+    folder = str(tmp_path / "cache dir")
+    cfg = compose_config(overrides(0.01, "temporal_warm", ["rule_popular"], 7, figures=False,
+                                   data_cache=folder))
+    assert cfg.dataset.cache_dir == folder
+    off = compose_config(overrides(0.01, "temporal_warm", ["rule_popular"], 7, figures=False))
+    assert off.dataset.cache_dir is None
+
+
+def test_the_child_tells_a_cached_load_from_a_generating_one(tmp_path, monkeypatch):
+    from bench.data import synthetic
+
+    monkeypatch.setattr(synthetic, "CACHE_MIN_ROWS", 0)
+    cfg = compose_config(overrides(0.001, "temporal_warm", ["rule_popular"], 7, figures=False,
+                                   data_cache=str(tmp_path)))
+    entry, before = scale.cache_state(cfg)
+    assert entry.parent.parent == tmp_path and before is None
+    args = {k: v for k, v in cfg.dataset.items() if k not in ("_target_", "cache_dir")}
+    synthetic.generate_synthetic(**args, cache_dir=str(tmp_path))  # a first run: writes
+    assert scale.load_source(entry, before) == "generated, cached"
+    entry, before = scale.cache_state(cfg)
+    synthetic.generate_synthetic(**args, cache_dir=str(tmp_path))  # a repeated run: reads
+    assert scale.load_source(entry, before) == "cache"
+    off = compose_config(overrides(0.001, "temporal_warm", ["rule_popular"], 7, figures=False))
+    assert scale.cache_state(off) == (None, None)
+    assert scale.load_source(None, None) == "generated"

@@ -191,3 +191,30 @@ def test_kept_counts_are_one_byte_per_cell_and_reused_bit_for_bit(monkeypatch):
         np.testing.assert_array_equal(ci.low, first.low)
         np.testing.assert_array_equal(ci.high, first.high)
     assert not np.array_equal(first.low, first.high)
+
+
+def test_a_report_at_ml25m_scale_keeps_all_its_count_matrices(monkeypatch):
+    """A report draws one matrix for all evaluated users and one per history segment
+    (their sizes sum to the users'): at ml-25m scale (84,430 evaluated users, 1,000
+    resamples) both must fit in what is kept, or the matrices evict each other and each
+    is drawn again at every use. Checked with the same arithmetic on small numbers: the
+    limit scaled down by 1,000 users x 1,000 resamples."""
+    assert 2 * 84_430 * 1000 <= bootstrap_module._KEEP_CELLS
+    drawn = []
+    real = bootstrap_module._draw_counts
+
+    def spy(n, n_resamples, seed):
+        drawn.append(n)
+        return real(n, n_resamples, seed)
+
+    monkeypatch.setattr(bootstrap_module, "_draw_counts", spy)
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(bootstrap_module, "_KEEP_CELLS", bootstrap_module._KEEP_CELLS // 1000)
+    users = 84  # 84,430 / 1,000: the segments below sum to it
+    segments = [2, 13, 25, 44]
+    values = np.random.default_rng(2).random((users, 2))
+    for _ in range(3):  # headline, baseline comparison, ladder: all users, then segments
+        bootstrap_means(values, n_resamples=1000, seed=0)
+        for size in segments:
+            bootstrap_means(values[:size], n_resamples=1000, seed=0)
+    assert sorted(drawn) == sorted([users, *segments])
