@@ -49,7 +49,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from bench.perf.common import StageMeter, add_json_option, emit, rss_kb
+from bench.perf.common import StageMeter, add_json_option, emit, proc_kb, rss_kb
 
 HELP = "per-cell CPU seconds and peak RSS of every spectrum_full model, at several sizes"
 
@@ -181,17 +181,6 @@ def _child(cell, inputs, env, threads: int, wfd: int) -> None:
         os._exit(code)
 
 
-def _proc_rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 class ForkedCells:
     """A cell function (``LocalExecutor(cell_function=...)``) that runs each cell in a
     forked process and keeps one cost record per cell in :attr:`records`.
@@ -267,7 +256,7 @@ class ForkedCells:
                     continue
                 if time.perf_counter() - start > self.timeout:
                     killed = f"killed after the {self.timeout:g} s timeout"
-                elif _proc_rss_kb(pid) > self.max_rss_kb:
+                elif proc_kb(f"/proc/{pid}/status", "VmRSS") > self.max_rss_kb:
                     killed = f"killed above {self.max_rss_kb / 1e6:g} GB RSS"
                 if killed:
                     os.kill(pid, signal.SIGKILL)

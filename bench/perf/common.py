@@ -77,17 +77,23 @@ def emit(out: dict, json_path: str | Path | None, print_table) -> int:
 
 
 # ---------------------------------------------------------------------------- stage meter
-def rss_kb(field: str = "VmRSS") -> int:
-    """This process's resident set size in kB (``VmHWM``: its high-water mark); 0 when
-    ``/proc`` is not there."""
+def proc_kb(path: str, field: str) -> int:
+    """The kB value of line ``field:`` of a ``/proc`` file (``/proc/self/status``,
+    ``/proc/meminfo``, ``/proc/<pid>/status``); 0 when the file or the line is not there."""
     try:
-        with open("/proc/self/status") as fh:
+        with open(path) as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def rss_kb(field: str = "VmRSS") -> int:
+    """This process's resident set size in kB (``VmHWM``: its high-water mark); 0 when
+    ``/proc`` is not there."""
+    return proc_kb("/proc/self/status", field)
 
 
 @dataclass

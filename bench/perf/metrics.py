@@ -49,7 +49,7 @@ import scipy.sparse as sp
 
 from bench.errors import ConfigError
 from bench.metrics import evaluate_rankings, metric_key
-from bench.perf.common import add_json_option, emit, time_runs
+from bench.perf.common import add_json_option, emit, rss_kb, time_runs
 
 DEFAULT_CUTOFFS = (10,)
 DEFAULT_METRICS = ("precision", "recall", "ndcg", "map")
@@ -166,18 +166,11 @@ def _peak_rss_growth(fn) -> tuple[float | None, object]:
     """
     try:
         Path("/proc/self/clear_refs").write_text("5")
-        before = _status_kb("VmRSS")
+        before = rss_kb()
     except OSError:
         return None, fn()
     result = fn()
-    return (_status_kb("VmHWM") - before) / 1024, result
-
-
-def _status_kb(field: str) -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise OSError(field)
+    return (rss_kb("VmHWM") - before) / 1024, result
 
 
 def _tracemalloc_peak(fn) -> float:

@@ -66,7 +66,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.perf.common import StageMeter, add_json_option, emit, rss_kb
+from bench.perf.common import StageMeter, add_json_option, emit, proc_kb, rss_kb
 
 HELP = "ml-25m-shaped synthetic run end to end: wall time and peak RSS per stage"
 
@@ -379,14 +379,7 @@ def merge_worker_stages(stages: dict, cells: list[dict]) -> dict:
 # ---------------------------------------------------------------------- parent side
 def mem_available_kb() -> int:
     """The machine's ``MemAvailable`` in kB (0 without ``/proc``)."""
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return proc_kb("/proc/meminfo", "MemAvailable")
 
 
 class MemorySampler:
