@@ -15,6 +15,15 @@ See ``docs/user-guide.md`` and ``docs/bring-your-own.md``.
 from __future__ import annotations
 
 import importlib
+import os
+
+# numpy asks the kernel for transparent huge pages for every array of 4 MB or more, unless
+# NUMPY_MADVISE_HUGEPAGE=0 (read once, when numpy is imported; the `bench` command imports
+# this package first). A run's large arrays are mostly fresh temporaries, and on the
+# machines we measure a fresh 200 MB array costs about 0.5 s with huge pages against
+# 0.12 s without (docs/user-guide.md, "Performance"). Numbers do not depend on it; a
+# value the user set wins.
+os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
 
 #: public name -> module that defines it
 _EXPORTS = {

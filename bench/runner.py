@@ -37,6 +37,7 @@ from bench.cells import (
 )
 from bench.config import RunSettings, load_settings, to_container
 from bench.data.dataset import Dataset
+from bench.data.interactions import fingerprint_in_background
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
 from bench.executor import Executor, build_executor
@@ -234,15 +235,17 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
             f"dataset._target_: expected a loader returning a Dataset, got {type(dataset).__name__}"
         )
     run.timings["load_s"] = time.perf_counter() - t
-    summary = dataset.summary()
-    log.info("dataset %s: %d rows, %d users, %d items%s", dataset.name, summary["rows"],
-             summary["users"], summary["items"],
+    fingerprint_in_background([dataset.interactions])  # recorded when the parent opens
+    sizes = dataset.sizes()
+    log.info("dataset %s: %d rows, %d users, %d items%s", dataset.name, sizes["rows"],
+             sizes["users"], sizes["items"],
              f"; dropped {dict(dataset.drops)}" if dataset.drops else "")
     _check_threshold(s, dataset)
     t = time.perf_counter()
     with run.observers.stage("split"):
         splits: list[Split] = build(s.split, "split").split(dataset.interactions)
     run.timings["split_s"] = time.perf_counter() - t
+    fingerprint_in_background([p for sp in splits for p in sp.parts().values()])
     for sp in splits:
         log.info("split %s fold %d/%d: %s", sp.name, sp.fold + 1, sp.n_folds, _part_line(sp))
     # the data's sizes are known now: refuse settings that could not fit, before training

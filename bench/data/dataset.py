@@ -35,14 +35,21 @@ class Dataset:
     drops: Mapping[str, int] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
 
+    def sizes(self) -> dict[str, int]:
+        """Rows, users and items with at least one row (without hashing the rows)."""
+        x = self.interactions
+        return {
+            "rows": len(x),
+            "users": len(x.present_users()),
+            "items": int((x.item_counts() > 0).sum()),
+        }
+
     def summary(self) -> dict[str, object]:
         """Row/user/item counts and drops, for logs, reports and the evaluation card."""
         x = self.interactions
         return {
             "name": self.name,
-            "rows": len(x),
-            "users": len(x.present_users()),
-            "items": int((x.item_counts() > 0).sum()),
+            **self.sizes(),
             "catalogue_items": x.n_items,
             "has_ratings": x.has_ratings,
             "has_timestamps": x.has_timestamps,

@@ -42,6 +42,8 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+from bench.machine import usable_cores
+
 __all__ = ["BLOCK_ROWS", "factor_top_k", "have_kernel", "top_k", "top_k_exact", "top_k_numpy"]
 
 #: Users per score block of :func:`factor_top_k` (a block is ``BLOCK_ROWS x n_items`` floats).
@@ -300,10 +302,7 @@ def have_kernel() -> bool:
 
 def default_threads() -> int:
     """Worker threads: the CPUs this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return usable_cores()
 
 
 def _executor(threads: int) -> ThreadPoolExecutor:

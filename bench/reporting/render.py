@@ -1,15 +1,16 @@
 """Drawing the report's figures, shared between this process and one worker process.
 
 Importing matplotlib and drawing six PNGs takes seconds of one core, and the statistics of
-the report take seconds of one core too; when another core is free (:func:`spare_core`)
-the figures can overlap with them. :class:`FigureRenderer` starts a worker process when it
-is created (a fresh interpreter running this module, never a fork: the run process may
-have threads, and a fork copies their locks); the worker imports matplotlib while the
-caller computes statistics, then asks for figure jobs one at a time. The caller submits
-each job (:meth:`~FigureRenderer.submit`) as soon as its frame is ready and, once its own
-work is done, calls :meth:`~FigureRenderer.finish`, which draws here whatever the worker
-has not taken yet and waits for the rest. Whoever draws a figure, the bytes are the same
-(same builder, same house style).
+the report take seconds of one core too; when another core is free
+(:func:`bench.machine.spare_core`) the figures can overlap with them.
+:class:`FigureRenderer` starts a worker process when it is created (a fresh interpreter
+running this module, never a fork: the run process may have threads, and a fork copies
+their locks); the worker imports matplotlib while the caller computes statistics, then
+asks for figure jobs one at a time. The caller submits each job
+(:meth:`~FigureRenderer.submit`) as soon as its frame is ready and, once its own work is
+done, calls :meth:`~FigureRenderer.finish`, which draws here whatever the worker has not
+taken yet and waits for the rest. Whoever draws a figure, the bytes are the same (same
+builder, same house style).
 
 Errors behave as when everything is drawn in one process:
 
@@ -49,9 +50,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from bench import machine
+
 log = logging.getLogger("bench")
 
-__all__ = ["WORKER_TIMEOUT", "FigureJob", "FigureRenderer", "draw", "spare_core"]
+__all__ = ["WORKER_TIMEOUT", "FigureJob", "FigureRenderer", "draw"]
 
 WORKER_TIMEOUT = 300.0
 """Seconds the caller waits for the worker's next figure before giving up on it."""
@@ -109,10 +112,11 @@ def draw(job: FigureJob) -> Path | None:
 class FigureRenderer:
     """Draws :class:`FigureJob` s, in a worker process when there is a core for it.
 
-    ``worker=None`` uses a worker when a core is free (:func:`spare_core`); ``False``
-    draws everything here (in :meth:`finish`); ``True`` always tries one. A worker that
-    cannot be started is a logged warning, and everything is drawn here. The figures are
-    the same bytes either way.
+    ``worker=None`` uses a worker when a core is free
+    (:func:`bench.machine.spare_core`); ``False`` draws everything here (in
+    :meth:`finish`); ``True`` always tries one. A worker that cannot be started
+    is a logged warning, and everything is drawn here. The figures are the same bytes
+    either way.
     """
 
     def __init__(self, *, worker: bool | None = None, timeout: float = WORKER_TIMEOUT,
@@ -131,7 +135,7 @@ class FigureRenderer:
         self._closed = False
         self._proc: subprocess.Popen | None = None
         if worker is None:
-            worker = spare_core()
+            worker = machine.spare_core()
         if worker and not sys.executable:  # an embedded interpreter: nothing to start
             worker = False
         if worker:
@@ -307,32 +311,6 @@ class FigureRenderer:
                 self.from_worker.append(outcome.name)
         for job in left:
             self._keep(written, job.name, draw(job))
-
-
-def spare_core() -> bool:
-    """Whether a worker would have a core to itself: two or more cores for this process
-    and a one-minute load average below their number less half a core.
-
-    The worker costs about a second of CPU (a fresh interpreter importing pandas, Arrow
-    and matplotlib) and pays only while it overlaps the caller; on a machine whose cores
-    are all busy (other jobs; the run's own cells add about one) it would only add that
-    second, so the figures are drawn here.
-    """
-    cores = _cores()
-    if cores < 2:
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on Unix: no load figure, assume a free core
-        return True
-    return load < cores - 0.5
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 # --------------------------------------------------------------------------- the wire

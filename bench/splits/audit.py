@@ -189,10 +189,11 @@ def audit_split(split: Split, protocol: str = "main") -> LeakageAudit:
     """
     train, test, fold_in = split.train, split.test, split.fold_in
     n_users, n_items = len(train.user_ids), len(train.item_ids)
-    test_user_rows = np.bincount(test.users, minlength=n_users)
-    test_users = int(np.count_nonzero(test_user_rows))
+    # the parts' kept counts (Interactions.user_counts, item_counts): the run asks for
+    # them again later, and a 20M-row part is counted once
+    test_users = int(np.count_nonzero(test.user_counts()))
 
-    in_train_item = np.bincount(train.items, minlength=n_items) > 0
+    in_train_item = train.item_counts()[:n_items] > 0
     new_rows = ~in_train_item[test.items]
     test_items_new = int(np.count_nonzero(np.bincount(test.items[new_rows], minlength=n_items)))
 

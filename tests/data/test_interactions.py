@@ -218,6 +218,73 @@ def test_fingerprint_is_kept_and_equals_a_fresh_hash(monkeypatch):
     assert part.fingerprint() == build(part.to_frame()).fingerprint()
 
 
+def test_two_threads_asking_at_once_hash_once(monkeypatch):
+    """The run's thread may ask for a fingerprint the background thread is computing:
+    it waits for that result instead of reading the rows a second time."""
+    import threading
+    import time
+
+    x = build(FULL)
+    real = Interactions._hash
+    calls = []
+
+    def slow_hash(self):
+        calls.append(threading.current_thread().name)
+        time.sleep(0.2)  # long enough for the second caller to arrive meanwhile
+        return real(self)
+
+    monkeypatch.setattr(Interactions, "_hash", slow_hash)
+    got = {}
+    first = threading.Thread(target=lambda: got.setdefault("thread", x.fingerprint()))
+    first.start()
+    time.sleep(0.05)
+    got["caller"] = x.fingerprint()
+    first.join()
+    assert len(calls) == 1
+    assert got["thread"] == got["caller"] == build(FULL.copy()).fingerprint()
+
+
+def test_a_failed_hash_raises_for_every_waiting_caller_and_is_not_kept(monkeypatch):
+    x = build(FULL)
+
+    def broken(self):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(Interactions, "_hash", broken)
+    with pytest.raises(OSError, match="disk gone"):
+        x.fingerprint()
+    monkeypatch.undo()
+    assert x.fingerprint() == build(FULL.copy()).fingerprint()  # tried afresh
+
+
+def _big(n_rows: int) -> Interactions:
+    rng = np.random.default_rng(5)
+    pairs = rng.choice(4_000 * 1_000, size=n_rows, replace=False)
+    return build(pd.DataFrame({"user_id": pairs // 1_000, "item_id": pairs % 1_000,
+                               "timestamp": rng.integers(0, 10**9, n_rows)}))
+
+
+def test_background_hashing_gives_the_same_fingerprints(monkeypatch):
+    monkeypatch.setattr(interactions_module, "spare_core", lambda: True)
+    monkeypatch.setattr(interactions_module, "BACKGROUND_HASH_ROWS", 1_000)
+    tables = [_big(3_000), _big(2_000).take(np.arange(1_500))]
+    want = [build(t.to_frame()).fingerprint() for t in tables]
+    assert interactions_module.fingerprint_in_background(tables) is True
+    assert [t.fingerprint() for t in tables] == want  # waits for the thread, or hashes
+    # already hashed: nothing left to queue
+    assert interactions_module.fingerprint_in_background(tables) is False
+
+
+def test_no_background_hashing_for_small_tables_or_without_a_free_core(monkeypatch):
+    monkeypatch.setattr(interactions_module, "spare_core", lambda: True)
+    small = build(FULL)  # below BACKGROUND_HASH_ROWS
+    assert interactions_module.fingerprint_in_background([small]) is False
+    assert "_fingerprint" not in small.__dict__
+    monkeypatch.setattr(interactions_module, "BACKGROUND_HASH_ROWS", 1)
+    monkeypatch.setattr(interactions_module, "spare_core", lambda: False)
+    assert interactions_module.fingerprint_in_background([small]) is False
+
+
 def test_present_users_are_the_sorted_unique_codes():
     x = build(FULL)
     part = x.take(np.flatnonzero(x.users != x.users[0]))  # a user without rows

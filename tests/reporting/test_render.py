@@ -186,19 +186,19 @@ def test_job_the_wire_cannot_carry_is_drawn_here(tmp_path, headline, at_k):
     assert renderer.from_worker == []  # drawn here, the worker never saw it
 
 
-@pytest.mark.parametrize(("cores", "load", "expected"), [
+@pytest.mark.parametrize(("cores", "others", "expected"), [
     (1, 0.0, False),  # one core: nothing to overlap with
-    (2, 0.7, True),  # the run's own cells and a quiet machine
-    (2, 1.6, False),  # the other core is busy too
+    (2, 0.0, True),  # only the run's own thread is running
+    (2, 1.0, False),  # the other core is busy too
     (8, 6.0, True),
-    (8, 7.6, False),
+    (8, 7.0, False),
 ])
-def test_worker_only_when_a_core_is_free(monkeypatch, cores, load, expected):
-    from bench.reporting import render
+def test_worker_only_when_a_core_is_free(monkeypatch, cores, others, expected):
+    from bench import machine
 
-    monkeypatch.setattr(render, "_cores", lambda: cores)
-    monkeypatch.setattr(render.os, "getloadavg", lambda: (load, load, load))
-    assert render.spare_core() is expected
+    monkeypatch.setattr(machine, "usable_cores", lambda: cores)
+    monkeypatch.setattr(machine, "busy_elsewhere", lambda: others)
+    assert machine.spare_core() is expected
     renderer = FigureRenderer()
     try:
         assert (renderer.worker is not None) is expected
