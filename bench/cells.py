@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from bench.atomic import atomic_write, atomic_write_text, write_json
@@ -362,18 +364,43 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
     ``done.json`` last (its presence means the cell is complete)."""
     folder = cell.folder(env.out)
     folder.mkdir(parents=True, exist_ok=True)
-    lists = model.lists_frame(top, ctx.split.test.user_ids[ctx.users])
-    if top.sources is None:  # a single-component model: label rows with its config name
-        lists["source"] = cell.model
-    for name, frame in (("topk", lists), ("per_user", result.per_user)):
-        atomic_write(folder / f"{name}.parquet",
-                     lambda tmp, frame=frame: frame.to_parquet(tmp, index=False))
+    lists = _lists_table(model, top, ctx.split.test.user_ids[ctx.users], cell.model)
+    atomic_write(folder / "topk.parquet", lambda tmp: pq.write_table(lists, tmp))
+    atomic_write(folder / "per_user.parquet",
+                 lambda tmp: result.per_user.to_parquet(tmp, index=False))
     relevant = ctx.relevant_parquet  # the same file for every model: encoded once
     atomic_write(folder / "relevant.parquet", lambda tmp: tmp.write_bytes(relevant))
     write_json(folder / "metrics.json", result.metrics)
     env.tracker.log_artifact(child, folder, None)
     if cell.key:
         write_cell(folder, result)
+
+
+def _lists_table(model: Recommender, top: TopK, user_ids: pd.Index, label: str) -> pa.Table:
+    """``topk.parquet``'s rows: ``user_id, item_id, rank, score, source``, one per
+    recommendation, as :meth:`Recommender.lists_frame` has them, except that a
+    single-component model's rows are labelled with its config name ``label``.
+
+    Built as an Arrow table from the arrays, with the labels dictionary-encoded and then
+    turned into strings in Arrow: no row-long Python object column (1.7M rows at the
+    ml-25m shape), and ``pandas.read_parquet`` returns the frame ``lists_frame`` would
+    have written (a test compares them).
+    """
+    mask = top.items >= 0
+    rows, ranks = np.nonzero(mask)
+    if top.sources is None:
+        codes, names = np.zeros(rows.size, dtype=np.int16), [label]
+    else:
+        codes = top.sources[mask]
+        names = list(top.source_names or model.source_names())
+    source = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(names, pa.string()))
+    return pa.table({
+        "user_id": np.asarray(user_ids)[rows],
+        "item_id": np.asarray(model.data_item_ids_)[top.items[mask]],
+        "rank": (ranks + 1).astype(np.int32),
+        "score": top.scores[mask],
+        "source": source.cast(pa.string()),
+    })
 
 
 def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, env: CellEnv,

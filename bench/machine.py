@@ -1,8 +1,9 @@
 """What the machine offers this process: its cores, and whether one is free right now.
 
 Work that can overlap the run's own thread (figures drawn in a worker process, the
-fingerprints of a large split hashed on a thread) asks :func:`spare_core` first: on a
-machine whose cores are all busy it would only add its own cost.
+fingerprints of a large split hashed on a thread, a slow import done ahead of need) asks
+:func:`spare_core` first: on a machine whose cores are all busy it would only add its own
+cost. :func:`in_background` runs such work on one shared background thread.
 
 :func:`spare_core` reads how many threads are runnable *now* (the fourth field of
 ``/proc/loadavg``, ``running/total``), not the one-minute load average: the run's own
@@ -14,10 +15,16 @@ not decide. Without ``/proc`` (not Linux) the one-minute load average stands in.
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["busy_elsewhere", "spare_core", "usable_cores"]
+__all__ = ["busy_elsewhere", "in_background", "spare_core", "usable_cores"]
+
+log = logging.getLogger(__name__)
 
 #: readings of /proc/loadavg per decision, a millisecond apart (the smallest counts)
 SAMPLES = 3
@@ -64,3 +71,40 @@ def spare_core() -> bool:
     except (AttributeError, OSError):  # no load figure at all: assume a free core
         return True
     return load < cores - 0.5
+
+
+_lock = threading.Lock()
+_worker: ThreadPoolExecutor | None = None  # made on first use
+_backlog = 0  # jobs queued or running
+
+
+def in_background(job: Callable[[], object]) -> bool:
+    """Run ``job`` on the one background thread of this process; whether it was queued.
+
+    For work the run would otherwise do later on its own thread and that releases the
+    GIL or is worth doing early (hashing, imports). While the thread is idle, a job is
+    queued only when a core is free (:func:`spare_core`); behind a running job it is
+    queued without asking (the thread is this process's own load). The job's result is
+    not returned and its exception only logged (debug): whoever needs the work does it
+    again, or waits for it, and meets the error then.
+    """
+    global _worker, _backlog
+    with _lock:
+        if _backlog == 0 and not spare_core():
+            return False
+        if _worker is None:
+            _worker = ThreadPoolExecutor(1, thread_name_prefix="recspectrum-background")
+        _backlog += 1
+    _worker.submit(_run, job)
+    return True
+
+
+def _run(job: Callable[[], object]) -> None:
+    global _backlog
+    try:
+        job()
+    except Exception as exc:  # whoever needs the work meets the error itself
+        log.debug("background job %r failed: %s: %s", job, type(exc).__name__, exc)
+    finally:
+        with _lock:
+            _backlog -= 1

@@ -97,3 +97,51 @@ def test_cells_run_in_other_processes_give_the_same_numbers(reference, ratings_c
     per_user, cold = frames(report_cfg(ratings_csv_module), tmp_path / "p", ProcessExecutor())
     pd.testing.assert_frame_equal(per_user, reference[0], check_exact=True)
     pd.testing.assert_frame_equal(cold, reference[1], check_exact=True)
+
+
+# ------------------------------------------------------------------ topk.parquet
+def _old_topk_frame(model, top, user_ids, label):
+    """What topk.parquet held before it was written from Arrow arrays: lists_frame, with
+    a single-component model's rows labelled with its config name, through to_parquet."""
+    frame = model.lists_frame(top, user_ids)
+    if top.sources is None:
+        frame["source"] = label
+    return frame
+
+
+@pytest.mark.parametrize("ids", ["int", "str"])
+@pytest.mark.parametrize("sources", [False, True])
+def test_topk_parquet_reads_back_as_the_lists_frame_did(tmp_path, ids, sources):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from bench.cells import _lists_table
+    from bench.data.interactions import Interactions
+    from bench.models.base import TopK
+    from bench.models.rule.popular import PopularityRecommender
+
+    rng = np.random.default_rng(3)
+    users = np.repeat(np.arange(40), 5)
+    items = rng.integers(0, 30, users.size)
+    frame = pd.DataFrame({"user_id": users, "item_id": items}).drop_duplicates()
+    if ids == "str":
+        frame = frame.assign(user_id="u" + frame.user_id.astype(str),
+                             item_id="i" + frame.item_id.astype(str))
+    train = Interactions.from_frame(frame, source="t.csv")
+    model = PopularityRecommender().fit(train)
+    codes = np.arange(train.n_users)
+    top = model.recommend_codes(codes, 7)
+    top.items[3, 4:] = -1  # short lists, an empty one
+    top.items[5, :] = -1
+    if sources:
+        src = rng.integers(0, 3, top.items.shape).astype(np.int16)
+        top = TopK(top.users, top.items, top.scores, src, ("a", "b", "c"))
+    uid = train.user_ids[codes]
+    old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
+    _old_topk_frame(model, top, uid, "rule_popular").to_parquet(old, index=False)
+    pq.write_table(_lists_table(model, top, uid, "rule_popular"), new)
+    before, after = pd.read_parquet(old), pd.read_parquet(new)
+    assert len(after) == int((top.items >= 0).sum()) > 0
+    assert list(after.dtypes) == list(before.dtypes)
+    assert after.equals(before)
+    assert set(after["source"]) == ({"a", "b", "c"} if sources else {"rule_popular"})

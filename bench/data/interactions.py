@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -27,12 +27,15 @@ import scipy.sparse as sp
 
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench.errors import ConfigError, DataError
-from bench.machine import spare_core
+from bench.machine import in_background
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
 DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
 _HASH_ROWS = 1 << 20
 """Rows hashed per block by :meth:`Interactions.fingerprint`."""
+#: fingerprints being computed, by object id: a second caller waits for the first
+_hashing: dict[int, Future] = {}
+_hashing_lock = threading.Lock()
 BACKGROUND_HASH_ROWS = 1 << 20
 """Rows below which :func:`fingerprint_in_background` leaves hashing to the caller."""
 
@@ -325,50 +328,26 @@ def _count_codes(codes: np.ndarray, size: int) -> np.ndarray:
     return np.bincount(codes, minlength=size)
 
 
-#: fingerprints being computed, by object id: a second caller waits for the first
-_hashing: dict[int, Future] = {}
-_hashing_lock = threading.Lock()
-#: the one thread hashing in the background (made on first use), and its backlog
-_hasher: ThreadPoolExecutor | None = None
-_queued = 0
-
-
 def fingerprint_in_background(tables: Iterable[Interactions]) -> bool:
-    """Queue ``tables`` to be hashed (:meth:`Interactions.fingerprint`) on one background
-    thread; whether they were queued.
+    """Queue ``tables`` to be hashed (:meth:`Interactions.fingerprint`) on the background
+    thread (:func:`bench.machine.in_background`); whether they were queued.
 
     hashlib and numpy's gathers release the GIL, so on a machine with a free core the
     fingerprints of large tables are ready by the time the run records them, while the
     run's own thread splits and audits (about 0.85 s for a 25M-row split). Small tables
     (fewer than :data:`BACKGROUND_HASH_ROWS` rows in all) are left to be hashed when
-    asked; so is everything when the thread is idle and no core is free
-    (:func:`bench.machine.spare_core`). An error in the thread is dropped: the caller's
-    own call hashes again and raises it.
+    asked; so is everything when no core is free. An error in the thread is dropped: the
+    caller's own call hashes again and raises it.
     """
-    global _hasher, _queued
     todo = [t for t in tables if t.__dict__.get("_fingerprint") is None]
     if sum(len(t) for t in todo) < BACKGROUND_HASH_ROWS:
         return False
-    with _hashing_lock:
-        if _queued == 0 and not spare_core():
-            return False
-        if _hasher is None:
-            _hasher = ThreadPoolExecutor(1, thread_name_prefix="recspectrum-fingerprint")
-        _queued += len(todo)
-    for table in todo:
-        _hasher.submit(_hash_quietly, table)
-    return True
 
+    def hash_all() -> None:
+        for table in todo:
+            table.fingerprint()
 
-def _hash_quietly(table: Interactions) -> None:
-    global _queued
-    try:
-        table.fingerprint()
-    except Exception:  # the caller's own call hashes again and raises it
-        pass
-    finally:
-        with _hashing_lock:
-            _queued -= 1
+    return in_background(hash_all)
 
 
 # ---------------------------------------------------------------------- validation helpers

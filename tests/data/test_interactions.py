@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import bench.data.interactions as interactions_module
+from bench import machine
 from bench.data.interactions import MAX_SECONDS, Interactions
 from bench.errors import DataError
 
@@ -265,7 +266,7 @@ def _big(n_rows: int) -> Interactions:
 
 
 def test_background_hashing_gives_the_same_fingerprints(monkeypatch):
-    monkeypatch.setattr(interactions_module, "spare_core", lambda: True)
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
     monkeypatch.setattr(interactions_module, "BACKGROUND_HASH_ROWS", 1_000)
     tables = [_big(3_000), _big(2_000).take(np.arange(1_500))]
     want = [build(t.to_frame()).fingerprint() for t in tables]
@@ -276,12 +277,12 @@ def test_background_hashing_gives_the_same_fingerprints(monkeypatch):
 
 
 def test_no_background_hashing_for_small_tables_or_without_a_free_core(monkeypatch):
-    monkeypatch.setattr(interactions_module, "spare_core", lambda: True)
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
     small = build(FULL)  # below BACKGROUND_HASH_ROWS
     assert interactions_module.fingerprint_in_background([small]) is False
     assert "_fingerprint" not in small.__dict__
     monkeypatch.setattr(interactions_module, "BACKGROUND_HASH_ROWS", 1)
-    monkeypatch.setattr(interactions_module, "spare_core", lambda: False)
+    monkeypatch.setattr(machine, "spare_core", lambda: False)
     assert interactions_module.fingerprint_in_background([small]) is False
 
 
