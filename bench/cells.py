@@ -86,6 +86,7 @@ __all__ = [
     "ProtocolEvaluation",
     "build_model",
     "cell_key",
+    "lists_table",
     "record_failure",
     "resume_cell",
     "run_cell",
@@ -364,7 +365,7 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
     ``done.json`` last (its presence means the cell is complete)."""
     folder = cell.folder(env.out)
     folder.mkdir(parents=True, exist_ok=True)
-    lists = _lists_table(model, top, ctx.split.test.user_ids[ctx.users], cell.model)
+    lists = lists_table(model, top, ctx.split.test.user_ids[ctx.users], cell.model)
     atomic_write(folder / "topk.parquet", lambda tmp: pq.write_table(lists, tmp))
     atomic_write(folder / "per_user.parquet",
                  lambda tmp: result.per_user.to_parquet(tmp, index=False))
@@ -376,7 +377,7 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
         write_cell(folder, result)
 
 
-def _lists_table(model: Recommender, top: TopK, user_ids: pd.Index, label: str) -> pa.Table:
+def lists_table(model: Recommender, top: TopK, user_ids: pd.Index, label: str) -> pa.Table:
     """``topk.parquet``'s rows: ``user_id, item_id, rank, score, source``, one per
     recommendation, as :meth:`Recommender.lists_frame` has them, except that a
     single-component model's rows are labelled with its config name ``label``.

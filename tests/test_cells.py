@@ -115,7 +115,7 @@ def test_topk_parquet_reads_back_as_the_lists_frame_did(tmp_path, ids, sources):
     import numpy as np
     import pyarrow.parquet as pq
 
-    from bench.cells import _lists_table
+    from bench.cells import lists_table
     from bench.data.interactions import Interactions
     from bench.models.base import TopK
     from bench.models.rule.popular import PopularityRecommender
@@ -139,7 +139,7 @@ def test_topk_parquet_reads_back_as_the_lists_frame_did(tmp_path, ids, sources):
     uid = train.user_ids[codes]
     old, new = tmp_path / "old.parquet", tmp_path / "new.parquet"
     _old_topk_frame(model, top, uid, "rule_popular").to_parquet(old, index=False)
-    pq.write_table(_lists_table(model, top, uid, "rule_popular"), new)
+    pq.write_table(lists_table(model, top, uid, "rule_popular"), new)
     before, after = pd.read_parquet(old), pd.read_parquet(new)
     assert len(after) == int((top.items >= 0).sum()) > 0
     assert list(after.dtypes) == list(before.dtypes)
