@@ -21,7 +21,11 @@ mapping ids to codes, masking seen items through the CSR, exact top-k in user ba
 (memory bounded by ``batch_size x n_items``; see :mod:`bench.models.topk`), deterministic
 tie-breaks (higher score first, then lower item code), and padding short lists with ``-1``.
 A model that can rank without materialising the batch's scores (factor models: a fused,
-blocked product + top-k) overrides :meth:`Recommender._top_k_fast`.
+blocked product + top-k) overrides :meth:`Recommender._top_k_fast`. A model whose scores
+depend on the user only through a few groups and never on the history (the static
+popularity rules: one row for everyone) says so through
+:meth:`Recommender.shared_score_codes`, so a composite over it (business rules) can rank
+a few shared rows instead of a block (:class:`ScoreGroups`).
 A model never silently falls back to a default: a user it cannot score gets an empty
 list, and a fallback is an explicit hybrid.
 """
@@ -39,13 +43,14 @@ from bench.data.features import ItemFeatures
 from bench.data.interactions import Interactions
 from bench.errors import ConfigError, NotFittedError, ParameterError
 from bench.models import fitshare
-from bench.models.topk import top_k, top_k_exact
+from bench.models.topk import rank_rows, skip_history, top_k, top_k_exact
 from bench.models.vocabulary import SOURCES, Vocabulary
 from bench.params import HasParams
 
 __all__ = [
     "SCORE_BLOCK_FLOATS",
     "Recommender",
+    "ScoreGroups",
     "TopK",
     "mask_history",
     "top_k",
@@ -79,6 +84,48 @@ class TopK:
     def lengths(self) -> np.ndarray:
         """Number of real recommendations per user."""
         return (self.items >= 0).sum(axis=1)
+
+
+@dataclass(frozen=True)
+class ScoreGroups:
+    """Scores that depend on a user only through a group (and never on the history).
+
+    Row ``r`` of the ``(users, n_items)`` block :meth:`Recommender.score_codes` would
+    return is ``scores[group[r]]`` (sources likewise), for any history.
+
+    Attributes:
+        group: int64 ``(n_users,)``, the row of ``scores`` of each user.
+        scores: float32 ``(n_groups, n_items)``, NaN where the model cannot score.
+        sources: int16 ``(n_groups, n_items)`` indexing ``source_names``, or ``None``
+            when every score comes from the model itself.
+    """
+
+    group: np.ndarray
+    scores: np.ndarray
+    sources: np.ndarray | None = None
+
+    def top_k(
+        self, history: sp.csr_matrix | None, k: int, exclude_seen: bool
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(items int32, scores float32, sources int16)`` shaped ``(n_users, k)``: what
+        masking ``history`` (when ``exclude_seen``) and :func:`top_k` give on the full
+        block, from one ranking per group (:func:`~bench.models.topk.rank_rows`) with each
+        user's history skipped (:func:`~bench.models.topk.skip_history`)."""
+        ranking, place = rank_rows(self.scores)
+        group = np.asarray(self.group, dtype=np.int64)
+        if exclude_seen and history is not None:
+            items = skip_history(ranking, place, history, k, group)
+        else:
+            items = np.full((len(group), k), -1, dtype=np.int32)
+            items[:, : min(k, ranking.shape[1])] = ranking[group, :k]
+        found = items >= 0
+        cell = (group[:, None], np.maximum(items, 0))
+        top = np.where(found, self.scores[cell] + np.float32(0.0), np.float32(np.nan))
+        if self.sources is None:
+            sources = np.zeros(items.shape, dtype=np.int16)
+        else:
+            sources = np.where(found, self.sources[cell], 0).astype(np.int16)
+        return items, top.astype(np.float32, copy=False), sources
 
 
 class Recommender(HasParams):
@@ -201,6 +248,12 @@ class Recommender(HasParams):
         ``_score``; a composite calls its children's ``_score_sources`` to stay nested.
         """
         return self._score(users, history), None
+
+    def _shared_scores(self, users: np.ndarray) -> ScoreGroups | None:
+        """Optional: the batch's scores as a few rows shared by groups of users, in the
+        model's codes (see :meth:`shared_score_codes`); ``None`` (the default) when the
+        scores depend on the user or the history in any other way."""
+        return None
 
     def source_names(self) -> tuple[str, ...]:
         """Labels of the components that can produce a recommendation.
@@ -454,6 +507,29 @@ class Recommender(HasParams):
         if sources is not None:
             sources = vocab.scores_out(np.asarray(sources, dtype=np.int16), np.int16(0))
         return scores, sources
+
+    def shared_score_codes(self, users: np.ndarray) -> ScoreGroups | None:
+        """:meth:`score_codes` as a few rows shared by groups of users, or ``None``.
+
+        A model announces by returning a :class:`ScoreGroups` (over the data's items,
+        for its user codes) that its scores depend on a user only through a group and
+        never on the history: the static popularity rules (one group), business rules
+        over them (one group per combination of the rules that apply). A composite
+        asks this of a child first and ranks the shared rows instead of a
+        ``(users, n_items)`` block; ``None`` (every other model) means it asks
+        :meth:`score_codes`. Implementers override ``_shared_scores``.
+        """
+        self._check_fitted()
+        vocab = self.vocabulary_
+        shared = self._shared_scores(vocab.users_in(users))
+        if shared is None:
+            return None
+        scores = vocab.scores_out(np.asarray(shared.scores, dtype=np.float32),
+                                  np.float32(np.nan))
+        sources = shared.sources
+        if sources is not None:
+            sources = vocab.scores_out(np.asarray(sources, dtype=np.int16), np.int16(0))
+        return ScoreGroups(np.asarray(shared.group, dtype=np.int64), scores, sources)
 
     def predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Rating estimates (float64) for pairs of user and item codes of the data given

@@ -9,6 +9,10 @@ arrays for the same scores (``tests/models/test_topk_fast.py``).
   ``lexsort``; an int64 key per cell when ties make the candidate set large).
 * :func:`top_k` -- what the base class calls: the numba kernel over row chunks in worker
   threads when numba is installed, else :func:`top_k_numpy`.
+* :func:`rank_rows` / :func:`skip_history` -- for scores shared by many users (one row
+  for a static rule, one per group of users for business rules over it): rank each
+  shared row once, then give every user the first ``k`` items of its row's ranking that
+  are not in its history, without a ``(users, n_items)`` block.
 * :func:`factor_top_k` -- ``user_factors @ item_factors.T`` fused with masking and
   top-k: per block of ``block_rows`` users, float32 ``sgemm`` tiles into a buffer owned
   by the worker thread, the block's excluded items (a CSR, never densified) and
@@ -44,7 +48,16 @@ import scipy.sparse as sp
 
 from bench.machine import usable_cores
 
-__all__ = ["BLOCK_ROWS", "factor_top_k", "have_kernel", "top_k", "top_k_exact", "top_k_numpy"]
+__all__ = [
+    "BLOCK_ROWS",
+    "factor_top_k",
+    "have_kernel",
+    "rank_rows",
+    "skip_history",
+    "top_k",
+    "top_k_exact",
+    "top_k_numpy",
+]
 
 #: Users per score block of :func:`factor_top_k` (a block is ``BLOCK_ROWS x n_items`` floats).
 BLOCK_ROWS = 128
@@ -132,6 +145,75 @@ def top_k_exact(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     items[missing] = -1
     top = np.where(missing, np.float32(np.nan), top)
     return items, top
+
+
+# ---------------------------------------------------------------------- shared rankings
+def rank_rows(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's full ranking under :func:`top_k`'s contract, for a few rows shared by
+    many users (a static rule's one score row, a business rule's groups).
+
+    Returns ``(ranking, place)``, both int64 ``(n_rows, n_items)``: ``ranking[r]`` lists
+    the items row ``r`` ranks (higher score first, ties toward the lower item code; NaN
+    and ``-inf`` never rank) followed by ``-1``; ``place[r, item]`` is the item's position
+    in ``ranking[r]``, ``-1`` when it does not rank. Signed zeros tie, as in :func:`top_k`.
+    """
+    s = np.asarray(scores, dtype=np.float32)
+    if s.ndim != 2:
+        raise ValueError(f"rank_rows: expected a 2-d score array, got shape {s.shape}")
+    ranked = ~(np.isnan(s) | np.isneginf(s))
+    key = np.where(ranked, -(s + np.float32(0.0)), np.float32(np.inf))
+    ranking = np.argsort(key, axis=1, kind="stable").astype(np.int64)  # ties: lower code
+    length = ranked.sum(axis=1)
+    place = np.full(s.shape, -1, dtype=np.int64)
+    positions = np.broadcast_to(np.arange(s.shape[1], dtype=np.int64), s.shape)
+    np.put_along_axis(place, ranking, np.where(positions < length[:, None], positions, -1),
+                      axis=1)
+    ranking[positions >= length[:, None]] = -1
+    return ranking, place
+
+
+def skip_history(
+    ranking: np.ndarray,
+    place: np.ndarray,
+    hist: sp.csr_matrix,
+    k: int,
+    group: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per history row, the first ``k`` items of its group's ranking not in the row.
+
+    ``ranking`` and ``place`` are :func:`rank_rows`'s (one row per group); row ``r`` of
+    ``hist`` takes the ranking of group ``group[r]`` (default: every row group 0).
+    Returns int32 ``(hist rows, k)``, ``-1`` where the ranking runs out: what
+    :func:`top_k` returns after the row's history is masked, without the ``(rows,
+    n_items)`` block. A row with ``s_r`` ranked history items needs only the first ``k +
+    s_r`` places of its ranking; they are laid out flat (one run per row), the history's
+    places are struck out and the first ``k`` survivors of each run kept, so the cost is
+    ``k`` per row plus the history's entries.
+    """
+    n_rows = hist.shape[0]
+    group = np.zeros(n_rows, dtype=np.int64) if group is None else np.asarray(group, np.int64)
+    length = (ranking >= 0).sum(axis=1)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(hist.indptr))
+    hp = place[group[row_of], hist.indices]
+    ranked = hp >= 0
+    row_of, hp = row_of[ranked], hp[ranked]
+    span = np.minimum(k + np.bincount(row_of, minlength=n_rows), length[group])
+    starts = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(span, out=starts[1:])
+    struck = np.zeros(int(starts[-1]), dtype=bool)
+    inside = hp < span[row_of]
+    struck[starts[row_of[inside]] + hp[inside]] = True
+    pos = np.arange(struck.size, dtype=np.int64) - np.repeat(starts[:-1], span)
+    flat_row = np.repeat(np.arange(n_rows, dtype=np.int64), span)
+    keep = ~struck
+    pos, flat_row = pos[keep], flat_row[keep]
+    # rank of each survivor within its row: survivors are in row order
+    first = np.searchsorted(flat_row, np.arange(n_rows))
+    rank = np.arange(pos.size, dtype=np.int64) - first[flat_row]
+    take = rank < k
+    out = np.full((n_rows, k), -1, dtype=np.int32)
+    out[flat_row[take], rank[take]] = ranking[group[flat_row[take]], pos[take]]
+    return out
 
 
 # ---------------------------------------------------------------------- numba kernel

@@ -53,6 +53,24 @@ def test_random_scores_roughly_uniform(checkerboard):
     assert abs(float(s.mean()) - 0.5) < 0.05
 
 
+def test_random_scores_are_the_documented_hash(checkerboard):
+    """score = mix64(mix64(seed * golden + 1) ^ (user * n_items + item)) >> 40, over 2**24,
+    computed here by hand for a few cells and compared bit for bit (the in-place hash)."""
+    from bench.models.rule.random import GOLDEN, mix64
+
+    model = RandomRecommender(seed=7).fit(checkerboard)
+    users = np.array([0, 5, 39, -1])
+    s = model._score(users, None)
+    n = np.uint64(s.shape[1])
+    with np.errstate(over="ignore"):
+        base = mix64(np.uint64(7) * GOLDEN + np.uint64(1))
+        for row, u in enumerate(users):
+            for item in (0, 3, s.shape[1] - 1):
+                x = mix64(base ^ (np.int64(u).astype(np.uint64) * n + np.uint64(item)))
+                want = np.float32(int(x >> np.uint64(40))) / np.float32(1 << 24)
+                assert s[row, item].tobytes() == want.tobytes()
+
+
 def test_als_recovers_checkerboard(checkerboard):
     # rank-2 structure; each user has exactly 5 unseen liked items, so top-5 = those
     model = ImplicitALS(factors=2, iterations=10, regularization=0.01, seed=0, num_threads=1)

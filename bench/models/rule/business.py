@@ -69,7 +69,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from bench.errors import ConfigError
-from bench.models.base import Recommender
+from bench.models.base import Recommender, ScoreGroups
 from bench.models.rule.attributes import (
     DEFAULT_ACTIVITY_THRESHOLDS,
     check_thresholds,
@@ -86,6 +86,10 @@ log = logging.getLogger(__name__)
 ACTIONS = ("exclude", "include_only", "boost", "bury", "pin")
 MODES = ("add", "multiply", "rank")
 PIN_SOURCE = "rules:pin"
+#: Most groups of users (distinct combinations of the child's group and the rules that
+#: apply) a batch may have for the group path; beyond it, or beyond a quarter of the
+#: batch, the generic path scores the whole batch.
+MAX_GROUPS = 64
 
 
 class BusinessRules(Recommender):
@@ -104,6 +108,19 @@ class BusinessRules(Recommender):
         ignore_unknown_items: drop item ids absent from the item vocabulary instead of
             raising ``ConfigError``.
         activity_thresholds: ``[t1, t2]`` bounds of ``activity_band`` in ``for``.
+
+    **Over a child with shared scores** (one row for every user, e.g. the popularity
+    rules: the child's ``shared_score_codes`` says so), the rules never build a
+    ``(batch, n_items)`` block. The users of a batch fall into groups by the child's
+    group and which rules and pins apply to them (their ``for`` masks, the unknown user
+    included); each group's row is rewritten by exactly the code of the generic path
+    (:meth:`_rewrite` on one row per group), ranked once, and every user of the group
+    gets that ranking with their history skipped. Lists, scores and sources are the
+    generic path's, bit for bit. The group path runs when a batch has at most
+    ``MAX_GROUPS`` (64) groups and at most a quarter as many groups as users (else the
+    generic path scores the batch, which is then no dearer). It also announces the
+    groups through ``shared_score_codes``, so business rules over business rules over
+    such a child take it too.
     """
 
     forwards_user_segments = True
@@ -215,12 +232,16 @@ class BusinessRules(Recommender):
     # ------------------------------------------------------------------ score
     def _score_sources(self, users: np.ndarray, history: sp.csr_matrix):
         scores, sources = self.model.score_codes(users, history)
+        return self._rewrite(scores, sources, user_rows(users, len(self.user_index_)))
+
+    def _rewrite(self, scores: np.ndarray, sources: np.ndarray | None, rows: np.ndarray):
+        """The rules and pins applied to a block of the child's scores and sources, one
+        row per user table row in ``rows``; returns new (scores float32, sources int16)."""
         scores = np.array(scores, dtype=np.float32, copy=True)
         if sources is None:
             sources = np.zeros(scores.shape, dtype=np.int16)
         else:
             sources = np.array(sources, dtype=np.int16, copy=True)
-        rows = user_rows(users, len(self.user_index_))
         for rule in self.compiled_rules_:
             who = np.ones(len(rows), dtype=bool) if rule["users"] is None else rule["users"][rows]
             if who.any():
@@ -239,6 +260,35 @@ class BusinessRules(Recommender):
 
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return self._score_sources(users, history)[0]
+
+    def _shared_scores(self, users: np.ndarray) -> ScoreGroups | None:
+        """One rewritten row per group of users when the child shares its scores (see
+        the class doc); ``None`` when it does not, or when the batch has too many groups."""
+        child = self.model.shared_score_codes(users)
+        if child is None:
+            return None
+        rows = user_rows(users, len(self.user_index_))
+        masks = [m for m in [r["users"] for r in self.compiled_rules_]
+                 + [m for _, m in self.pins_] if m is not None]
+        key = np.empty((len(users), 1 + len(masks)), dtype=np.int64)
+        key[:, 0] = child.group
+        for j, mask in enumerate(masks, start=1):
+            key[:, j] = mask[rows]
+        _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        if len(first) > min(MAX_GROUPS, max(1, len(users) // 4)):
+            return None
+        rep = child.group[first]
+        scores, sources = self._rewrite(
+            child.scores[rep], None if child.sources is None else child.sources[rep],
+            rows[first])
+        return ScoreGroups(group.reshape(-1).astype(np.int64), scores, sources)
+
+    def _top_k_sources(self, users, history, k, exclude_seen):
+        """The group path (see the class doc) when the child shares its scores."""
+        shared = self._shared_scores(users)
+        if shared is None:
+            return None
+        return shared.top_k(history, k, exclude_seen)
 
     def source_names(self) -> tuple[str, ...]:
         names = getattr(self, "source_names_", None)

@@ -23,7 +23,8 @@ import scipy.sparse as sp
 
 from bench import validate
 from bench.errors import ConfigError
-from bench.models.base import Recommender
+from bench.models.base import Recommender, ScoreGroups
+from bench.models.topk import rank_rows, skip_history
 
 SECONDS_PER_DAY = 86_400.0
 
@@ -37,6 +38,10 @@ class _StaticScores(Recommender):
     items the answer lies in the first ``k + s`` places of that ranking, so a batch costs
     ``k`` per user plus its history entries. The lists are identical to the generic path
     (scores, masking, :func:`~bench.models.base.top_k`; a test compares them).
+
+    It announces its shared row through
+    :meth:`~bench.models.base.Recommender.shared_score_codes` (one group, every user), so
+    business rules over it rank without a block too.
     """
 
     family = "rule"
@@ -44,29 +49,31 @@ class _StaticScores(Recommender):
     def _score(self, users: np.ndarray, history: sp.csr_matrix) -> np.ndarray:
         return np.broadcast_to(self.scores_, (len(users), self.scores_.shape[0])).copy()
 
+    def _shared_scores(self, users: np.ndarray) -> ScoreGroups:
+        """One row for every user, known or not; the history plays no part."""
+        return ScoreGroups(np.zeros(len(users), dtype=np.int64),
+                           np.asarray(self.scores_, dtype=np.float32)[None, :])
+
     def _top_k_fast(
         self, users: np.ndarray, history: sp.csr_matrix, k: int, exclude_seen: bool
     ) -> tuple[np.ndarray, np.ndarray]:
         ranking, place = self._ranking()
         if exclude_seen:
-            items = _skip_history(ranking, place, history, k)
+            items = skip_history(ranking, place, history, k)
         else:
             items = np.full((len(users), k), -1, dtype=np.int32)
-            items[:, : min(k, ranking.size)] = ranking[:k]
+            items[:, : min(k, ranking.shape[1])] = ranking[0, :k]
         scores = self.scores_.astype(np.float32, copy=False)
         top = np.where(items >= 0, scores[np.maximum(items, 0)], np.float32(np.nan))
         return items, top.astype(np.float32, copy=False)
 
     def _ranking(self) -> tuple[np.ndarray, np.ndarray]:
-        """Ranked item codes (score descending, then code) and each item's place (-1: NaN)."""
+        """:func:`~bench.models.topk.rank_rows` of the one score row (1 x n_items each),
+        computed once per fit."""
         cached = getattr(self, "_ranking_cache", None)
         if cached is not None and cached[0] is self.scores_:
             return cached[1], cached[2]
-        scores = np.asarray(self.scores_, dtype=np.float32)
-        codes = np.flatnonzero(np.isfinite(scores))
-        ranking = codes[np.lexsort((codes, -scores[codes]))]
-        place = np.full(scores.shape[0], -1, dtype=np.int64)
-        place[ranking] = np.arange(ranking.size)
+        ranking, place = rank_rows(np.asarray(self.scores_, dtype=np.float32)[None, :])
         self._ranking_cache = (self.scores_, ranking, place)
         return ranking, place
 
@@ -198,39 +205,3 @@ def _require_timestamps(name: str, train) -> np.ndarray:
             f"use rule_popular for data without time"
         )
     return train.timestamps
-
-
-
-
-def _skip_history(
-    ranking: np.ndarray, place: np.ndarray, hist: sp.csr_matrix, k: int
-) -> np.ndarray:
-    """Per history row, the first ``k`` items of ``ranking`` not in the row (``-1`` pads).
-
-    ``place[item]`` is the item's position in ``ranking`` (-1: not ranked). Row ``r``
-    with ``s_r`` ranked history items needs only the first ``k + s_r`` places; they are
-    laid out flat (one run per row), the history's places are struck out and the first
-    ``k`` survivors of each run kept.
-    """
-    n_rows = hist.shape[0]
-    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(hist.indptr))
-    hp = place[hist.indices]
-    ranked = hp >= 0
-    row_of, hp = row_of[ranked], hp[ranked]
-    span = np.minimum(k + np.bincount(row_of, minlength=n_rows), ranking.size)
-    starts = np.zeros(n_rows + 1, dtype=np.int64)
-    np.cumsum(span, out=starts[1:])
-    struck = np.zeros(int(starts[-1]), dtype=bool)
-    inside = hp < span[row_of]
-    struck[starts[row_of[inside]] + hp[inside]] = True
-    pos = np.arange(struck.size, dtype=np.int64) - np.repeat(starts[:-1], span)
-    flat_row = np.repeat(np.arange(n_rows, dtype=np.int64), span)
-    keep = ~struck
-    pos, flat_row = pos[keep], flat_row[keep]
-    # rank of each survivor within its row: survivors are in row order
-    first = np.searchsorted(flat_row, np.arange(n_rows))
-    rank = np.arange(pos.size, dtype=np.int64) - first[flat_row]
-    take = rank < k
-    out = np.full((n_rows, k), -1, dtype=np.int32)
-    out[flat_row[take], rank[take]] = ranking[pos[take]]
-    return out
