@@ -60,6 +60,10 @@ _KEEP_MAX_COUNT = np.iinfo(np.uint8).max
 """Counts are kept as uint8; a matrix with a larger count (a handful of users resampled
 many times) is drawn again at every call instead."""
 
+KERNEL_MIN_CELLS = 2**24
+"""Cells of ``K`` (users x resamples) from which the compiled kernel counts the draws (16,777
+users at 1,000 resamples); smaller matrices never import numba."""
+
 _kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
 _kept_lock = threading.Lock()
 
@@ -266,15 +270,31 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """The chunks of ``K``, drawn; each one is a view of a buffer the next one overwrites."""
+    """The chunks of ``K``, drawn; each one is a view of a buffer the next one overwrites.
+
+    From :data:`KERNEL_MIN_CELLS` cells the rows are counted by the compiled
+    :func:`bench.stats.compiled.count_rows` (about 3x faster than a row-wise bincount at
+    84,000 users); the counts are the same integers either way.
+    """
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_CELLS // n)
     counts = np.empty((chunk, n))
+    kernel = _count_kernel() if n * n_resamples >= KERNEL_MIN_CELLS else None
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
         picks = rng.integers(0, n, size=(size, n), dtype=np.int64)
-        for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
-            counts[row] = np.bincount(picks[row], minlength=n)
+        if kernel is not None:
+            kernel(picks, counts[:size])
+        else:
+            for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
+                counts[row] = np.bincount(picks[row], minlength=n)
         yield counts[:size]
 
 
+def _count_kernel():
+    """:func:`bench.stats.compiled.count_rows`, or ``None`` when numba is not importable."""
+    try:
+        from bench.stats.compiled import count_rows
+    except ImportError:  # pragma: no cover - numba is a core dependency
+        return None
+    return count_rows

@@ -218,3 +218,34 @@ def test_a_report_at_ml25m_scale_keeps_all_its_count_matrices(monkeypatch):
         for size in segments:
             bootstrap_means(values[:size], n_resamples=1000, seed=0)
     assert sorted(drawn) == sorted([users, *segments])
+
+
+def test_the_compiled_row_count_equals_a_row_wise_bincount():
+    from bench.stats.compiled import count_rows
+
+    rng = np.random.default_rng(11)
+    picks = rng.integers(0, 37, size=(9, 37), dtype=np.int64)
+    out = np.full((9, 37), 5.0)  # stale numbers: the kernel starts from zero
+    count_rows(picks, out)
+    want = np.stack([np.bincount(row, minlength=37) for row in picks]).astype(np.float64)
+    np.testing.assert_array_equal(out, want)
+    assert out.sum() == picks.size
+
+
+@pytest.mark.parametrize("n", [1, 7, 300])
+def test_counts_drawn_with_and_without_the_kernel_are_identical(monkeypatch, n):
+    """The kernel only counts faster: the matrix K, and every interval, are the same."""
+    values = np.random.default_rng(4).random((n, 3))
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(bootstrap_module, "KERNEL_MIN_CELLS", 1)
+    with_kernel = [c.copy() for c in bootstrap_module._draw_counts(n, 250, 9)]
+    ci_kernel = bootstrap_means(values, n_resamples=250, seed=9)
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(bootstrap_module, "KERNEL_MIN_CELLS", 10**18)
+    without = [c.copy() for c in bootstrap_module._draw_counts(n, 250, 9)]
+    ci_plain = bootstrap_means(values, n_resamples=250, seed=9)
+    assert len(with_kernel) == len(without) > 0
+    for a, b in zip(with_kernel, without, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ci_kernel.low, ci_plain.low)
+    np.testing.assert_array_equal(ci_kernel.high, ci_plain.high)
