@@ -3,7 +3,7 @@
 Work that can overlap the run's own thread (figures drawn in a worker process, the
 fingerprints of a large split hashed on a thread, a slow import done ahead of need) asks
 :func:`spare_core` first: on a machine whose cores are all busy it would only add its own
-cost. :func:`in_background` runs such work on one shared background thread.
+cost. :func:`offload` runs such work on one shared background thread.
 
 :func:`spare_core` reads how many threads are runnable *now* (the fourth field of
 ``/proc/loadavg``, ``running/total``), not the one-minute load average: the run's own
@@ -15,14 +15,16 @@ not decide. Without ``/proc`` (not Linux) the one-minute load average stands in.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["busy_elsewhere", "in_background", "spare_core", "usable_cores"]
+__all__ = ["busy_elsewhere", "import_early", "offload", "spare_core", "usable_cores"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +80,7 @@ _worker: ThreadPoolExecutor | None = None  # made on first use
 _backlog = 0  # jobs queued or running
 
 
-def in_background(job: Callable[[], object]) -> bool:
+def offload(job: Callable[[], object]) -> bool:
     """Run ``job`` on the one background thread of this process; whether it was queued.
 
     For work the run would otherwise do later on its own thread and that releases the
@@ -108,3 +110,13 @@ def _run(job: Callable[[], object]) -> None:
     finally:
         with _lock:
             _backlog -= 1
+
+
+def import_early(module: str) -> bool:
+    """Import ``module`` on the background thread (:func:`offload`) if it is not
+    imported yet; whether it was queued. For heavy modules a run will need later (numba
+    for the compiled kernels, scipy.stats for the report's tests): Python's import lock
+    makes the run's own import wait for this one instead of doing it twice."""
+    if module in sys.modules:
+        return False
+    return offload(lambda: importlib.import_module(module))

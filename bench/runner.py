@@ -41,6 +41,7 @@ from bench.data.interactions import fingerprint_in_background
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
 from bench.executor import Executor, build_executor
+from bench.machine import import_early
 from bench.metrics.keys import MetricKey
 from bench.models.base import Recommender
 from bench.observe import Observers, TimedTracker, default_observers
@@ -51,7 +52,6 @@ from bench.seeds import model_variants, unresolved_models
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
 from bench.stats.budget import check_budget
-from bench.stats.paired import import_scipy_stats_early
 from bench.targets import build, resolve
 from bench.tracking.background import in_background
 from bench.tracking.base import Tracker, settled_run_id
@@ -237,6 +237,7 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
         )
     run.timings["load_s"] = time.perf_counter() - t
     fingerprint_in_background([dataset.interactions])  # recorded when the parent opens
+    import_early("numba")  # the compiled kernels of the audit, top-k and metrics
     sizes = dataset.sizes()
     log.info("dataset %s: %d rows, %d users, %d items%s", dataset.name, sizes["rows"],
              sizes["users"], sizes["items"],
@@ -247,8 +248,8 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
         splits: list[Split] = build(s.split, "split").split(dataset.interactions)
     run.timings["split_s"] = time.perf_counter() - t
     fingerprint_in_background([p for sp in splits for p in sp.parts().values()])
-    if len(s.models) > 1:  # the report compares models: Wilcoxon needs scipy.stats
-        import_scipy_stats_early()
+    if len(s.models) > 1:  # the report compares models: its Wilcoxon tests need it
+        import_early("scipy.stats")
     for sp in splits:
         log.info("split %s fold %d/%d: %s", sp.name, sp.fold + 1, sp.n_folds, _part_line(sp))
     # the data's sizes are known now: refuse settings that could not fit, before training

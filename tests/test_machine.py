@@ -82,7 +82,7 @@ def test_in_background_runs_the_job_on_one_thread_when_a_core_is_free(monkeypatc
     monkeypatch.setattr(machine, "spare_core", lambda: True)
     done = threading.Event()
     names = []
-    assert machine.in_background(lambda: (names.append(threading.current_thread().name),
+    assert machine.offload(lambda: (names.append(threading.current_thread().name),
                                           done.set())) is True
     assert done.wait(10)
     assert names[0].startswith("recspectrum-background")
@@ -93,12 +93,12 @@ def test_in_background_asks_for_a_core_only_when_its_thread_is_idle(monkeypatch)
 
     release, started, second = threading.Event(), threading.Event(), threading.Event()
     monkeypatch.setattr(machine, "spare_core", lambda: True)
-    assert machine.in_background(lambda: (started.set(), release.wait(10)))
+    assert machine.offload(lambda: (started.set(), release.wait(10)))
     assert started.wait(10)
     asked = []
     # busy with the first job: the thread is this process's own load, queue behind it
     monkeypatch.setattr(machine, "spare_core", lambda: asked.append(1) or False)
-    assert machine.in_background(second.set) is True
+    assert machine.offload(second.set) is True
     assert asked == []
     release.set()
     assert second.wait(10)
@@ -109,7 +109,7 @@ def test_in_background_asks_for_a_core_only_when_its_thread_is_idle(monkeypatch)
         import time
 
         time.sleep(0.01)
-    assert machine.in_background(lambda: None) is False  # idle, no core free
+    assert machine.offload(lambda: None) is False  # idle, no core free
     assert asked == [1]
 
 
@@ -120,25 +120,24 @@ def test_a_failing_background_job_is_logged_not_raised(monkeypatch, caplog):
     monkeypatch.setattr(machine, "spare_core", lambda: True)
     after = threading.Event()
     with caplog.at_level(logging.DEBUG, logger="bench.machine"):
-        assert machine.in_background(lambda: 1 / 0)
-        assert machine.in_background(after.set)  # the thread lives on
+        assert machine.offload(lambda: 1 / 0)
+        assert machine.offload(after.set)  # the thread lives on
         assert after.wait(10)
     assert any("ZeroDivisionError" in r.getMessage() for r in caplog.records)
 
 
-def test_scipy_stats_is_imported_early_on_a_free_core():
+def test_a_module_is_imported_early_on_a_free_core():
     code = (
         "import sys, time, bench.machine as m\n"
         "m.spare_core = lambda: True\n"
-        "from bench.stats.paired import import_scipy_stats_early as early\n"
         "assert 'scipy.stats' not in sys.modules\n"
-        "print(early())\n"
+        "print(m.import_early('scipy.stats'))\n"
         "for _ in range(3000):\n"
         "    if 'scipy.stats' in sys.modules and hasattr(sys.modules['scipy.stats'], 'wilcoxon'):\n"
         "        break\n"
         "    time.sleep(0.01)\n"
         "from scipy import stats\n"
-        "print(callable(stats.wilcoxon), early())\n"
+        "print(callable(stats.wilcoxon), m.import_early('scipy.stats'))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)

@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench.errors import ConfigError, DataError
-from bench.machine import in_background
+from bench.machine import offload
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
 DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
@@ -330,7 +330,7 @@ def _count_codes(codes: np.ndarray, size: int) -> np.ndarray:
 
 def fingerprint_in_background(tables: Iterable[Interactions]) -> bool:
     """Queue ``tables`` to be hashed (:meth:`Interactions.fingerprint`) on the background
-    thread (:func:`bench.machine.in_background`); whether they were queued.
+    thread (:func:`bench.machine.offload`); whether they were queued.
 
     hashlib and numpy's gathers release the GIL, so on a machine with a free core the
     fingerprints of large tables are ready by the time the run records them, while the
@@ -347,7 +347,7 @@ def fingerprint_in_background(tables: Iterable[Interactions]) -> bool:
         for table in todo:
             table.fingerprint()
 
-    return in_background(hash_all)
+    return offload(hash_all)
 
 
 # ---------------------------------------------------------------------- validation helpers

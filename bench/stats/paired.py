@@ -43,7 +43,6 @@ Edge cases (no scipy warning escapes):
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from dataclasses import dataclass
 
@@ -51,7 +50,6 @@ import numpy as np
 from scipy import special
 
 from bench.errors import describe
-from bench.machine import in_background
 from bench.stats.bootstrap import (
     as_matrix,
     check_resampling,
@@ -60,8 +58,7 @@ from bench.stats.bootstrap import (
     squeeze,
 )
 
-__all__ = ["WILCOXON_ZERO_METHOD", "PairedComparison", "import_scipy_stats_early",
-           "paired_comparison"]
+__all__ = ["WILCOXON_ZERO_METHOD", "PairedComparison", "paired_comparison"]
 
 WILCOXON_ZERO_METHOD = "wilcox"
 """How the Wilcoxon test treats zero differences: dropped before ranking."""
@@ -201,19 +198,6 @@ def _t_test(d, kept, count, diff):
     small = count < 2
     t_stat[small] = p_t[small] = effect[small] = sd[small] = np.nan
     return t_stat, p_t, effect, sd
-
-
-def import_scipy_stats_early() -> bool:
-    """Import ``scipy.stats`` (about a second of one core) on the background thread when a
-    core is free (:func:`bench.machine.in_background`), so the Wilcoxon tests of a
-    report finds it imported; whether it was queued. A run with two models or more asks
-    for it once its data is split. Python's import lock makes a later import wait for
-    this one instead of doing it twice."""
-    import sys
-
-    if "scipy.stats" in sys.modules:
-        return False
-    return in_background(lambda: importlib.import_module("scipy.stats"))
 
 
 def _wilcoxon(d, kept, count):
