@@ -249,3 +249,50 @@ def test_counts_drawn_with_and_without_the_kernel_are_identical(monkeypatch, n):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ci_kernel.low, ci_plain.low)
     np.testing.assert_array_equal(ci_kernel.high, ci_plain.high)
+
+
+def test_a_matrix_drawn_ahead_gives_the_numbers_drawn_in_line(monkeypatch):
+    """draw_ahead draws and keeps K on the background thread; a caller meanwhile waits
+    for it instead of drawing its own, and the intervals are the same bits."""
+    import threading
+
+    from bench import machine
+
+    values = np.random.default_rng(8).random((500, 4))
+    values[7, 2] = np.nan
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    plain = bootstrap_means(values, n_resamples=300, seed=21)
+
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
+    real = bootstrap_module._draw_counts
+    started, release, threads = threading.Event(), threading.Event(), []
+
+    def slow_draw(n, n_resamples, seed):  # hold the background draw until we ask
+        threads.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(10)
+        yield from real(n, n_resamples, seed)
+
+    monkeypatch.setattr(bootstrap_module, "_draw_counts", slow_draw)
+    assert bootstrap_module.draw_ahead(500, 300, 21) is True
+    assert bootstrap_module.draw_ahead(500, 300, 21) is False  # already under way
+    assert started.wait(10)
+    threading.Timer(0.2, release.set).start()
+    ahead = bootstrap_means(values, n_resamples=300, seed=21)  # waits, then reuses
+    assert len(threads) == 1 and threads[0].startswith("recspectrum-background")
+    np.testing.assert_array_equal(ahead.low, plain.low)
+    np.testing.assert_array_equal(ahead.high, plain.high)
+    assert bootstrap_module.draw_ahead(500, 300, 21) is False  # kept already
+
+
+def test_no_draw_ahead_without_a_free_core_or_for_matrices_too_large_to_keep(monkeypatch):
+    from bench import machine
+
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(machine, "spare_core", lambda: False)
+    assert bootstrap_module.draw_ahead(400, 100, 1) is False
+    assert not bootstrap_module._drawing  # nothing left waiting
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
+    monkeypatch.setattr(bootstrap_module, "_KEEP_CELLS", 1000)
+    assert bootstrap_module.draw_ahead(400, 100, 1) is False
