@@ -12,14 +12,17 @@ digits of the SHA-256 of the entry's parameters as canonical JSON, with
 ``ratings`` as int8 when every rating is a whole number in its range, else float64;
 ``timestamps`` as uint32 seconds after the earliest when they fit, else int64) and
 ``meta.json``, written last: the parameters in full, the row count, each file's dtype,
-the earliest timestamp and the rows' :meth:`~bench.data.interactions.Interactions.fingerprint`
-(SHA-256 of their content). Reading checks, before anything is returned: the format,
-the parameters (equal, not just the key), each file's dtype and length, and then the
-fingerprint of the rows read back against the one kept. Anything else — a missing or
-truncated file, other parameters, a changed byte — is a miss (logged), and the caller
-makes the rows again and overwrites the entry. The fingerprint is the one a run asks
-for anyway (results.json and MLflow carry it), and it is kept on the object, so the
-check costs a run nothing extra.
+the earliest timestamp, the rows' :meth:`~bench.data.interactions.Interactions.fingerprint`
+(SHA-256 of their content), the SHA-256 of each file's data bytes and of the two
+vocabularies. Reading checks, before anything is returned: the format, the parameters
+(equal, not just the key), each file's dtype and length, each file's bytes and the
+vocabularies against their checksums. Anything else — a missing or truncated file,
+other parameters, a changed byte — is a miss (logged), and the caller makes the rows
+again and overwrites the entry. Rows that pass are the bytes the fingerprint was
+computed from, so the kept fingerprint becomes theirs (a run records it anyway): the
+check reads the 325 MB of an ml-25m-sized entry once instead of hashing 800 MB of
+expanded rows (about 0.2 s against 0.7 s). An entry written before the files had
+checksums is checked by hashing its rows, as then.
 
 Files are read with ``allow_pickle=False``, mapped copy-on-write (``users`` and ``items``
 stay mapped: the cache's files must not be truncated in place while a run uses them,
@@ -90,7 +93,9 @@ def write_rows(cache_dir: str | os.PathLike[str], kind: str, params: Mapping[str
         arrays["timestamps"], base = _compact_times(rows.timestamps)
     meta = {**_canonical(kind, params), "rows": len(rows), "fingerprint": rows.fingerprint(),
             "dtypes": {k: str(v.dtype) for k, v in arrays.items()}, "timestamp_base": base,
-            "drops": dict(rows.drops)}
+            "drops": dict(rows.drops),
+            "sha256": {k: _data_sha256(v) for k, v in arrays.items()},
+            "vocabulary_sha256": _vocabulary_sha256(rows.user_ids, rows.item_ids)}
     try:
         (folder / META).unlink(missing_ok=True)  # the entry is incomplete until meta.json
         for name, array in arrays.items():
@@ -143,6 +148,13 @@ def _read_checked(folder: Path, meta_path: Path, kind: str, params: Mapping[str,
         if array.shape != (n,) or str(array.dtype) != dtype:
             return None
         arrays[name] = array
+    sums = meta.get("sha256")
+    if sums is not None:  # the files' bytes as written, under the vocabularies written
+        if set(sums) != set(arrays) or meta.get("vocabulary_sha256") != _vocabulary_sha256(
+                user_ids, item_ids):
+            return None
+        if any(_data_sha256(arrays[name]) != sums[name] for name in arrays):
+            return None
     users, items = arrays["users"], arrays["items"]
     if n and (users.min() < 0 or users.max() >= len(user_ids) or items.min() < 0
               or items.max() >= len(item_ids)):
@@ -158,7 +170,26 @@ def _read_checked(folder: Path, meta_path: Path, kind: str, params: Mapping[str,
         rating_scale=rating_scale, source=source,
         drops=MappingProxyType({str(k): int(v) for k, v in meta["drops"].items()}),
     )
-    return rows if rows.fingerprint() == meta["fingerprint"] else None
+    if sums is None:  # an entry written before files had checksums: hash the rows
+        return rows if rows.fingerprint() == meta["fingerprint"] else None
+    # the same bytes under the same vocabularies: the rows are those the fingerprint was
+    # computed from, so it is kept on them as their own (a run asks for it anyway)
+    rows.__dict__["_fingerprint"] = str(meta["fingerprint"])
+    return rows
+
+
+def _data_sha256(array: np.ndarray) -> str:
+    """SHA-256 (hex) of an array's data bytes, as saved and as mapped back."""
+    return hashlib.sha256(memoryview(np.ascontiguousarray(array)).cast("B")).hexdigest()
+
+
+def _vocabulary_sha256(user_ids: pd.Index, item_ids: pd.Index) -> str:
+    """SHA-256 (hex) of the two vocabularies' ids (pandas' stable hashes of them)."""
+    h = hashlib.sha256()
+    for ids in (user_ids, item_ids):
+        h.update(pd.util.hash_pandas_object(pd.Index(ids), index=False).to_numpy())
+        h.update(b";")
+    return h.hexdigest()
 
 
 def _save(path: Path, array: np.ndarray) -> None:

@@ -129,7 +129,7 @@ def test_a_damaged_entry_is_detected_and_made_again(tmp_path, caplog, damage):
     entry = synthetic.cache_entry(str(tmp_path), **KW)
     target = entry / "timestamps.npy"
     data = target.read_bytes()
-    if damage == "flip_byte":  # one timestamp changed: only the fingerprint can tell
+    if damage == "flip_byte":  # one timestamp changed: only the checksums can tell
         target.write_bytes(data[:-3] + bytes([data[-3] ^ 1]) + data[-2:])
     elif damage == "truncate":
         target.write_bytes(data[: len(data) // 2])
@@ -192,3 +192,62 @@ def test_the_cache_folder_defaults_to_the_environment(monkeypatch, tmp_path):
     assert cache.default_cache_dir() == tmp_path / "c"
     monkeypatch.delenv("BENCH_CACHE_DIR")
     assert cache.default_cache_dir().parts[-2:] == (".cache", "recspectrum")
+
+
+def test_read_back_rows_carry_the_kept_fingerprint_without_hashing_them(tmp_path,
+                                                                        monkeypatch):
+    """The files' checksums prove the bytes, so the fingerprint written with them is the
+    rows' own: it equals a fresh hash, and reading did not hash the rows."""
+    from bench.data.interactions import Interactions
+
+    fresh = synthetic.generate_synthetic(**KW)
+    synthetic.generate_synthetic(**KW, cache_dir=str(tmp_path))
+    meta = json.loads((synthetic.cache_entry(str(tmp_path), **KW) / "meta.json").read_text())
+    assert set(meta["sha256"]) == {"users", "items", "ratings", "timestamps"}
+    assert len(meta["vocabulary_sha256"]) == 64
+
+    def no_hashing(self):
+        raise AssertionError("the rows were hashed")
+
+    monkeypatch.setattr(Interactions, "_hash", no_hashing)
+    again = synthetic.generate_synthetic(**KW, cache_dir=str(tmp_path))
+    kept = again.interactions.fingerprint()
+    monkeypatch.undo()
+    assert kept == meta["fingerprint"] == fresh.interactions.fingerprint()
+    assert_same(fresh, again)
+
+
+def test_an_entry_under_other_vocabularies_is_not_served(tmp_path):
+    synthetic.generate_synthetic(**KW, cache_dir=str(tmp_path))
+    entry = synthetic.cache_entry(str(tmp_path), **KW)
+    meta = json.loads((entry / "meta.json").read_text())
+    meta["vocabulary_sha256"] = "0" * 64  # ids made differently by another version
+    (entry / "meta.json").write_text(json.dumps(meta))
+    x = synthetic.generate_synthetic(**KW).interactions
+    assert cache.read_rows(tmp_path, synthetic.CACHE_KIND, meta["params"],
+                           user_ids=x.user_ids, item_ids=x.item_ids, source="s",
+                           rating_scale=x.rating_scale) is None
+
+
+@pytest.mark.parametrize("damage", [False, True])
+def test_an_entry_without_checksums_is_checked_by_the_rows_fingerprint(tmp_path, damage):
+    """Entries written before the files had checksums stay readable, checked as then."""
+    fresh = synthetic.generate_synthetic(**KW)
+    synthetic.generate_synthetic(**KW, cache_dir=str(tmp_path))
+    entry = synthetic.cache_entry(str(tmp_path), **KW)
+    meta = json.loads((entry / "meta.json").read_text())
+    del meta["sha256"], meta["vocabulary_sha256"]
+    (entry / "meta.json").write_text(json.dumps(meta))
+    if damage:
+        target = entry / "timestamps.npy"
+        data = target.read_bytes()
+        target.write_bytes(data[:-3] + bytes([data[-3] ^ 1]) + data[-2:])
+    x = fresh.interactions
+    got = cache.read_rows(tmp_path, synthetic.CACHE_KIND, meta["params"],
+                          user_ids=x.user_ids, item_ids=x.item_ids, source=x.source,
+                          rating_scale=x.rating_scale)
+    if damage:
+        assert got is None
+    else:
+        assert got.fingerprint() == x.fingerprint()
+        np.testing.assert_array_equal(got.timestamps, x.timestamps)
