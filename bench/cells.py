@@ -39,7 +39,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from bench.atomic import atomic_write, atomic_write_text, write_json
@@ -67,6 +66,7 @@ from bench.metrics.keys import MetricKey, fold_in_segment
 from bench.metrics.rating import mae, rmse
 from bench.models.base import Recommender, TopK
 from bench.observe import NULL_OBSERVER, Observers
+from bench.parquet import write_frame, write_table
 from bench.record import ModelFailure, ModelResult, read_cell, write_cell
 from bench.splits.base import Split
 from bench.targets import build
@@ -366,9 +366,8 @@ def _write_main_artifacts(cell: Cell, model: Recommender, top: TopK, ctx: FoldCo
     folder = cell.folder(env.out)
     folder.mkdir(parents=True, exist_ok=True)
     lists = lists_table(model, top, ctx.split.test.user_ids[ctx.users], cell.model)
-    atomic_write(folder / "topk.parquet", lambda tmp: pq.write_table(lists, tmp))
-    atomic_write(folder / "per_user.parquet",
-                 lambda tmp: result.per_user.to_parquet(tmp, index=False))
+    write_table(lists, folder / "topk.parquet")
+    write_frame(result.per_user, folder / "per_user.parquet")
     relevant = ctx.relevant_parquet  # the same file for every model: encoded once
     atomic_write(folder / "relevant.parquet", lambda tmp: tmp.write_bytes(relevant))
     write_json(folder / "metrics.json", result.metrics)

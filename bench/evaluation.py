@@ -24,6 +24,7 @@ from bench.metrics.beyond import beyond_accuracy
 from bench.metrics.keys import NEW_ITEMS, MetricKey, history_segment, rule_segment
 from bench.metrics.registry import CURVE_METRICS
 from bench.metrics.segments import history_buckets, new_item_relevance
+from bench.parquet import frame_bytes
 from bench.splits.base import Split
 
 __all__ = [
@@ -150,7 +151,7 @@ class FoldContext:
     def relevant_parquet(self) -> bytes:
         """:attr:`relevant_frame` as the bytes of its Parquet file, encoded once per split:
         every model's cell writes the same ``relevant.parquet``."""
-        return self.relevant_frame.to_parquet(None, index=False)
+        return frame_bytes(self.relevant_frame)
 
     @property
     def n_new_relevant(self) -> int:

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.atomic import atomic_write, atomic_write_text, write_json
+from bench import parquet
+from bench.atomic import atomic_write_text, write_json
 from bench.metrics.keys import MetricKey
 from bench.record import RunResult, fold_sum, write_record
 
@@ -189,4 +190,4 @@ def write_results(result: RunResult) -> list[Path]:
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` to ``path`` atomically (see :mod:`bench.atomic`)."""
-    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return parquet.write_frame(frame, path)

@@ -38,10 +38,11 @@ import logging
 from collections.abc import Mapping
 from pathlib import Path
 
-from bench.atomic import atomic_write, atomic_write_text
+from bench.atomic import atomic_write_text
 from bench.config import eval_settings, to_container
 from bench.data.dataset import Dataset
 from bench.errors import ConfigError
+from bench.parquet import write_frame
 from bench.splits.base import Split
 from bench.targets import build
 
@@ -119,7 +120,7 @@ def export_split(cfg, directory: str | Path, *, force: bool = False) -> Path:
         for name, part in split.parts().items():
             rel = f"fold{split.fold}/{name}.parquet"
             frame = part.to_frame()
-            atomic_write(out / rel, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+            write_frame(frame, out / rel)
             files[split.fold][name] = rel
         log.info("split %s fold %d: wrote %s", split.name, split.fold,
                  ", ".join(f"{n} {len(p)} rows" for n, p in split.parts().items()))
