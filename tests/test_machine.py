@@ -142,3 +142,11 @@ def test_a_module_is_imported_early_on_a_free_core():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["True", "True", "False"]
+
+
+def test_map_on_cores_gives_the_loops_results_in_order(monkeypatch):
+    for spare in (True, False):
+        monkeypatch.setattr(machine, "spare_core", lambda spare=spare: spare)
+        assert machine.map_on_cores(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
+        with pytest.raises(ZeroDivisionError):
+            machine.map_on_cores(lambda x: 1 / x, [1, 0, 2])

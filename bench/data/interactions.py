@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 import bench.pickling  # noqa: F401  (read-only mappings pickle: cells ship splits)
 from bench.errors import ConfigError, DataError
-from bench.machine import offload
+from bench.machine import map_on_cores, offload
 
 USER, ITEM, RATING, TIMESTAMP = "user_id", "item_id", "rating", "timestamp"
 DUPLICATE_POLICIES = ("error", "keep_last", "keep_first", "mean")
@@ -38,6 +38,9 @@ _hashing: dict[int, Future] = {}
 _hashing_lock = threading.Lock()
 BACKGROUND_HASH_ROWS = 1 << 20
 """Rows below which :func:`fingerprint_in_background` leaves hashing to the caller."""
+PARALLEL_TAKE_ROWS = 1 << 20
+"""Rows from which :meth:`Interactions.take` gathers its columns on two threads when a
+core is free (0.40 s -> 0.26 s for 20M of 25M rows on 2 cores)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -148,13 +151,20 @@ class Interactions:
             rows = np.flatnonzero(rows)
         else:
             rows = np.sort(rows)
+        columns = [self.users, self.items, self.ratings, self.timestamps]
+        if len(rows) >= PARALLEL_TAKE_ROWS:  # numpy's gathers release the GIL
+            users, items, ratings, timestamps = map_on_cores(
+                lambda c: None if c is None else c[rows], columns)
+        else:
+            users, items, ratings, timestamps = (None if c is None else c[rows]
+                                                 for c in columns)
         return Interactions(
             user_ids=self.user_ids,
             item_ids=self.item_ids,
-            users=self.users[rows],
-            items=self.items[rows],
-            ratings=None if self.ratings is None else self.ratings[rows],
-            timestamps=None if self.timestamps is None else self.timestamps[rows],
+            users=users,
+            items=items,
+            ratings=ratings,
+            timestamps=timestamps,
             rating_scale=self.rating_scale,
             source=source or self.source,
             drops=self.drops,

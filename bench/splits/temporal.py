@@ -120,7 +120,8 @@ class GlobalTemporalSplitter(Splitter):
         cut = self._cut(ts)
         test = ts >= cut
         labels = test.view(np.int8).copy()  # False -> TRAIN (0), True -> TEST (1)
-        has_train = np.bincount(data.users[~test], minlength=data.n_users) > 0
+        has_train = np.zeros(data.n_users, dtype=bool)  # a scatter: no int64 copy
+        has_train[data.users[~test]] = True
         cold = test & ~has_train[data.users]
         dropped = {"drop": cold, "only": test & ~cold}.get(self.cold_users)
         info = self.info_

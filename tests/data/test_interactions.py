@@ -426,3 +426,17 @@ def test_counting_codes_in_order_equals_bincount(dtype):
     unordered = rng.integers(0, 30, 200).astype(dtype)  # falls back to bincount
     np.testing.assert_array_equal(interactions_module._count_codes(unordered, 30),
                                   np.bincount(unordered, minlength=30))
+
+
+def test_a_large_take_on_two_threads_equals_the_plain_one(monkeypatch):
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
+    x = _big(5_000)
+    rows = np.flatnonzero(np.random.default_rng(1).random(len(x)) < 0.7)
+    monkeypatch.setattr(interactions_module, "PARALLEL_TAKE_ROWS", 10)
+    two = x.take(rows)
+    monkeypatch.setattr(interactions_module, "PARALLEL_TAKE_ROWS", 10**12)
+    one = x.take(rows)
+    for name in ("users", "items", "timestamps"):
+        np.testing.assert_array_equal(getattr(two, name), getattr(one, name))
+    assert two.ratings is None and one.ratings is None
+    assert two.fingerprint() == one.fingerprint()
