@@ -286,6 +286,9 @@ class Interactions:
         if kept is not None:
             return kept
         with _hashing_lock:
+            kept = self.__dict__.get("_fingerprint")  # finished meanwhile
+            if kept is not None:
+                return kept
             pending = _hashing.get(id(self))
             mine = pending is None
             if mine:
@@ -295,13 +298,14 @@ class Interactions:
         try:
             kept = self._hash()
         except BaseException as exc:
-            pending.set_exception(exc)
-            raise
-        finally:
             with _hashing_lock:
                 del _hashing[id(self)]
-        # past the frozen dataclass's __setattr__, as cached_property writes its value
-        self.__dict__["_fingerprint"] = kept
+            pending.set_exception(exc)
+            raise
+        with _hashing_lock:  # kept before the entry goes: no caller can miss both
+            # past the frozen dataclass's __setattr__, as cached_property writes its value
+            self.__dict__["_fingerprint"] = kept
+            del _hashing[id(self)]
         pending.set_result(kept)
         return kept
 
