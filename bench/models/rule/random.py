@@ -7,21 +7,17 @@ import scipy.sparse as sp
 
 from bench import validate
 from bench.models.base import Recommender
-from bench.shards.partition import mix64_inplace
+from bench.shards import partition
 
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 #: The 64-bit golden-ratio increment of SplitMix64 (seeds are spread by it).
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def mix64(x: np.ndarray) -> np.ndarray:
-    """SplitMix64 finaliser: a bijective, well-mixed hash of uint64 values."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * _M1
-    x = x ^ (x >> np.uint64(27))
-    x = x * _M2
-    return x ^ (x >> np.uint64(31))
+def mix64(x) -> np.ndarray:
+    """SplitMix64 finaliser, a bijective, well-mixed hash of uint64 values: the shards'
+    :func:`bench.shards.partition.mix64`, keeping the input's shape (a scalar gives a
+    0-d array)."""
+    return partition.mix64(x).reshape(np.shape(x))
 
 
 class RandomRecommender(Recommender):
@@ -57,7 +53,7 @@ class RandomRecommender(Recommender):
             x = np.empty((len(users), n_items), dtype=np.uint64)
             np.add(u, np.arange(n_items, dtype=np.uint64)[None, :], out=x)
             x ^= base
-            mix64_inplace(x, np.empty_like(x))  # mix64(x), without a temporary per step
+            partition.mix64_inplace(x, np.empty_like(x))  # mix64(x), no temporaries
         x >>= np.uint64(40)
         scores = x.astype(np.float32)
         del x
