@@ -503,6 +503,12 @@ class Recommender(HasParams):
         self._check_fitted()
         vocab = self.vocabulary_
         scores, sources = self._score_sources(vocab.users_in(users), vocab.history_in(history))
+        return self._data_items(scores, sources)
+
+    def _data_items(self, scores, sources) -> tuple[np.ndarray, np.ndarray | None]:
+        """Score and source rows over the model's items, moved onto the data's items:
+        NaN and source 0 where the model does not know an item."""
+        vocab = self.vocabulary_
         scores = vocab.scores_out(np.asarray(scores, dtype=np.float32), np.float32(np.nan))
         if sources is not None:
             sources = vocab.scores_out(np.asarray(sources, dtype=np.int16), np.int16(0))
@@ -524,11 +530,7 @@ class Recommender(HasParams):
         shared = self._shared_scores(vocab.users_in(users))
         if shared is None:
             return None
-        scores = vocab.scores_out(np.asarray(shared.scores, dtype=np.float32),
-                                  np.float32(np.nan))
-        sources = shared.sources
-        if sources is not None:
-            sources = vocab.scores_out(np.asarray(sources, dtype=np.int16), np.int16(0))
+        scores, sources = self._data_items(shared.scores, shared.sources)
         return ScoreGroups(np.asarray(shared.group, dtype=np.int64), scores, sources)
 
     def predict_codes(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
