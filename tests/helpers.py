@@ -148,3 +148,14 @@ def needs_user_value(path: Path) -> bool:
 
     cfg = OmegaConf.load(path)
     return any(OmegaConf.is_missing(cfg, key) for key in cfg)
+
+
+def recommend_without(model, fast_path: str, *args, **kwargs):
+    """``model.recommend_codes(*args, **kwargs)`` with the optional fast path named
+    ``fast_path`` (``_top_k_fast``, ``_top_k_sources``) hidden, so the generic path runs:
+    the batch's full score block, masking, ``top_k``."""
+    setattr(model, fast_path, lambda *a: None)  # an instance attribute hides the method
+    try:
+        return model.recommend_codes(*args, **kwargs)
+    finally:
+        delattr(model, fast_path)

@@ -23,7 +23,7 @@ from bench.models.rule import (
     business,
 )
 from bench.models.topk import rank_rows, skip_history, top_k
-from tests.helpers import with_demographics
+from tests.helpers import recommend_without, with_demographics
 
 N_USERS, N_ITEMS = 300, 160
 TEST_ONLY_USERS = 20  # users 0-19 have no training row: unknown to the models
@@ -106,11 +106,7 @@ def fit(data, rules, child):
 
 def generic(model, *args, **kwargs):
     """The generic path: the batch's score block, masking, top_k (no group path)."""
-    model._top_k_sources = lambda *a: None  # an instance attribute hides the method
-    try:
-        return model.recommend_codes(*args, **kwargs)
-    finally:
-        del model._top_k_sources
+    return recommend_without(model, "_top_k_sources", *args, **kwargs)
 
 
 def same(a, b):

@@ -11,15 +11,12 @@ from bench.models.rule import (
     PopularityRecommender,
     RatedPopularityRecommender,
 )
+from tests.helpers import recommend_without
 
 
 def generic(model, *args, **kwargs):
     """The generic path: scores for every item, masking, top_k (no fast path)."""
-    model._top_k_fast = lambda *a: None  # an instance attribute hides the method
-    try:
-        return model.recommend_codes(*args, **kwargs)
-    finally:
-        del model._top_k_fast
+    return recommend_without(model, "_top_k_fast", *args, **kwargs)
 
 
 def same(a, b):
