@@ -409,7 +409,7 @@ def _evaluate_protocol(cell: Cell, model: Recommender, ev: ProtocolEvaluation, e
     settings = ev.settings
     uid = ev.split.test.user_ids[ev.users]
     logged: dict[str, float] = {"fit_seconds": fit_s}
-    train_counts = np.bincount(ev.split.train.items, minlength=ev.split.train.n_items)
+    train_counts = ev.split.train.item_counts()  # counted once per table, kept
     frames = []
     for level, history in ev.levels.items():
         with env.observers.stage("recommend", **info, level=level):
