@@ -174,7 +174,7 @@ def _read_checked(folder: Path, meta_path: Path, kind: str, params: Mapping[str,
         return rows if rows.fingerprint() == meta["fingerprint"] else None
     # the same bytes under the same vocabularies: the rows are those the fingerprint was
     # computed from, so it is kept on them as their own (a run asks for it anyway)
-    rows.__dict__["_fingerprint"] = str(meta["fingerprint"])
+    rows.keep_fingerprint(meta["fingerprint"])
     return rows
 
 

@@ -186,8 +186,15 @@ class Interactions:
         )
         kept = self.__dict__.get("_fingerprint")
         if kept is not None:
-            out.__dict__["_fingerprint"] = kept
+            out.keep_fingerprint(kept)
         return out
+
+    def keep_fingerprint(self, value: str) -> None:
+        """Take ``value`` as these rows' :meth:`fingerprint` without hashing them, for a
+        caller that has proved it is theirs (the same rows re-coded; a cache entry whose
+        file checksums match the bytes the value was computed from)."""
+        # past the frozen dataclass's __setattr__, as cached_property writes its value
+        self.__dict__["_fingerprint"] = str(value)
 
     # ------------------------------------------------------------------ views
     def __len__(self) -> int:
@@ -303,8 +310,7 @@ class Interactions:
             pending.set_exception(exc)
             raise
         with _hashing_lock:  # kept before the entry goes: no caller can miss both
-            # past the frozen dataclass's __setattr__, as cached_property writes its value
-            self.__dict__["_fingerprint"] = kept
+            self.keep_fingerprint(kept)
             del _hashing[id(self)]
         pending.set_result(kept)
         return kept
