@@ -40,7 +40,6 @@ from bench.record import RunRecord, check_table, read_record
 from bench.seeds import mean_over_seeds, seed_spread
 from bench.stats import (
     bootstrap_means,
-    draw_ahead,
     holm,
     holm_t_intervals,
     min_detectable_effect,
@@ -54,7 +53,6 @@ __all__ = [
     "baseline_comparisons",
     "cold_start_curves",
     "correct_family",
-    "draw_resamples_ahead",
     "headline",
     "history_curves",
     "ladder",
@@ -193,36 +191,20 @@ def headline(data: RunData, metrics: list[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "family", "metric", "mean", "low", "high", "n"])
 
 
-def draw_resamples_ahead(data: RunData) -> None:
-    """Have the bootstrap's count matrix of every model's whole user set drawn on the
-    background thread (:func:`bench.stats.bootstrap.draw_ahead`) while this thread draws
-    the segments' (:func:`segment_table` asks for the whole set last): the numbers do
-    not change, only who draws them."""
-    st = data.stats
-    for n in sorted({len(data.users(m)) for m in data.models}):
-        draw_ahead(n, st["n_resamples"], st["seed"])
-
-
 def segment_table(data: RunData, metric: str) -> pd.DataFrame:
-    """``metric`` mean and CI per model x segment (history buckets, rule segments, new items).
-
-    The intervals of the ``all`` rows are computed after the segments' (the rows keep
-    their order): their count matrix may still be drawing ahead (:func:`draw_resamples_ahead`).
-    """
+    """``metric`` mean and CI per model x segment (history buckets, rule segments, new items)."""
     st = data.stats
-    rows, todo = [], []
+    rows = []
     for model in data.models:
         frame = data.users(model)
         for by, label, values in _segments(frame, metric, data):
             if len(values) == 0:
                 continue
+            ci = bootstrap_means(values, n_resamples=st["n_resamples"],
+                                 confidence=st["confidence"], seed=st["seed"])
             rows.append({"model": model, "family": data.families[model], "by": by,
-                         "segment": label, "users": int(np.sum(np.isfinite(values)))})
-            todo.append(values)
-    for i in sorted(range(len(rows)), key=lambda i: rows[i]["by"] == "all"):
-        ci = bootstrap_means(todo[i], n_resamples=st["n_resamples"],
-                             confidence=st["confidence"], seed=st["seed"])
-        rows[i].update(mean=float(ci.mean), low=float(ci.low), high=float(ci.high))
+                         "segment": label, "users": int(np.sum(np.isfinite(values))),
+                         "mean": float(ci.mean), "low": float(ci.low), "high": float(ci.high)})
     return pd.DataFrame(
         rows, columns=["model", "family", "by", "segment", "users", "mean", "low", "high"]
     )

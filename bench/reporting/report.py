@@ -57,7 +57,6 @@ def write_report(folder: str | Path) -> list[Path]:
     draw = bool(record.report.get("figures", True))
     with FigureRenderer(worker=None if draw else False) as fr:
         data = an.RunData.load(folder)
-        an.draw_resamples_ahead(data)  # while the segments' are drawn here
         metric = data.headline_metric
         k = data.k
         compared = data.compared_metrics()

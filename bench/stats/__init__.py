@@ -21,14 +21,14 @@ import importlib
 import typing
 
 if typing.TYPE_CHECKING:
-    from bench.stats.bootstrap import BootstrapCI, bootstrap_means, draw_ahead
+    from bench.stats.bootstrap import BootstrapCI, bootstrap_means
     from bench.stats.multiple import HolmIntervals, holm, holm_levels, holm_t_intervals, reject
     from bench.stats.paired import WILCOXON_ZERO_METHOD, PairedComparison, paired_comparison
     from bench.stats.power import min_detectable_effect, t_test_power
 
 #: public name -> the module defining it
 _HOMES = {
-    "BootstrapCI": "bootstrap", "bootstrap_means": "bootstrap", "draw_ahead": "bootstrap",
+    "BootstrapCI": "bootstrap", "bootstrap_means": "bootstrap",
     "holm": "multiple", "reject": "multiple", "holm_levels": "multiple",
     "holm_t_intervals": "multiple", "HolmIntervals": "multiple",
     "min_detectable_effect": "power", "t_test_power": "power",
@@ -42,7 +42,6 @@ __all__ = [
     "HolmIntervals",
     "PairedComparison",
     "bootstrap_means",
-    "draw_ahead",
     "holm",
     "holm_levels",
     "holm_t_intervals",

@@ -43,9 +43,8 @@ import numpy as np
 
 from bench import validate
 from bench.errors import describe
-from bench.machine import offload
 
-__all__ = ["BootstrapCI", "bootstrap_means", "draw_ahead"]
+__all__ = ["BootstrapCI", "bootstrap_means"]
 
 _CHUNK_CELLS = 2**22
 """Upper bound on the cells of one chunk of the resample-count matrix (32 MB as float64)."""
@@ -63,12 +62,10 @@ many times) is drawn again at every call instead."""
 
 KERNEL_MIN_CELLS = 2**22
 """Cells of ``K`` (users x resamples) from which the compiled kernel counts the draws (4,194
-users at 1,000 resamples); smaller matrices never import numba."""
+users at 1,000 resamples: a report's segments too); smaller matrices never import numba."""
 
 _kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
 _kept_lock = threading.Lock()
-#: count matrices being drawn ahead (:func:`draw_ahead`), set when kept or abandoned
-_drawing: dict[tuple[int, int, int, int], threading.Event] = {}
 
 
 @dataclass(frozen=True)
@@ -248,10 +245,6 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
     """
     key = (int(n), int(n_resamples), int(seed), max(1, _CHUNK_CELLS // n))
     with _kept_lock:
-        pending = _drawing.get(key)
-    if pending is not None:  # being drawn ahead on the background thread: wait for it
-        pending.wait()
-    with _kept_lock:
         kept = _kept_counts.get(key)
         if kept is not None:
             _kept_counts.move_to_end(key)
@@ -259,11 +252,6 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
         for compact in kept:
             yield compact.astype(np.float64)
         return
-    yield from _draw_keeping(key)
-
-
-def _draw_keeping(key: tuple[int, int, int, int]) -> Iterator[np.ndarray]:
-    n, n_resamples, seed, _ = key
     keep = n * n_resamples <= _KEEP_CELLS
     chunks = []
     for counts in _draw_counts(n, n_resamples, seed):
@@ -279,43 +267,6 @@ def _draw_keeping(key: tuple[int, int, int, int]) -> Iterator[np.ndarray]:
             _kept_counts[key] = tuple(chunks)
             while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
                 _kept_counts.popitem(last=False)
-
-
-def draw_ahead(n: int, n_resamples: int, seed: int) -> bool:
-    """Draw and keep the count matrix of ``(n, n_resamples, seed)`` on the background
-    thread (:func:`bench.machine.offload`, when a core is free); whether it was queued.
-
-    numpy's generator and the counting kernel release the GIL, so a report that will
-    ask for the matrix of all its users has it drawn while its own thread draws the
-    segments' (0.7 s at 84,430 users x 1,000 resamples). A call of :func:`resample_counts`
-    for the same matrix meanwhile waits for it; the numbers are those it would have
-    drawn itself. Only for matrices that are kept (at most ``_KEEP_CELLS`` cells).
-    """
-    n, n_resamples, seed = int(n), int(n_resamples), int(seed)
-    if n <= 0 or n_resamples <= 0 or n * n_resamples > _KEEP_CELLS:
-        return False
-    key = (n, n_resamples, seed, max(1, _CHUNK_CELLS // n))
-    done = threading.Event()
-    with _kept_lock:
-        if key in _kept_counts or key in _drawing:
-            return False
-        _drawing[key] = done
-
-    def job() -> None:
-        try:
-            for _ in _draw_keeping(key):
-                pass
-        finally:
-            with _kept_lock:
-                del _drawing[key]
-            done.set()
-
-    if offload(job):
-        return True
-    with _kept_lock:
-        del _drawing[key]
-    done.set()
-    return False
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
