@@ -9,10 +9,12 @@ Formulas, for ``n`` users, ``B = n_resamples`` and confidence ``c``:
 - resample ``b`` draws ``n`` user indices uniformly with replacement; ``k_bu`` is how many
   times user ``u`` was drawn (``sum_u k_bu = n``);
 - the resampled mean of a column is ``mean_b = sum_u k_bu v_u / sum_u k_bu 1[v_u finite]``,
-  computed for all resamples at once as two matrix products ``K @ V`` and ``K @ F`` (``K``
-  the ``B x n`` count matrix, ``V`` the values with NaN set to 0, ``F`` the finite mask;
+  computed for all resamples at once as the products ``K @ V`` and ``K @ F`` (``K`` the
+  ``B x n`` count matrix, ``V`` the values with NaN set to 0, ``F`` the finite mask;
   ``K @ F`` only for columns with a NaN, the others divide by ``n``), in chunks of
-  ``max(1, 2**22 // n)`` resamples so memory stays bounded (about 64 MB per chunk);
+  ``max(1, 2**22 // n)`` resamples so memory stays bounded (about 32 MB per chunk). Each
+  product's sum is added in user order by a compiled kernel, not by BLAS, whose order
+  (and so the last bits) changes with the number of columns and of threads;
 - ``low`` and ``high`` are the ``(1 - c) / 2`` and ``(1 + c) / 2`` quantiles of the ``B``
   resampled means (``numpy.quantile``, ``method="linear"``), clipped into
   ``[min, max]`` of the column's finite values (which they lie in mathematically; the clip
@@ -43,6 +45,7 @@ import numpy as np
 
 from bench import validate
 from bench.errors import describe
+from bench.machine import map_on_cores
 
 __all__ = ["BootstrapCI", "bootstrap_means"]
 
@@ -63,6 +66,11 @@ many times) is drawn again at every call instead."""
 KERNEL_MIN_CELLS = 2**22
 """Cells of ``K`` (users x resamples) from which the compiled kernel counts the draws (4,194
 users at 1,000 resamples: a report's segments too); smaller matrices never import numba."""
+
+PARALLEL_MIN_PRODUCTS = 2**25
+"""Products (users x resamples x columns) from which a kept ``K``'s sums are shared
+between two threads when a core is free (33.6M: a column of 33,554 users at 1,000
+resamples); below it a second thread would cost more than it saves."""
 
 _kept_counts: OrderedDict[tuple[int, int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
 _kept_lock = threading.Lock()
@@ -211,22 +219,42 @@ def resampled_means(
     """``(n_resamples, m)`` bootstrap means of the columns of ``filled`` over finite cells.
 
     Row ``b`` is ``(K_b @ filled) / (K_b @ finite)`` for the count vector ``K_b`` of
-    resample ``b``; NaN where resample ``b`` drew no finite cell of the column.
+    resample ``b``; NaN where resample ``b`` drew no finite cell of the column. The
+    products are :func:`bench.stats.compiled.resample_sums`, which adds in user order:
+    a column's means do not depend on the other columns or on the machine's threads.
+    When ``K`` is kept and the products are large, its chunks are shared between two
+    threads if a core is free (each sum is still added by one thread, in the same order).
     """
+    from bench.stats.compiled import resample_sums
+
     n, m = filled.shape
     partial = ~finite.all(axis=0)  # columns that need their own denominator
-    mask = finite[:, partial].astype(np.float64)
-    out = np.empty((n_resamples, m))
-    start = 0
-    for counts in resample_counts(n, n_resamples, seed):
-        size = counts.shape[0]
-        sums = counts @ filled
-        denominators = np.full((size, m), float(n))
-        if partial.any():
-            denominators[:, partial] = counts @ mask
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out[start : start + size] = sums / denominators
-        start += size
+    columns = np.ascontiguousarray(
+        np.hstack([filled, finite[:, partial]]) if partial.any() else filled,
+        dtype=np.float64,
+    )
+    sums = np.empty((n_resamples, columns.shape[1]))
+    kept = kept_counts(n, n_resamples, seed)
+    chunks = kept if kept is not None else _draw_counts(n, n_resamples, seed)
+    if kept is not None and n * n_resamples * columns.shape[1] >= PARALLEL_MIN_PRODUCTS:
+        starts = np.cumsum([0] + [c.shape[0] for c in kept])
+        half = len(kept) // 2
+
+        def add_up(part: range) -> None:
+            for i in part:
+                resample_sums(kept[i], columns, sums[starts[i] : starts[i + 1]])
+
+        map_on_cores(add_up, [range(0, half), range(half, len(kept))])
+    else:
+        start = 0
+        for counts in chunks:
+            size = counts.shape[0]
+            resample_sums(counts, columns, sums[start : start + size])
+            start += size
+    denominators = np.full((n_resamples, m), float(n))
+    denominators[:, partial] = sums[:, m:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = sums[:, :m] / denominators
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -234,13 +262,24 @@ def resampled_means(
 def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
     """The count matrix ``K`` of the resamples, in chunks of ``max(1, 2**22 // n)`` rows.
 
-    Each chunk is a float64 ``(size, n)`` array, row ``b`` counting how often resample
-    ``b`` drew each user. ``K`` depends only on ``(n, n_resamples, seed)``: a report asks
-    for it once per metric table and comparison (~25 times in the default run) with the
-    same three numbers, so it is drawn once per process and kept, one byte per cell
-    (counts are small integers), when it holds at most ``_KEEP_CELLS`` cells; larger
-    matrices are drawn chunk by chunk as needed. A kept chunk is turned back into
-    float64 when it is used: the same numbers in the same shapes, so the products and
+    Each chunk is a ``(size, n)`` array (uint8 when kept, else float64), row ``b``
+    counting how often resample ``b`` drew each user: :func:`kept_counts` when ``K`` is
+    kept, else drawn chunk by chunk.
+    """
+    kept = kept_counts(n, n_resamples, seed)
+    yield from (kept if kept is not None else _draw_counts(n, n_resamples, seed))
+
+
+def kept_counts(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...] | None:
+    """``K``'s chunks as read-only uint8 arrays, drawn on the first call; ``None`` when
+    ``K`` is not kept.
+
+    ``K`` depends only on ``(n, n_resamples, seed)``: a report asks for it once per
+    metric table and comparison (~25 times in the default run) with the same three
+    numbers, so it is drawn once per process and kept, one byte per cell (counts are
+    small integers), when it holds at most ``_KEEP_CELLS`` cells and no count above
+    ``_KEEP_MAX_COUNT``; otherwise the caller draws it chunk by chunk at every use. A kept
+    chunk holds the same integers in the same shapes as a drawn one, so the sums and
     means do not change by a bit.
     """
     key = (int(n), int(n_resamples), int(seed), max(1, _CHUNK_CELLS // n))
@@ -248,25 +287,22 @@ def resample_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]
         kept = _kept_counts.get(key)
         if kept is not None:
             _kept_counts.move_to_end(key)
-    if kept is not None:
-        for compact in kept:
-            yield compact.astype(np.float64)
-        return
-    keep = n * n_resamples <= _KEEP_CELLS
+            return kept
+    if n * n_resamples > _KEEP_CELLS:
+        return None
     chunks = []
     for counts in _draw_counts(n, n_resamples, seed):
-        if keep and counts.max(initial=0.0) <= _KEEP_MAX_COUNT:
-            compact = counts.astype(np.uint8)
-            compact.flags.writeable = False
-            chunks.append(compact)
-        else:
-            keep, chunks = False, []
-        yield counts
-    if keep and sum(c.shape[0] for c in chunks) == n_resamples:  # not abandoned midway
-        with _kept_lock:
-            _kept_counts[key] = tuple(chunks)
-            while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
-                _kept_counts.popitem(last=False)
+        if counts.max(initial=0.0) > _KEEP_MAX_COUNT:
+            return None
+        compact = counts.astype(np.uint8)
+        compact.flags.writeable = False
+        chunks.append(compact)
+    kept = tuple(chunks)
+    with _kept_lock:
+        _kept_counts[key] = kept
+        while sum(n * r for n, r, _, _ in _kept_counts) > _KEEP_CELLS:
+            _kept_counts.popitem(last=False)
+    return kept
 
 
 def _draw_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:

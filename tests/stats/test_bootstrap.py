@@ -249,3 +249,68 @@ def test_counts_drawn_with_and_without_the_kernel_are_identical(monkeypatch, n):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(ci_kernel.low, ci_plain.low)
     np.testing.assert_array_equal(ci_kernel.high, ci_plain.high)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float64])
+@pytest.mark.parametrize("m", [1, 3])
+def test_the_compiled_sums_add_in_user_order(dtype, m):
+    """Every sum equals a plain left-to-right loop over the users, bit for bit, for kept
+    (uint8) and freshly drawn (float64) counts, across the kernel's blocks of resamples
+    (70 rows: 8 blocks of 8 plus 6, or one block of 64 plus 6)."""
+    from bench.stats.compiled import resample_sums
+
+    rng = np.random.default_rng(12)
+    counts = rng.integers(0, 4, size=(70, 301)).astype(dtype)
+    values = rng.random((301, m)) * 10.0 ** rng.integers(-8, 8, size=(301, m))
+    out = np.full((70, m), np.nan)
+    resample_sums(counts, values, out)
+    want = np.zeros((70, m))
+    for b in range(70):
+        for j in range(m):
+            total = 0.0
+            for u in range(301):
+                total += float(counts[b, u]) * float(values[u, j])
+            want[b, j] = total
+    np.testing.assert_array_equal(out, want)
+
+
+def test_a_column_does_not_depend_on_its_neighbours_at_report_size():
+    """At a report's size (thousands of users), where a BLAS product sums one column in
+    another order than several, a column's interval is still the same bit for bit alone,
+    beside others, and beside a column with NaN (which adds a denominator)."""
+    rng = np.random.default_rng(6)
+    values = rng.random((5000, 4))
+    values[rng.random(5000) < 0.1, 3] = np.nan
+    alone = bootstrap_means(values[:, 0], n_resamples=200, seed=1)
+    pair = bootstrap_means(values[:, :2], n_resamples=200, seed=1)
+    everything = bootstrap_means(values, n_resamples=200, seed=1)
+    assert alone.low == pair.low[0] == everything.low[0]
+    assert alone.high == pair.high[0] == everything.high[0]
+    np.testing.assert_array_equal(pair.low, everything.low[:2])
+    np.testing.assert_array_equal(pair.high, everything.high[:2])
+
+
+def test_two_threads_give_the_sums_of_one(monkeypatch):
+    """A kept K's chunks shared between two threads: the same intervals bit for bit."""
+    import bench.machine as machine
+
+    values = np.random.default_rng(9).random((3000, 3))
+    values[::7, 2] = np.nan
+    monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
+    monkeypatch.setattr(bootstrap_module, "_CHUNK_CELLS", 3000 * 16)  # 13 chunks
+    monkeypatch.setattr(machine, "spare_core", lambda: False)
+    one = bootstrap_means(values, n_resamples=200, seed=4)
+    ran_on = set()
+    real = machine.map_on_cores
+
+    def spy(function, items):
+        ran_on.add(len(items))
+        return real(function, items)
+
+    monkeypatch.setattr(bootstrap_module, "map_on_cores", spy)
+    monkeypatch.setattr(bootstrap_module, "PARALLEL_MIN_PRODUCTS", 1)
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
+    two = bootstrap_means(values, n_resamples=200, seed=4)
+    assert ran_on == {2}
+    np.testing.assert_array_equal(one.low, two.low)
+    np.testing.assert_array_equal(one.high, two.high)
