@@ -41,7 +41,7 @@ from bench.data.interactions import fingerprint_in_background
 from bench.errors import ConfigError, EvaluationError
 from bench.evaluation import FoldContext
 from bench.executor import Executor, build_executor
-from bench.machine import import_early
+from bench.machine import import_early, offload
 from bench.metrics.keys import MetricKey
 from bench.models.base import Recommender
 from bench.observe import Observers, TimedTracker, default_observers
@@ -373,6 +373,9 @@ def _contexts(run: _Run, dataset: Dataset, splits: list[Split]) -> dict[int, Fol
         with run.observers.stage("context", fold=sp.fold):
             ctx = FoldContext.build(sp, dataset, run.settings.eval)
         contexts[sp.fold] = ctx
+        # every main cell writes the same relevant.parquet: encode it on a free core while
+        # the first model fits (the property's lock makes a cell that needs it sooner wait)
+        offload(lambda ctx=ctx: ctx.relevant_parquet)
         log.info("fold %d: %d test users, %d with a relevant item (%d excluded: none "
                  "relevant); %d relevant pairs on new items", sp.fold, ctx.n_test_users,
                  len(ctx.users), ctx.n_test_users - len(ctx.users), ctx.n_new_relevant)
