@@ -291,12 +291,11 @@ def kept_counts(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...] |
     if n * n_resamples > _KEEP_CELLS:
         return None
     chunks = []
-    for counts in _draw_counts(n, n_resamples, seed):
-        if counts.max(initial=0.0) > _KEEP_MAX_COUNT:
+    for counts in _draw_counts(n, n_resamples, seed, compact=True):
+        if counts is None:
             return None
-        compact = counts.astype(np.uint8)
-        compact.flags.writeable = False
-        chunks.append(compact)
+        counts.flags.writeable = False
+        chunks.append(counts)
     kept = tuple(chunks)
     with _kept_lock:
         _kept_counts[key] = kept
@@ -305,26 +304,38 @@ def kept_counts(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...] |
     return kept
 
 
-def _draw_counts(n: int, n_resamples: int, seed: int) -> Iterator[np.ndarray]:
-    """The chunks of ``K``, drawn; each one is a view of a buffer the next one overwrites.
+def _draw_counts(
+    n: int, n_resamples: int, seed: int, compact: bool = False
+) -> Iterator[np.ndarray | None]:
+    """The chunks of ``K``, drawn: float64 views of one buffer that the next chunk
+    overwrites, or (``compact``) a new uint8 array per chunk, and ``None`` in its place
+    once a count exceeds ``_KEEP_MAX_COUNT`` (the caller then stops: ``K`` is not kept).
 
     From :data:`KERNEL_MIN_CELLS` cells the rows are counted by the compiled
     :func:`bench.stats.compiled.count_rows` (about 3x faster than a row-wise bincount at
-    84,000 users); the counts are the same integers either way.
+    84,000 users, and straight into one byte per cell); the counts are the same integers
+    either way.
     """
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_CELLS // n)
-    counts = np.empty((chunk, n))
+    buffer = None if compact else np.empty((chunk, n))
     kernel = _count_kernel() if n * n_resamples >= KERNEL_MIN_CELLS else None
     for start in range(0, n_resamples, chunk):
         size = min(chunk, n_resamples - start)
         picks = rng.integers(0, n, size=(size, n), dtype=np.int64)
+        counts = np.empty((size, n), dtype=np.uint8) if compact else buffer[:size]
         if kernel is not None:
-            kernel(picks, counts[:size])
+            top = kernel(picks, counts)
         else:
+            top = 0
             for row in range(size):  # a row-wise bincount stays in cache: 3x faster than one
-                counts[row] = np.bincount(picks[row], minlength=n)
-        yield counts[:size]
+                row_counts = np.bincount(picks[row], minlength=n)
+                top = max(top, int(row_counts.max(initial=0)))
+                counts[row] = row_counts
+        if compact and top > _KEEP_MAX_COUNT:
+            yield None
+            return
+        yield counts
 
 
 def _count_kernel():

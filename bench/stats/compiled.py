@@ -24,17 +24,25 @@ this many resamples (their sums, 64 x m doubles, stay in the first-level cache).
 
 @numba.njit(nogil=True, cache=True)
 def count_rows(picks, out):
-    """``out[r] = bincount(picks[r], minlength=out.shape[1])`` for every row ``r``, as
-    float64, in one pass.
+    """``out[r] = bincount(picks[r], minlength=out.shape[1])`` for every row ``r``, in
+    one pass; returns the largest count.
 
     ``picks`` holds int64 draws in ``[0, out.shape[1])`` (the caller's generator makes
-    them so). The counts are small exact integers: the same numbers as row-wise
-    ``numpy.bincount``, without its int64 row and the copy into ``out``.
+    them so); ``out`` is float64 or uint8. The counts are small exact integers: the same
+    numbers as row-wise ``numpy.bincount``, without its int64 row and the copy into
+    ``out``. In a uint8 ``out`` a count above 255 wraps, but the returned largest count
+    is then above 255, so the caller can tell.
     """
-    out[:, :] = 0.0
+    out[:, :] = 0
+    top = 0
     for r in range(picks.shape[0]):
         for j in range(picks.shape[1]):
-            out[r, picks[r, j]] += 1.0
+            c = picks[r, j]
+            count = np.int64(out[r, c]) + 1
+            out[r, c] = count
+            if count > top:
+                top = count
+    return top
 
 
 def resample_sums(counts, values, out):

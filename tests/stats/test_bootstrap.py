@@ -203,9 +203,9 @@ def test_a_report_at_ml25m_scale_keeps_all_its_count_matrices(monkeypatch):
     drawn = []
     real = bootstrap_module._draw_counts
 
-    def spy(n, n_resamples, seed):
+    def spy(n, n_resamples, seed, compact=False):
         drawn.append(n)
-        return real(n, n_resamples, seed)
+        return real(n, n_resamples, seed, compact)
 
     monkeypatch.setattr(bootstrap_module, "_draw_counts", spy)
     monkeypatch.setattr(bootstrap_module, "_kept_counts", type(bootstrap_module._kept_counts)())
@@ -226,10 +226,24 @@ def test_the_compiled_row_count_equals_a_row_wise_bincount():
     rng = np.random.default_rng(11)
     picks = rng.integers(0, 37, size=(9, 37), dtype=np.int64)
     out = np.full((9, 37), 5.0)  # stale numbers: the kernel starts from zero
-    count_rows(picks, out)
+    top = count_rows(picks, out)
     want = np.stack([np.bincount(row, minlength=37) for row in picks]).astype(np.float64)
     np.testing.assert_array_equal(out, want)
     assert out.sum() == picks.size
+    assert top == want.max()
+    compact = np.full((9, 37), 7, dtype=np.uint8)
+    assert count_rows(picks, compact) == top
+    np.testing.assert_array_equal(compact, want)
+
+
+def test_a_count_above_one_byte_is_reported_not_wrapped_silently():
+    """A uint8 count matrix cannot hold 256: the kernel's largest count says so, and such
+    a matrix is not kept (it is drawn as float64 at every use)."""
+    from bench.stats.compiled import count_rows
+
+    picks = np.zeros((1, 300), dtype=np.int64)  # user 0 drawn 300 times
+    out = np.empty((1, 300), dtype=np.uint8)
+    assert count_rows(picks, out) > 255
 
 
 @pytest.mark.parametrize("n", [1, 7, 300])
