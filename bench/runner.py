@@ -51,6 +51,7 @@ from bench.reduce import reduce_run
 from bench.seeds import model_variants, unresolved_models
 from bench.splits.audit import audit_split
 from bench.splits.base import Split
+from bench.stats.bootstrap import warm_kernels
 from bench.stats.budget import check_budget
 from bench.targets import build, resolve
 from bench.tracking.background import in_background
@@ -238,6 +239,7 @@ def _load_and_split(run: _Run) -> tuple[Dataset, list[Split], list[dict]]:
     run.timings["load_s"] = time.perf_counter() - t
     fingerprint_in_background([dataset.interactions])  # recorded when the parent opens
     import_early("numba")  # the compiled kernels of the audit, top-k and metrics
+    offload(warm_kernels)  # and the report's, loaded while a core is free
     sizes = dataset.sizes()
     log.info("dataset %s: %d rows, %d users, %d items%s", dataset.name, sizes["rows"],
              sizes["users"], sizes["items"],

@@ -328,3 +328,25 @@ def test_two_threads_give_the_sums_of_one(monkeypatch):
     assert ran_on == {2}
     np.testing.assert_array_equal(one.low, two.low)
     np.testing.assert_array_equal(one.high, two.high)
+
+
+def test_warming_the_kernels_loads_every_signature_the_bootstrap_uses():
+    """After warm_kernels, an interval on kept (uint8) and drawn (float64) counts, one
+    column and several, dispatches to an already loaded kernel: nothing is compiled."""
+    from bench.stats import compiled
+
+    bootstrap_module.warm_kernels()
+    kernels = (compiled.count_rows, compiled._sums_one_column, compiled._sums_many_columns)
+    before = [len(k.signatures) for k in kernels]
+    assert all(before)
+    values = np.random.default_rng(1).random((5000, 2))
+    values[::9, 1] = np.nan
+    for keep in (True, False):
+        if not keep:
+            bootstrap_module._kept_counts.clear()
+        limit = bootstrap_module._KEEP_CELLS if keep else 0
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(bootstrap_module, "_KEEP_CELLS", limit)
+            bootstrap_means(values, n_resamples=1000, seed=3)
+            bootstrap_means(values[:, 0], n_resamples=1000, seed=3)
+    assert [len(k.signatures) for k in kernels] == before
