@@ -65,7 +65,8 @@ many times) is drawn again at every call instead."""
 
 KERNEL_MIN_CELLS = 2**22
 """Cells of ``K`` (users x resamples) from which the compiled kernel counts the draws (4,194
-users at 1,000 resamples: a report's segments too); smaller matrices never import numba."""
+users at 1,000 resamples: a report's segments too); smaller matrices are counted by a
+row-wise bincount."""
 
 PARALLEL_MIN_PRODUCTS = 2**25
 """Products (users x resamples x columns) from which a kept ``K``'s sums are shared
