@@ -113,6 +113,15 @@ def _run(job: Callable[[], object]) -> None:
             _backlog -= 1
 
 
+def _forget_threads_in_child() -> None:
+    """In a forked child the parent's pool threads do not exist: a job handed to them
+    would wait forever. Forget both pools (and their locks, which a parent thread may
+    have held at the fork); the child makes its own on first use."""
+    global _lock, _worker, _backlog, _pair, _pair_lock
+    _lock, _worker, _backlog = threading.Lock(), None, 0
+    _pair, _pair_lock = None, threading.Lock()
+
+
 def import_early(module: str) -> bool:
     """Import ``module`` on the background thread (:func:`offload`) if it is not
     imported yet; whether it was queued. For heavy modules a run will need later (numba
@@ -141,3 +150,7 @@ def map_on_cores(function: Callable[[object], object], items: list) -> list:
         if _pair is None:
             _pair = ThreadPoolExecutor(2, thread_name_prefix="recspectrum-pair")
     return list(_pair.map(function, items))
+
+
+if hasattr(os, "register_at_fork"):  # pragma: no branch - every POSIX Python has it
+    os.register_at_fork(after_in_child=_forget_threads_in_child)

@@ -150,3 +150,26 @@ def test_map_on_cores_gives_the_loops_results_in_order(monkeypatch):
         assert machine.map_on_cores(lambda x: x * x, [3, 1, 2]) == [9, 1, 4]
         with pytest.raises(ZeroDivisionError):
             machine.map_on_cores(lambda x: 1 / x, [1, 0, 2])
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_its_own_threads():
+    """After a fork the parent's pool threads do not exist in the child: a child that
+    used them would wait forever (``bench perf cells`` forks one process per cell)."""
+    code = (
+        "import os, threading\n"
+        "import bench.machine as m\n"
+        "m.spare_core = lambda: True\n"
+        "assert m.map_on_cores(lambda x: x + 1, [1, 2]) == [2, 3]\n"
+        "done = threading.Event(); assert m.offload(done.set); assert done.wait(10)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    ok = m.map_on_cores(lambda x: x * 2, [1, 2]) == [2, 4]\n"
+        "    again = threading.Event(); m.offload(again.set)\n"
+        "    os._exit(0 if ok and again.wait(10) else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.split() == ["0"]
