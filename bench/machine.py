@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import queue
 import sys
 import threading
 import time
@@ -77,8 +78,14 @@ def spare_core() -> bool:
 
 
 _lock = threading.Lock()
-_worker: ThreadPoolExecutor | None = None  # made on first use
+_idle = threading.Condition(_lock)  # notified when the backlog drops to 0
+_worker: queue.SimpleQueue | None = None  # the background thread's jobs; made on first use
 _backlog = 0  # jobs queued or running
+_in_job = threading.local()  # .active on the background thread while it runs a job
+
+FORK_WAIT_SECONDS = 120.0
+"""How long a fork waits for the background thread's jobs before it goes ahead anyway
+(with a warning): a job's lock held at the fork would stay held in the child forever."""
 
 
 def offload(job: Callable[[], object]) -> bool:
@@ -96,29 +103,69 @@ def offload(job: Callable[[], object]) -> bool:
         if _backlog == 0 and not spare_core():
             return False
         if _worker is None:
-            _worker = ThreadPoolExecutor(1, thread_name_prefix="recspectrum-background")
+            # a daemon: its jobs are optional work, so the process never waits for them
+            # on its way out (a Ctrl-C during a first run's kernel compiling)
+            _worker = queue.SimpleQueue()
+            threading.Thread(target=_serve, args=(_worker,), daemon=True,
+                             name="recspectrum-background").start()
         _backlog += 1
-    _worker.submit(_run, job)
+    try:
+        _worker.put(job)
+    except BaseException:  # e.g. Ctrl-C here: the job will not run, so it is not owed
+        _job_done()
+        raise
     return True
 
 
+def _serve(jobs: queue.SimpleQueue) -> None:
+    while True:
+        _run(jobs.get())
+
+
 def _run(job: Callable[[], object]) -> None:
-    global _backlog
+    _in_job.active = True
     try:
         job()
-    except Exception as exc:  # whoever needs the work meets the error itself
+    except BaseException as exc:  # whoever needs the work meets the error itself
         log.debug("background job %r failed: %s: %s", job, type(exc).__name__, exc)
     finally:
-        with _lock:
-            _backlog -= 1
+        _in_job.active = False
+        _job_done()
+
+
+def _job_done() -> None:
+    global _backlog
+    with _lock:
+        _backlog -= 1
+        if _backlog == 0:
+            _idle.notify_all()
+
+
+def _drain_before_fork() -> None:
+    """Before this process forks, wait until the background thread has run its jobs.
+
+    A job holds locks while it runs (a lazily computed property's, numba's compiler
+    lock while it loads kernels, a module's import lock): in a child forked meanwhile
+    they stay held by a thread that does not exist there, and the child's first use of
+    them waits forever (a cell process forked while ``relevant.parquet`` was being
+    encoded did). A fork from a background job itself does not wait for itself.
+    """
+    if getattr(_in_job, "active", False):
+        return
+    with _lock:
+        drained = _idle.wait_for(lambda: _backlog == 0, timeout=FORK_WAIT_SECONDS)
+    if not drained:
+        log.warning("forking while the background thread is still busy after %.0f s; the "
+                    "child may wait for a lock that thread held", FORK_WAIT_SECONDS)
 
 
 def _forget_threads_in_child() -> None:
     """In a forked child the parent's pool threads do not exist: a job handed to them
     would wait forever. Forget both pools (and their locks, which a parent thread may
     have held at the fork); the child makes its own on first use."""
-    global _lock, _worker, _backlog, _pair, _pair_lock
+    global _lock, _idle, _worker, _backlog, _pair, _pair_lock
     _lock, _worker, _backlog = threading.Lock(), None, 0
+    _idle = threading.Condition(_lock)
     _pair, _pair_lock = None, threading.Lock()
 
 
@@ -153,4 +200,4 @@ def map_on_cores(function: Callable[[object], object], items: list) -> list:
 
 
 if hasattr(os, "register_at_fork"):  # pragma: no branch - every POSIX Python has it
-    os.register_at_fork(after_in_child=_forget_threads_in_child)
+    os.register_at_fork(before=_drain_before_fork, after_in_child=_forget_threads_in_child)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -173,3 +174,44 @@ def test_a_forked_child_gets_its_own_threads():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=60)
     assert out.stdout.split() == ["0"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_fork_waits_for_the_background_jobs_and_their_locks():
+    """A job's lock held at the fork would stay held in the child forever (a cell
+    process forked while relevant.parquet was being encoded waited on the property's
+    lock): the fork waits until the background thread is idle."""
+    code = (
+        "import os, threading, time\n"
+        "import bench.machine as m\n"
+        "m.spare_core = lambda: True\n"
+        "held = threading.Lock(); started = threading.Event()\n"
+        "def job():\n"
+        "    with held:\n"
+        "        started.set(); time.sleep(0.5)\n"
+        "assert m.offload(job); assert started.wait(10)\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n"
+        "    os._exit(0 if held.acquire(timeout=5) else 1)\n"
+        "_, status = os.waitpid(pid, 0)\n"
+        "print(os.waitstatus_to_exitcode(status))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60)
+    assert out.stdout.split() == ["0"]
+
+
+def test_the_process_does_not_wait_for_background_work_on_its_way_out():
+    """Background jobs are optional work (warm-ups, early hashing): a run that ends, or
+    is stopped with Ctrl-C, while one runs exits at once instead of waiting for it."""
+    code = (
+        "import threading, time\n"
+        "import bench.machine as m\n"
+        "m.spare_core = lambda: True\n"
+        "started = threading.Event()\n"
+        "assert m.offload(lambda: (started.set(), time.sleep(600)))\n"
+        "assert started.wait(10)\n"
+    )
+    t = time.monotonic()
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert time.monotonic() - t < 30
