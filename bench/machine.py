@@ -26,7 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 __all__ = ["busy_elsewhere", "import_early", "map_on_cores", "offload", "spare_core",
-           "usable_cores"]
+           "usable_cores", "wait_idle"]
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +141,21 @@ def _job_done() -> None:
             _idle.notify_all()
 
 
+def wait_idle(timeout: float | None = None) -> bool:
+    """Wait until the background thread has run every job queued so far (at most
+    ``timeout`` seconds; ``None`` waits as long as it takes); whether it is idle.
+
+    While a job is queued or running, :func:`offload` queues the next one without asking
+    for a free core, so code (and tests) that need :func:`offload`'s idle-thread
+    behaviour wait here first. Called from a background job itself it would wait for
+    itself: it returns ``False`` at once there.
+    """
+    if getattr(_in_job, "active", False):
+        return False
+    with _lock:
+        return _idle.wait_for(lambda: _backlog == 0, timeout=timeout)
+
+
 def _drain_before_fork() -> None:
     """Before this process forks, wait until the background thread has run its jobs.
 
@@ -152,9 +167,7 @@ def _drain_before_fork() -> None:
     """
     if getattr(_in_job, "active", False):
         return
-    with _lock:
-        drained = _idle.wait_for(lambda: _backlog == 0, timeout=FORK_WAIT_SECONDS)
-    if not drained:
+    if not wait_idle(FORK_WAIT_SECONDS):
         log.warning("forking while the background thread is still busy after %.0f s; the "
                     "child may wait for a lock that thread held", FORK_WAIT_SECONDS)
 

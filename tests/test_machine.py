@@ -103,13 +103,7 @@ def test_in_background_asks_for_a_core_only_when_its_thread_is_idle(monkeypatch)
     assert asked == []
     release.set()
     assert second.wait(10)
-    for _ in range(1000):  # the backlog empties once the jobs have returned
-        with machine._lock:
-            if machine._backlog == 0:
-                break
-        import time
-
-        time.sleep(0.01)
+    assert machine.wait_idle(10)  # the backlog empties once the jobs have returned
     assert machine.offload(lambda: None) is False  # idle, no core free
     assert asked == [1]
 

@@ -283,6 +283,8 @@ def test_no_background_hashing_for_small_tables_or_without_a_free_core(monkeypat
     assert "_fingerprint" not in small.__dict__
     monkeypatch.setattr(interactions_module, "BACKGROUND_HASH_ROWS", 1)
     monkeypatch.setattr(machine, "spare_core", lambda: False)
+    # behind a job still running (an earlier test's) the thread queues without asking
+    assert machine.wait_idle(60)
     assert interactions_module.fingerprint_in_background([small]) is False
 
 
