@@ -21,9 +21,11 @@ RUN = ["eval.cutoffs=[5]", "report.figures=false", "cold_start.user=null",
        "cold_start.item=null", "split=temporal"]
 
 #: ``bench`` in a child process whose ``rule_random`` fit blocks until it is signalled,
-#: so the kill lands mid-run, after the first cell (``rule_popular``) finished.
+#: so the kill lands mid-run, after the first cell (``rule_popular``) finished. SIGUSR1
+#: makes it print every thread's stack (:func:`stacks_of`) when it fails to end in time.
 SLOW_BENCH = """
-import sys, time
+import faulthandler, signal, sys, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from bench.models.rule.random import RandomRecommender
 RandomRecommender._fit = lambda self, *a, **k: time.sleep(600)
 from bench.cli import main
@@ -36,6 +38,16 @@ def child_env() -> dict[str, str]:
     path = os.environ.get("PYTHONPATH", "")
     return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else ""),
             "MPLBACKEND": "Agg", "no_proxy": "127.0.0.1,localhost"}
+
+
+def stacks_of(proc: subprocess.Popen) -> str:
+    """Every thread's stack of a ``SLOW_BENCH`` child that did not end in time (then
+    killed), and what it printed: the failure message says where it waited."""
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(2)
+    proc.kill()
+    out, err = proc.communicate()
+    return f"no exit in time; stdout:\n{out}\nstderr and stacks:\n{err}"
 
 
 def bench_argv(tmp_path: Path, *extra: str) -> list[str]:
@@ -133,7 +145,10 @@ def test_ctrl_c_ends_the_parent_and_the_open_child_killed(tmp_path):
     proc = start_slow_bench(tmp_path, "model=[rule_popular,rule_random]")
     wait_for_first_cell(tmp_path, proc)
     proc.send_signal(signal.SIGINT)
-    _out, err = proc.communicate(timeout=60)
+    try:
+        _out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail(stacks_of(proc))
     assert proc.returncode == 130, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and "resume=true" in lines[0], err
