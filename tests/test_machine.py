@@ -209,3 +209,15 @@ def test_the_process_does_not_wait_for_background_work_on_its_way_out():
     t = time.monotonic()
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     assert time.monotonic() - t < 30
+
+
+def test_wait_idle_waits_for_the_jobs_and_not_for_itself(monkeypatch):
+    import threading
+
+    monkeypatch.setattr(machine, "spare_core", lambda: True)
+    release, inside = threading.Event(), []
+    assert machine.offload(lambda: (inside.append(machine.wait_idle(5)), release.wait(10)))
+    assert machine.wait_idle(0.2) is False  # the job still runs: timed out
+    release.set()
+    assert machine.wait_idle(10) is True
+    assert inside == [False]  # a job asking returns at once instead of waiting for itself
