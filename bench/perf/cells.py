@@ -71,6 +71,11 @@ def shape(n_interactions: int) -> dict[str, int]:
             "n_interactions": min(max(n_users, n_interactions), n_users * n_items)}
 
 
+BASELINE = "rule_popular"
+"""The spectrum's statistical baseline (``stats.baseline``): always run when ``--models``
+includes it; without it, the run's first model takes its place."""
+
+
 def overrides(n_interactions: int, models: list[str] | None, seed: int) -> list[str]:
     """Hydra overrides of one size's run."""
     out = [
@@ -87,6 +92,8 @@ def overrides(n_interactions: int, models: list[str] | None, seed: int) -> list[
     ]
     if models:
         out.append(f"model=[{','.join(models)}]")
+        if BASELINE not in models:  # the experiment's baseline is not run: the first model
+            out.append("stats.baseline=null")
     return out
 
 
@@ -406,11 +413,11 @@ def summarise(sizes: list[dict]) -> dict[str, dict]:
 def skip_list(sizes: list[dict], n: int, timeout: float, max_rss_gb: float) -> dict[str, str]:
     """Models not to run at size ``n``: those that failed at a smaller size, and those
     whose cell, projected from the sizes so far (exponent 1 from a single size, never
-    below 1 for CPU), would pass the time or memory limit. ``rule_popular`` always runs
+    below 1 for CPU), would pass the time or memory limit. :data:`BASELINE` always runs
     (it is the spectrum's statistical baseline)."""
     out = {}
     for m, v in summarise(sizes).items():
-        if m == "rule_popular":
+        if m == BASELINE:
             continue
         runs = sorted((int(k), r) for k, r in v["sizes"].items())
         if any(r["status"] != "ok" for _, r in runs):

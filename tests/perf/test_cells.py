@@ -48,6 +48,17 @@ def test_overrides_compose_spectrum_full_on_one_holdout_fold():
     assert cfg.seed == 7 and cfg.report.figures is False and cfg.get("seeds") is None
     sub = compose_config(overrides(1_000_000, ["rule_popular", "cf_als"], 7))
     assert list(sub.models) == ["rule_popular", "cf_als"]
+    assert sub.stats.baseline == "rule_popular"
+
+
+def test_models_without_the_baseline_compare_against_the_first_one(tmp_path):
+    """``--models rule_random`` alone used to fail: spectrum_full's baseline
+    (rule_popular) was not among the run's models."""
+    cfg = compose_config(overrides(1_000, ["rule_random", "cf_als"], 7))
+    assert list(cfg.models) == ["rule_random", "cf_als"] and cfg.stats.baseline is None
+    result = run_experiment(compose_config(overrides(1_000, ["rule_random"], 7)),
+                            output_dir=tmp_path, executor=LocalExecutor())
+    assert [m.model for m in result.models] == ["rule_random"]
 
 
 def test_single_threaded_sets_every_nested_zero_to_one():
