@@ -516,7 +516,9 @@ def add_arguments(q) -> None:
                    help="comma-separated sizes (interactions), ml-32m's proportions "
                         "(default 1000000,4000000)")
     q.add_argument("--models", type=lambda s: s.split(","), default=None,
-                   help="comma-separated model configs (default: spectrum_full's)")
+                   help="comma-separated model configs (default: spectrum_full's); "
+                        "without rule_popular the run's statistics compare against "
+                        "the first one")
     q.add_argument("--threads", type=int, default=1,
                    help="threads per cell (default 1: a cell's cost on one core)")
     q.add_argument("--timeout", type=float, default=900.0,
